@@ -1,0 +1,372 @@
+"""Reverse-mode automatic differentiation: primitives, nodes, tapes, and the backward pass.
+
+How it works, in four sentences.  Every *primitive* (``tanh``, ``matmul``, ...) computes its
+output from raw arrays and, if any input requires a gradient, gives the output a ``Node``: which
+primitive made it, from which input Tensors, with which parameters, and a sequence number.  The
+nodes, read in order of their sequence numbers, are the Wengert list of the computation: every
+node comes after the nodes of its inputs, so reading it backwards is a valid order to propagate
+gradients (no topological sort, no recursion).  Backward starts from the output with cotangent
+``g = dL/dout`` and, for each node from last to first, asks the primitive for the
+vector-Jacobian product ``dL/dinput_i = g . d out / d input_i`` and sums it into that input's
+cotangent.  The VJPs are written with Tensor operations, so running them while recording
+(``create_graph=True``) builds a graph of the gradient itself: second derivatives for free.
+
+A :class:`Tape` is that same list made visible: ``with mg.Tape() as tape:`` collects every node
+recorded inside the block, in order, to print, iterate or draw.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+from contextlib import contextmanager
+
+
+class _State:
+    """Global recording state (one Python thread drives one computation at a time)."""
+
+    grad_enabled = True       # record nodes? (off inside no_grad and non-create_graph backward)
+    tapes: list = []          # Tape objects currently recording
+    marks = None              # dict of labels (e.g. {"step": 3}) attached to new nodes
+
+
+_seq = itertools.count()      # sequence numbers: the recording order of all nodes
+
+
+# --------------------------------------------------------------------------- grad mode
+@contextmanager
+def no_grad():
+    """Run a block without recording: results have no graph and need no memory for one."""
+    previous, _State.grad_enabled = _State.grad_enabled, False
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+@contextmanager
+def enable_grad():
+    """Record again inside a ``no_grad`` block."""
+    previous, _State.grad_enabled = _State.grad_enabled, True
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
+def is_grad_enabled() -> bool:
+    return _State.grad_enabled
+
+
+@contextmanager
+def scope(**marks):
+    """Label every node recorded in the block, e.g. ``with mg.scope(step=t): h = cell(x[t], h)``.
+
+    Labels nest (inner ones add to, or override, outer ones) and are read by renderers to group
+    an unrolled network by time step: ``node.marks == {"step": t}``.
+    """
+    previous = _State.marks
+    _State.marks = {**(previous or {}), **marks}
+    try:
+        yield
+    finally:
+        _State.marks = previous
+
+
+# --------------------------------------------------------------------------- nodes
+class Node:
+    """How one Tensor was made: ``op(*inputs, **params)``, the ``seq``-th node recorded."""
+
+    __slots__ = ("op", "inputs", "params", "seq", "marks", "taped")
+
+    def __init__(self, op, inputs, params):
+        self.op = op
+        self.inputs = inputs          # tuple of Tensors; None once the graph is released
+        self.params = params          # static arguments (axis, shape, index, ...)
+        self.seq = next(_seq)
+        self.marks = _State.marks
+        self.taped = None             # [(tape, entry)] when a Tape recorded this node
+
+    def __repr__(self):
+        state = "released" if self.inputs is None else f"{len(self.inputs)} inputs"
+        return f"<Node #{self.seq} {self.op.name} ({state})>"
+
+
+class Primitive:
+    """An operation with a known derivative: a forward on arrays and one VJP per input.
+
+    ``forward(xp, *arrays, **params)`` computes the output array with the array module ``xp``
+    (the inputs' backend, which offers ``numpy``'s or ``cupy``'s functions plus a few extras).
+    ``vjps[i](g, out, *inputs, **params)`` maps the output cotangent ``g`` (a Tensor) to the
+    cotangent of input ``i``, using Tensor operations only.  Its result may keep the broadcast
+    shape of the output: the backward pass sums it back to the input's shape, in one place.
+    Variadic primitives (concat, stack) give one function ``vjp_argnum(i, g, out, *inputs)``.
+    """
+
+    def __init__(self, forward, name: str | None = None):
+        self.forward = forward
+        self.name = name or forward.__name__
+        self.__doc__ = forward.__doc__
+        self.vjps = None
+        self.vjp_argnum = None
+
+    def defvjp(self, *vjps):
+        self.vjps = vjps
+        return self
+
+    def defvjp_argnum(self, vjp_argnum):
+        self.vjp_argnum = vjp_argnum
+        return self
+
+    def vjp(self, i, g, out, inputs, params):
+        if self.vjps is not None:
+            return self.vjps[i](g, out, *inputs, **params)
+        return self.vjp_argnum(i, g, out, *inputs, **params)
+
+    def __call__(self, *inputs, **params):
+        backend = inputs[0].backend
+        for x in inputs:
+            if x.backend is not backend:
+                raise DeviceMismatchError(
+                    f"{self.name}: inputs live on different devices "
+                    f"({', '.join(repr(x.device) for x in inputs)}); move them with .to(device)"
+                )
+        try:
+            data = self.forward(backend, *[x.data for x in inputs], **params)
+        except (ValueError, TypeError, IndexError) as e:
+            shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
+            raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from e
+        out = Tensor._wrap(data, backend)
+        record(self, inputs, params, out)
+        return out
+
+    def __repr__(self):
+        return f"<primitive {self.name}>"
+
+
+def record(op, inputs, params, out) -> None:
+    """Give ``out`` a node if we are recording and any input requires a gradient."""
+    if _State.grad_enabled:
+        for x in inputs:
+            if x.requires_grad:
+                out.requires_grad = True
+                out._node = node = Node(op, inputs, params)
+                for tape in _State.tapes:
+                    tape._record(node, out)
+                return
+
+
+class DeviceMismatchError(RuntimeError):
+    """One operation received tensors that live on different devices."""
+
+
+class GraphReleasedError(RuntimeError):
+    """Backward reached a node whose graph an earlier backward() already freed."""
+
+
+# --------------------------------------------------------------------------- the tape
+class TapeEntry:
+    """One recorded node as a Tape shows it: plain data that outlives the graph's release.
+
+    ``inputs[i]`` is an ``int`` (the index of the tape entry that produced it) or the input
+    Tensor itself (a leaf such as a parameter, or a constant).  ``output`` is the produced
+    Tensor while it is alive.  After a backward pass that crossed this node, ``grad_norm`` is the
+    norm of dL/d(output) and ``input_grad_norms[i]`` that of the gradient sent to input ``i``.
+    """
+
+    __slots__ = ("index", "op", "params", "marks", "inputs", "shape", "dtype", "_output",
+                 "grad_norm", "input_grad_norms", "__weakref__")
+
+    @property
+    def output(self):
+        return self._output()
+
+    @property
+    def step(self):
+        return None if self.marks is None else self.marks.get("step")
+
+    def __repr__(self):
+        args = ", ".join(f"%{i}" if isinstance(i, int) else _leaf_label(i) for i in self.inputs)
+        extra = "" if self.marks is None else "  " + " ".join(f"{k}={v}" for k, v in self.marks.items())
+        grad = "" if self.grad_norm is None else f"  |grad|={self.grad_norm:.3g}"
+        return f"%{self.index} = {self.op}({args}) -> {self.shape}{extra}{grad}"
+
+
+def _leaf_label(t):
+    return t.name if t.name else f"{'param' if t.requires_grad else 'const'}{t.shape}"
+
+
+class Tape:
+    """Records every node created inside ``with Tape() as tape:``, in execution order.
+
+    ``len(tape)``, ``tape[i]``, iteration and ``print(tape)`` show the Wengert list; renderers
+    take the tape as it is.  The tape keeps only descriptions (op, shapes, where each input came
+    from) and weak references to outputs, so it does not keep the graph's memory alive: after
+    ``backward()`` without ``retain_graph`` the arrays are freed but the tape still describes
+    them, now with the gradient norm that flowed through each node (``record_grad_norms``).
+    """
+
+    def __init__(self, record_grad_norms: bool = True):
+        self.entries: list[TapeEntry] = []
+        self.record_grad_norms = record_grad_norms
+        self._index_of_output: dict[int, int] = {}   # id(output Tensor) -> entry index
+
+    def __enter__(self):
+        _State.tapes.append(self)
+        return self
+
+    def __exit__(self, *exc):
+        _State.tapes.remove(self)
+
+    def _record(self, node, out):
+        e = TapeEntry()
+        e.index, e.op, e.params, e.marks = len(self.entries), node.op.name, node.params, node.marks
+        e.inputs = tuple(self._index_of_output.get(id(x), x) for x in node.inputs)
+        e.shape, e.dtype, e._output = out.shape, out.dtype, weakref.ref(out)
+        e.grad_norm = e.input_grad_norms = None
+        self._index_of_output[id(out)] = e.index
+        weakref.finalize(out, self._index_of_output.pop, id(out), None)
+        self.entries.append(e)
+        node.taped = (node.taped or []) + [(self, e)]
+
+    def __len__(self):
+        return len(self.entries)
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __getitem__(self, i):
+        return self.entries[i]
+
+    def ops(self) -> list[str]:
+        """The op names in recording order."""
+        return [e.op for e in self.entries]
+
+    def __repr__(self):
+        head = f"Tape({len(self.entries)} nodes)"
+        return "\n".join([head] + ["  " + repr(e) for e in self.entries])
+
+
+def _norm(t) -> float:
+    a = t.data
+    return float(t.backend.to_host(t.backend.xp.sqrt(t.backend.xp.sum(a * a))))
+
+
+# --------------------------------------------------------------------------- backward
+def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, inputs=None):
+    """The reverse pass from ``roots`` (Tensors) seeded with ``root_grads`` (Tensors).
+
+    With ``inputs=None`` the gradients of the leaves (tensors made by the user with
+    ``requires_grad=True``) are *added* to their ``.grad``.  With a list of ``inputs`` (leaves or
+    intermediate tensors) nothing is accumulated: their gradients are returned in that order
+    (``None`` for an input the roots do not depend on).
+    """
+    # 1. The part of the graph behind the roots: every tensor that has a node, found with an
+    #    explicit stack (an unrolled RNN can be tens of thousands of nodes deep).
+    order, seen = [], set()
+    stack = [r for r in roots if r._node is not None]
+    while stack:
+        t = stack.pop()
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        if t._node.inputs is None:
+            raise GraphReleasedError(
+                f"backward through a released graph: node #{t._node.seq} ({t._node.op.name}) was "
+                "freed by an earlier backward(); pass retain_graph=True to that first call, or "
+                ".detach() tensors you carry from one graph to the next"
+            )
+        order.append(t)
+        stack.extend(x for x in t._node.inputs if x._node is not None and id(x) not in seen)
+    # 2. Recording order, last first: every consumer of a tensor comes before the tensor itself.
+    order.sort(key=lambda t: t._node.seq, reverse=True)
+
+    wanted = needed = None
+    if inputs is not None:
+        wanted = {id(x) for x in inputs}
+        needed = set(wanted)                  # tensors through which a wanted one is reached
+        for t in reversed(order):
+            if any(id(x) in needed for x in t._node.inputs):
+                needed.add(id(t))
+    captured = {}
+
+    grads, owned, leaves = {}, set(), {}
+
+    def accumulate(x, g):
+        """grads[x] += g, without ever writing into a buffer this pass does not own."""
+        key = id(x)
+        old = grads.get(key)
+        if old is None:
+            grads[key] = g
+        elif create_graph:
+            grads[key] = old + g
+        elif key in owned:
+            old.data += g.data                # ours: made by the line below, safe to update
+        else:
+            grads[key] = old + g              # g may alias another tensor's buffer: fresh sum
+            owned.add(key)
+        if x._node is None:
+            leaves[key] = x
+
+    for r, g in zip(roots, root_grads):
+        accumulate(r, g)
+
+    previous, _State.grad_enabled = _State.grad_enabled, create_graph
+    try:
+        for position, t in enumerate(order):
+            order[position] = None            # let memory go as soon as consumers are done
+            node = t._node
+            g = grads.pop(id(t), None)
+            if g is not None and (needed is None or id(t) in needed):
+                if wanted is not None and id(t) in wanted:
+                    captured[id(t)] = g
+                if t._retains_grad:
+                    t.grad = g if t.grad is None else t.grad + g
+                node_inputs = node.inputs
+                sent = [] if node.taped else None
+                for i, x in enumerate(node_inputs):
+                    if not x.requires_grad or (needed is not None and id(x) not in needed):
+                        continue
+                    gx = node.op.vjp(i, g, t, node_inputs, node.params)
+                    if gx.shape != x.shape:
+                        gx = ops.sum_to(gx, x.shape)      # undo broadcasting: the one place
+                    accumulate(x, gx)
+                    if sent is not None:
+                        sent.append((i, gx))
+                if node.taped:
+                    _record_norms(node, g, sent)
+            if not retain_graph:
+                node.inputs = None            # release: the arrays behind this node may go
+    finally:
+        _State.grad_enabled = previous
+
+    if inputs is not None:
+        for key, x in leaves.items():
+            if key in wanted:
+                captured[key] = grads[key]
+        return tuple(captured.get(id(x)) for x in inputs)
+
+    for key, x in leaves.items():
+        g = grads[key]
+        if create_graph or (g.requires_grad):
+            x.grad = g if x.grad is None else x.grad + g
+        elif x.grad is None:
+            x.grad = g if key in owned else g.detach_copy()   # .grad owns its buffer
+        elif x.grad.requires_grad:
+            x.grad = x.grad.detach() + g
+        else:
+            x.grad.data += g.data
+    return None
+
+
+def _record_norms(node, g, sent):
+    for tape, entry in node.taped:
+        if tape.record_grad_norms:
+            entry.grad_norm = _norm(g)
+            norms = [None] * len(entry.inputs)
+            for i, gx in sent:
+                norms[i] = _norm(gx)
+            entry.input_grad_norms = norms
+
+
+from . import ops                      # noqa: E402  (ops builds on Primitive, defined above)
+from .tensor import Tensor             # noqa: E402

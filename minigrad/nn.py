@@ -1,0 +1,161 @@
+"""Modules and Parameters: named bundles of trainable tensors.
+
+A :class:`Module` finds its parameters by looking at its attributes: every :class:`Parameter`,
+every sub-Module, and lists/tuples/dicts of them.  ``named_parameters()`` yields dotted names
+(``"layers.0.W_rec"``) in the order attributes were set, which is also the order of
+``state_dict()``, so checkpoints are stable.
+"""
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+
+from .backend import get_backend
+from .tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A leaf tensor that a Module trains: ``requires_grad`` is on by default."""
+
+    __slots__ = ()
+
+    def __init__(self, data, dtype=None, device=None, requires_grad: bool = True, name=None):
+        super().__init__(data, dtype=dtype, device=device, requires_grad=requires_grad, name=name)
+
+
+class CheckpointError(ValueError):
+    """A state dict or checkpoint file does not fit the model (or is not a checkpoint)."""
+
+
+class Module:
+    """Base class of models: subclass it, set Parameters/Modules as attributes, define forward."""
+
+    def forward(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------------- walking the tree
+    def named_children(self):
+        for key, value in vars(self).items():
+            if isinstance(value, (Module, Parameter)):
+                yield key, value
+            elif isinstance(value, (list, tuple)):
+                for i, v in enumerate(value):
+                    if isinstance(v, (Module, Parameter)):
+                        yield f"{key}.{i}", v
+            elif isinstance(value, dict):
+                for k, v in value.items():
+                    if isinstance(v, (Module, Parameter)):
+                        yield f"{key}.{k}", v
+
+    def named_parameters(self, prefix: str = ""):
+        """(name, Parameter) pairs, depth first, each parameter once."""
+        seen = set()
+        stack = [(prefix, self)]
+        while stack:
+            path, module = stack.pop()
+            children = list(module.named_children())
+            for key, value in reversed(children):
+                name = f"{path}{key}"
+                if isinstance(value, Module):
+                    stack.append((name + ".", value))
+            for key, value in children:
+                if isinstance(value, Parameter) and id(value) not in seen:
+                    seen.add(id(value))
+                    yield f"{path}{key}", value
+
+    def parameters(self):
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        """Forget accumulated gradients (backward() adds into .grad)."""
+        for p in self.parameters():
+            p.grad = None
+
+    def to(self, device) -> "Module":
+        """Move every parameter to ``device`` in place (the Parameter objects stay the same)."""
+        backend = get_backend(device)
+        for p in self.parameters():
+            if p.backend is not backend:
+                p.data = backend.asarray(p.backend.to_host(p.data))
+                p.backend = backend
+                p.grad = None
+        return self
+
+    # ----------------------------------------------------------------- saving
+    def state_dict(self) -> dict:
+        """{name: NumPy array copy} of every parameter (on the host, whatever the device)."""
+        return {name: p.numpy().copy() for name, p in self.named_parameters()}
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Copy arrays into the parameters (onto their device, in their dtype).
+
+        Raises CheckpointError naming the keys that are missing, unexpected or of the wrong
+        shape; nothing is modified unless everything fits.
+        """
+        params = dict(self.named_parameters())
+        missing = [k for k in params if k not in state]
+        unexpected = [k for k in state if k not in params]
+        if strict and (missing or unexpected):
+            raise CheckpointError(f"state dict does not match {type(self).__name__}: missing {missing}, "
+                                  f"unexpected {unexpected}")
+        wrong = [f"{k}: checkpoint {np.shape(state[k])}, model {p.shape}"
+                 for k, p in params.items() if k in state and tuple(np.shape(state[k])) != p.shape]
+        if wrong:
+            raise CheckpointError("shape mismatch: " + "; ".join(wrong))
+        for k, p in params.items():
+            if k in state:
+                p.data = p.backend.asarray(np.asarray(state[k]), dtype=p.data.dtype)
+
+    def save(self, path) -> None:
+        """Write the state dict to an ``.npz`` file (plain arrays, no pickle)."""
+        save(self.state_dict(), path)
+
+    def load(self, path) -> "Module":
+        self.load_state_dict(load(path))
+        return self
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}("]
+        for name, p in self.named_parameters():
+            lines.append(f"  {name}: {p.shape} {p.dtype} on {p.device}")
+        return "\n".join(lines + [")"])
+
+
+def save(state: dict, path) -> None:
+    """Save a dict of arrays (NumPy arrays or Tensors) to ``.npz``, without pickle."""
+    arrays = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
+    for k, v in arrays.items():
+        if v.dtype == object:
+            raise TypeError(f"save: entry {k!r} is not a numeric array")
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load(path) -> dict:
+    """Read a dict of NumPy arrays written by :func:`save`; a clear error if it is not one."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
+        raise CheckpointError(f"{path}: not a readable minigrad checkpoint (.npz): {e}") from e
+
+
+class Linear(Module):
+    """``y = x @ W + b`` (row vectors, as in the paper), W of shape (n_in, n_out)."""
+
+    def __init__(self, n_in: int, n_out: int, bias: bool = True, rng=None, dtype=None, device=None):
+        from .random import Generator
+        rng = rng or Generator(0, device=device)
+        bound = 1.0 / np.sqrt(n_in)
+        self.W = Parameter(rng.uniform((n_in, n_out), -bound, bound, dtype=dtype), name="W")
+        self.b = Parameter(rng.uniform((n_out,), -bound, bound, dtype=dtype), name="b") if bias else None
+
+    def forward(self, x):
+        y = x @ self.W
+        return y if self.b is None else y + self.b
