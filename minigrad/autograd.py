@@ -74,21 +74,59 @@ def scope(**marks):
 
 # --------------------------------------------------------------------------- nodes
 class Node:
-    """How one Tensor was made: ``op(*inputs, **params)``, the ``seq``-th node recorded."""
+    """How one Tensor was made: ``op(*inputs, **params)``, the ``seq``-th node recorded.
 
-    __slots__ = ("op", "inputs", "params", "seq", "marks", "taped")
+    A node keeps only what backward needs, so that memory goes as soon as it can:
 
-    def __init__(self, op, inputs, params):
+    * ``parents[i]``: where the gradient of input ``i`` goes: the input's own Node, the input
+      Tensor itself if it is a leaf that requires grad, or None (a constant: no gradient);
+    * ``shapes[i]``: the input's shape (to undo broadcasting);
+    * ``inputs``: the input Tensors, only if the op's VJP reads them (``op.saves_inputs``);
+    * ``out_data``: the output array, only if the VJP reads it (``op.saves_out``: tanh, exp).
+
+    So ``tanh(a + b)`` keeps neither ``a + b`` nor ``a`` nor ``b`` alive: add's VJP needs no
+    values and tanh's needs only its output.
+    """
+
+    __slots__ = ("op", "params", "parents", "shapes", "inputs", "out_data", "seq", "marks",
+                 "taped", "retained", "__weakref__")
+
+    def __init__(self, op, inputs, params, out_data):
         self.op = op
-        self.inputs = inputs          # tuple of Tensors; None once the graph is released
-        self.params = params          # static arguments (axis, shape, index, ...)
+        self.params = params
+        parents = []
+        for x in inputs:
+            node = x._node
+            parents.append(node if node is not None else (x if x.requires_grad else None))
+        self.parents = parents
+        self.shapes = [x.data.shape for x in inputs]
+        self.inputs = inputs if op.saves_inputs else None
+        self.out_data = out_data if op.saves_out else None
         self.seq = next(_seq)
         self.marks = _State.marks
         self.taped = None             # [(tape, entry)] when a Tape recorded this node
+        self.retained = None          # weakref to the output, if it asked to retain_grad()
+
+    @property
+    def released(self) -> bool:
+        return self.parents is None
+
+    def release(self) -> None:
+        """Drop everything backward would need: the saved arrays can be freed."""
+        self.parents = self.inputs = self.out_data = None
 
     def __repr__(self):
-        state = "released" if self.inputs is None else f"{len(self.inputs)} inputs"
+        state = "released" if self.parents is None else f"{len(self.parents)} inputs"
         return f"<Node #{self.seq} {self.op.name} ({state})>"
+
+
+class Shape:
+    """Stands in, during backward, for an input whose values the op did not save."""
+
+    __slots__ = ("shape", "ndim")
+
+    def __init__(self, shape):
+        self.shape, self.ndim = tuple(shape), len(shape)
 
 
 class Primitive:
@@ -100,12 +138,17 @@ class Primitive:
     cotangent of input ``i``, using Tensor operations only.  Its result may keep the broadcast
     shape of the output: the backward pass sums it back to the input's shape, in one place.
     Variadic primitives (concat, stack) give one function ``vjp_argnum(i, g, out, *inputs)``.
+
+    ``save`` says what the VJPs read: "inputs", "out", both ("inputs,out") or nothing ("");
+    what is not saved arrives in the VJP as ``None`` (out) or a :class:`Shape` (inputs).
     """
 
-    def __init__(self, forward, name: str | None = None):
+    def __init__(self, forward, name: str | None = None, save: str = "inputs"):
         self.forward = forward
         self.name = name or forward.__name__
         self.__doc__ = forward.__doc__
+        self.saves_inputs = "inputs" in save
+        self.saves_out = "out" in save
         self.vjps = None
         self.vjp_argnum = None
 
@@ -136,7 +179,8 @@ class Primitive:
             shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
             raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from e
         out = Tensor._wrap(data, backend)
-        record(self, inputs, params, out)
+        if _State.grad_enabled:
+            record(self, inputs, params, out)
         return out
 
     def __repr__(self):
@@ -149,9 +193,9 @@ def record(op, inputs, params, out) -> None:
         for x in inputs:
             if x.requires_grad:
                 out.requires_grad = True
-                out._node = node = Node(op, inputs, params)
+                out._node = node = Node(op, inputs, params, out.data)
                 for tape in _State.tapes:
-                    tape._record(node, out)
+                    tape._record(node, inputs, out)
                 return
 
 
@@ -208,7 +252,7 @@ class Tape:
     def __init__(self, record_grad_norms: bool = True):
         self.entries: list[TapeEntry] = []
         self.record_grad_norms = record_grad_norms
-        self._index_of_output: dict[int, int] = {}   # id(output Tensor) -> entry index
+        self._index_of_node: dict = {}               # Node -> entry index
 
     def __enter__(self):
         _State.tapes.append(self)
@@ -217,14 +261,14 @@ class Tape:
     def __exit__(self, *exc):
         _State.tapes.remove(self)
 
-    def _record(self, node, out):
+    def _record(self, node, inputs, out):
         e = TapeEntry()
         e.index, e.op, e.params, e.marks = len(self.entries), node.op.name, node.params, node.marks
-        e.inputs = tuple(self._index_of_output.get(id(x), x) for x in node.inputs)
+        e.inputs = tuple(self._index_of_node.get(x._node, x) if x._node is not None else x
+                         for x in inputs)
         e.shape, e.dtype, e._output = out.shape, out.dtype, weakref.ref(out)
         e.grad_norm = e.input_grad_norms = None
-        self._index_of_output[id(out)] = e.index
-        weakref.finalize(out, self._index_of_output.pop, id(out), None)
+        self._index_of_node[node] = e.index
         self.entries.append(e)
         node.taped = (node.taped or []) + [(self, e)]
 
@@ -260,40 +304,39 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
     intermediate tensors) nothing is accumulated: their gradients are returned in that order
     (``None`` for an input the roots do not depend on).
     """
-    # 1. The part of the graph behind the roots: every tensor that has a node, found with an
-    #    explicit stack (an unrolled RNN can be tens of thousands of nodes deep).
-    order, seen = [], set()
-    stack = [r for r in roots if r._node is not None]
+    # 1. The nodes behind the roots, found with an explicit stack (an unrolled RNN can be tens
+    #    of thousands of nodes deep: no recursion).
+    nodes, seen = [], set()
+    stack = [r._node for r in roots if r._node is not None]
     while stack:
-        t = stack.pop()
-        if id(t) in seen:
+        node = stack.pop()
+        if node in seen:
             continue
-        seen.add(id(t))
-        if t._node.inputs is None:
+        seen.add(node)
+        if node.parents is None:
             raise GraphReleasedError(
-                f"backward through a released graph: node #{t._node.seq} ({t._node.op.name}) was "
-                "freed by an earlier backward(); pass retain_graph=True to that first call, or "
-                ".detach() tensors you carry from one graph to the next"
-            )
-        order.append(t)
-        stack.extend(x for x in t._node.inputs if x._node is not None and id(x) not in seen)
-    # 2. Recording order, last first: every consumer of a tensor comes before the tensor itself.
-    order.sort(key=lambda t: t._node.seq, reverse=True)
+                f"backward through a released graph: node #{node.seq} ({node.op.name}) was freed "
+                "by an earlier backward(); pass retain_graph=True to that first call, or "
+                ".detach() tensors you carry from one graph to the next")
+        nodes.append(node)
+        stack.extend(p for p in node.parents if type(p) is Node and p not in seen)
+    # 2. Recording order, last first: every consumer of a value comes before its producer.
+    nodes.sort(key=_by_seq, reverse=True)
 
+    # Gradients are keyed by where they go: a Node (for its output) or a leaf Tensor.
     wanted = needed = None
     if inputs is not None:
-        wanted = {id(x) for x in inputs}
-        needed = set(wanted)                  # tensors through which a wanted one is reached
-        for t in reversed(order):
-            if any(id(x) in needed for x in t._node.inputs):
-                needed.add(id(t))
-    captured = {}
+        wanted = {x._node if x._node is not None else x: k for k, x in enumerate(inputs)}
+        needed = set(wanted)                  # keys through which a wanted one is reached
+        for node in reversed(nodes):
+            if any(p in needed for p in node.parents if p is not None):
+                needed.add(node)
+    captured = [None] * (0 if inputs is None else len(inputs))
 
-    grads, owned, leaves = {}, set(), {}
+    grads, owned = {}, set()
 
-    def accumulate(x, g):
-        """grads[x] += g, without ever writing into a buffer this pass does not own."""
-        key = id(x)
+    def accumulate(key, g):
+        """grads[key] += g, without ever writing into a buffer this pass does not own."""
         old = grads.get(key)
         if old is None:
             grads[key] = g
@@ -304,58 +347,70 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
         else:
             grads[key] = old + g              # g may alias another tensor's buffer: fresh sum
             owned.add(key)
-        if x._node is None:
-            leaves[key] = x
 
     for r, g in zip(roots, root_grads):
-        accumulate(r, g)
+        accumulate(r._node if r._node is not None else r, g)
 
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
     try:
-        for position, t in enumerate(order):
-            order[position] = None            # let memory go as soon as consumers are done
-            node = t._node
-            g = grads.pop(id(t), None)
-            if g is not None and (needed is None or id(t) in needed):
-                if wanted is not None and id(t) in wanted:
-                    captured[id(t)] = g
-                if t._retains_grad:
-                    t.grad = g if t.grad is None else t.grad + g
-                node_inputs = node.inputs
-                sent = [] if node.taped else None
-                for i, x in enumerate(node_inputs):
-                    if not x.requires_grad or (needed is not None and id(x) not in needed):
-                        continue
-                    gx = node.op.vjp(i, g, t, node_inputs, node.params)
-                    if gx.shape != x.shape:
-                        gx = ops.sum_to(gx, x.shape)      # undo broadcasting: the one place
-                    accumulate(x, gx)
-                    if sent is not None:
-                        sent.append((i, gx))
-                if node.taped:
-                    _record_norms(node, g, sent)
+        for node in nodes:
+            g = grads.pop(node, None)
+            if g is not None and (needed is None or node in needed):
+                _visit(node, g, wanted, captured, accumulate, needed)
             if not retain_graph:
-                node.inputs = None            # release: the arrays behind this node may go
+                node.release()
     finally:
         _State.grad_enabled = previous
 
+    leaves = [key for key in grads if type(key) is not Node]
     if inputs is not None:
-        for key, x in leaves.items():
+        for key in leaves:
             if key in wanted:
-                captured[key] = grads[key]
-        return tuple(captured.get(id(x)) for x in inputs)
-
-    for key, x in leaves.items():
-        g = grads[key]
-        if create_graph or (g.requires_grad):
+                captured[wanted[key]] = grads[key]
+        return tuple(captured)
+    for x in leaves:
+        g = grads[x]
+        if create_graph or g.requires_grad:
             x.grad = g if x.grad is None else x.grad + g
         elif x.grad is None:
-            x.grad = g if key in owned else g.detach_copy()   # .grad owns its buffer
+            x.grad = g if x in owned else g.detach_copy()   # .grad owns its buffer
         elif x.grad.requires_grad:
             x.grad = x.grad.detach() + g
         else:
             x.grad.data += g.data
     return None
+
+
+def _by_seq(node):
+    return node.seq
+
+
+def _visit(node, g, wanted, captured, accumulate, needed):
+    """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
+    if wanted is not None and node in wanted:
+        captured[wanted[node]] = g
+    if node.retained is not None:
+        t = node.retained()
+        if t is not None:
+            t.grad = g if t.grad is None else t.grad + g
+    op, shapes = node.op, node.shapes
+    out = None
+    if op.saves_out:                          # the output, rebuilt around its saved array
+        out = Tensor._wrap(node.out_data, g.backend)
+        out.requires_grad, out._node = True, node
+    inputs = node.inputs if op.saves_inputs else [Shape(s) for s in shapes]
+    sent = [] if node.taped else None
+    for i, parent in enumerate(node.parents):
+        if parent is None or (needed is not None and parent not in needed):
+            continue
+        gx = op.vjp(i, g, out, inputs, node.params)
+        if gx.data.shape != shapes[i]:
+            gx = ops.sum_to(gx, shapes[i])    # undo broadcasting: the one place it is done
+        accumulate(parent, gx)
+        if sent is not None:
+            sent.append((i, gx))
+    if sent is not None:
+        _record_norms(node, g, sent)
 
 
 def _record_norms(node, g, sent):

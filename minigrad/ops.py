@@ -26,12 +26,15 @@ from .tensor import Tensor, _is_float
 _sum, _max, _abs, _pow = builtins.sum, builtins.max, builtins.abs, builtins.pow
 
 
-def primitive(forward=None, *, name=None):
-    """Decorator: turn a forward function into a Primitive (``@primitive`` or
-    ``@primitive(name="sum")`` when the Python name differs from the op's name)."""
+def primitive(forward=None, *, name=None, save="inputs"):
+    """Decorator: turn a forward function into a Primitive.
+
+    ``name`` is the op's name when the Python name differs; ``save`` is what its VJPs read
+    ("inputs", "out", "inputs,out" or ""), so that nothing else is kept for backward.
+    """
     if forward is None:
-        return lambda f: Primitive(f, name)
-    return Primitive(forward, name)
+        return lambda f: Primitive(f, name, save)
+    return Primitive(forward, name, save)
 
 
 class Binary(Primitive):
@@ -41,8 +44,10 @@ class Binary(Primitive):
         return Primitive.__call__(self, *_operands(self.name, a, b), **params)
 
 
-def binary(forward) -> Binary:
-    return Binary(forward)
+def binary(forward=None, *, save="inputs"):
+    if forward is None:
+        return lambda f: Binary(f, None, save)
+    return Binary(forward, None, save)
 
 
 def _operands(name, a, b):
@@ -93,7 +98,7 @@ def _axes(axis, ndim) -> tuple:
 
 
 # =========================================================================== arithmetic
-@binary
+@binary(save="")
 def add(xp, a, b):
     """out = a + b          ā = ḡ,  b̄ = ḡ"""
     return a + b
@@ -101,7 +106,7 @@ add.defvjp(lambda g, out, a, b: g,
            lambda g, out, a, b: g)
 
 
-@binary
+@binary(save="")
 def sub(xp, a, b):
     """out = a - b          ā = ḡ,  b̄ = -ḡ"""
     return a - b
@@ -117,7 +122,7 @@ mul.defvjp(lambda g, out, a, b: g * b,
            lambda g, out, a, b: g * a)
 
 
-@binary
+@binary(save="inputs,out")
 def div(xp, a, b):
     """out = a / b          ā = ḡ / b,  b̄ = -ḡ a / b² = -ḡ out / b"""
     return a / b
@@ -125,7 +130,7 @@ div.defvjp(lambda g, out, a, b: g / b,
            lambda g, out, a, b: -g * out / b)
 
 
-@binary
+@binary(save="inputs,out")
 def pow(xp, a, b):
     """out = a ** b         ā = ḡ b a^(b-1),  b̄ = ḡ out log(a)"""
     return a ** b
@@ -133,7 +138,7 @@ pow.defvjp(lambda g, out, a, b: g * b * a ** (b - 1),
            lambda g, out, a, b: g * out * log(a))
 
 
-@primitive
+@primitive(save="")
 def neg(xp, x):
     """out = -x             x̄ = -ḡ"""
     return -x
@@ -141,7 +146,7 @@ neg.defvjp(lambda g, out, x: -g)
 
 
 # =========================================================================== elementwise
-@primitive
+@primitive(save="out")
 def exp(xp, x):
     """out = eˣ             x̄ = ḡ eˣ = ḡ out"""
     return xp.exp(x)
@@ -155,14 +160,14 @@ def log(xp, x):
 log.defvjp(lambda g, out, x: g / x)
 
 
-@primitive
+@primitive(save="out")
 def tanh(xp, x):
     """out = tanh x         x̄ = ḡ (1 - tanh² x) = ḡ (1 - out²)"""
     return xp.tanh(x)
 tanh.defvjp(lambda g, out, x: g * (1 - out * out))
 
 
-@primitive
+@primitive(save="out")
 def sigmoid(xp, x):
     """out = σ(x) = 1 / (1 + e⁻ˣ)        x̄ = ḡ σ(x)(1 - σ(x)) = ḡ out (1 - out)
 
@@ -224,7 +229,7 @@ def _where(xp, a, b, *, condition):
     return xp.where(condition, a, b)
 
 
-where = _Where(_where, name="where")
+where = _Where(_where, name="where", save="")
 where.defvjp(lambda g, out, a, b, *, condition: g * const(condition, g),
              lambda g, out, a, b, *, condition: g * const(~condition, g))
 
@@ -251,7 +256,7 @@ def astype(xp, x, *, dtype):
 astype.defvjp(lambda g, out, x, *, dtype: g.astype(x.dtype))
 
 
-@primitive
+@primitive(save="")
 def to_device(xp, x, *, device):
     """out = x copied to another device       x̄ = ḡ copied back (see Tensor.to)"""
     raise RuntimeError("to_device is applied through Tensor.to")
@@ -265,7 +270,7 @@ def compare(name: str, a, b) -> Tensor:
 
 
 # =========================================================================== reductions
-@primitive(name="sum")
+@primitive(name="sum", save="")
 def _sum_(xp, x, *, axis, keepdims):
     """out = Σ_axis x        x̄ = ḡ broadcast back over the summed axes"""
     return xp.sum(x, axis=axis, keepdims=keepdims)
@@ -278,7 +283,7 @@ def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return _sum_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
-@primitive(name="max")
+@primitive(name="max", save="inputs,out")
 def _max_(xp, x, *, axis, keepdims):
     """out = max_axis x      x̄ = ḡ [x = out] / (number of maxima)   (ties share the gradient)"""
     return xp.max(x, axis=axis, keepdims=keepdims)
@@ -314,7 +319,7 @@ def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return sum(x, axes, keepdims) / count
 
 
-@primitive(name="logsumexp")
+@primitive(name="logsumexp", save="inputs,out")
 def _logsumexp(xp, x, *, axis, keepdims):
     """out = log Σ_axis eˣ     x̄ = ḡ eˣ / Σ eˣ = ḡ exp(x - out)
 
@@ -339,7 +344,7 @@ def logsumexp(x: Tensor, axis=-1, keepdims: bool = False) -> Tensor:
     return _logsumexp(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
-@primitive(name="softmax")
+@primitive(name="softmax", save="out")
 def _softmax(xp, x, *, axis):
     """out = eˣ / Σ_axis eˣ      x̄ = out (ḡ - Σ_axis ḡ out)"""
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
@@ -351,7 +356,7 @@ def softmax(x: Tensor, axis=-1) -> Tensor:
     return _softmax(x, axis=_axes(axis, x.ndim))
 
 
-@primitive(name="log_softmax")
+@primitive(name="log_softmax", save="out")
 def _log_softmax(xp, x, *, axis):
     """out = x - log Σ_axis eˣ   x̄ = ḡ - softmax(x) Σ_axis ḡ = ḡ - exp(out) Σ_axis ḡ"""
     m = xp.max(x, axis=axis, keepdims=True)
@@ -398,7 +403,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 # =========================================================================== shapes
-@primitive
+@primitive(save="")
 def permute(xp, x, *, axes):
     """out = x with axes reordered        x̄ = ḡ with the inverse order"""
     return xp.transpose(x, axes)
@@ -417,7 +422,7 @@ def swapaxes(x: Tensor, a: int, b: int) -> Tensor:
     return permute(x, axes=tuple(axes))
 
 
-@primitive(name="reshape")
+@primitive(name="reshape", save="")
 def _reshape(xp, x, *, shape):
     """out = x with a new shape (same elements, row-major)       x̄ = ḡ reshaped to x's shape"""
     return xp.reshape(x, shape)
@@ -431,7 +436,7 @@ def reshape(x: Tensor, shape) -> Tensor:
     return _reshape(x, shape=shape)
 
 
-@primitive(name="broadcast_to")
+@primitive(name="broadcast_to", save="")
 def _broadcast_to(xp, x, *, shape):
     """out = x repeated along new or size-1 axes      x̄ = ḡ summed over those axes"""
     return xp.broadcast_to(x, shape)
@@ -462,7 +467,7 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
     return reshape(sum(g, axes, keepdims=True), shape)
 
 
-@primitive(name="squeeze")
+@primitive(name="squeeze", save="")
 def _squeeze(xp, x, *, axis):
     """out = x without the given size-1 axes       x̄ = ḡ reshaped to x's shape"""
     return xp.squeeze(x, axis=axis)
@@ -479,7 +484,7 @@ def squeeze(x: Tensor, axis=None) -> Tensor:
     return _squeeze(x, axis=axis) if axis else x
 
 
-@primitive(name="expand_dims")
+@primitive(name="expand_dims", save="")
 def _expand_dims(xp, x, *, axis):
     """out = x with new size-1 axes at ``axis``      x̄ = ḡ reshaped to x's shape"""
     return xp.expand_dims(x, axis)
@@ -512,7 +517,7 @@ def _is_basic(index) -> bool:
     return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) for i in index)
 
 
-@primitive(name="getitem")
+@primitive(name="getitem", save="")
 def _getitem(xp, x, *, index):
     """out = x[index]        x̄ = zeros like x, with ḡ added at index (repeats add up)"""
     return x[index]
@@ -523,7 +528,7 @@ def getitem(x: Tensor, index) -> Tensor:
     return _getitem(x, index=_normalize_index(index, x.backend))
 
 
-@primitive
+@primitive(save="")
 def scatter_add(xp, g, *, index, shape):
     """out = zeros(shape) with out[index] += g      ḡ_in = ḡ[index]   (the adjoint of getitem)"""
     out = xp.zeros(shape, dtype=g.dtype)
@@ -562,7 +567,7 @@ def _concat_forward(xp, *xs, axis, offsets):
     return xp.concatenate(xs, axis=axis)
 
 
-concat_ = Primitive(_concat_forward, name="concat")
+concat_ = Primitive(_concat_forward, name="concat", save="")
 concat_.defvjp_argnum(lambda i, g, out, *xs, axis, offsets:
                       g[(slice(None),) * axis + (slice(offsets[i], offsets[i + 1]),)])
 
@@ -583,7 +588,7 @@ def _stack_forward(xp, *xs, axis):
     return xp.stack(xs, axis=axis)
 
 
-stack_ = Primitive(_stack_forward, name="stack")
+stack_ = Primitive(_stack_forward, name="stack", save="")
 stack_.defvjp_argnum(lambda i, g, out, *xs, axis: g[(slice(None),) * axis + (i,)])
 
 

@@ -16,14 +16,15 @@ that several losses can contribute before one update.  Clear them between update
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .backend import Backend, get_backend
 
 
 class Tensor:
-    __slots__ = ("data", "backend", "requires_grad", "grad", "_node", "name", "_retains_grad",
-                 "__weakref__")
+    __slots__ = ("data", "backend", "requires_grad", "grad", "_node", "name", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False, name=None):
@@ -41,7 +42,6 @@ class Tensor:
         self.data, self.backend, self.requires_grad = arr, backend, bool(requires_grad)
         self.grad = self._node = None
         self.name = name
-        self._retains_grad = False
 
     @staticmethod
     def _wrap(data, backend: Backend) -> "Tensor":
@@ -49,7 +49,6 @@ class Tensor:
         t = Tensor.__new__(Tensor)
         t.data, t.backend, t.requires_grad = data, backend, False
         t.grad = t._node = t.name = None
-        t._retains_grad = False
         return t
 
     # ----------------------------------------------------------------- what it is
@@ -60,7 +59,7 @@ class Tensor:
     device = property(lambda self: self.backend.device)
     is_leaf = property(lambda self: self._node is None)
     T = property(lambda self: ops.permute(self, axes=tuple(reversed(range(self.ndim)))))
-    mT = property(lambda self: ops.swapaxes(self, -1, -2))
+    mT = property(lambda self: ops.permute(self, axes=_swap_last_two(self.ndim)))
 
     def __len__(self):
         if self.ndim == 0:
@@ -153,7 +152,8 @@ class Tensor:
 
     def retain_grad(self) -> "Tensor":
         """Keep ``.grad`` on this intermediate (non-leaf) tensor after backward."""
-        self._retains_grad = True
+        if self._node is not None:
+            self._node.retained = weakref.ref(self)
         return self
 
     def zero_grad(self) -> None:
@@ -229,6 +229,18 @@ class Tensor:
 
 
 # --------------------------------------------------------------------------- helpers
+_SWAPS: dict = {}
+
+
+def _swap_last_two(ndim: int) -> tuple:
+    axes = _SWAPS.get(ndim)
+    if axes is None:
+        if ndim < 2:
+            raise ValueError(f".mT needs at least 2 dimensions, got {ndim}")
+        axes = _SWAPS[ndim] = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
+    return axes
+
+
 def _is_float(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
 

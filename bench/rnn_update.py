@@ -1,0 +1,215 @@
+"""One full training update of a tanh RNN, minigrad against its floors, in one run.
+
+Workload (the paper's small model): hidden 50, input 6 (one-hot), batch 20, T = 100, softmax
+cross-entropy at the last step, 4 classes; an update is forward over T steps, the loss, BPTT,
+global-norm clipping at 1, and an SGD step.
+
+* ``numpy``  : hand-written forward and BPTT doing the same per-step array operations
+               (the floor for any NumPy-based engine),
+* ``minigrad``: the same model written with the engine's public API,
+* ``torch``  : PyTorch eager on the CPU, the cell written from primitives (when importable).
+
+Times are medians over repeats with the implementations interleaved (machines are noisy);
+results are reported as ratios to the NumPy floor.  Peak memory of one update is measured with
+tracemalloc for T = 100, 200, 400, 800 (NumPy's allocations are traced).
+
+    python bench/rnn_update.py [--repeats 15] [--json out.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import minigrad as mg  # noqa: E402
+
+H, N_IN, B, N_OUT, MU, LR = 50, 6, 20, 4, 1.0, 0.01
+
+
+def make_data(T, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.zeros((T, B, N_IN))
+    x[np.arange(T)[:, None], np.arange(B)[None, :], rng.integers(0, N_IN, (T, B))] = 1.0
+    y = rng.integers(0, N_OUT, B)
+    return x, y
+
+
+def make_params(seed=0):
+    rng = np.random.default_rng(seed)
+    return {"W_in": rng.normal(0, 0.1, (N_IN, H)), "W_rec": rng.normal(0, 0.1, (H, H)),
+            "b": np.zeros(H), "W_out": rng.normal(0, 0.1, (H, N_OUT)), "c": np.zeros(N_OUT)}
+
+
+# ----------------------------------------------------------------------------- hand-written
+class NumpyRNN:
+    def __init__(self, params, dtype):
+        self.p = {k: v.astype(dtype) for k, v in params.items()}
+
+    def update(self, x, y):
+        p = self.p
+        W_in, W_rec, b, W_out, c = p["W_in"], p["W_rec"], p["b"], p["W_out"], p["c"]
+        T = x.shape[0]
+        hs = [np.zeros((B, H), dtype=W_rec.dtype)]
+        for t in range(T):
+            hs.append(np.tanh(x[t] @ W_in + hs[-1] @ W_rec + b))
+        logits = hs[-1] @ W_out + c
+        m = logits.max(axis=1, keepdims=True)
+        logp = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
+        loss = -logp[np.arange(B), y].mean()
+        d_logits = np.exp(logp)
+        d_logits[np.arange(B), y] -= 1
+        d_logits /= B
+        g = {"W_out": hs[-1].T @ d_logits, "c": d_logits.sum(0),
+             "W_in": np.zeros_like(W_in), "W_rec": np.zeros_like(W_rec), "b": np.zeros_like(b)}
+        dh = d_logits @ W_out.T
+        for t in range(T - 1, -1, -1):
+            da = dh * (1 - hs[t + 1] * hs[t + 1])
+            g["W_rec"] += hs[t].T @ da
+            g["W_in"] += x[t].T @ da
+            g["b"] += da.sum(0)
+            dh = da @ W_rec.T
+        norm = np.sqrt(sum(np.sum(v * v) for v in g.values()))
+        if norm > MU:
+            for v in g.values():
+                v *= MU / norm
+        for k in p:
+            p[k] -= LR * g[k]
+        return loss
+
+
+# ----------------------------------------------------------------------------- minigrad
+class EngineRNN:
+    def __init__(self, params, dtype):
+        self.p = {k: mg.nn.Parameter(v.astype(dtype), name=k) for k, v in params.items()}
+        self.opt = mg.SGD(self.p.values(), lr=LR)
+
+    def update(self, x, y):
+        p = self.p
+        h = mg.zeros((B, H), dtype=p["W_rec"].dtype)
+        for t in range(x.shape[0]):
+            h = (x[t] @ p["W_in"] + h @ p["W_rec"] + p["b"]).tanh()
+        loss = mg.cross_entropy(h @ p["W_out"] + p["c"], y)
+        loss.backward()
+        mg.clip_grad_norm(p.values(), MU)
+        self.opt.step()
+        self.opt.zero_grad()
+        return loss
+
+
+# ----------------------------------------------------------------------------- torch
+class TorchRNN:
+    def __init__(self, params, dtype):
+        import torch
+        self.torch = torch
+        tdtype = {np.float64: torch.float64, np.float32: torch.float32}[dtype]
+        self.p = {k: torch.tensor(v, dtype=tdtype, requires_grad=True) for k, v in params.items()}
+
+    def update(self, x, y):
+        torch, p = self.torch, self.p
+        h = torch.zeros((B, H), dtype=p["W_rec"].dtype)
+        for t in range(x.shape[0]):
+            h = torch.tanh(x[t] @ p["W_in"] + h @ p["W_rec"] + p["b"])
+        loss = torch.nn.functional.cross_entropy(h @ p["W_out"] + p["c"], y)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(p.values(), MU)
+        with torch.no_grad():
+            for v in p.values():
+                v -= LR * v.grad
+                v.grad = None
+        return loss
+
+
+def inputs_for(name, x, y, dtype):
+    if name == "minigrad":
+        return mg.tensor(x.astype(dtype)), mg.tensor(y)
+    if name == "torch":
+        import torch
+        return torch.tensor(x.astype(dtype)), torch.tensor(y)
+    return x.astype(dtype), y
+
+
+def time_updates(impls, x, y, dtype, repeats, inner):
+    data = {n: inputs_for(n, x, y, dtype) for n in impls}
+    for n, m in impls.items():          # warm up
+        m.update(*data[n])
+    times = {n: [] for n in impls}
+    for _ in range(repeats):
+        for n, m in impls.items():
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                m.update(*data[n])
+            times[n].append((time.perf_counter() - t0) / inner)
+    return {n: statistics.median(v) for n, v in times.items()}
+
+
+def peak_memory(cls, T, dtype):
+    x, y = make_data(T)
+    m = cls(make_params(), dtype)
+    xs, ys = inputs_for("minigrad" if cls is EngineRNN else "numpy", x, y, dtype)
+    m.update(xs, ys)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    m.update(xs, ys)
+    peak = tracemalloc.get_traced_memory()[1] - base
+    tracemalloc.stop()
+    return peak
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--inner", type=int, default=5)
+    ap.add_argument("--T", type=int, default=100)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+              "numpy": np.__version__, "python": platform.python_version()}
+    try:
+        import torch
+        torch.set_num_threads(1)
+        report["torch"] = torch.__version__
+        have_torch = True
+    except ImportError:
+        have_torch = False
+    x, y = make_data(args.T)
+    print(f"tanh RNN update: hidden {H}, input {N_IN}, batch {B}, T {args.T}   ({report['machine']})")
+    for dtype in (np.float64, np.float32):
+        impls = {"numpy": NumpyRNN(make_params(), dtype), "minigrad": EngineRNN(make_params(), dtype)}
+        if have_torch:
+            impls["torch"] = TorchRNN(make_params(), dtype)
+        med = time_updates(impls, x, y, dtype, args.repeats, args.inner)
+        name = np.dtype(dtype).name
+        report[name] = {k: {"ms": v * 1e3, "x_numpy": v / med["numpy"]} for k, v in med.items()}
+        print(f"  {name}: " + "   ".join(f"{k} {v * 1e3:.2f} ms ({v / med['numpy']:.2f}x numpy)" for k, v in med.items()))
+    mem = {}
+    print("  peak memory of one update (float64), KiB:")
+    for T in (100, 200, 400, 800):
+        e, n = peak_memory(EngineRNN, T, np.float64), peak_memory(NumpyRNN, T, np.float64)
+        mem[T] = {"minigrad_kib": e / 1024, "numpy_kib": n / 1024, "ratio": e / n}
+        print(f"    T={T:4d}: minigrad {e / 1024:9.1f}   numpy {n / 1024:9.1f}   ratio {e / n:.2f}")
+    Ts = sorted(mem)
+    slope_e = np.polyfit(Ts, [mem[T]["minigrad_kib"] for T in Ts], 1)[0]
+    slope_n = np.polyfit(Ts, [mem[T]["numpy_kib"] for T in Ts], 1)[0]
+    fit = np.polyfit(Ts, [mem[T]["minigrad_kib"] for T in Ts], 1)
+    resid = max(abs(np.polyval(fit, T) - mem[T]["minigrad_kib"]) / mem[T]["minigrad_kib"] for T in Ts)
+    report["memory"] = {"by_T": mem, "per_step_kib": {"minigrad": slope_e, "numpy": slope_n},
+                        "per_step_ratio": slope_e / slope_n, "max_rel_residual_of_linear_fit": resid}
+    print(f"  per-step memory: minigrad {slope_e:.2f} KiB, numpy {slope_n:.2f} KiB, ratio "
+          f"{slope_e / slope_n:.2f}; linear fit residual at most {resid * 100:.1f}%")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
