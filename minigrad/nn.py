@@ -52,20 +52,17 @@ class Module:
                         yield f"{key}.{k}", v
 
     def named_parameters(self, prefix: str = ""):
-        """(name, Parameter) pairs, depth first, each parameter once."""
+        """(name, Parameter) pairs in the order the attributes were set, each parameter once."""
         seen = set()
-        stack = [(prefix, self)]
-        while stack:
-            path, module = stack.pop()
-            children = list(module.named_children())
-            for key, value in reversed(children):
-                name = f"{path}{key}"
-                if isinstance(value, Module):
-                    stack.append((name + ".", value))
-            for key, value in children:
-                if isinstance(value, Parameter) and id(value) not in seen:
-                    seen.add(id(value))
-                    yield f"{path}{key}", value
+        for key, value in self.named_children():
+            if isinstance(value, Module):
+                pairs = value.named_parameters(f"{prefix}{key}.")
+            else:
+                pairs = [(f"{prefix}{key}", value)]
+            for name, p in pairs:
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    yield name, p
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]

@@ -74,7 +74,7 @@ class StrictArray:
     __slots__ = ("_a",)
 
     def __init__(self, a: np.ndarray):
-        self._a = a
+        self._a = a if type(a) is np.ndarray else np.asarray(a)   # NumPy scalars become 0-d
 
     # --- the refusals -------------------------------------------------------------------
     def __array__(self, *args, **kwargs):
@@ -131,6 +131,8 @@ class StrictArray:
         return f"StrictArray(shape={self._a.shape}, dtype={self._a.dtype})"
 
     def __getattr__(self, name):
+        if name.startswith("__"):     # __array_interface__, __array_struct__, __dlpack__...
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         return _wrapped(attr) if callable(attr) else _wrap(attr)
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: every engine test runs on each device that exists here.
+
+* "cpu"    NumPy,
+* "strict" NumPy behind a wrapper that refuses implicit host conversion (as CuPy does), so
+           GPU-safety is proven on machines without a GPU,
+* "cuda"   CuPy on a real GPU, skipped (visibly, with the reason) where there is none.
+"""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import minigrad as mg
+
+settings.register_profile("ci", max_examples=15, deadline=None, derandomize=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=200, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+_CUDA_REASON = None
+try:
+    mg.get_backend("cuda")
+except Exception as e:  # no CuPy, or no GPU
+    _CUDA_REASON = f"no CUDA device here: {e}"
+
+DEVICES = ["cpu", "strict",
+           pytest.param("cuda", marks=pytest.mark.skipif(_CUDA_REASON is not None, reason=_CUDA_REASON or ""))]
+
+
+@pytest.fixture(params=DEVICES, scope="session")
+def device(request):
+    return request.param
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def T(array, device, requires_grad=False, dtype=np.float64):
+    """A tensor from host data on ``device``."""
+    return mg.tensor(np.asarray(array, dtype=dtype), device=device, requires_grad=requires_grad)
