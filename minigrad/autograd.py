@@ -17,6 +17,7 @@ recorded inside the block, in order, to print, iterate or draw.
 from __future__ import annotations
 
 import itertools
+import operator
 import weakref
 from contextlib import contextmanager
 
@@ -94,11 +95,8 @@ class Node:
     def __init__(self, op, inputs, params, out_data):
         self.op = op
         self.params = params
-        parents = []
-        for x in inputs:
-            node = x._node
-            parents.append(node if node is not None else (x if x.requires_grad else None))
-        self.parents = parents
+        self.parents = [x._node if x._node is not None else (x if x.requires_grad else None)
+                        for x in inputs]
         self.shapes = [x.data.shape for x in inputs]
         self.inputs = inputs if op.saves_inputs else None
         self.out_data = out_data if op.saves_out else None
@@ -127,6 +125,14 @@ class Shape:
 
     def __init__(self, shape):
         self.shape, self.ndim = tuple(shape), len(shape)
+
+    @staticmethod
+    def of(shape, _cache={}):
+        """The (shared, immutable) stand-in for ``shape``."""
+        s = _cache.get(shape)
+        if s is None:
+            s = _cache[shape] = Shape(shape)
+        return s
 
 
 class Primitive:
@@ -167,20 +173,21 @@ class Primitive:
 
     def __call__(self, *inputs, **params):
         backend = inputs[0].backend
+        requires_grad = False
         for x in inputs:
             if x.backend is not backend:
                 raise DeviceMismatchError(
                     f"{self.name}: inputs live on different devices "
-                    f"({', '.join(repr(x.device) for x in inputs)}); move them with .to(device)"
-                )
+                    f"({', '.join(repr(x.device) for x in inputs)}); move them with .to(device)")
+            requires_grad = requires_grad or x.requires_grad
         try:
             data = self.forward(backend, *[x.data for x in inputs], **params)
         except (ValueError, TypeError, IndexError) as e:
             shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
             raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from e
-        out = Tensor._wrap(data, backend)
-        if _State.grad_enabled:
-            record(self, inputs, params, out)
+        out = _wrap(data, backend)
+        if requires_grad and _State.grad_enabled:
+            _attach(out, Node(self, inputs, params, data), inputs)
         return out
 
     def __repr__(self):
@@ -189,14 +196,14 @@ class Primitive:
 
 def record(op, inputs, params, out) -> None:
     """Give ``out`` a node if we are recording and any input requires a gradient."""
-    if _State.grad_enabled:
-        for x in inputs:
-            if x.requires_grad:
-                out.requires_grad = True
-                out._node = node = Node(op, inputs, params, out.data)
-                for tape in _State.tapes:
-                    tape._record(node, inputs, out)
-                return
+    if _State.grad_enabled and any(x.requires_grad for x in inputs):
+        _attach(out, Node(op, inputs, params, out.data), inputs)
+
+
+def _attach(out, node, inputs) -> None:
+    out.requires_grad, out._node = True, node
+    for tape in _State.tapes:
+        tape._record(node, inputs, out)
 
 
 class DeviceMismatchError(RuntimeError):
@@ -319,61 +326,53 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
                 "by an earlier backward(); pass retain_graph=True to that first call, or "
                 ".detach() tensors you carry from one graph to the next")
         nodes.append(node)
-        stack.extend(p for p in node.parents if type(p) is Node and p not in seen)
+        for p in node.parents:
+            if type(p) is Node and p not in seen:
+                stack.append(p)
     # 2. Recording order, last first: every consumer of a value comes before its producer.
     nodes.sort(key=_by_seq, reverse=True)
 
-    # Gradients are keyed by where they go: a Node (for its output) or a leaf Tensor.
+    # 3. Only what leads to the requested inputs, when there are some.
     wanted = needed = None
     if inputs is not None:
         wanted = {x._node if x._node is not None else x: k for k, x in enumerate(inputs)}
-        needed = set(wanted)                  # keys through which a wanted one is reached
+        needed = set(wanted)
         for node in reversed(nodes):
             if any(p in needed for p in node.parents if p is not None):
                 needed.add(node)
-    captured = [None] * (0 if inputs is None else len(inputs))
 
-    grads, owned = {}, set()
-
-    def accumulate(key, g):
-        """grads[key] += g, without ever writing into a buffer this pass does not own."""
-        old = grads.get(key)
-        if old is None:
-            grads[key] = g
-        elif create_graph:
-            grads[key] = old + g
-        elif key in owned:
-            old.data += g.data                # ours: made by the line below, safe to update
-        else:
-            grads[key] = old + g              # g may alias another tensor's buffer: fresh sum
-            owned.add(key)
-
+    # 4. Walk the nodes, sending each output's cotangent to the node's inputs.
+    pass_ = _Backward(create_graph)
     for r, g in zip(roots, root_grads):
-        accumulate(r._node if r._node is not None else r, g)
-
+        pass_.accumulate(r._node if r._node is not None else r, g)
+    captured = [None] * (0 if inputs is None else len(inputs))
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
     try:
         for node in nodes:
-            g = grads.pop(node, None)
+            g = pass_.grads.pop(node, None)
             if g is not None and (needed is None or node in needed):
-                _visit(node, g, wanted, captured, accumulate, needed)
+                if wanted is not None and node in wanted:
+                    captured[wanted[node]] = g
+                pass_.visit(node, g, needed)
             if not retain_graph:
-                node.release()
+                node.parents = node.inputs = node.out_data = None    # release
+        pass_.flush_all()
     finally:
         _State.grad_enabled = previous
 
-    leaves = [key for key in grads if type(key) is not Node]
+    # 5. Deliver: return the requested gradients, or add the leaves' into their .grad.
+    leaves = [key for key in pass_.grads if type(key) is not Node]
     if inputs is not None:
         for key in leaves:
             if key in wanted:
-                captured[wanted[key]] = grads[key]
+                captured[wanted[key]] = pass_.grads[key]
         return tuple(captured)
     for x in leaves:
-        g = grads[x]
+        g = pass_.grads[x]
         if create_graph or g.requires_grad:
             x.grad = g if x.grad is None else x.grad + g
         elif x.grad is None:
-            x.grad = g if x in owned else g.detach_copy()   # .grad owns its buffer
+            x.grad = g if x in pass_.owned else g.detach_copy()   # .grad owns its buffer
         elif x.grad.requires_grad:
             x.grad = x.grad.detach() + g
         else:
@@ -381,36 +380,140 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
     return None
 
 
-def _by_seq(node):
-    return node.seq
+_by_seq = operator.attrgetter("seq")
 
 
-def _visit(node, g, wanted, captured, accumulate, needed):
-    """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
-    if wanted is not None and node in wanted:
-        captured[wanted[node]] = g
-    if node.retained is not None:
-        t = node.retained()
-        if t is not None:
-            t.grad = g if t.grad is None else t.grad + g
-    op, shapes = node.op, node.shapes
-    out = None
-    if op.saves_out:                          # the output, rebuilt around its saved array
-        out = Tensor._wrap(node.out_data, g.backend)
-        out.requires_grad, out._node = True, node
-    inputs = node.inputs if op.saves_inputs else [Shape(s) for s in shapes]
-    sent = [] if node.taped else None
-    for i, parent in enumerate(node.parents):
-        if parent is None or (needed is not None and parent not in needed):
-            continue
-        gx = op.vjp(i, g, out, inputs, node.params)
-        if gx.data.shape != shapes[i]:
-            gx = ops.sum_to(gx, shapes[i])    # undo broadcasting: the one place it is done
-        accumulate(parent, gx)
+class Product:
+    """The cotangent ``aᵀ g`` (2-D ``a`` and ``g``), not yet multiplied out.
+
+    A weight used at every step of an unrolled network receives one such term per step.  Their
+    sum is one product of stacked factors, ``Σ_k a_kᵀ g_k = [a_1; ...; a_n]ᵀ [g_1; ...; g_n]``:
+    the same numbers from a few large matrix products instead of n small ones.  So backward
+    keeps the factors of the terms headed for a leaf and multiplies them in batches.  (Only
+    when the gradient is not itself recorded: with ``create_graph`` every VJP is evaluated.)
+    """
+
+    __slots__ = ("a", "g", "shape")
+
+    def __init__(self, a, g):
+        self.a, self.g, self.shape = a, g, (a.shape[1], g.shape[1])
+
+    def evaluate(self):
+        return self.a.mT @ self.g
+
+
+def transposed_product(a, g):
+    """``aᵀ g`` as a VJP returns it: deferred (a :class:`Product`) where backward can batch it."""
+    if _State.grad_enabled or a.ndim != 2 or g.ndim != 2:
+        return a.mT @ g
+    return Product(a, g)
+
+
+def product_transposed(g, b):
+    """``g bᵀ`` as a VJP returns it: one array call when the gradient is not being recorded."""
+    if _State.grad_enabled:
+        return g @ b.mT
+    xp = g.backend
+    return _wrap(xp.matmul(g.data, xp.swapaxes(b.data, -1, -2)), xp)
+
+
+class _Backward:
+    """The state of one backward pass: cotangents summed so far, keyed by where they go."""
+
+    BATCH = 16                                # Products multiplied together (bounds the memory)
+
+    def __init__(self, create_graph: bool):
+        self.create_graph = create_graph
+        self.grads = {}                       # Node or leaf Tensor -> Tensor
+        self.owned = set()                    # keys whose buffer this pass allocated
+        self.pending = {}                     # leaf Tensor -> [Product | Tensor to sum]
+
+    def accumulate(self, key, g):
+        """grads[key] += g, without ever writing into a buffer this pass does not own."""
+        if type(g) is Product:
+            if type(key) is Node:             # an intermediate value needs it now
+                g = g.evaluate()
+            else:
+                self._defer(key, g)
+                return
+        old = self.grads.get(key)
+        if old is None:
+            self.grads[key] = g
+        elif self.create_graph:
+            self.grads[key] = old + g
+        elif key in self.owned:
+            old.data += g.data                # ours: made by the line below, safe to update
+        else:
+            self.grads[key] = old + g         # g may alias another tensor's buffer: fresh sum
+            self.owned.add(key)
+
+    def _defer(self, key, item):
+        items = self.pending.setdefault(key, [])
+        items.append(item)
+        if len(items) >= self.BATCH:
+            self.flush(key)
+
+    def flush(self, key):
+        """Sum the deferred terms of one leaf with one matrix product / one reduction each."""
+        items = self.pending.pop(key)
+        products = [p for p in items if type(p) is Product]
+        sums = [t for t in items if type(t) is not Product]
+        backend = items[0].g.backend if products else items[0].backend
+        if len(products) == 1:
+            self.accumulate(key, products[0].evaluate())
+        elif products:
+            a = backend.concatenate([p.a.data for p in products])
+            g = backend.concatenate([p.g.data for p in products])
+            self._accumulate_fresh(key, _wrap(a.T @ g, backend))
+        if sums:
+            shape = key.data.shape
+            stacked = backend.concatenate([t.data.reshape((-1,) + shape) for t in sums])
+            self._accumulate_fresh(key, _wrap(backend.sum(stacked, axis=0), backend))
+
+    def _accumulate_fresh(self, key, total):
+        if key not in self.grads:
+            self.owned.add(key)               # a new buffer: later terms may add into it
+        self.accumulate(key, total)
+
+    def flush_all(self):
+        for key in list(self.pending):
+            self.flush(key)
+
+    def visit(self, node, g, needed):
+        """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
+        if node.retained is not None:
+            t = node.retained()
+            if t is not None:
+                t.grad = g if t.grad is None else t.grad + g
+        op, shapes, params = node.op, node.shapes, node.params
+        out = None
+        if op.saves_out:                      # the output, rebuilt around its saved array
+            out = _wrap(node.out_data, g.backend)
+            out.requires_grad, out._node = True, node
+        inputs = node.inputs if op.saves_inputs else [Shape.of(s) for s in shapes]
+        sent = [] if node.taped else None
+        for i, parent in enumerate(node.parents):
+            if parent is None or (needed is not None and parent not in needed):
+                continue
+            if op.vjps is not None:
+                gx = op.vjps[i](g, out, *inputs, **params)
+            else:
+                gx = op.vjp_argnum(i, g, out, *inputs, **params)
+            if sent is not None:
+                if type(gx) is Product:
+                    gx = gx.evaluate()
+                sent.append((i, gx))
+            if gx.shape != shapes[i]:
+                # Undo broadcasting: the one place it is done.  Into a leaf, over new leading
+                # axes only, the sum is deferred and done for many terms at once.
+                if (type(parent) is not Node and not self.create_graph and type(gx) is not Product
+                        and gx.shape[gx.ndim - len(shapes[i]):] == shapes[i]):
+                    self._defer(parent, gx)
+                    continue
+                gx = ops.sum_to(gx, shapes[i])
+            self.accumulate(parent, gx)
         if sent is not None:
-            sent.append((i, gx))
-    if sent is not None:
-        _record_norms(node, g, sent)
+            _record_norms(node, g, sent)
 
 
 def _record_norms(node, g, sent):
@@ -425,3 +528,5 @@ def _record_norms(node, g, sent):
 
 from . import ops                      # noqa: E402  (ops builds on Primitive, defined above)
 from .tensor import Tensor             # noqa: E402
+
+_wrap = Tensor._wrap

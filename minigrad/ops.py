@@ -20,7 +20,7 @@ import builtins
 
 import numpy as np
 
-from .autograd import Primitive
+from .autograd import Primitive, product_transposed, transposed_product
 from .tensor import Tensor, _is_float
 
 _sum, _max, _abs, _pow = builtins.sum, builtins.max, builtins.abs, builtins.pow
@@ -41,7 +41,9 @@ class Binary(Primitive):
     """A primitive of two operands that also accepts Python numbers and refuses mixed dtypes."""
 
     def __call__(self, a, b, **params):
-        return Primitive.__call__(self, *_operands(self.name, a, b), **params)
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype):
+            a, b = _operands(self.name, a, b)
+        return Primitive.__call__(self, a, b, **params)
 
 
 def binary(forward=None, *, save="inputs"):
@@ -68,10 +70,18 @@ def _operands(name, a, b):
     return a, b
 
 
+_CONSTANTS: dict = {}          # (value, dtype, device) -> 0-d array; never written into
+
+
 def _lift(value, like: Tensor) -> Tensor:
     if isinstance(value, (bool, int, float, np.number)):
-        dtype = like.data.dtype
-        return Tensor._wrap(like.backend.asarray(value, dtype=dtype), like.backend)
+        key = (value, like.data.dtype, like.backend)
+        array = _CONSTANTS.get(key)
+        if array is None:
+            if len(_CONSTANTS) > 4096:
+                _CONSTANTS.clear()
+            array = _CONSTANTS[key] = like.backend.asarray(value, dtype=like.data.dtype)
+        return Tensor._wrap(array, like.backend)
     if isinstance(value, (np.ndarray, list, tuple)):
         return Tensor(value, device=like.device, dtype=like.dtype if _is_float(like.dtype) else None)
     raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
@@ -164,7 +174,18 @@ log.defvjp(lambda g, out, x: g / x)
 def tanh(xp, x):
     """out = tanh x         x̄ = ḡ (1 - tanh² x) = ḡ (1 - out²)"""
     return xp.tanh(x)
-tanh.defvjp(lambda g, out, x: g * (1 - out * out))
+tanh.defvjp(lambda g, out, x: tanh_vjp(g, out))
+
+
+@primitive
+def tanh_vjp(xp, g, y):
+    """out = ḡ (1 - y²): tanh's VJP given its output y, as one primitive (fewer calls).
+
+    Its own derivatives, needed only for second order:  ∂/∂ḡ = 1 - y²,  ∂/∂y = -2 ḡ y.
+    """
+    return g * (1 - y * y)
+tanh_vjp.defvjp(lambda h, out, g, y: h * (1 - y * y),
+                lambda h, out, g, y: -2 * h * g * y)
 
 
 @primitive(save="out")
@@ -177,7 +198,18 @@ def sigmoid(xp, x):
     e = xp.exp(-xp.abs(x))
     s = 1 / (1 + e)
     return xp.where(x >= 0, s, e * s)
-sigmoid.defvjp(lambda g, out, x: g * out * (1 - out))
+sigmoid.defvjp(lambda g, out, x: sigmoid_vjp(g, out))
+
+
+@primitive
+def sigmoid_vjp(xp, g, y):
+    """out = ḡ y (1 - y): sigmoid's VJP given its output y, as one primitive.
+
+    Its own derivatives (second order):  ∂/∂ḡ = y (1 - y),  ∂/∂y = ḡ (1 - 2y).
+    """
+    return g * y * (1 - y)
+sigmoid_vjp.defvjp(lambda h, out, g, y: h * y * (1 - y),
+                   lambda h, out, g, y: h * g * (1 - 2 * y))
 
 
 @primitive
@@ -377,9 +409,12 @@ def _matmul(xp, a, b):
     Over stacked (batched) operands the products broadcast; sum_to then sums b̄ over the batch
     axes that b was broadcast along.
     """
+    if a.dtype != b.dtype:
+        raise TypeError(f"dtype mismatch ({a.dtype} and {b.dtype}); minigrad does not upcast "
+                        "silently: convert one operand with .astype()")
     return xp.matmul(a, b)
-_matmul.defvjp(lambda g, out, a, b: g @ b.mT,
-               lambda g, out, a, b: a.mT @ g)
+_matmul.defvjp(lambda g, out, a, b: product_transposed(g, b),      # ḡ bᵀ
+               lambda g, out, a, b: transposed_product(a, g))     # aᵀ ḡ, see autograd.Product
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -387,7 +422,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     the added axis is removed again (with reshape, so the gradient flows through it)."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul needs two Tensors")
-    _operands("matmul", a, b)
+    if a.data.ndim >= 2 and b.data.ndim >= 2:
+        return _matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
     if a.ndim >= 2 and b.ndim >= 2:
@@ -463,8 +499,10 @@ def sum_to(g: Tensor, shape: tuple) -> Tensor:
     lead = g.ndim - len(shape)
     if lead < 0:
         raise ValueError(f"cannot sum a cotangent of shape {g.shape} down to {shape}")
-    axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    return reshape(sum(g, axes, keepdims=True), shape)
+    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
+    if not ones:                              # only new leading axes: one reduction does it
+        return _sum_(g, axis=tuple(range(lead)), keepdims=False)
+    return reshape(_sum_(g, axis=tuple(range(lead)) + ones, keepdims=True), shape)
 
 
 @primitive(name="squeeze", save="")

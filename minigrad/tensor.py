@@ -52,7 +52,7 @@ class Tensor:
         return t
 
     # ----------------------------------------------------------------- what it is
-    shape = property(lambda self: tuple(self.data.shape))
+    shape = property(lambda self: self.data.shape)
     dtype = property(lambda self: np.dtype(self.data.dtype))
     ndim = property(lambda self: self.data.ndim)
     size = property(lambda self: int(self.data.size))

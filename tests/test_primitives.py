@@ -248,3 +248,10 @@ def test_logsumexp_is_stable(device):
     x = T([[1000.0, 1000.0], [-1000.0, -1000.0]], device)
     np.testing.assert_allclose(mg.logsumexp(x, 1).numpy(), [1000 + np.log(2), -1000 + np.log(2)])
     np.testing.assert_allclose(mg.log_softmax(x, 1).numpy(), np.full((2, 2), -np.log(2)))
+
+
+@pytest.mark.parametrize("vjp", ["tanh_vjp", "sigmoid_vjp"])
+def test_derivative_primitives_have_derivatives(vjp, device, rng):
+    """tanh's and sigmoid's VJPs are primitives of their own; their VJPs give second order."""
+    g, y = rng.standard_normal((3, 2)), rng.uniform(-0.9, 0.9, (3, 2))
+    check(getattr(mg.ops, vjp), [g, y], device)
