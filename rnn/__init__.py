@@ -1,0 +1,10 @@
+"""Recurrent networks built from minigrad's public API only.
+
+``cells``      RNNCell (tanh / sigmoid / relu / linear, leaky units), LSTMCell, GRUCell
+``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
+``sequence``   unroll, output heads, SequenceModel (stacked layers)
+"""
+from . import init
+from .cells import CELLS, GRUCell, LSTMCell, RNNCell
+from .init import scale_to_spectral_radius, spectral_radius
+from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll

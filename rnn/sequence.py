@@ -1,0 +1,151 @@
+"""Unrolling cells over sequences, output heads, and the paper's sequence model.
+
+Inputs are time-major: a (T, B, n_in) tensor, step ``t`` is ``inputs[t]``.  Every node recorded
+while computing step ``t`` carries the mark ``step=t`` (``mg.scope``), so a Tape of the unrolled
+network can be grouped by time step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import minigrad as mg
+from minigrad.nn import Module, Parameter
+
+from . import init as initializers
+from .cells import CELLS, LSTMCell, RNNCell
+
+
+def hidden_of(state):
+    """The hidden vector of a state: ``h`` itself, or ``h`` of an LSTM's ``(h, c)``."""
+    return state[0] if isinstance(state, tuple) else state
+
+
+@dataclass
+class Unrolled:
+    """The result of :func:`unroll`: every state, kept for inspection.
+
+    ``states[0]`` is the initial state, ``states[t + 1]`` the state after step ``t``; so
+    ``hiddens[k]`` below is h_k in the paper's notation, h_0 the start.
+    """
+
+    states: list
+
+    @property
+    def hiddens(self) -> list:
+        return [hidden_of(s) for s in self.states]
+
+    @property
+    def final(self):
+        return self.states[-1]
+
+    def __len__(self):
+        return len(self.states) - 1
+
+
+def _check_inputs(inputs, n_in):
+    if not isinstance(inputs, mg.Tensor):
+        raise TypeError(f"inputs must be a Tensor of shape (T, B, {n_in}), got {type(inputs).__name__}")
+    if inputs.ndim != 3 or inputs.shape[2] != n_in:
+        raise ValueError(f"inputs must have shape (T, B, {n_in}) (time first), got {inputs.shape}")
+
+
+def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
+    """Run ``cell`` over ``inputs`` (T, B, n_in) from ``state`` (zeros by default)."""
+    _check_inputs(inputs, cell.n_in)
+    if state is None:
+        state = cell.initial_state(inputs.shape[1])
+    states = [state]
+    for t in range(inputs.shape[0]):
+        with mg.scope(step=first_step + t):
+            state = cell(inputs[t], state)
+        states.append(state)
+    return Unrolled(states)
+
+
+HEADS = ("last_softmax", "every_softmax", "last_linear")
+
+
+class Head(Module):
+    """Output layer ``y = h W_out + c`` and the paper's losses (PAPER.md, "heads"):
+
+    * ``last_softmax``:  cross-entropy of the output at the last step, mean over the batch;
+    * ``every_softmax``: cross-entropy at every step, mean over steps x batch;
+    * ``last_linear``:   squared error at the last step, mean over the batch.
+    """
+
+    def __init__(self, kind: str, hidden: int, n_out: int, W_out=None, c=None, dtype=None, device=None, seed=0):
+        if kind not in HEADS:
+            raise ValueError(f"unknown head {kind!r}: choose one of {', '.join(HEADS)}")
+        self.kind = kind
+        dtype = dtype or mg.get_backend(device).default_float
+        W_out = initializers.uniform_default((hidden, n_out), hidden, seed) if W_out is None else W_out
+        c = np.zeros(n_out) if c is None else c
+        self.W_out = Parameter(np.asarray(W_out), dtype=dtype, device=device, name="W_out")
+        self.c = Parameter(np.asarray(c), dtype=dtype, device=device, name="c")
+
+    def forward(self, hiddens):
+        """Outputs from the hidden states h_1..h_T (the last one only, for last-step heads)."""
+        if self.kind == "every_softmax":
+            return mg.stack([h @ self.W_out + self.c for h in hiddens])      # (T, B, n_out)
+        return hiddens[-1] @ self.W_out + self.c                               # (B, n_out)
+
+    def loss(self, outputs, targets):
+        if self.kind == "last_linear":
+            return mg.mse(outputs, targets)
+        return mg.cross_entropy(outputs, targets)
+
+
+class SequenceModel(Module):
+    """The paper's network, optionally deep: cells stacked in ``layers``, then a head.
+
+    ``SequenceModel(n_in, hidden, n_out, cell="rnn", init="smart_tanh", head="last_softmax")``;
+    ``model(inputs)`` returns the outputs, ``model.run(inputs)`` also the unrolled states of
+    every layer, ``model.loss(inputs, targets)`` the head's loss.
+    """
+
+    def __init__(self, n_in: int, hidden: int, n_out: int, cell: str = "rnn", layers: int = 1,
+                 head: str = "last_softmax", init: str = "smart_tanh", activation: str | None = None,
+                 seed=0, dtype=None, device=None):
+        if cell not in CELLS:
+            raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
+        if layers < 1:
+            raise ValueError(f"layers must be at least 1, got {layers}")
+        rng = np.random.default_rng(seed)
+        self.layers = []
+        for layer in range(layers):
+            size_in = n_in if layer == 0 else hidden
+            if cell == "rnn":
+                c = RNNCell(size_in, hidden, activation, init=init, seed=rng, dtype=dtype, device=device)
+            else:
+                c = CELLS[cell](size_in, hidden, seed=rng, dtype=dtype, device=device)
+            self.layers.append(c)
+        W_out = None
+        if cell == "rnn" and init in initializers.PAPER_INITS:
+            std = {"sigmoid": 0.01, "basic_tanh": 0.1, "smart_tanh": 0.01}[init]
+            W_out = initializers.normal((hidden, n_out), std, rng)
+        self.head = Head(head, hidden, n_out, W_out=W_out, dtype=dtype, device=device, seed=rng)
+        self.n_in = n_in
+
+    @property
+    def cell(self):
+        """The first (for a one-layer model, the only) cell."""
+        return self.layers[0]
+
+    def run(self, inputs, states=None):
+        """Unroll every layer; returns ``(outputs, [Unrolled per layer])``."""
+        _check_inputs(inputs, self.n_in)
+        runs, x = [], inputs
+        for i, cell in enumerate(self.layers):
+            run = unroll(cell, x, None if states is None else states[i])
+            runs.append(run)
+            if i + 1 < len(self.layers):
+                x = mg.stack(run.hiddens[1:])
+        return self.head(runs[-1].hiddens[1:]), runs
+
+    def forward(self, inputs):
+        return self.run(inputs)[0]
+
+    def loss(self, inputs, targets):
+        return self.head.loss(self(inputs), targets)
