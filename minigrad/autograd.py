@@ -303,13 +303,20 @@ def _norm(t) -> float:
 
 
 # --------------------------------------------------------------------------- backward
-def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, inputs=None):
+def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, inputs=None,
+             immediate: bool = False):
     """The reverse pass from ``roots`` (Tensors) seeded with ``root_grads`` (Tensors).
 
     With ``inputs=None`` the gradients of the leaves (tensors made by the user with
     ``requires_grad=True``) are *added* to their ``.grad``.  With a list of ``inputs`` (leaves or
     intermediate tensors) nothing is accumulated: their gradients are returned in that order
     (``None`` for an input the roots do not depend on).
+
+    ``immediate`` (with ``create_graph``): the recorded gradient depends on the leaves only
+    where they appear explicitly in a VJP; every intermediate value a VJP reads (a saved input
+    or output) is held constant.  For ``h = tanh(h_prev @ W)`` the gradient wrt ``h_prev`` is
+    then ``(g * (1 - h²)) @ Wᵀ`` with ``h`` a constant: differentiable in ``W`` through the
+    explicit ``Wᵀ`` only (the "immediate derivative" of the paper's regularizer).
     """
     # 1. The nodes behind the roots, found with an explicit stack (an unrolled RNN can be tens
     #    of thousands of nodes deep: no recursion).
@@ -342,7 +349,7 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
                 needed.add(node)
 
     # 4. Walk the nodes, sending each output's cotangent to the node's inputs.
-    pass_ = _Backward(create_graph)
+    pass_ = _Backward(create_graph, immediate and create_graph)
     for r, g in zip(roots, root_grads):
         pass_.accumulate(r._node if r._node is not None else r, g)
     captured = [None] * (0 if inputs is None else len(inputs))
@@ -422,8 +429,9 @@ class _Backward:
 
     BATCH = 16                                # Products multiplied together (bounds the memory)
 
-    def __init__(self, create_graph: bool):
+    def __init__(self, create_graph: bool, immediate: bool = False):
         self.create_graph = create_graph
+        self.immediate = immediate
         self.grads = {}                       # Node or leaf Tensor -> Tensor
         self.owned = set()                    # keys whose buffer this pass allocated
         self.pending = {}                     # leaf Tensor -> [Product | Tensor to sum]
@@ -489,8 +497,11 @@ class _Backward:
         out = None
         if op.saves_out:                      # the output, rebuilt around its saved array
             out = _wrap(node.out_data, g.backend)
-            out.requires_grad, out._node = True, node
+            if not self.immediate:
+                out.requires_grad, out._node = True, node
         inputs = node.inputs if op.saves_inputs else [Shape.of(s) for s in shapes]
+        if self.immediate and op.saves_inputs:  # intermediate values as constants
+            inputs = [x if x._node is None else x.detach() for x in inputs]
         sent = [] if node.taped else None
         for i, parent in enumerate(node.parents):
             if parent is None or (needed is not None and parent not in needed):

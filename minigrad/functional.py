@@ -19,14 +19,16 @@ def _tensors(xs, what: str) -> list:
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+         create_graph: bool = False, allow_unused: bool = False, immediate: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not stored in ``.grad``).
 
     ``sum_i grad_outputs[i] . d outputs[i] / d inputs`` for each input, in order.  Inputs may be
     leaves or intermediate tensors (``dE/dh_k`` for a hidden state ``h_k``).  ``grad_outputs``
     may be omitted for one-element outputs.  With ``create_graph=True`` the results are part
-    of a graph and can be differentiated again.  An input the outputs do not depend on raises,
-    unless ``allow_unused`` (then its gradient is None).
+    of a graph and can be differentiated again; with ``immediate=True`` as well, that graph
+    holds every intermediate value constant and follows only the explicit appearances of the
+    leaves (see ``autograd.backprop``).  An input the outputs do not depend on raises, unless
+    ``allow_unused`` (then its gradient is None).
     """
     outputs = _tensors(outputs, "outputs")
     inputs = _tensors(inputs, "inputs")
@@ -50,7 +52,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     if retain_graph is None:
         retain_graph = create_graph
     result = autograd.backprop(outputs, seeds, retain_graph=retain_graph,
-                               create_graph=create_graph, inputs=inputs)
+                               create_graph=create_graph, inputs=inputs, immediate=immediate)
     for x, g in zip(inputs, result):
         if g is None and not allow_unused:
             raise RuntimeError(f"grad: an input of shape {x.shape} was not used to compute the "

@@ -3,8 +3,10 @@
 ``cells``      RNNCell (tanh / sigmoid / relu / linear, leaky units), LSTMCell, GRUCell
 ``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
+``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
 """
 from . import init
 from .cells import CELLS, GRUCell, LSTMCell, RNNCell
 from .init import scale_to_spectral_radius, spectral_radius
 from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
+from .regularizer import omega_closed_form, omega_generic, state_gradients

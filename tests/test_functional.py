@@ -98,3 +98,21 @@ def test_hessian_vector_product(device, rng):
     eps = 1e-6
     fd = (gradient(x + eps * v) - gradient(x - eps * v)) / (2 * eps)
     np.testing.assert_allclose(hv, fd, rtol=1e-6, atol=1e-8)
+
+
+def test_immediate_gradient_holds_intermediates_constant(device, rng):
+    """h = tanh(p @ W): the immediate VJP wrt p is (g (1 - h²)) Wᵀ with h constant, so its
+    derivative wrt W is the explicit term only: d/dW sum(u * ((g (1-h²)) Wᵀ)) = uᵀ (g (1-h²))."""
+    p, w, g, u = (rng.standard_normal(s) for s in ((2, 3), (3, 3), (2, 3), (2, 3)))
+    P, W = T(p, device, True), T(w, device, True)
+    h = (P @ W).tanh()
+    (a,) = mg.grad(h, [P], grad_outputs=[T(g, device)], create_graph=True, immediate=True)
+    G = g * (1 - np.tanh(p @ w) ** 2)
+    np.testing.assert_allclose(a.numpy(), G @ w.T, rtol=1e-12)
+    (dW,) = mg.grad((a * T(u, device)).sum(), [W])
+    np.testing.assert_allclose(dW.numpy(), u.T @ G, rtol=1e-12)
+    # the full (not immediate) second derivative differs: it also follows h's dependence on W
+    h = (P @ W).tanh()
+    (a,) = mg.grad(h, [P], grad_outputs=[T(g, device)], create_graph=True)
+    (dW_full,) = mg.grad((a * T(u, device)).sum(), [W])
+    assert not np.allclose(dW_full.numpy(), u.T @ G)
