@@ -4,9 +4,11 @@
 ``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
+``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/dh_k
 """
 from . import init
 from .cells import CELLS, GRUCell, LSTMCell, RNNCell
 from .init import scale_to_spectral_radius, spectral_radius
 from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
 from .regularizer import omega_closed_form, omega_generic, state_gradients
+from .jacobian import JacobianChain

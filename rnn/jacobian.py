@@ -1,0 +1,171 @@
+"""The chain of Jacobians of an unrolled network: why gradients vanish or explode, in numbers.
+
+For states s_0, s_1, ..., s_T (s = h, or (h, c) flattened for an LSTM) the one-step Jacobian
+``J_i = ∂s_i/∂s_{i-1}`` is an S x S matrix per sequence of the batch, and
+
+    ∂s_t/∂s_k = J_t J_{t-1} ... J_{k+1}              (the identity when t = k)
+
+Backpropagation multiplies the error by this product: ``dE/ds_k = dE/ds_t ∂s_t/∂s_k``.  If its
+norm shrinks geometrically in t - k, the gradient vanishes; if it grows, it explodes.  For the
+vanilla cell ``h_i = φ(h_{i-1} W_rec + ...)`` the Jacobian has the closed form
+``J_i = diag(φ'(a_i)) W_recᵀ``; here it is computed for any cell through the engine's VJPs:
+evaluating the cell on S copies of each state and pulling back the S basis vectors gives all
+S rows in one backward pass (the rows of a batch are independent, so copies can share it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+
+from .init import spectral_radius
+from .regularizer import state_gradients
+from .sequence import Unrolled
+
+
+def _flat(state):
+    return mg.concat(list(state), axis=-1) if isinstance(state, tuple) else state
+
+
+def _unflat(flat, template):
+    if not isinstance(template, tuple):
+        return flat
+    sizes = [c.shape[-1] for c in template]
+    return tuple(mg.split(flat, sizes, axis=-1))
+
+
+class JacobianChain:
+    """Per-step Jacobians of a recorded run, their products, norms and spectra.
+
+    ``JacobianChain(cell, inputs, run, loss=None)``; ``run`` is :func:`rnn.unroll`'s result
+    on ``inputs`` (T, B, n_in).  With a ``loss`` built from that run, the norms of dE/ds_k are
+    read from the tape as well.  ``steps`` is a (T, B, S, S) tensor on the run's device:
+    ``steps[i - 1, b]`` is J_i for sequence b.  Steps are numbered as states: J_i maps s_{i-1}
+    to s_i, i = 1..T.
+    """
+
+    def __init__(self, cell, inputs, run: Unrolled, loss=None, max_rows: int = 200_000):
+        self.cell, self.run = cell, run
+        T, B = len(run), inputs.shape[1]
+        template = run.states[0]
+        S = _flat(template).shape[-1]
+        self.T, self.B, self.S = T, B, S
+        eye = mg.eye(S, dtype=_flat(template).dtype, device=inputs.device)
+        chunk = max(1, max_rows // (S * B))
+        blocks = []
+        for start in range(0, T, chunk):
+            c = min(chunk, T - start)
+            with mg.no_grad():
+                prev = mg.stack([_flat(s).detach() for s in run.states[start:start + c]])       # (c, B, S)
+                prev = mg.broadcast_to(prev, (S, c, B, S)).reshape(S * c * B, S)
+                x = mg.broadcast_to(inputs[start:start + c], (S,) + (c, B, inputs.shape[2]))
+                x = x.reshape(S * c * B, inputs.shape[2])
+                seed = mg.broadcast_to(eye.reshape(S, 1, 1, S), (S, c, B, S)).reshape(S * c * B, S)
+            prev.requires_grad_()
+            out = _flat(self.cell(x, _unflat(prev, template)))
+            (g,) = mg.grad(out, [prev], grad_outputs=[seed])
+            blocks.append(g.reshape(S, c, B, S).permute(1, 2, 0, 3))          # (c, B, row j, col k)
+        self.steps = mg.concat(blocks, axis=0) if len(blocks) > 1 else blocks[0]
+        self.grad_norms = None
+        if loss is not None:
+            _, deltas = state_gradients(loss, run)
+            self.deltas = [_flat(d) for d in deltas]
+            self.grad_norms = np.stack([np.sqrt((d * d).sum(-1).numpy()) for d in self.deltas])   # (T, B)
+
+    # ----------------------------------------------------------------- matrices
+    def jacobian(self, i: int):
+        """J_i = ∂s_i/∂s_{i-1}, shape (B, S, S), for i in 1..T."""
+        if not 1 <= i <= self.T:
+            raise IndexError(f"step {i} out of range: one-step Jacobians are numbered 1..{self.T}")
+        return self.steps[i - 1]
+
+    def product(self, t: int, k: int):
+        """∂s_t/∂s_k = J_t ... J_{k+1}, shape (B, S, S); the identity when t == k."""
+        if not 0 <= k <= t <= self.T:
+            raise IndexError(f"need 0 <= k <= t <= {self.T}, got t={t}, k={k}")
+        P = mg.broadcast_to(mg.eye(self.S, dtype=self.steps.dtype, device=self.steps.device), (self.B, self.S, self.S))
+        for i in range(k + 1, t + 1):
+            P = self.steps[i - 1] @ P
+        return P
+
+    # ----------------------------------------------------------------- spectra
+    def singular_values(self, i: int) -> np.ndarray:
+        """Singular values of J_i, (B, S), largest first (computed on the run's device)."""
+        J = self.jacobian(i)
+        return mg.tensor(J.backend.linalg.svd(J.data, compute_uv=False), device=J.device).numpy()
+
+    def eigenvalues(self, i: int) -> np.ndarray:
+        """Eigenvalues of J_i, (B, S) complex (on the host: GPUs lack a general eigensolver)."""
+        return np.linalg.eigvals(self.jacobian(i).numpy())
+
+    def spectral_radius_W_rec(self) -> float:
+        """The spectral radius of the cell's W_rec (vanilla cells)."""
+        if not hasattr(self.cell, "W_rec"):
+            raise AttributeError(f"{type(self.cell).__name__} has no W_rec")
+        return spectral_radius(self.cell.W_rec.numpy())
+
+    def norm(self, t: int, k: int) -> np.ndarray:
+        """Spectral norm ||∂s_t/∂s_k||₂ for every sequence, (B,)."""
+        P = self.product(t, k)
+        return mg.tensor(P.backend.linalg.svd(P.data, compute_uv=False), device=P.device).numpy()[:, 0]
+
+    def norms(self, batch: int = 0, method: str = "power", log10: bool = False, tol: float = 1e-10,
+              max_iter: int = 1000) -> np.ndarray:
+        """Spectral norms ||∂s_t/∂s_k||₂ of sequence ``batch`` for every 0 <= k <= t <= T.
+
+        A (T+1, T+1) array indexed [t, k], NaN above the diagonal (k > t); with ``log10`` the
+        base-10 logarithms, which stay finite where the norms themselves underflow (a sigmoid
+        network's products fall below 1e-300 within a hundred steps).  The products are built
+        for all k at once, ``P_{t,k} = J_t P_{t-1,k}``, each kept as a scale times a matrix of
+        largest entry 1.  ``method="svd"`` takes one SVD per pair (exact, slow: T²/2 of them);
+        ``"power"`` (default) runs a power iteration on PᵀP, warm-started from the previous t
+        (whose top singular vector is nearly the same), until each estimate changes by less
+        than ``tol`` relative: a few iterations per t.
+        """
+        if method not in ("power", "svd"):
+            raise ValueError(f"method must be 'power' or 'svd', got {method!r}")
+        J = self.steps[:, batch].numpy()                     # (T, S, S) on the host
+        T, S = self.T, self.S
+        out = np.full((T + 1, T + 1), np.nan)
+        np.fill_diagonal(out, 0.0)
+        rng = np.random.default_rng(0)
+        P, log_scale = np.empty((0, S, S)), np.empty(0)
+        V = np.empty((0, S, 1))
+        for t in range(1, T + 1):
+            P = np.concatenate([J[t - 1] @ P, J[t - 1][None]])          # P[k] ∝ ∂s_t/∂s_k
+            log_scale = np.append(log_scale, 0.0)
+            peak = np.abs(P).max(axis=(1, 2))
+            peak = np.where(peak > 0, peak, 1.0)
+            P /= peak[:, None, None]
+            log_scale += np.log10(peak)
+            if method == "svd":
+                sigma = np.linalg.svd(P, compute_uv=False)[:, 0]
+            else:
+                start = rng.standard_normal((1, S, 1))
+                V = np.concatenate([V, start / np.linalg.norm(start)])
+                sigma, V = _power_norms(P, V, tol, max_iter)
+            with np.errstate(divide="ignore"):
+                out[t, :t] = log_scale + np.log10(sigma)
+        return out if log10 else 10.0 ** out
+
+
+def _power_norms(P: np.ndarray, v: np.ndarray, tol: float, max_iter: int, check_every: int = 8):
+    """Largest singular value of each matrix in a stack by power iteration on PᵀP, from the
+    unit vectors ``v`` (n, S, 1); returns the values and the final vectors.  Matrices whose
+    estimate has settled (relative change below ``tol``) drop out of the iteration."""
+    sigma = np.zeros(P.shape[0])
+    v = v.copy()
+    active = np.arange(P.shape[0])
+    done_iters = 0
+    while active.size and done_iters < max_iter:
+        sub, w_v, last = P[active], v[active], sigma[active]
+        for _ in range(check_every):
+            w = np.swapaxes(sub, 1, 2) @ (sub @ w_v)
+            lam = np.linalg.norm(w, axis=1)[:, 0]
+            w_v = w / np.maximum(lam, 1e-300)[:, None, None]
+            previous, last = last, np.sqrt(lam)
+        done_iters += check_every
+        sigma[active], v[active] = last, w_v
+        settled = np.abs(last - previous) <= tol * np.maximum(last, 1e-300)
+        active = active[~settled]
+    return sigma, v
