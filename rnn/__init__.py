@@ -5,6 +5,7 @@
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
 ``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/dh_k
+``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init
 from .cells import CELLS, GRUCell, LSTMCell, RNNCell
@@ -12,3 +13,4 @@ from .init import scale_to_spectral_radius, spectral_radius
 from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
 from .regularizer import omega_closed_form, omega_generic, state_gradients
 from .jacobian import JacobianChain
+from .esn import ESN

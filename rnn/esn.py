@@ -1,0 +1,136 @@
+"""Echo State Network: a fixed random reservoir and a trained linear readout (Jaeger 2001).
+
+Reservoir update, as in reservoirpy (row vectors, leak rate ``lr``):
+
+    x_t = (1 - lr) x_{t-1} + lr tanh(u_t W_in + x_{t-1} W + b)
+
+``W`` is sparse (``connectivity``) and rescaled to the requested spectral radius; ``W_in`` and
+``b`` are uniform in [-1, 1] times ``input_scaling`` and ``bias_scaling``.  Only the readout
+``y_t = [1, x_t] W_out`` is trained: in closed form by ridge regression (``fit``), solved on the
+reservoir's device, or by gradient through the engine (``fit_gradient``).
+
+The echo-state property: with spectral radius below 1 (more precisely, a contracting
+reservoir) the state forgets where it started, so two runs from different initial states on
+the same input converge; with a large spectral radius they need not.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import minigrad as mg
+from minigrad.nn import Module, Parameter
+
+from .init import scale_to_spectral_radius
+
+
+class ESN(Module):
+    def __init__(self, n_in: int, units: int = 100, spectral_radius: float = 0.9, lr: float = 1.0,
+                 input_scaling: float = 1.0, connectivity: float = 0.1, bias_scaling: float = 0.0,
+                 ridge: float = 1e-6, seed=0, dtype=None, device=None):
+        if not 0 < lr <= 1:
+            raise ValueError(f"leak rate lr must be in (0, 1], got {lr}")
+        if not 0 < connectivity <= 1:
+            raise ValueError(f"connectivity must be in (0, 1], got {connectivity}")
+        if ridge < 0:
+            raise ValueError(f"ridge must be >= 0, got {ridge}")
+        rng = np.random.default_rng(seed)
+        W = rng.standard_normal((units, units)) * (rng.random((units, units)) < connectivity)
+        if not W.any():
+            W[rng.integers(units), rng.integers(units)] = 1.0
+        W = scale_to_spectral_radius(W, spectral_radius)
+        dtype = dtype or mg.get_backend(device).default_float
+        self.n_in, self.units, self.lr, self.ridge = n_in, units, lr, ridge
+        # The reservoir is fixed: plain tensors, not Parameters.
+        self.W = mg.tensor(W, dtype=dtype, device=device)
+        self.W_in = mg.tensor(rng.uniform(-1, 1, (n_in, units)) * input_scaling, dtype=dtype, device=device)
+        self.b = mg.tensor(rng.uniform(-1, 1, units) * bias_scaling, dtype=dtype, device=device)
+        self.W_out = None                      # (1 + units, n_out) once fitted
+
+    def _sequence(self, inputs):
+        if not isinstance(inputs, mg.Tensor):
+            inputs = mg.tensor(np.asarray(inputs), dtype=self.W.dtype, device=self.W.device)
+        if inputs.ndim == 2:
+            inputs = inputs.reshape(inputs.shape[0], 1, inputs.shape[1])
+        if inputs.ndim != 3 or inputs.shape[2] != self.n_in:
+            raise ValueError(f"inputs must have shape (T, {self.n_in}) or (T, B, {self.n_in}), got {inputs.shape}")
+        return inputs
+
+    def run(self, inputs, state=None):
+        """Reservoir states for ``inputs`` (T, B, n_in) or (T, n_in): a (T, B, units) tensor."""
+        u = self._sequence(inputs)
+        with mg.no_grad():
+            x = mg.zeros((u.shape[1], self.units), dtype=self.W.dtype, device=self.W.device) if state is None else state
+            states = []
+            for t in range(u.shape[0]):
+                x = x + self.lr * ((u[t] @ self.W_in + x @ self.W + self.b).tanh() - x)
+                states.append(x)
+        return mg.stack(states)
+
+    @staticmethod
+    def _design(states, washout):
+        X = states[washout:].reshape(-1, states.shape[-1])
+        return mg.concat([mg.ones((X.shape[0], 1), dtype=X.dtype, device=X.device), X], axis=1)
+
+    def fit(self, inputs, targets, washout: int = 0):
+        """Ridge-regression readout: W_out = (XᵀX + ridge I)⁻¹ XᵀY over the states after
+        ``washout`` steps (X has a leading column of ones for the bias), solved on the device."""
+        states = self.run(inputs)
+        X = self._design(states, washout)
+        Y = self._targets(targets, states.shape[:2])[washout:].reshape(X.shape[0], -1)
+        with mg.no_grad():
+            A = X.T @ X + self.ridge * mg.eye(X.shape[1], dtype=X.dtype, device=X.device)
+            rhs = X.T @ Y
+            xp = A.backend
+            self.W_out = Parameter(mg.Tensor(xp.linalg.solve(A.data, rhs.data), device=X.device), name="W_out")
+        return self
+
+    def _targets(self, targets, lead):
+        Y = targets if isinstance(targets, mg.Tensor) else mg.tensor(np.asarray(targets), dtype=self.W.dtype, device=self.W.device)
+        if Y.shape[:len(lead)] != tuple(lead):
+            Y = Y.reshape(tuple(lead) + (-1,))
+        return Y
+
+    def readout(self, states):
+        if self.W_out is None:
+            raise RuntimeError("the readout is not trained yet: call fit() or fit_gradient() first")
+        T, B = states.shape[:2]
+        return (self._design(states, 0) @ self.W_out).reshape(T, B, -1)
+
+    def predict(self, inputs):
+        """Readout outputs (T, B, n_out) for ``inputs``."""
+        return self.readout(self.run(inputs))
+
+    def fit_gradient(self, inputs, targets, washout: int = 0, steps: int = 500, lr: float = 0.1):
+        """Train the readout by gradient descent on the mean squared error (through the engine)."""
+        states = self.run(inputs)
+        X = self._design(states, washout)
+        Y = self._targets(targets, states.shape[:2])[washout:].reshape(X.shape[0], -1)
+        self.W_out = Parameter(mg.zeros((X.shape[1], Y.shape[1]), dtype=X.dtype, device=X.device), name="W_out")
+        opt = mg.SGD([self.W_out], lr=lr, momentum=0.9)
+        for _ in range(steps):
+            opt.zero_grad()
+            mg.mse(X @ self.W_out, Y).backward()
+            opt.step()
+        return self
+
+
+# ----------------------------------------------------------------------------- data to test with
+def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1, power: int = 10,
+                 dt: float = 0.1, subsample: int = 10, seed=0) -> np.ndarray:
+    """A Mackey-Glass series, dx/dt = beta x(t-tau) / (1 + x(t-tau)^power) - gamma x(t),
+    integrated with Euler steps of ``dt`` and sampled every ``subsample`` steps."""
+    rng = np.random.default_rng(seed)
+    lag = int(round(tau / dt))
+    total = n * subsample + lag + 1000
+    x = np.empty(total)
+    x[:lag + 1] = 1.2 + 0.1 * rng.standard_normal()
+    for i in range(lag, total - 1):
+        delayed = x[i - lag]
+        x[i + 1] = x[i] + dt * (beta * delayed / (1 + delayed ** power) - gamma * x[i])
+    return x[lag + 1000::subsample][:n]
+
+
+def nrmse(prediction, target) -> float:
+    """Root mean squared error divided by the target's standard deviation."""
+    p, y = np.asarray(prediction).ravel(), np.asarray(target).ravel()
+    return float(np.sqrt(np.mean((p - y) ** 2)) / np.std(y))
