@@ -416,6 +416,34 @@ def transposed_product(a, g):
     return Product(a, g)
 
 
+class Scattered:
+    """The cotangent of ``x[index]`` with respect to ``x``: zeros of x's shape with ``g`` added
+    at ``index``, not yet materialized.
+
+    Backward adds ``g`` straight into the gradient being accumulated for ``x``, so taking a
+    tensor apart (the four gates of an LSTM, a sequence step by step) allocates one buffer
+    instead of a full-size array of zeros per piece.
+    """
+
+    __slots__ = ("g", "index", "shape")
+
+    def __init__(self, g, index, shape):
+        self.g, self.index, self.shape = g, index, shape
+
+    def evaluate(self):
+        return ops.scatter_add(self.g, index=self.index, shape=self.shape)
+
+
+def scattered(g, index, shape):
+    """getitem's VJP: deferred (a :class:`Scattered`) when the gradient is not recorded."""
+    if _State.grad_enabled:
+        return ops.scatter_add(g, index=index, shape=shape)
+    return Scattered(g, index, shape)
+
+
+_DEFERRED = (Product, Scattered)
+
+
 def product_transposed(g, b):
     """``g bᵀ`` as a VJP returns it: one array call when the gradient is not being recorded."""
     if _State.grad_enabled:
@@ -438,6 +466,9 @@ class _Backward:
 
     def accumulate(self, key, g):
         """grads[key] += g, without ever writing into a buffer this pass does not own."""
+        if type(g) is Scattered:
+            self._scatter(key, g)
+            return
         if type(g) is Product:
             if type(key) is Node:             # an intermediate value needs it now
                 g = g.evaluate()
@@ -455,28 +486,63 @@ class _Backward:
             self.grads[key] = old + g         # g may alias another tensor's buffer: fresh sum
             self.owned.add(key)
 
+    def _scatter(self, key, s):
+        """grads[key][s.index] += s.g, into a buffer this pass owns."""
+        xp = s.g.backend
+        old = self.grads.get(key)
+        if old is None:
+            buf = _wrap(xp.zeros(s.shape, dtype=s.g.data.dtype), xp)
+        elif key in self.owned:
+            buf = old
+        else:
+            buf = _wrap(old.data.copy(), xp)
+        self.grads[key] = buf
+        self.owned.add(key)
+        if ops.is_basic_index(s.index):
+            buf.data[s.index] += s.g.data      # a slice picks each element once
+        else:
+            xp.scatter_add(buf.data, s.index, s.g.data)
+
     def _defer(self, key, item):
         items = self.pending.setdefault(key, [])
         items.append(item)
         if len(items) >= self.BATCH:
             self.flush(key)
 
+    SMALL = 32 * 1024         # bytes: terms this small are stacked (one call beats many)
+    WIDE = 32                 # a product aᵀg with a this wide gains more from one large GEMM
+                              # than stacking its factors costs
+
     def flush(self, key):
-        """Sum the deferred terms of one leaf with one matrix product / one reduction each."""
+        """Add the deferred terms of one leaf into its gradient with as few array calls as
+        make sense: small terms are stacked and summed with one matrix product (or one
+        reduction); large ones are added one raw array call each (stacking would copy them)."""
         items = self.pending.pop(key)
         products = [p for p in items if type(p) is Product]
         sums = [t for t in items if type(t) is not Product]
         backend = items[0].g.backend if products else items[0].backend
-        if len(products) == 1:
-            self.accumulate(key, products[0].evaluate())
-        elif products:
-            a = backend.concatenate([p.a.data for p in products])
-            g = backend.concatenate([p.g.data for p in products])
-            self._accumulate_fresh(key, _wrap(a.T @ g, backend))
+        total = None
+        if products:
+            first = products[0]
+            if len(products) > 1 and (first.g.data.nbytes < self.SMALL or first.a.shape[1] >= self.WIDE):
+                a = backend.concatenate([p.a.data for p in products])
+                g = backend.concatenate([p.g.data for p in products])
+                total = a.T @ g
+            else:
+                total = products[0].a.data.T @ products[0].g.data
+                for p in products[1:]:
+                    total += p.a.data.T @ p.g.data
         if sums:
             shape = key.data.shape
-            stacked = backend.concatenate([t.data.reshape((-1,) + shape) for t in sums])
-            self._accumulate_fresh(key, _wrap(backend.sum(stacked, axis=0), backend))
+            if len(sums) > 1 and sums[0].data.nbytes < self.SMALL:
+                stacked = backend.concatenate([t.data.reshape((-1,) + shape) for t in sums])
+                part = backend.sum(stacked, axis=0)
+            else:
+                part = backend.sum(sums[0].data.reshape((-1,) + shape), axis=0)
+                for t in sums[1:]:
+                    part += backend.sum(t.data.reshape((-1,) + shape), axis=0)
+            total = part if total is None else total + part
+        self._accumulate_fresh(key, _wrap(total, backend))
 
     def _accumulate_fresh(self, key, total):
         if key not in self.grads:
@@ -511,13 +577,13 @@ class _Backward:
             else:
                 gx = op.vjp_argnum(i, g, out, *inputs, **params)
             if sent is not None:
-                if type(gx) is Product:
+                if type(gx) in _DEFERRED:
                     gx = gx.evaluate()
                 sent.append((i, gx))
             if gx.shape != shapes[i]:
                 # Undo broadcasting: the one place it is done.  Into a leaf, over new leading
                 # axes only, the sum is deferred and done for many terms at once.
-                if (type(parent) is not Node and not self.create_graph and type(gx) is not Product
+                if (type(parent) is not Node and not self.create_graph and type(gx) not in _DEFERRED
                         and gx.shape[gx.ndim - len(shapes[i]):] == shapes[i]):
                     self._defer(parent, gx)
                     continue

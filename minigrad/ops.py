@@ -20,7 +20,7 @@ import builtins
 
 import numpy as np
 
-from .autograd import Primitive, product_transposed, transposed_product
+from .autograd import Primitive, product_transposed, scattered, transposed_product
 from .tensor import Tensor, _is_float
 
 _sum, _max, _abs, _pow = builtins.sum, builtins.max, builtins.abs, builtins.pow
@@ -196,8 +196,7 @@ def sigmoid(xp, x):
     σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
     """
     e = xp.exp(-xp.abs(x))
-    s = 1 / (1 + e)
-    return xp.where(x >= 0, s, e * s)
+    return xp.where(x >= 0, 1, e) / (1 + e)
 sigmoid.defvjp(lambda g, out, x: sigmoid_vjp(g, out))
 
 
@@ -550,7 +549,7 @@ def _normalize_index(index, backend):
     return tuple(out)
 
 
-def _is_basic(index) -> bool:
+def is_basic_index(index) -> bool:
     """Only ints, slices, None and Ellipsis: every element is picked at most once."""
     return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) for i in index)
 
@@ -559,7 +558,7 @@ def _is_basic(index) -> bool:
 def _getitem(xp, x, *, index):
     """out = x[index]        x̄ = zeros like x, with ḡ added at index (repeats add up)"""
     return x[index]
-_getitem.defvjp(lambda g, out, x, *, index: scatter_add(g, index=index, shape=x.shape))
+_getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape))   # see autograd.Scattered
 
 
 def getitem(x: Tensor, index) -> Tensor:
@@ -570,7 +569,7 @@ def getitem(x: Tensor, index) -> Tensor:
 def scatter_add(xp, g, *, index, shape):
     """out = zeros(shape) with out[index] += g      ḡ_in = ḡ[index]   (the adjoint of getitem)"""
     out = xp.zeros(shape, dtype=g.dtype)
-    if _is_basic(index):
+    if is_basic_index(index):
         out[index] = g                      # a slice picks each element once: plain assignment
     else:
         xp.scatter_add(out, index, g)       # integer arrays may repeat: add, don't overwrite
