@@ -11,6 +11,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+
+# One BLAS thread: on a small shared machine a second thread makes GEMM times erratic, and every
+# implementation here uses the same BLAS, so the ratios compare like with like.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 import statistics
 import sys
 import time
