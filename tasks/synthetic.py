@@ -223,7 +223,7 @@ def get_task(name: str) -> Task:
 class Sampler:
     """Minibatches of a task: one length per minibatch, ``U[min_length, max_length)`` when a
     maximum is given, else the task's default at ``min_length`` (fixed, or the arithmetic tasks'
-    jitter).  Seeded; generated on ``device``."""
+    jitter).  Seeded (an int, or a tuple of ints); generated on ``device``."""
 
     def __init__(self, task, min_length: int, max_length: int | None = None, device=None, seed=0, dtype=None):
         self.task = get_task(task) if isinstance(task, str) else task
@@ -234,6 +234,8 @@ class Sampler:
         self.min_length, self.max_length = min_length, max_length
         self.backend = mg.get_backend(device)
         self.device, self.dtype = self.backend.device, dtype
+        if isinstance(seed, (tuple, list)):           # e.g. (run seed, stream, update)
+            seed = int(np.random.SeedSequence(list(seed)).generate_state(1)[0])
         self.rng = self.backend.rng(seed)
         self.host_rng = np.random.default_rng(seed)       # lengths are decided on the host
 

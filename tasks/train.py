@@ -1,0 +1,355 @@
+"""Training on the synthetic tasks: MSGD, MSGD-C (clipping), MSGD-CR (clipping + Omega).
+
+One update (PAPER.md, "Training"): a minibatch of 20 fresh sequences; the loss of the task's
+head; BPTT; with R, ``alpha * dOmega/dW_rec`` added to W_rec's gradient; with C, the global norm
+``||g||`` taken and, if NaN, Inf or above 1e10, the fallback (W_rec's gradient becomes
+``0.02 W_rec``, every other gradient 0), else the gradients scaled by ``mu / ||g||`` when
+``||g|| > mu``; then plain SGD.  Everything stays on the device: the host sees numbers only when
+a progress line or an evaluation is written.
+
+Reproducible and resumable by construction: the minibatch of update ``u`` is generated from the
+seed ``(seed, 0, u)`` and the test set of an evaluation from ``(seed, 1, u)``, so a run that
+stops and resumes from its checkpoint sees exactly the data an uninterrupted run sees.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import minigrad as mg
+import rnn
+from rnn import regularizer
+
+from .synthetic import Sampler, get_task
+
+METHODS = ("msgd", "msgd-c", "msgd-cr")
+SCHEDULES = ("constant", "inverse_time", "inverse_linear")
+FALLBACK_NORM = 1e10
+
+
+class RunError(ValueError):
+    """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
+
+
+@dataclass
+class TrainConfig:
+    task: str = "temporal_order"
+    length: int = 20
+    max_length: int | None = None
+    method: str = "msgd-cr"
+    init: str = "smart_tanh"
+    hidden: int = 50
+    lr: float = 0.01
+    clip: float = 1.0
+    alpha: float = 4.0
+    alpha_schedule: str = "constant"
+    alpha_beta: float = 2800.0
+    batch_size: int = 20
+    eval_every: int = 500
+    eval_size: int = 10_000
+    eval_batch: int = 1000
+    max_updates: int = 100_000
+    target_error: float = 0.01
+    halve_lr: bool = True
+    seed: int = 0
+    device: str | None = None
+    dtype: str | None = None
+
+    def validate(self) -> "TrainConfig":
+        task = get_task(self.task)                              # raises on an unknown task
+        self.task = task.name
+        if self.method not in METHODS:
+            raise RunError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.init not in rnn.init.INITS:
+            raise RunError(f"unknown init {self.init!r}: choose one of {', '.join(rnn.init.INITS)}")
+        if self.alpha_schedule not in SCHEDULES:
+            raise RunError(f"unknown alpha schedule {self.alpha_schedule!r}: choose one of {', '.join(SCHEDULES)}")
+        if self.length < task.min_length:
+            raise RunError(f"{task.name}: --length must be at least {task.min_length}, got {self.length}")
+        if self.max_length is not None and self.max_length <= self.length:
+            raise RunError(f"--max-length ({self.max_length}) must exceed --length ({self.length}): lengths are drawn from [length, max-length)")
+        for name in ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates"):
+            if getattr(self, name) < 1:
+                raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        for name in ("lr", "clip"):
+            if not getattr(self, name) > 0:
+                raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        mg.get_backend(self.device)                            # raises BackendError on a bad device
+        return self
+
+
+@dataclass
+class RunState:
+    """Everything besides the weights that a resumed run needs to continue identically."""
+
+    update: int = 0
+    lr: float = 0.0
+    last_error: float | None = None
+    best_error: float | None = None
+    done: bool = False
+    loss_sum: float = 0.0
+    clipped: int = 0
+    fallbacks: int = 0
+    history: list = field(default_factory=list)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig):
+        self.config = config.validate()
+        c = config
+        self.task = get_task(c.task)
+        self.model = rnn.SequenceModel(self.task.n_in, c.hidden, self.task.n_out, head=self.task.head,
+                                       init=c.init, seed=c.seed, dtype=c.dtype, device=c.device)
+        self.params = self.model.parameters()
+        self.cell = self.model.cell
+        self.state = RunState(lr=c.lr)
+        self.opt = mg.SGD(self.params, lr=c.lr)
+        self.alpha = {"constant": regularizer.constant(c.alpha),
+                      "inverse_time": regularizer.inverse_time(c.alpha),
+                      "inverse_linear": regularizer.inverse_linear(c.alpha, c.alpha_beta)}[c.alpha_schedule]
+        self.closed_form = isinstance(self.cell, rnn.RNNCell) and self.cell.leak is None
+        self._stop_requested = False
+        self.last = {}
+
+    # ----------------------------------------------------------------- data
+    TRAIN, EVAL = 0, 1                          # streams of data, each seeded (seed, stream, update)
+
+    def _sampler(self, *key):
+        c = self.config
+        return Sampler(self.task, c.length, c.max_length, device=c.device, seed=(c.seed,) + key, dtype=c.dtype)
+
+    # ----------------------------------------------------------------- one update
+    def update(self):
+        """One SGD update; returns device tensors (loss, grad norm, clipped, fallback, omega)."""
+        c, st = self.config, self.state
+        batch = self._sampler(self.TRAIN, st.update).batch(c.batch_size)
+        outputs, runs = self.model.run(batch.inputs)
+        loss = self.model.head.loss(outputs, batch.targets)
+        omega = None
+        if c.method == "msgd-cr":
+            grads, deltas = regularizer.state_gradients(loss, runs[0], self.params)
+            alpha = self.alpha(st.update + 1)
+            if self.closed_form:
+                omega, d_omega = regularizer.omega_closed_form(self.cell.W_rec, runs[0].hiddens[1:], deltas,
+                                                               self.cell.activation)
+                extra = {id(self.cell.W_rec): d_omega}
+            else:
+                omega_t = regularizer.omega_generic(self.cell, batch.inputs, runs[0], deltas)
+                cell_params = self.cell.parameters()
+                got = mg.grad(omega_t, cell_params, allow_unused=True)
+                extra = {id(p): g for p, g in zip(cell_params, got) if g is not None}
+                omega = omega_t.detach()
+            for p, g in zip(self.params, grads):
+                p.grad = g + alpha * extra[id(p)] if id(p) in extra else g
+        else:
+            loss.backward()
+        norm = mg.grad_norm(self.params)
+        clipped = fallback = None
+        if c.method != "msgd":
+            clipped, fallback = self._clip(norm)
+        self.opt.lr = st.lr
+        self.opt.step()
+        self.opt.zero_grad()
+        return loss.detach(), norm, clipped, fallback, omega
+
+    def _clip(self, norm):
+        """The paper's clipping with its fallback, on the device (no value comes to the host)."""
+        c = self.config
+        n = norm.data
+        xp = norm.backend
+        bad = ~xp.isfinite(n) | (n > FALLBACK_NORM)
+        clipped = ~bad & (n > c.clip)
+        scale = xp.where(clipped, c.clip / xp.where(clipped, n, 1), 1).astype(n.dtype)
+        W_rec = getattr(self.cell, "W_rec", None)
+        for p in self.params:
+            fallback = 0.02 * p.data if p is W_rec else xp.zeros_like(p.data)
+            p.grad = mg.Tensor(xp.where(bad, fallback, p.grad.data * scale), device=p.device)
+        return mg.Tensor(clipped, device=norm.device), mg.Tensor(bad, device=norm.device)
+
+    # ----------------------------------------------------------------- evaluation
+    def evaluate(self, length: int | None = None, size: int | None = None, key=(1, 0)):
+        """Fraction of ``size`` fresh sequences that are wrong by the paper's criterion."""
+        c = self.config
+        size = size or c.eval_size
+        sampler = self._sampler(*key)
+        wrong = None
+        with mg.no_grad():
+            for start in range(0, size, c.eval_batch):
+                n = min(c.eval_batch, size - start)
+                b = sampler.batch(n, length)
+                w = self.task.wrong(self.model(b.inputs), b.targets).astype(np.float64).sum()
+                wrong = w if wrong is None else wrong + w
+        return wrong.item() / size
+
+    # ----------------------------------------------------------------- the loop
+    def request_stop(self, *_):
+        self._stop_requested = True
+
+    def train(self, out: Path | None = None, progress: bool = True):
+        """Run until success, ``max_updates`` or Ctrl-C; with ``out``, log and checkpoint there."""
+        c, st = self.config, self.state
+        logger = RunFiles(out) if out else None
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=c.max_updates, initial=st.update, unit="upd", desc=f"{c.task} T={c.length} {c.method}")
+        previous = signal.getsignal(signal.SIGINT)
+        try:
+            signal.signal(signal.SIGINT, self.request_stop)
+        except ValueError:                      # not the main thread: no handler
+            previous = None
+        start = time.perf_counter()
+        loss_sum = clipped = fallbacks = None
+        try:
+            while not st.done and st.update < c.max_updates and not self._stop_requested:
+                loss, norm, was_clipped, fell_back, omega = self.update()
+                st.update += 1
+                loss_sum = loss if loss_sum is None else loss_sum + loss
+                if was_clipped is not None:
+                    clipped = was_clipped.astype(np.float64) if clipped is None else clipped + was_clipped.astype(np.float64)
+                    fallbacks = fell_back.astype(np.float64) if fallbacks is None else fallbacks + fell_back.astype(np.float64)
+                self.last = {"norm": norm, "omega": omega}
+                if bar is not None:
+                    bar.update(1)
+                    if st.update % 50 == 0:
+                        bar.set_postfix(loss=f"{loss.item():.4f}", grad_norm=f"{norm.item():.3g}",
+                                        error="-" if st.last_error is None else f"{st.last_error:.2%}")
+                if st.update % c.eval_every == 0:
+                    st.loss_sum += loss_sum.item()
+                    st.clipped += 0 if clipped is None else int(clipped.item())
+                    st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
+                    loss_sum = clipped = fallbacks = None
+                    row = self._evaluation_row(time.perf_counter() - start)
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{row['loss']:.4f}", grad_norm=f"{row['grad_norm']:.3g}",
+                                        error=f"{row['error']:.2%}")
+                    if logger:
+                        logger.log(row)
+                        logger.checkpoint(self)
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+            if bar is not None:
+                bar.close()
+        if loss_sum is not None:                 # stopped between evaluations: keep the sums
+            st.loss_sum += loss_sum.item()
+            st.clipped += 0 if clipped is None else int(clipped.item())
+            st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
+        if logger:
+            logger.checkpoint(self)
+        return st
+
+    def _evaluation_row(self, elapsed):
+        c, st = self.config, self.state
+        error = self.evaluate(key=(self.EVAL, st.update))
+        if c.halve_lr and st.last_error is not None and error > st.last_error:
+            st.lr /= 2
+        st.last_error = error
+        st.best_error = error if st.best_error is None else min(st.best_error, error)
+        if (error < c.target_error) or (c.target_error == 0 and error == 0):
+            st.done = True
+        row = {"update": st.update, "loss": st.loss_sum / c.eval_every, "error": error,
+               "grad_norm": self.last["norm"].item(), "clipped": st.clipped, "fallbacks": st.fallbacks,
+               "omega": None if self.last["omega"] is None else self.last["omega"].item(),
+               "spectral_radius": rnn.spectral_radius(self.cell.W_rec.numpy()) if hasattr(self.cell, "W_rec") else None,
+               "lr": st.lr, "wall_time": elapsed}
+        st.loss_sum, st.clipped, st.fallbacks = 0.0, 0, 0
+        st.history.append({k: row[k] for k in ("update", "error")})
+        return row
+
+    # ----------------------------------------------------------------- checkpoints
+    def state_arrays(self) -> dict:
+        arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        meta = {"config": asdict(self.config), "state": asdict(self.state), "format": 1}
+        arrays["meta"] = np.array(json.dumps(meta))
+        return arrays
+
+    @classmethod
+    def from_checkpoint(cls, path, config: TrainConfig | None = None) -> "Trainer":
+        arrays = mg.load(path)
+        if "meta" not in arrays:
+            raise mg.CheckpointError(f"{path}: not a minigrad training checkpoint (no run metadata)")
+        try:
+            meta = json.loads(str(arrays["meta"]))
+            saved = TrainConfig(**meta["config"])
+            state = RunState(**meta["state"])
+        except (ValueError, TypeError, KeyError) as e:
+            raise mg.CheckpointError(f"{path}: unreadable run metadata ({e})") from e
+        if config is not None:
+            fixed = ("task", "hidden", "init", "method", "seed", "length", "max_length", "batch_size", "eval_every")
+            diff = [f"{k}: checkpoint {getattr(saved, k)!r}, asked {getattr(config, k)!r}"
+                    for k in fixed if getattr(saved, k) != getattr(config, k)]
+            if diff:
+                raise RunError(f"{path} is from another run: " + "; ".join(diff))
+            saved.max_updates, saved.device = config.max_updates, config.device
+        trainer = cls(saved)
+        model_state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
+        trainer.model.load_state_dict(model_state)
+        trainer.state = state
+        return trainer
+
+
+class RunFiles:
+    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``.
+    Files are replaced atomically, so an interrupted write never loses the previous one."""
+
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.folder / "log.jsonl"
+        self.checkpoint_path = self.folder / "checkpoint.npz"
+
+    def log(self, row: dict):
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def checkpoint(self, trainer: Trainer):
+        tmp = self.checkpoint_path.with_suffix(".tmp.npz")
+        mg.save(trainer.state_arrays(), tmp)
+        os.replace(tmp, self.checkpoint_path)
+        config = self.folder / "config.json"
+        if not config.exists():
+            config.write_text(json.dumps(asdict(trainer.config), indent=1))
+
+    def rows(self) -> list:
+        if not self.log_path.exists():
+            return []
+        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+
+
+def _jsonable(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return str(v)
+    return v
+
+
+def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = False) -> Trainer:
+    """A Trainer for ``out``: new (refusing a folder that holds a run, unless ``force``) or
+    resumed from its checkpoint (``resume``)."""
+    out = Path(out)
+    checkpoint = out / "checkpoint.npz"
+    has_run = checkpoint.exists() or (out / "log.jsonl").exists()
+    if resume:
+        if not checkpoint.exists():
+            raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
+        trainer = Trainer.from_checkpoint(checkpoint, config)
+        rows = RunFiles(out).rows()
+        if rows and rows[-1]["update"] > trainer.state.update:        # log rows after the checkpoint
+            kept = [r for r in rows if r["update"] <= trainer.state.update]
+            (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+        return trainer
+    if has_run and not force:
+        raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
+    if has_run and force:
+        for name in ("checkpoint.npz", "log.jsonl", "config.json"):
+            (out / name).unlink(missing_ok=True)
+    return Trainer(config)

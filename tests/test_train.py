@@ -1,0 +1,153 @@
+"""The training loop: clipping, fallback, Omega, logs, checkpoints, exact resume, bad input."""
+import json
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import rnn
+from tasks.train import RunError, RunFiles, TrainConfig, Trainer, prepare_run
+from rnn import regularizer
+
+
+def small(**kw):
+    base = dict(task="temporal_order", length=10, hidden=8, eval_every=10, eval_size=200, eval_batch=100,
+                max_updates=30, seed=3)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def grads_after(trainer, method):
+    """The gradients one update would apply (before SGD), for the first minibatch."""
+    trainer.config.method = method
+    saved = {id(p): p.data.copy() for p in trainer.params}
+    captured = {}
+    step = trainer.opt.step
+
+    def capture():
+        for p in trainer.params:
+            captured[p.name or id(p)] = p.grad.numpy().copy()
+    trainer.opt.step = capture
+    trainer.update()
+    trainer.opt.step = step
+    for p in trainer.params:
+        p.data = saved[id(p)]
+    return captured
+
+
+def test_clipping_scales_to_mu(device):
+    t = Trainer(small(device=device, clip=1e-3))
+    raw = grads_after(t, "msgd")
+    clipped = grads_after(t, "msgd-c")
+    norm = np.sqrt(sum((g ** 2).sum() for g in raw.values()))
+    assert norm > 1e-3
+    for k in raw:
+        np.testing.assert_allclose(clipped[k], raw[k] * 1e-3 / norm, rtol=1e-10)
+
+
+def test_fallback_on_nan_shrinks_W_rec(device):
+    t = Trainer(small(device=device, method="msgd-c"))
+    t.cell.W_in.data = t.cell.W_in.data * np.nan        # a NaN gradient everywhere
+    W_rec = t.cell.W_rec.numpy().copy()
+    b = t.cell.b.numpy().copy()
+    t.update()
+    np.testing.assert_allclose(t.cell.W_rec.numpy(), W_rec - 0.01 * 0.02 * W_rec, rtol=1e-12)
+    np.testing.assert_array_equal(t.cell.b.numpy(), b)            # every other gradient is 0
+
+
+def test_regularizer_adds_alpha_times_omega_gradient(device):
+    t = Trainer(small(device=device, alpha=2.5, clip=1e6))
+    plain = grads_after(t, "msgd-c")
+    reg = grads_after(t, "msgd-cr")
+    # recompute dOmega/dW_rec independently for the same minibatch
+    batch = t._sampler(t.TRAIN, 0).batch(t.config.batch_size)
+    out, runs = t.model.run(batch.inputs)
+    loss = t.model.head.loss(out, batch.targets)
+    _, deltas = regularizer.state_gradients(loss, runs[0], t.params)
+    _, d_omega = regularizer.omega_closed_form(t.cell.W_rec, runs[0].hiddens[1:], deltas)
+    np.testing.assert_allclose(reg["W_rec"] - plain["W_rec"], 2.5 * d_omega.numpy(), rtol=1e-8, atol=1e-15)
+    np.testing.assert_allclose(reg["W_in"], plain["W_in"], rtol=1e-12)
+
+
+def test_generic_omega_for_gated_cells_runs(device):
+    t = Trainer(small(device=device, max_updates=3))
+    t.model = rnn.SequenceModel(6, 5, 4, cell="lstm", device=device)
+    t.params, t.cell, t.closed_form = t.model.parameters(), t.model.cell, False
+    t.opt = mg.SGD(t.params, lr=0.01)
+    loss, norm, clipped, fallback, omega = t.update()
+    assert np.isfinite(omega.item()) and np.isfinite(norm.item())
+
+
+def test_learns_temporal_order_at_T10():
+    t = Trainer(small(length=10, hidden=20, method="msgd-cr", eval_every=250, max_updates=3000, lr=0.05))
+    st = t.train(progress=False)
+    assert st.done and st.last_error < 0.01, st.history
+
+
+def test_logs_checkpoints_and_exact_resume(tmp_path, device):
+    full = Trainer(small(device=device, max_updates=40))
+    full.train(out=tmp_path / "full", progress=False)
+    half = Trainer(small(device=device, max_updates=25))        # stops between evaluations
+    half.train(out=tmp_path / "split", progress=False)
+    resumed = prepare_run(tmp_path / "split", small(device=device, max_updates=40), resume=True)
+    assert resumed.state.update == 25
+    resumed.train(out=tmp_path / "split", progress=False)
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    rows_full, rows_split = RunFiles(tmp_path / "full").rows(), RunFiles(tmp_path / "split").rows()
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]
+    assert strip(rows_full) == strip(rows_split) and len(rows_full) == 4
+    row = rows_full[0]
+    assert set(row) >= {"update", "loss", "error", "grad_norm", "clipped", "omega", "spectral_radius", "wall_time"}
+    assert 0 <= row["error"] <= 1 and row["spectral_radius"] > 0
+    with np.load(tmp_path / "full" / "checkpoint.npz", allow_pickle=False) as z:
+        assert "model.layers.0.W_rec" in z.files
+    assert json.loads((tmp_path / "full" / "config.json").read_text())["hidden"] == 8
+
+
+def test_stop_request_keeps_a_checkpoint(tmp_path):
+    t = Trainer(small(max_updates=1000))
+    original = t.update
+
+    def update_then_interrupt():
+        out = original()
+        if t.state.update == 14:          # the 15th update: as if Ctrl-C arrived during it
+            t.request_stop()
+        return out
+    t.update = update_then_interrupt
+    st = t.train(out=tmp_path / "run", progress=False)
+    assert st.update == 15
+    again = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert again.state.update == 15 and len(RunFiles(tmp_path / "run").rows()) == 1
+
+
+def test_existing_run_is_not_overwritten(tmp_path):
+    Trainer(small(max_updates=10)).train(out=tmp_path / "r", progress=False)
+    before = (tmp_path / "r" / "checkpoint.npz").read_bytes()
+    with pytest.raises(RunError, match="already holds a run.*--resume.*--force"):
+        prepare_run(tmp_path / "r", small())
+    assert (tmp_path / "r" / "checkpoint.npz").read_bytes() == before
+    assert prepare_run(tmp_path / "r", small(), force=True).state.update == 0
+
+
+def test_foreign_or_broken_checkpoints(tmp_path):
+    Trainer(small(max_updates=10)).train(out=tmp_path / "r", progress=False)
+    with pytest.raises(RunError, match="another run.*hidden: checkpoint 8, asked 9"):
+        prepare_run(tmp_path / "r", small(hidden=9), resume=True)
+    data = (tmp_path / "r" / "checkpoint.npz").read_bytes()
+    (tmp_path / "r" / "checkpoint.npz").write_bytes(data[: len(data) // 2])     # truncated
+    with pytest.raises(mg.CheckpointError, match="not a readable minigrad checkpoint"):
+        prepare_run(tmp_path / "r", small(), resume=True)
+    with pytest.raises(RunError, match="holds no checkpoint"):
+        prepare_run(tmp_path / "empty", small(), resume=True)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("task", "xor", "unknown task 'xor'"), ("method", "adam", "unknown method 'adam'.*msgd-cr"),
+    ("init", "he", "unknown init 'he'.*smart_tanh"), ("length", 1, "at least 10"),
+    ("max_length", 5, "must exceed --length"), ("device", "tpu", "unknown device 'tpu'"),
+    ("lr", 0.0, "lr must be positive"),
+])
+def test_bad_settings(field, value, message):
+    with pytest.raises((RunError, ValueError, mg.BackendError), match=message):
+        Trainer(small(**{field: value}))
