@@ -1,0 +1,165 @@
+"""The ``minigrad`` command: train on the paper's tasks, evaluate checkpoints, run the demo.
+
+    minigrad demo
+    minigrad train temporal-order --length 20 --method msgd-cr --init smart-tanh --out runs/to20
+    minigrad evaluate runs/to20/checkpoint.npz --lengths 50 100 200 400
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import minigrad as mg
+
+from .synthetic import TASKS
+from .train import METHODS, SCHEDULES, RunError, Trainer, TrainConfig, prepare_run
+
+INIT_CHOICES = ("sigmoid", "basic-tanh", "smart-tanh", "identity", "orthogonal", "uniform")
+
+TRAIN_HELP = """\
+Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 2013).
+
+Methods: msgd (plain SGD), msgd-c (SGD with the gradient norm clipped at --clip), msgd-cr
+(clipping plus the Omega regularizer, weighted by --alpha, that keeps the error signal's norm
+constant through time).  Inits: the paper's sigmoid, basic-tanh (N(0, 0.1)) and smart-tanh
+(sparse W_rec, spectral radius 0.95).  Every --eval-every updates, 10,000 fresh sequences are
+classified; the run stops when fewer than --target-error of them are wrong.  The run folder
+gets log.jsonl (one row per evaluation), checkpoint.npz and config.json; Ctrl-C stops cleanly
+with a checkpoint, and --resume continues with exactly the numbers of an uninterrupted run.
+"""
+
+
+def _add_train_args(p):
+    p.add_argument("task", help=f"one of: {', '.join(t.replace('_', '-') for t in TASKS)}")
+    p.add_argument("--length", type=int, default=20, help="sequence length T (the minimum, with --max-length)")
+    p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length)")
+    p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(METHODS)} (default msgd-cr)")
+    p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh)")
+    p.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
+    p.add_argument("--clip", type=float, default=1.0, help="clipping threshold mu (default 1)")
+    p.add_argument("--alpha", type=float, default=4.0, help="weight of the Omega regularizer (default 4)")
+    p.add_argument("--alpha-schedule", default="constant", choices=SCHEDULES)
+    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations and checkpoints")
+    p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation")
+    p.add_argument("--max-updates", type=int, default=100_000)
+    p.add_argument("--target-error", type=float, default=0.01, help="stop below this error rate (0: stop at 0 errors)")
+    p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _config(args) -> TrainConfig:
+    if args.init not in INIT_CHOICES:
+        raise RunError(f"unknown init {args.init!r}: choose one of {', '.join(INIT_CHOICES)}")
+    return TrainConfig(task=args.task, length=args.length, max_length=args.max_length, method=args.method,
+                       init=args.init.replace("-", "_"), hidden=args.hidden, lr=args.lr, clip=args.clip,
+                       alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
+                       eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
+                       target_error=args.target_error, device=args.device, seed=args.seed)
+
+
+def cmd_train(args):
+    config = _config(args).validate()
+    out = Path(args.out or f"runs/{config.task}-T{config.length}-{config.method}-s{config.seed}")
+    trainer = prepare_run(out, config, resume=args.resume, force=args.force)
+    state = trainer.train(out=out, progress=not args.quiet)
+    outcome = "succeeded" if state.done else ("stopped" if trainer._stop_requested else "reached --max-updates")
+    print(f"{outcome} after {state.update} updates; last error {_pct(state.last_error)}; run folder {out}")
+    return 0
+
+
+def cmd_evaluate(args):
+    trainer = Trainer.from_checkpoint(args.checkpoint)
+    if args.device:
+        trainer.model.to(args.device)
+        trainer.config.device = args.device
+    c = trainer.config
+    print(f"{c.task}, {c.method}, trained at T={c.length}"
+          + (f"..{c.max_length}" if c.max_length else "") + f", {trainer.state.update} updates")
+    print(f"{'T':>6} {'% wrong':>9}   (of {args.size} fresh sequences)")
+    for length in args.lengths:
+        if length < trainer.task.min_length:
+            raise RunError(f"--lengths: {length} is below the task's minimum {trainer.task.min_length}")
+        error = trainer.evaluate(length=length, size=args.size, key=(2, length))
+        print(f"{length:>6} {100 * error:>9.2f}")
+    return 0
+
+
+def cmd_demo(args):
+    """Temporal order at T = 20: MSGD, MSGD-C and MSGD-CR from the same seed."""
+    out = Path(args.out)
+    rows = []
+    for method in METHODS:
+        config = TrainConfig(task="temporal_order", length=20, method=method, init="smart_tanh", hidden=50,
+                             lr=0.01, clip=1.0, alpha=4.0, eval_every=500, max_updates=args.max_updates,
+                             seed=args.seed, device=args.device)
+        start = time.perf_counter()
+        trainer = prepare_run(out / method, config, force=True)
+        state = trainer.train(out=out / method, progress=not args.quiet)
+        rows.append((method, state.update if state.done else None, state.last_error, time.perf_counter() - start))
+        if trainer._stop_requested:
+            break
+    print("\nTemporal order, T = 20, smart tanh, 50 units, lr 0.01, mu 1, alpha 4 "
+          f"(seed {args.seed}; paper, median of 5 seeds: MSGD 21k, MSGD-C 11k, MSGD-CR 2k updates)")
+    print(f"{'method':<9} {'updates to success':>19} {'last error':>11} {'seconds':>8}")
+    for method, updates, error, seconds in rows:
+        done = f"{updates:,}" if updates else f"> {args.max_updates:,}"
+        print(f"{method:<9} {done:>19} {_pct(error):>11} {seconds:>8.1f}")
+    print(f"logs and checkpoints in {out}/")
+    return 0
+
+
+def _pct(x):
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="minigrad", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train on a synthetic task", description=TRAIN_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_train_args(p)
+    p.add_argument("--out", help="run folder (default runs/TASK-TLENGTH-METHOD-sSEED)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--force", action="store_true", help="start over in a folder that holds a run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=cmd_train)
+
+    p = sub.add_parser("evaluate", help="error rates of a checkpoint at several lengths",
+                       description="Print the paper's generalization table for a trained model: the "
+                                   "% of fresh sequences it gets wrong at each test length.")
+    p.add_argument("checkpoint")
+    p.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200, 400])
+    p.add_argument("--size", type=int, default=10_000)
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=cmd_evaluate)
+
+    p = sub.add_parser("demo", help="the main job: MSGD vs clipping vs clipping + Omega, temporal order T=20",
+                       description="Train temporal order at T = 20 three times from the same seed (MSGD, "
+                                   "MSGD-C, MSGD-CR) and print how many updates each needed.")
+    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--max-updates", type=int, default=30_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (RunError, mg.CheckpointError, mg.BackendError, ValueError) as e:
+        print(f"minigrad: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The minigrad command: train, evaluate, demo, and one-line errors for bad input."""
+import json
+
+import pytest
+
+from tasks.cli import build_parser, main
+
+
+def test_help_teaches(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for word in ("msgd-cr", "smart-tanh", "--resume", "--max-length", "clip"):
+        assert word in text
+
+
+def test_train_then_evaluate(tmp_path, capsys):
+    out = tmp_path / "run"
+    common = ["train", "temporal-order", "--length", "10", "--hidden", "8", "--eval-every", "10",
+              "--eval-size", "200", "--out", str(out), "--quiet", "--lr", "0.05"]
+    args = common + ["--max-updates", "20"]
+    assert main(args) == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [10, 20]
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--lengths", "10", "20", "--size", "100"]) == 0
+    table = capsys.readouterr().out
+    assert "% wrong" in table and "\n    10 " in table and "\n    20 " in table
+    # a second run into the same folder is refused, nothing is lost; --resume continues it
+    assert main(args) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert main(common + ["--max-updates", "30", "--resume"]) == 0
+    assert len((out / "log.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "xor"], "unknown task 'xor'"),
+    (["train", "addition", "--method", "sgd"], "unknown method 'sgd': choose one of msgd, msgd-c, msgd-cr"),
+    (["train", "addition", "--init", "he"], "unknown init 'he'"),
+    (["train", "addition", "--device", "tpu"], "unknown device 'tpu'"),
+    (["train", "addition", "--length", "1"], "at least 10"),
+    (["train", "addition", "--length", "50", "--max-length", "40"], "must exceed --length"),
+])
+def test_bad_input_is_one_line(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path / "x"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minigrad: error:") and message in err and "\n" not in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_corrupt_checkpoint(tmp_path, capsys):
+    bad = tmp_path / "c.npz"
+    bad.write_bytes(b"garbage")
+    assert main(["evaluate", str(bad)]) == 2
+    assert "not a readable minigrad checkpoint" in capsys.readouterr().err
+
+
+def test_demo_runs_all_three_methods(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--max-updates", "30", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    for method in ("msgd ", "msgd-c ", "msgd-cr "):
+        assert method in out
+    assert (tmp_path / "demo" / "msgd-cr" / "checkpoint.npz").exists()
+
+
+def test_console_script_is_declared():
+    import tomllib
+    import pathlib
+    meta = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert meta["project"]["scripts"]["minigrad"] == "tasks.cli:main"
+    assert build_parser().prog == "minigrad"
