@@ -24,7 +24,7 @@ def main(T=200, N=100, B=20):
     t1 = time.perf_counter()
     logs = chain.norms(0, log10=True)
     t2 = time.perf_counter()
-    sv = chain.singular_values(T)
+    chain.singular_values(T)
     t3 = time.perf_counter()
     print(f"T={T} N={N} B={B}: per-step Jacobians ({chain.steps.shape}) and dE/dh_k norms {t1 - t0:.2f} s; "
           f"spectral norms of all {T * (T + 1) // 2} products (one sequence) {t2 - t1:.2f} s; "

@@ -10,19 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 
-# One BLAS thread: on a small shared machine a second thread makes GEMM times erratic, and every
-# implementation here uses the same BLAS, so the ratios compare like with like.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-import statistics
-import sys
-import time
+from common import report, softmax_xent, time_interleaved  # noqa: E402  (first: BLAS threads)
 
-import numpy as np
+import numpy as np  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import minigrad as mg  # noqa: E402
 import rnn  # noqa: E402
 
@@ -65,12 +57,7 @@ class NumpyLSTM:
             tc = np.tanh(c)
             h = o * tc
             cache.append((h_prev, c_prev, i, f, o, g, tc))
-        logits = h @ W_out + c_out
-        m = logits.max(1, keepdims=True)
-        logp = logits - m - np.log(np.exp(logits - m).sum(1, keepdims=True))
-        dlogits = np.exp(logp)
-        dlogits[np.arange(B), y] -= 1
-        dlogits /= B
+        _, dlogits = softmax_xent(h @ W_out + c_out, y)
         grads = {"W_out": h.T @ dlogits, "c": dlogits.sum(0), "W_x": np.zeros_like(Wx),
                  "W_h": np.zeros_like(Wh), "b": np.zeros_like(b)}
         dh = dlogits @ W_out.T
@@ -114,32 +101,16 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
     x, y = make_data(100)
-    report = {}
+    results = {}
     print(f"LSTM update: hidden {H}, input {N_IN}, batch {B}, T 100")
     for dtype in (np.float64, np.float32):
-        impls = {"numpy": (NumpyLSTM(make_params(), dtype), (x.astype(dtype), y)),
-                 "minigrad": (EngineLSTM(make_params(), dtype), (mg.tensor(x.astype(dtype)), mg.tensor(y)))}
-        for m, data in impls.values():
-            m.update(*data)
-        times = {k: [] for k in impls}
-        for _ in range(args.repeats):
-            for k, (m, data) in impls.items():
-                t0 = time.perf_counter()
-                for _ in range(args.inner):
-                    m.update(*data)
-                times[k].append((time.perf_counter() - t0) / args.inner)
-        best = {k: min(v) for k, v in times.items()}
-        med = {k: statistics.median(v) for k, v in times.items()}
-        name = np.dtype(dtype).name
-        report[name] = {k: {"best_ms": v * 1e3, "x_numpy": v / best["numpy"], "median_ms": med[k] * 1e3,
-                            "median_x_numpy": med[k] / med["numpy"]} for k, v in best.items()}
-        print(f"  {name} (best of {args.repeats}): " + "   ".join(
-            f"{k} {v * 1e3:.2f} ms ({v / best['numpy']:.2f}x)" for k, v in best.items()))
-        print(f"  {name} (median):     " + "   ".join(
-            f"{k} {v * 1e3:.2f} ms ({v / med['numpy']:.2f}x)" for k, v in med.items()))
+        runs = {"numpy": (NumpyLSTM(make_params(), dtype).update, (x.astype(dtype), y)),
+                "minigrad": (EngineLSTM(make_params(), dtype).update, (mg.tensor(x.astype(dtype)), mg.tensor(y)))}
+        best, med = time_interleaved(runs, args.repeats, args.inner)
+        results[np.dtype(dtype).name] = report(np.dtype(dtype).name, best, med, args.repeats)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

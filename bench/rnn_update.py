@@ -21,20 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-
-# One BLAS thread: on a small shared machine a second thread makes GEMM times erratic, and every
-# implementation here uses the same BLAS, so the ratios compare like with like.
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 import platform
-import statistics
-import sys
-import time
 import tracemalloc
 
-import numpy as np
+from common import report, softmax_xent, time_interleaved  # noqa: E402  (first: BLAS threads)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import numpy as np  # noqa: E402
+
 import minigrad as mg  # noqa: E402
 
 H, N_IN, B, N_OUT, MU, LR = 50, 6, 20, 4, 1.0, 0.01
@@ -66,13 +59,7 @@ class NumpyRNN:
         hs = [np.zeros((B, H), dtype=W_rec.dtype)]
         for t in range(T):
             hs.append(np.tanh(x[t] @ W_in + hs[-1] @ W_rec + b))
-        logits = hs[-1] @ W_out + c
-        m = logits.max(axis=1, keepdims=True)
-        logp = logits - m - np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
-        loss = -logp[np.arange(B), y].mean()
-        d_logits = np.exp(logp)
-        d_logits[np.arange(B), y] -= 1
-        d_logits /= B
+        loss, d_logits = softmax_xent(hs[-1] @ W_out + c, y)
         g = {"W_out": hs[-1].T @ d_logits, "c": d_logits.sum(0),
              "W_in": np.zeros_like(W_in), "W_rec": np.zeros_like(W_rec), "b": np.zeros_like(b)}
         dh = d_logits @ W_out.T
@@ -142,20 +129,6 @@ def inputs_for(name, x, y, dtype):
     return x.astype(dtype), y
 
 
-def time_updates(impls, x, y, dtype, repeats, inner):
-    data = {n: inputs_for(n, x, y, dtype) for n in impls}
-    for n, m in impls.items():          # warm up
-        m.update(*data[n])
-    times = {n: [] for n in impls}
-    for _ in range(repeats):
-        for n, m in impls.items():
-            t0 = time.perf_counter()
-            for _ in range(inner):
-                m.update(*data[n])
-            times[n].append((time.perf_counter() - t0) / inner)
-    return {n: min(v) for n, v in times.items()}, {n: statistics.median(v) for n, v in times.items()}
-
-
 def peak_memory(cls, T, dtype):
     x, y = make_data(T)
     m = cls(make_params(), dtype)
@@ -178,29 +151,24 @@ def main():
     ap.add_argument("--json")
     args = ap.parse_args()
 
-    report = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "numpy": np.__version__, "python": platform.python_version()}
     try:
         import torch
         torch.set_num_threads(1)
-        report["torch"] = torch.__version__
+        results["torch"] = torch.__version__
         have_torch = True
     except ImportError:
         have_torch = False
     x, y = make_data(args.T)
-    print(f"tanh RNN update: hidden {H}, input {N_IN}, batch {B}, T {args.T}   ({report['machine']})")
+    print(f"tanh RNN update: hidden {H}, input {N_IN}, batch {B}, T {args.T}   ({results['machine']})")
     for dtype in (np.float64, np.float32):
         impls = {"numpy": NumpyRNN(make_params(), dtype), "minigrad": EngineRNN(make_params(), dtype)}
         if have_torch:
             impls["torch"] = TorchRNN(make_params(), dtype)
-        best, med = time_updates(impls, x, y, dtype, args.repeats, args.inner)
-        name = np.dtype(dtype).name
-        report[name] = {k: {"best_ms": v * 1e3, "x_numpy": v / best["numpy"], "median_ms": med[k] * 1e3,
-                            "median_x_numpy": med[k] / med["numpy"]} for k, v in best.items()}
-        print(f"  {name} (best of {args.repeats}): " + "   ".join(
-            f"{k} {v * 1e3:.2f} ms ({v / best['numpy']:.2f}x)" for k, v in best.items()))
-        print(f"  {name} (median):     " + "   ".join(
-            f"{k} {v * 1e3:.2f} ms ({v / med['numpy']:.2f}x)" for k, v in med.items()))
+        runs = {n: (m.update, inputs_for(n, x, y, dtype)) for n, m in impls.items()}
+        best, med = time_interleaved(runs, args.repeats, args.inner)
+        results[np.dtype(dtype).name] = report(np.dtype(dtype).name, best, med, args.repeats)
     mem = {}
     print("  peak memory of one update (float64), KiB:")
     for T in (100, 200, 400, 800):
@@ -212,13 +180,13 @@ def main():
     slope_n = np.polyfit(Ts, [mem[T]["numpy_kib"] for T in Ts], 1)[0]
     fit = np.polyfit(Ts, [mem[T]["minigrad_kib"] for T in Ts], 1)
     resid = max(abs(np.polyval(fit, T) - mem[T]["minigrad_kib"]) / mem[T]["minigrad_kib"] for T in Ts)
-    report["memory"] = {"by_T": mem, "per_step_kib": {"minigrad": slope_e, "numpy": slope_n},
+    results["memory"] = {"by_T": mem, "per_step_kib": {"minigrad": slope_e, "numpy": slope_n},
                         "per_step_ratio": slope_e / slope_n, "max_rel_residual_of_linear_fit": resid}
     print(f"  per-step memory: minigrad {slope_e:.2f} KiB, numpy {slope_n:.2f} KiB, ratio "
           f"{slope_e / slope_n:.2f}; linear fit residual at most {resid * 100:.1f}%")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(report, f, indent=1)
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

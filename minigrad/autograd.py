@@ -35,23 +35,22 @@ _seq = itertools.count()      # sequence numbers: the recording order of all nod
 
 # --------------------------------------------------------------------------- grad mode
 @contextmanager
+def _grad_mode(enabled: bool):
+    previous, _State.grad_enabled = _State.grad_enabled, enabled
+    try:
+        yield
+    finally:
+        _State.grad_enabled = previous
+
+
 def no_grad():
     """Run a block without recording: results have no graph and need no memory for one."""
-    previous, _State.grad_enabled = _State.grad_enabled, False
-    try:
-        yield
-    finally:
-        _State.grad_enabled = previous
+    return _grad_mode(False)
 
 
-@contextmanager
 def enable_grad():
     """Record again inside a ``no_grad`` block."""
-    previous, _State.grad_enabled = _State.grad_enabled, True
-    try:
-        yield
-    finally:
-        _State.grad_enabled = previous
+    return _grad_mode(True)
 
 
 def is_grad_enabled() -> bool:

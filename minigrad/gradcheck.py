@@ -45,21 +45,19 @@ def gradcheck(f, inputs, order: int = 1, eps: float = 1e-6, atol: float = 1e-6, 
         out = f(*xs)
         return (out * u).sum()
 
-    scalar = phi
-    if order == 2:
-        ws = [Tensor(rng.standard_normal(h.shape) + 0.5, device=device) for h in hosts]
+    ws = [Tensor(rng.standard_normal(h.shape) + 0.5, device=device) for h in hosts]
 
-        def scalar(xs):
-            gs = grad(phi(xs), xs, create_graph=True, allow_unused=True)
-            total = None
-            for g, w in zip(gs, ws):
-                if g is not None:
-                    term = (g * w).sum()
-                    total = term if total is None else total + term
-            if total is None:                          # phi is constant: nothing to check
-                total = (xs[0] * 0).sum()
-            return total
+    def psi(xs):
+        """sum_i <w_i, d phi / d x_i>: its gradient holds the second derivatives."""
+        gs = grad(phi(xs), xs, create_graph=True, allow_unused=True)
+        total = None
+        for g, w in zip(gs, ws):
+            if g is not None:
+                term = (g * w).sum()
+                total = term if total is None else total + term
+        return (xs[0] * 0).sum() if total is None else total     # phi constant: psi is 0
 
+    scalar = phi if order == 1 else psi
     xs = as_inputs(hosts)
     s = scalar(xs)
     if not s.requires_grad:

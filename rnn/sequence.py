@@ -14,7 +14,7 @@ import minigrad as mg
 from minigrad.nn import Module, Parameter
 
 from . import init as initializers
-from .cells import CELLS, LSTMCell, RNNCell
+from .cells import CELLS, RNNCell
 
 
 def hidden_of(state):

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 
-import minigrad as mg
 import rnn
 from conftest import T
 
