@@ -68,3 +68,19 @@ def test_console_script_is_declared():
     meta = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
     assert meta["project"]["scripts"]["minigrad"] == "tasks.cli:main"
     assert build_parser().prog == "minigrad"
+
+
+def test_sweep_table_and_csv(tmp_path, capsys):
+    import csv
+    argv = ["sweep", "--lengths", "10", "12", "--seeds", "0", "1", "--methods", "msgd", "msgd-cr",
+            "--inits", "smart-tanh", "--hidden", "6", "--eval-every", "10", "--eval-size", "100",
+            "--max-updates", "20", "--workers", "2", "--out", str(tmp_path / "sw"), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "T=10" in out and "T=12" in out and "smart-tanh  msgd-cr" in out
+    rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))
+    assert len(rows) == 8 and {r["method"] for r in rows} == {"msgd", "msgd-cr"}
+    assert all(int(r["updates"]) <= 20 for r in rows)
+    # a second sweep reuses the finished runs
+    assert main(argv) == 0
+    assert len(list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))) == 8
