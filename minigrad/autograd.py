@@ -93,8 +93,8 @@ class Node:
     values and tanh's needs only its output.
     """
 
-    __slots__ = ("op", "params", "parents", "shapes", "inputs", "out_data", "seq", "marks",
-                 "taped", "retained", "__weakref__")
+    __slots__ = ("op", "params", "parents", "shapes", "inputs", "out_data", "out_shape", "seq",
+                 "marks", "taped", "retained", "__weakref__")
 
     def __init__(self, op, inputs, params, out_data):
         self.op = op
@@ -104,6 +104,7 @@ class Node:
         self.shapes = [x.data.shape for x in inputs]
         self.inputs = inputs if op.saves_inputs else None
         self.out_data = out_data if op.saves_out else None
+        self.out_shape = out_data.shape
         self.seq = next(_seq)
         self.marks = _State.marks
         self.taped = None             # [(tape, entry)] when a Tape recorded this node
@@ -247,6 +248,8 @@ class TapeEntry:
 
 
 def _leaf_label(t):
+    if isinstance(t, Shape):
+        return f"const{t.shape}"
     return t.name if t.name else f"{'param' if t.requires_grad else 'const'}{t.shape}"
 
 
@@ -282,6 +285,25 @@ class Tape:
         self._index_of_node[node] = e.index
         self.entries.append(e)
         node.taped = (node.taped or []) + [(self, e)]
+
+    @classmethod
+    def from_nodes(cls, nodes, record_grad_norms: bool = True) -> "Tape":
+        """A tape describing already recorded ``nodes`` (in recording order), e.g. the graph
+        behind a tensor; a later backward through them fills in the gradient norms."""
+        tape = cls(record_grad_norms)
+        for node in nodes:
+            inputs = node.inputs or [None] * len(node.parents)
+            e = TapeEntry()
+            e.index, e.op, e.params, e.marks = len(tape.entries), node.op.name, node.params, node.marks
+            e.inputs = tuple(tape._index_of_node[p] if type(p) is Node and p in tape._index_of_node
+                             else p if p is not None else (x if x is not None else Shape.of(s))
+                             for p, x, s in zip(node.parents, inputs, node.shapes))
+            e.shape, e.dtype, e._output = node.out_shape, None, lambda: None
+            e.grad_norm = e.input_grad_norms = None
+            tape._index_of_node[node] = e.index
+            tape.entries.append(e)
+            node.taped = (node.taped or []) + [(tape, e)]
+        return tape
 
     def __len__(self):
         return len(self.entries)

@@ -58,6 +58,7 @@ class Tensor:
     size = property(lambda self: int(self.data.size))
     device = property(lambda self: self.backend.device)
     is_leaf = property(lambda self: self._node is None)
+    node = property(lambda self: self._node, doc="The Node that made this tensor (None for a leaf).")
     T = property(lambda self: ops.permute(self, axes=tuple(reversed(range(self.ndim)))))
     mT = property(lambda self: ops.permute(self, axes=_swap_last_two(self.ndim)))
 

@@ -1,0 +1,255 @@
+"""Unrolled backprop-through-time graphs, drawn with Graphviz.
+
+``draw(tape)`` turns a recorded :class:`minigrad.Tape` into a ``graphviz.Digraph``:
+
+* one box per primitive (op name and output shape), grouped in one cluster per time step when
+  the nodes carry ``step`` marks (``rnn.unroll`` sets them);
+* leaves as record nodes with a data summary (and gradient norm, once computed); parameters
+  in their own colour under their names, constants in grey;
+* after ``backward()`` every edge is coloured and sized by the norm of the gradient that flowed
+  along it, from blue (vanishing) through grey to red (exploding), so the decay through time
+  can be seen at a glance; a legend says which colour is which norm;
+* ``collapse=True`` draws each time step as a single node, so T = 100 stays readable.
+
+The DOT source is always available (``graph.source``); ``render(graph, "out.svg")`` runs the
+real ``dot`` program (Debian's ``graphviz`` package) for SVG, PNG or PDF.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import graphviz
+import numpy as np
+
+import minigrad as mg
+
+PARAM_COLOUR = "#fde9b6"
+CONST_COLOUR = "#e8e8e8"
+OP_COLOUR = "#dbe8f7"
+# colour of an edge by log10 of the gradient norm flowing along it
+SCALE = [(-8, "#08306b"), (-4, "#2171b5"), (-2, "#6baed6"), (0, "#969696"), (1, "#fc9272"), (2, "#de2d26"),
+         (4, "#67000d")]
+
+
+def edge_colour(norm) -> str:
+    if norm is None:
+        return "#bbbbbb"
+    if norm == 0 or not math.isfinite(norm):
+        return "#000000" if not math.isfinite(norm) else "#08306b"
+    level = math.log10(norm)
+    colour = SCALE[0][1]
+    for threshold, c in SCALE:
+        if level >= threshold:
+            colour = c
+    return colour
+
+
+def edge_width(norm) -> float:
+    if norm is None or norm == 0 or not math.isfinite(norm):
+        return 1.0
+    return float(np.clip(1.0 + 0.6 * (math.log10(norm) + 4), 0.5, 6.0))
+
+
+def _summary(t) -> str:
+    """Shape and a few numbers of a tensor, for a record label."""
+    try:
+        a = t.numpy()
+    except Exception:                                   # not reachable from the host
+        return f"{t.shape}"
+    if a.size == 0:
+        return f"{t.shape}"
+    return f"{t.shape} | mean {a.mean():.3g} | std {a.std():.3g}"
+
+
+def _escape(text: str) -> str:
+    return str(text).replace("{", "\\{").replace("}", "\\}").replace("<", "\\<").replace(">", "\\>")
+
+
+def _leaf_node(graph, t, key):
+    if isinstance(t, mg.autograd.Shape):                  # a constant whose values were not kept
+        graph.node(key, label="{const | " + _escape(str(t.shape)) + "}", shape="record", style="filled",
+                   fillcolor=CONST_COLOUR, fontsize="10")
+        return
+    is_param = t.requires_grad
+    name = t.name or ("param" if is_param else "const")
+    fields = [f"{name}", _summary(t)]
+    if t.grad is not None:
+        fields.append(f"grad norm {np.linalg.norm(t.grad.numpy()):.3g}")
+    label = "{" + " | ".join(_escape(f) for f in fields) + "}"
+    graph.node(key, label=label, shape="record", style="filled",
+               fillcolor=PARAM_COLOUR if is_param else CONST_COLOUR, fontsize="10")
+
+
+def tape_of(tensor) -> mg.Tape:
+    """A Tape rebuilt from the graph behind ``tensor`` (before backward releases it)."""
+    root = tensor.node
+    if root is None:
+        raise ValueError("this tensor has no graph (a leaf, or computed without recording)")
+    nodes, seen, stack = [], set(), [root]
+    while stack:                                         # iterative: graphs can be very deep
+        node = stack.pop()
+        if node in seen:
+            continue
+        if node.released:
+            raise ValueError("the graph behind this tensor was released by backward(); draw it "
+                             "before, pass retain_graph=True, or record it with mg.Tape()")
+        seen.add(node)
+        nodes.append(node)
+        stack.extend(p for p in node.parents if isinstance(p, mg.Node))
+    return mg.Tape.from_nodes(sorted(nodes, key=lambda n: n.seq))
+
+
+def draw(source, collapse: bool = False, title: str | None = None, legend: bool = True) -> graphviz.Digraph:
+    """The Digraph of a Tape (or of the graph behind a tensor)."""
+    tape = source if isinstance(source, mg.Tape) else tape_of(source)
+    graph = graphviz.Digraph("bptt", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "fontsize": "11",
+                                                 "label": title or "", "labelloc": "t"},
+                             node_attr={"fontname": "Helvetica"}, edge_attr={"fontname": "Helvetica", "fontsize": "9"})
+    if collapse:
+        _draw_collapsed(graph, tape)
+    else:
+        _draw_full(graph, tape)
+    if legend:
+        _legend(graph)
+    return graph
+
+
+def _leaf_key(t) -> str:
+    return f"leaf{id(t)}"
+
+
+def _is_param(t) -> bool:
+    return not isinstance(t, mg.autograd.Shape) and t.requires_grad
+
+
+def _param_name(t) -> str:
+    return t.name or f"param{t.shape}"
+
+
+def _steps(tape):
+    """Entries grouped by time step, in order (unmarked entries last)."""
+    groups = {}
+    for e in tape:
+        groups.setdefault(e.step, []).append(e)
+    return sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else 0))
+
+
+def _parameters_cluster(graph, params):
+    """Each parameter once, with its summary and (after backward) its gradient norm."""
+    if not params:
+        return
+    sub = graphviz.Digraph("cluster_parameters", graph_attr={"label": "parameters", "style": "rounded",
+                                                            "color": "#e0c070", "fontsize": "10"})
+    for key, t in params.items():
+        _leaf_node(sub, t, key)
+    graph.subgraph(sub)
+
+
+def _edge(graph, src, dst, norm, label=True):
+    graph.edge(src, dst, color=edge_colour(norm), penwidth=f"{edge_width(norm):.2f}",
+               label="" if norm is None or not label else f"{norm:.2g}", fontcolor=edge_colour(norm))
+
+
+def _draw_full(graph, tape):
+    """Every primitive; a parameter is drawn again (small) in each step that reads it, so the
+    recurrent chain runs straight from left to right."""
+    step_of = {e.index: e.step for e in tape}
+    params = {}
+    for step, entries in _steps(tape):
+        target = graph if step is None else graphviz.Digraph(
+            f"cluster_step{step}", graph_attr={"label": f"t = {step}", "style": "rounded", "color": "#9ecae1"})
+        for e in entries:
+            target.node(f"op{e.index}", label=f"{e.op}\n{e.shape}", shape="box", style="rounded,filled",
+                        fillcolor=OP_COLOUR, fontsize="10")
+            for i, x in enumerate(e.inputs):
+                if isinstance(x, int):
+                    continue
+                key = f"{_leaf_key(x)}_s{step}"
+                if _is_param(x):
+                    params[_leaf_key(x)] = x
+                    target.node(key, label=_escape(_param_name(x)), shape="ellipse", style="filled",
+                                fillcolor=PARAM_COLOUR, fontsize="9")
+                else:
+                    _leaf_node(target, x, key)
+        if step is not None:
+            graph.subgraph(target)
+    _parameters_cluster(graph, params)
+    for e in tape:
+        for i, x in enumerate(e.inputs):
+            norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
+            if isinstance(x, int):
+                _edge(graph, f"op{x}", f"op{e.index}", norm, label=step_of[x] != e.step)
+            else:
+                _edge(graph, f"{_leaf_key(x)}_s{e.step}", f"op{e.index}", norm, label=_is_param(x))
+
+
+def _draw_collapsed(graph, tape):
+    """One node per time step, labelled with the gradient each parameter receives from it;
+    edges between steps carry the norm of the gradient passed back from one step to the
+    previous (the quantity that vanishes or explodes)."""
+    step_of = {e.index: e.step for e in tape}
+    flows, params, into_params = {}, {}, {}
+    for e in tape:
+        for i, x in enumerate(e.inputs):
+            norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
+            if isinstance(x, int):
+                if step_of[x] == e.step:
+                    continue
+                key = (step_of[x], e.step)
+                flows[key] = _combine(flows.get(key, 0.0), norm)
+            elif _is_param(x):
+                params[_leaf_key(x)] = x
+                key = (e.step, _param_name(x))
+                into_params[key] = _combine(into_params.get(key, 0.0), norm)
+    for step, entries in _steps(tape):
+        name = "after the steps" if step is None else f"t = {step}"
+        lines = [name, f"{len(entries)} ops"]
+        for (s, pname), norm in into_params.items():
+            if s == step and norm is not None:
+                lines.append(f"grad → {pname}: {norm:.2g}")
+        graph.node(f"step{step}", label="\n".join(_escape(line) for line in lines), shape="box",
+                   style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10")
+    _parameters_cluster(graph, params)
+    for (src, dst), norm in flows.items():
+        _edge(graph, f"step{src}", f"step{dst}", norm)
+
+
+def _combine(total, norm):
+    """Norm of the sum of orthogonal pieces: sqrt(a² + b²); None when a norm is unknown."""
+    if total is None or norm is None:
+        return None
+    return math.sqrt(total ** 2 + norm ** 2)
+
+
+def _legend(graph):
+    legend = graphviz.Digraph("cluster_legend", graph_attr={"label": "gradient norm along an edge",
+                                                           "fontsize": "10", "style": "rounded", "color": "#cccccc"})
+    previous = None
+    for threshold, colour in SCALE:
+        key = f"legend{threshold}"
+        legend.node(key, label=f"≥ 1e{threshold}", shape="plaintext", fontcolor=colour, fontsize="9")
+        if previous is not None:
+            legend.edge(previous, key, color=colour, penwidth=f"{edge_width(10.0 ** threshold):.2f}")
+        previous = key
+    graph.subgraph(legend)
+
+
+def render(graph: graphviz.Digraph, path) -> Path:
+    """Write ``graph`` to ``path``: ``.dot``/``.gv`` as DOT source, ``.svg``/``.png``/``.pdf``
+    through the ``dot`` program."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt in ("dot", "gv"):
+        path.write_text(graph.source)
+        return path
+    if fmt not in ("svg", "png", "pdf"):
+        raise ValueError(f"unknown output format {path.suffix!r}: use .svg, .png, .pdf or .dot")
+    try:
+        data = graph.pipe(format=fmt)
+    except graphviz.ExecutableNotFound as e:
+        raise RuntimeError("rendering needs Graphviz's 'dot' program, which is not installed: "
+                           "apt-get install graphviz (Debian/Ubuntu) or brew install graphviz; "
+                           f"the DOT source can still be written with a .dot path ({e})") from e
+    path.write_bytes(data)
+    return path
