@@ -48,6 +48,8 @@ def _add_train_args(p):
     p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation")
     p.add_argument("--max-updates", type=int, default=100_000)
     p.add_argument("--target-error", type=float, default=0.01, help="stop below this error rate (0: stop at 0 errors)")
+    p.add_argument("--halve-lr", action="store_true", help="halve the learning rate whenever an evaluation's "
+                   "error is higher than the previous one (the paper's schedule for natural tasks)")
     p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
     p.add_argument("--seed", type=int, default=0)
 
@@ -59,7 +61,8 @@ def _config(args) -> TrainConfig:
                        init=args.init.replace("-", "_"), hidden=args.hidden, lr=args.lr, clip=args.clip,
                        alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
                        eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
-                       target_error=args.target_error, device=args.device, seed=args.seed)
+                       target_error=args.target_error, halve_lr=args.halve_lr, device=args.device,
+                       seed=args.seed)
 
 
 def cmd_train(args):

@@ -57,7 +57,7 @@ class TrainConfig:
     eval_batch: int = 1000
     max_updates: int = 100_000
     target_error: float = 0.01
-    halve_lr: bool = True
+    halve_lr: bool = False          # the paper halves on its natural tasks, not the synthetic ones
     seed: int = 0
     device: str | None = None
     dtype: str | None = None

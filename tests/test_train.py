@@ -151,3 +151,16 @@ def test_foreign_or_broken_checkpoints(tmp_path):
 def test_bad_settings(field, value, message):
     with pytest.raises((RunError, ValueError, mg.BackendError), match=message):
         Trainer(small(**{field: value}))
+
+
+def test_learning_rate_halves_when_the_error_rises():
+    t = Trainer(small(halve_lr=True, lr=0.08, max_updates=40, target_error=0.0))
+    errors = iter([0.5, 0.6, 0.4, 0.45])
+    t.evaluate = lambda **kw: next(errors)
+    t.train(progress=False)
+    assert t.state.lr == 0.02                      # halved after 0.6 > 0.5 and after 0.45 > 0.4
+    t2 = Trainer(small(lr=0.08, max_updates=20, target_error=0.0))
+    errors2 = iter([0.5, 0.6])
+    t2.evaluate = lambda **kw: next(errors2)
+    t2.train(progress=False)
+    assert t2.state.lr == 0.08                     # off by default (the synthetic tasks keep lr)
