@@ -207,6 +207,7 @@ class Trainer:
             previous = None
         start = time.perf_counter()
         loss_sum = clipped = fallbacks = None
+        norms = []                               # this period's gradient norms, on the device
         try:
             while not st.done and st.update < c.max_updates and not self._stop_requested:
                 loss, norm, was_clipped, fell_back, omega = self.update()
@@ -216,6 +217,7 @@ class Trainer:
                     clipped = was_clipped.astype(np.float64) if clipped is None else clipped + was_clipped.astype(np.float64)
                     fallbacks = fell_back.astype(np.float64) if fallbacks is None else fallbacks + fell_back.astype(np.float64)
                 self.last = {"norm": norm, "omega": omega}
+                norms.append(norm)
                 if bar is not None:
                     bar.update(1)
                     if st.update % 50 == 0:
@@ -231,8 +233,11 @@ class Trainer:
                         bar.set_postfix(loss=f"{row['loss']:.4f}", grad_norm=f"{row['grad_norm']:.3g}",
                                         error=f"{row['error']:.2%}")
                     if logger:
+                        logger.append_norms(norms)
                         logger.log(row)
                         logger.checkpoint(self)
+                        logger.plot()
+                    norms = []
         finally:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
@@ -243,7 +248,9 @@ class Trainer:
             st.clipped += 0 if clipped is None else int(clipped.item())
             st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
         if logger:
+            logger.append_norms(norms)
             logger.checkpoint(self)
+            logger.plot(force=True)
         return st
 
     def _evaluation_row(self, elapsed):
@@ -297,7 +304,8 @@ class Trainer:
 
 
 class RunFiles:
-    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``.
+    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``,
+    ``grad_norms.f32`` (the gradient norm of every update) and ``grad_norms.png``.
     Files are replaced atomically, so an interrupted write never loses the previous one."""
 
     def __init__(self, folder):
@@ -319,6 +327,32 @@ class RunFiles:
         config = self.folder / "config.json"
         if not config.exists():
             config.write_text(json.dumps(asdict(trainer.config), indent=1))
+
+    def append_norms(self, norms):
+        """Append this period's gradient norms (one float32 per update) to grad_norms.f32."""
+        if norms:
+            values = mg.stack(norms).numpy().astype(np.float32)
+            with open(self.folder / "grad_norms.f32", "ab") as f:
+                values.tofile(f)
+
+    def truncate_norms(self, updates: int):
+        path = self.folder / "grad_norms.f32"
+        if path.exists() and path.stat().st_size > 4 * updates:
+            with open(path, "r+b") as f:
+                f.truncate(4 * updates)
+
+    def plot(self, force: bool = False, every_seconds: float = 30.0):
+        """Redraw grad_norms.png (at most every ``every_seconds`` unless ``force``)."""
+        now = time.monotonic()
+        if not force and now - getattr(self, "_plotted", -1e9) < every_seconds:
+            return
+        self._plotted = now
+        if not (self.folder / "grad_norms.f32").exists():
+            return
+        import matplotlib.pyplot as plt
+
+        from viz import plots
+        plt.close(plots.from_run(self.folder, self.folder / "grad_norms.png"))
 
     def rows(self) -> list:
         if not self.log_path.exists():
@@ -342,6 +376,7 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
         if not checkpoint.exists():
             raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
         trainer = Trainer.from_checkpoint(checkpoint, config)
+        RunFiles(out).truncate_norms(trainer.state.update)
         rows = RunFiles(out).rows()
         if rows and rows[-1]["update"] > trainer.state.update:        # log rows after the checkpoint
             kept = [r for r in rows if r["update"] <= trainer.state.update]
@@ -350,6 +385,6 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
     if has_run and not force:
         raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
     if has_run and force:
-        for name in ("checkpoint.npz", "log.jsonl", "config.json"):
+        for name in ("checkpoint.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
             (out / name).unlink(missing_ok=True)
     return Trainer(config)

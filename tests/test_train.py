@@ -97,6 +97,10 @@ def test_logs_checkpoints_and_exact_resume(tmp_path, device):
     rows_full, rows_split = RunFiles(tmp_path / "full").rows(), RunFiles(tmp_path / "split").rows()
     strip = lambda rows: [{k: v for k, v in r.items() if k != "wall_time"} for r in rows]
     assert strip(rows_full) == strip(rows_split) and len(rows_full) == 4
+    norms_full = np.fromfile(tmp_path / "full" / "grad_norms.f32", dtype=np.float32)
+    norms_split = np.fromfile(tmp_path / "split" / "grad_norms.f32", dtype=np.float32)
+    assert len(norms_full) == 40 and np.array_equal(norms_full, norms_split)
+    assert (tmp_path / "full" / "grad_norms.png").stat().st_size > 1000
     row = rows_full[0]
     assert set(row) >= {"update", "loss", "error", "grad_norm", "clipped", "omega", "spectral_radius", "wall_time"}
     assert 0 <= row["error"] <= 1 and row["spectral_radius"] > 0

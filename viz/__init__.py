@@ -1,2 +1,8 @@
-"""Pictures of backpropagation through time: Graphviz graphs of recorded tapes (``graph``)."""
+"""Pictures of backpropagation through time.
+
+``graph``  Graphviz graphs of recorded tapes (unrolled BPTT, gradient norms on the edges)
+``plots``  matplotlib figures: gradient norms, dE/dh_k, Jacobian heat maps and spectra, the
+           error cliff, the echo-state property, the logistic map, Figure 7's success rates
+"""
+from . import plots
 from .graph import draw, edge_colour, render, tape_of

@@ -1,0 +1,110 @@
+"""Every figure, produced from real data and checked for what it shows (not only that a file
+appeared)."""
+import csv
+
+import matplotlib
+import numpy as np
+import pytest
+
+import minigrad as mg
+import rnn
+from viz import plots
+from rnn.esn import ESN
+
+matplotlib.use("Agg")
+
+
+def lines(ax):
+    return [l for l in ax.get_lines() if len(l.get_xdata()) > 1]
+
+
+def test_gradient_norms_with_threshold(tmp_path):
+    norms = np.exp(np.random.default_rng(0).normal(0, 1.5, 300))
+    fig = plots.gradient_norms(norms, clip=1.0, path=tmp_path / "g.png")
+    ax = fig.axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "update"
+    series = ax.get_lines()
+    np.testing.assert_allclose(series[0].get_ydata(), norms)
+    threshold = [l for l in series if np.allclose(l.get_ydata(), 1.0) and l.get_linestyle() == "--"]
+    assert threshold                                              # mu drawn as a dashed line
+    clipped = series[-1]
+    assert len(clipped.get_xdata()) == (norms > 1).sum()
+    assert (tmp_path / "g.png").stat().st_size > 5000
+
+
+def test_error_norms_and_heatmap_and_spectra_from_a_real_chain(tmp_path):
+    cell = rnn.RNNCell(3, 8, init="smart_tanh", seed=0)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((30, 4, 3)))
+    run = rnn.unroll(cell, x)
+    chain = rnn.JacobianChain(cell, x, run, loss=(run.hiddens[-1] ** 2).sum())
+    fig = plots.error_norms_over_time({0: chain.grad_norms.mean(1), 10: chain.grad_norms.mean(1) * 2},
+                                      path=tmp_path / "e.png")
+    ax = fig.axes[0]
+    assert len(lines(ax)) == 2 and ax.get_yscale() == "log"
+    np.testing.assert_allclose(lines(ax)[0].get_ydata(), chain.grad_norms.mean(1))
+    logs = chain.norms(0, log10=True)
+    fig = plots.jacobian_heatmap(logs, path=tmp_path / "h.png")
+    image = fig.axes[0].get_images()[0].get_array()
+    assert image.shape == (31, 31) and image.mask[3, 10] and not image.mask[10, 3]
+    assert np.isclose(image[30, 0], logs[30, 0])
+    sv = {i: chain.singular_values(i).mean(0) for i in (1, 15, 30)}
+    fig = plots.singular_value_spectra(sv, path=tmp_path / "s.png")
+    assert len(lines(fig.axes[0])) == 3 + 1                    # three steps and the line at 1
+    assert np.allclose(sorted(lines(fig.axes[0])[0].get_ydata(), reverse=True), sv[1][np.argsort(-sv[1])])
+
+
+def test_error_cliff_clipping_keeps_the_step_short(tmp_path):
+    fig = plots.error_cliff(path=tmp_path / "c.png")
+    unclipped, clipped = fig.paths["without clipping"], fig.paths["clipped at 1"]
+    assert np.max(np.abs(np.diff(clipped))) <= 0.05 + 1e-9           # lr x mu
+    assert np.max(np.abs(np.diff(unclipped))) > 100 * 0.05           # thrown off the wall
+    assert abs(clipped[-1] - 4.82) < 0.1                              # stays by the minimum
+    w = np.linspace(4.3, 5.6, 3000)
+    loss = plots.one_unit_rnn_loss(w)
+    assert loss.max() / loss.min() > 1e3                              # a wall
+    g = plots.one_unit_rnn_gradient(5.2)                              # BPTT against differences
+    fd = (plots.one_unit_rnn_loss(5.2 + 1e-6) - plots.one_unit_rnn_loss(5.2 - 1e-6)) / 2e-6
+    assert np.isclose(g, fd, rtol=1e-6)
+
+
+def test_echo_state_figure(tmp_path):
+    rng = np.random.default_rng(0)
+    u = rng.uniform(-1, 1, (200, 1))
+    d = {}
+    for rho in (0.8, 1.5):
+        esn = ESN(1, units=60, spectral_radius=rho, lr=0.4, input_scaling=0.5, seed=1)
+        a = esn.run(u, mg.tensor(rng.uniform(-1, 1, (1, 60)))).numpy()
+        b = esn.run(u, mg.tensor(rng.uniform(-1, 1, (1, 60)))).numpy()
+        d[f"spectral radius {rho}"] = np.linalg.norm(a - b, axis=-1)[:, 0]
+    fig = plots.echo_state(d, path=tmp_path / "esn.png")
+    contracting, chaotic = lines(fig.axes[0])
+    assert contracting.get_ydata()[-1] < 1e-8 < chaotic.get_ydata()[-1]
+
+
+def test_logistic_map_settles_on_a_four_cycle(tmp_path):
+    fig = plots.logistic_map(3.5, path=tmp_path / "m.png")
+    right = fig.axes[1]
+    traj = lines(right)[0].get_ydata()
+    assert np.allclose(traj[-4:], traj[-8:-4], atol=1e-3) and not np.allclose(traj[-2:], traj[-4:-2], atol=1e-3)
+
+
+def test_success_rate_from_a_sweep_csv(tmp_path):
+    path = tmp_path / "sweep.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["task", "length", "init", "method", "seed", "success", "updates", "last_error", "seconds"])
+        for init in ("sigmoid", "smart_tanh"):
+            for method, ok in (("msgd", [1, 0]), ("msgd-cr", [1, 1])):
+                for length, success in zip((20, 50), ok):
+                    for seed in range(2):
+                        w.writerow(["temporal_order", length, init, method, seed, bool(success and seed == 0 or method == "msgd-cr"), 10, 0, 1])
+    fig = plots.success_rate(path, path=tmp_path / "f7.png")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "sigmoid"
+    series = {l.get_label(): l for l in lines(fig.axes[0])}
+    assert set(series) == {"MSGD", "MSGD-CR"}
+    np.testing.assert_allclose(series["MSGD"].get_ydata(), [0.5, 0.0])
+    np.testing.assert_allclose(series["MSGD-CR"].get_ydata(), [1.0, 1.0])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("task,length,init,method,seed,success\n")
+    with pytest.raises(ValueError, match="holds no runs"):
+        plots.success_rate(empty)
