@@ -112,8 +112,34 @@ def cmd_demo(args):
     for method, updates, error, seconds in rows:
         done = f"{updates:,}" if updates else f"> {args.max_updates:,}"
         print(f"{method:<9} {done:>19} {_pct(error):>11} {seconds:>8.1f}")
-    print(f"logs and checkpoints in {out}/")
+    _demo_pictures(out, [m for m, *_ in rows], args.quiet)
+    print(f"logs, checkpoints and pictures in {out}/")
     return 0
+
+
+def _demo_pictures(out, methods, quiet):
+    """Next to the demo's runs: the BPTT graph of the trained MSGD-CR model (20 steps, one node
+    per step), the Jacobian plots of every method's final model, and the error cliff."""
+    import matplotlib.pyplot as plt
+
+    import rnn
+    import viz
+    from viz import plots
+    jacobian_report([out / m / "checkpoint.npz" for m in methods], 20, out / "jacobian", quiet=quiet)
+    trainer = Trainer.from_checkpoint(out / methods[-1] / "checkpoint.npz")
+    b = trainer._sampler(4, 0).batch(1)
+    with mg.Tape() as tape:
+        outputs, (run,) = trainer.model.run(b.inputs)
+        loss = trainer.model.head.loss(outputs, b.targets)
+    loss.backward()
+    graph = viz.draw(tape, collapse=True, title=f"{methods[-1].upper()} model, temporal order T = 20: "
+                                                 "gradient norms passed back through time")
+    try:
+        viz.render(graph, out / "bptt_graph.svg")
+    except RuntimeError as e:                   # no dot: keep the DOT source, say so
+        viz.render(graph, out / "bptt_graph.dot")
+        print(f"note: {e}", file=sys.stderr)
+    plt.close(plots.error_cliff(path=out / "error_cliff.png"))
 
 
 def _sweep_job(job):
@@ -215,6 +241,55 @@ def cmd_graph(args):
     return 0
 
 
+def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 0, device=None, quiet=False):
+    """Jacobian-chain plots of trained models at one test length: heat map of log ||dh_t/dh_k||
+    (first sequence), singular values of the one-step Jacobians, and ||dE/dh_k|| over k (one
+    line per checkpoint)."""
+    import matplotlib.pyplot as plt
+
+    import rnn
+    from viz import plots
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    snapshots, summary = {}, []
+    for checkpoint in checkpoints:
+        trainer = Trainer.from_checkpoint(checkpoint)
+        if device:
+            trainer.model.to(device)
+        if len(trainer.model.layers) != 1:
+            raise RunError("minigrad jacobian draws one-layer models")
+        if length < trainer.task.min_length:
+            raise RunError(f"--length {length} is below the task's minimum {trainer.task.min_length}")
+        sampler = trainer._sampler(3, length)
+        b = sampler.batch(batch, length)
+        outputs, (run,) = trainer.model.run(b.inputs)
+        loss = trainer.model.head.loss(outputs, b.targets)
+        chain = rnn.JacobianChain(trainer.model.cell, b.inputs, run, loss=loss)
+        label = f"{Path(checkpoint).parent.name or checkpoint} @ {trainer.state.update}"
+        snapshots[label] = chain.grad_norms.mean(1)
+        summary.append((label, chain, trainer))
+    label, chain, trainer = summary[-1]
+    T = chain.T
+    plt.close(plots.jacobian_heatmap(chain.norms(0, log10=True), path=out / "jacobian_heatmap.png",
+                                     title=f"log10 ||dh_t/dh_k||, {trainer.config.task} T={T} ({label})"))
+    steps = sorted({1, max(1, T // 2), T})
+    plt.close(plots.singular_value_spectra({i: chain.singular_values(i).mean(0) for i in steps},
+                                           path=out / "jacobian_spectra.png"))
+    plt.close(plots.error_norms_over_time(snapshots, path=out / "error_norms.png"))
+    if not quiet:
+        for label, chain, trainer in summary:
+            g = chain.grad_norms.mean(1)
+            rho = chain.spectral_radius_W_rec() if hasattr(trainer.model.cell, "W_rec") else float("nan")
+            print(f"{label}: spectral radius of W_rec {rho:.3f}; ||dE/dh_1|| / ||dE/dh_T|| = {g[0] / g[-1]:.3e}")
+        print(f"wrote {out}/jacobian_heatmap.png, jacobian_spectra.png, error_norms.png")
+    return summary
+
+
+def cmd_jacobian(args):
+    jacobian_report(args.checkpoints, args.length, args.out, batch=args.batch, device=args.device)
+    return 0
+
+
 def _pct(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
@@ -265,6 +340,17 @@ def build_parser():
     p.add_argument("--out", default="runs/sweep")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_sweep)
+
+    p = sub.add_parser("jacobian", help="Jacobian-chain plots of trained models",
+                       description="For one or more checkpoints, at one test length: a heat map of "
+                                   "log10 ||dh_t/dh_k|| over (t, k), the singular values of the one-step "
+                                   "Jacobians, and ||dE/dh_k|| against k (one line per checkpoint).")
+    p.add_argument("checkpoints", nargs="+")
+    p.add_argument("--length", type=int, default=100)
+    p.add_argument("--batch", type=int, default=20)
+    p.add_argument("--out", default="jacobian")
+    p.add_argument("--device", default=None)
+    p.set_defaults(run=cmd_jacobian)
 
     p = sub.add_parser("graph", help="draw an unrolled BPTT graph with Graphviz",
                        description="Unroll a small cell, backpropagate, and draw the recorded tape: one "

@@ -84,3 +84,27 @@ def test_sweep_table_and_csv(tmp_path, capsys):
     # a second sweep reuses the finished runs
     assert main(argv) == 0
     assert len(list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))) == 8
+
+
+def test_jacobian_command_writes_its_plots(tmp_path, capsys):
+    runs = []
+    for seed in (0, 1):
+        out = tmp_path / f"r{seed}"
+        assert main(["train", "temporal-order", "--length", "10", "--hidden", "6", "--eval-every", "10",
+                     "--eval-size", "100", "--max-updates", "10", "--seed", str(seed), "--out", str(out), "--quiet"]) == 0
+        runs.append(str(out / "checkpoint.npz"))
+    assert main(["jacobian", *runs, "--length", "15", "--batch", "4", "--out", str(tmp_path / "j")]) == 0
+    text = capsys.readouterr().out
+    assert text.count("spectral radius of W_rec") == 2 and "||dE/dh_1|| / ||dE/dh_T||" in text
+    for name in ("jacobian_heatmap.png", "jacobian_spectra.png", "error_norms.png"):
+        assert (tmp_path / "j" / name).stat().st_size > 5000
+    assert main(["jacobian", runs[0], "--length", "3", "--out", str(tmp_path / "j2")]) == 2
+
+
+def test_demo_writes_pictures(tmp_path):
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--max-updates", "20", "--quiet"]) == 0
+    demo = tmp_path / "demo"
+    svg = (demo / "bptt_graph.svg").read_text()
+    assert "t = 19" in svg and "grad → W_rec" in svg
+    assert (demo / "error_cliff.png").exists() and (demo / "jacobian" / "error_norms.png").exists()
+    assert (demo / "msgd-cr" / "grad_norms.png").exists()
