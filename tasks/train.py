@@ -236,6 +236,7 @@ class Trainer:
                         logger.append_norms(norms)
                         logger.log(row)
                         logger.checkpoint(self)
+                        logger.snapshot(self)
                         logger.plot()
                     norms = []
         finally:
@@ -305,7 +306,8 @@ class Trainer:
 
 class RunFiles:
     """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``,
-    ``grad_norms.f32`` (the gradient norm of every update) and ``grad_norms.png``.
+    ``grad_norms.f32`` (the gradient norm of every update), ``grad_norms.png``, and
+    ``snapshots/`` (the checkpoint after 1, 2, 4, 8... evaluation periods).
     Files are replaced atomically, so an interrupted write never loses the previous one."""
 
     def __init__(self, folder):
@@ -327,6 +329,15 @@ class RunFiles:
         config = self.folder / "config.json"
         if not config.exists():
             config.write_text(json.dumps(asdict(trainer.config), indent=1))
+
+    def snapshot(self, trainer: Trainer):
+        """Keep a copy of the checkpoint at updates 1, 2, 4, 8... evaluation periods, so that
+        a run can be looked at at several points of its training (``minigrad jacobian``)."""
+        periods = trainer.state.update // trainer.config.eval_every
+        if periods >= 1 and periods & (periods - 1) == 0:
+            folder = self.folder / "snapshots"
+            folder.mkdir(exist_ok=True)
+            mg.save(trainer.state_arrays(), folder / f"checkpoint_{trainer.state.update:08d}.npz")
 
     def append_norms(self, norms):
         """Append this period's gradient norms (one float32 per update) to grad_norms.f32."""
@@ -387,4 +398,6 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
     if has_run and force:
         for name in ("checkpoint.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
             (out / name).unlink(missing_ok=True)
+        for old in (out / "snapshots").glob("checkpoint_*.npz"):
+            old.unlink()
     return Trainer(config)

@@ -101,6 +101,8 @@ def test_logs_checkpoints_and_exact_resume(tmp_path, device):
     norms_split = np.fromfile(tmp_path / "split" / "grad_norms.f32", dtype=np.float32)
     assert len(norms_full) == 40 and np.array_equal(norms_full, norms_split)
     assert (tmp_path / "full" / "grad_norms.png").stat().st_size > 1000
+    snaps = sorted(p.name for p in (tmp_path / "full" / "snapshots").glob("*.npz"))
+    assert snaps == ["checkpoint_00000010.npz", "checkpoint_00000020.npz", "checkpoint_00000040.npz"]
     row = rows_full[0]
     assert set(row) >= {"update", "loss", "error", "grad_norm", "clipped", "omega", "spectral_radius", "wall_time"}
     assert 0 <= row["error"] <= 1 and row["spectral_radius"] > 0
