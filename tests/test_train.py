@@ -170,3 +170,16 @@ def test_learning_rate_halves_when_the_error_rises():
     t2.evaluate = lambda **kw: next(errors2)
     t2.train(progress=False)
     assert t2.state.lr == 0.08                     # off by default (the synthetic tasks keep lr)
+
+
+def test_checkpoint_moves_between_devices(tmp_path):
+    """Saved from the strict (GPU-like) device, resumed on the CPU: same weights, same numbers."""
+    a = Trainer(small(device="strict", max_updates=10))
+    a.train(out=tmp_path / "r", progress=False)
+    b = prepare_run(tmp_path / "r", small(device="cpu", max_updates=20), resume=True)
+    assert b.model.cell.W_rec.device == "cpu"
+    np.testing.assert_array_equal(b.model.cell.W_rec.numpy(), a.model.cell.W_rec.numpy())
+    b.train(out=tmp_path / "r", progress=False)
+    c = Trainer(small(device="cpu", max_updates=20))
+    c.train(progress=False)
+    np.testing.assert_allclose(b.model.cell.W_rec.numpy(), c.model.cell.W_rec.numpy(), rtol=1e-12)
