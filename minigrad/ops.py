@@ -7,9 +7,14 @@ Notation in the docstrings: ``ḡ`` is the cotangent arriving from above; for ``
 VJP is ``x̄ = ḡ · ∂y/∂x``.
 
 The VJPs use Tensor operations, never raw arrays, so that backward can itself be recorded
-(``create_graph=True``) and differentiated again.  A VJP may return a cotangent in the
-*broadcast* shape of the output; the backward pass sums it down to the input's shape with
-:func:`sum_to`, the one place where broadcasting is undone.
+(``create_graph=True``) and differentiated again.  Three VJPs call a helper of the backward
+pass instead (``transposed_product``, ``product_transposed``, ``scattered``): the same
+Tensor operations when recording, work handed to the pass in bulk when not.  A VJP may return
+a cotangent in the *broadcast* shape of the output; the backward pass sums it down to the
+input's shape with :func:`sum_to`, the one place where broadcasting is undone.
+
+``save=`` on each primitive says which values its VJP reads (its inputs, its output, both or
+none); the node keeps only those, so memory is freed as early as it can be.
 
 Functions at the end of the file (``mean``, ``split``, ``cross_entropy``, ``mse``...) are not
 primitives: they are compositions, differentiated through the primitives they call.
@@ -23,7 +28,7 @@ import numpy as np
 from .autograd import Primitive, product_transposed, scattered, transposed_product
 from .tensor import Tensor, _is_float
 
-_sum, _max, _abs, _pow = builtins.sum, builtins.max, builtins.abs, builtins.pow
+_sum, _max = builtins.sum, builtins.max          # this module defines its own sum and max
 
 
 def primitive(forward=None, *, name=None, save="inputs"):
