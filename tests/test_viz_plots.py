@@ -89,21 +89,25 @@ def test_logistic_map_settles_on_a_four_cycle(tmp_path):
 
 
 def test_success_rate_from_a_sweep_csv(tmp_path):
-    path = tmp_path / "sweep.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["task", "length", "init", "method", "seed", "success", "updates", "last_error", "seconds"])
-        for init in ("sigmoid", "smart_tanh"):
-            for method, ok in (("msgd", [1, 0]), ("msgd-cr", [1, 1])):
-                for length, success in zip((20, 50), ok):
-                    for seed in range(2):
-                        w.writerow(["temporal_order", length, init, method, seed, bool(success and seed == 0 or method == "msgd-cr"), 10, 0, 1])
+    """Figure 7's layout from a real (tiny) sweep: the plotted rates are the CSV's."""
+    from tasks.cli import main
+    assert main(["sweep", "--lengths", "10", "14", "--seeds", "0", "1", "--methods", "msgd", "msgd-cr",
+                 "--inits", "sigmoid", "smart-tanh", "--hidden", "8", "--eval-every", "100", "--eval-size", "200",
+                 "--max-updates", "400", "--lr", "0.1", "--workers", "2", "--out", str(tmp_path / "sw"), "--quiet"]) == 0
+    path = tmp_path / "sw" / "sweep.csv"
+    rows = list(csv.DictReader(open(path)))
+    assert {r["success"] for r in rows} == {"True", "False"}          # both outcomes occur
     fig = plots.success_rate(path, path=tmp_path / "f7.png")
-    assert len(fig.axes) == 2 and fig.axes[0].get_title() == "sigmoid"
-    series = {l.get_label(): l for l in lines(fig.axes[0])}
-    assert set(series) == {"MSGD", "MSGD-CR"}
-    np.testing.assert_allclose(series["MSGD"].get_ydata(), [0.5, 0.0])
-    np.testing.assert_allclose(series["MSGD-CR"].get_ydata(), [1.0, 1.0])
+    assert [ax.get_title() for ax in fig.axes] == ["sigmoid", "smart tanh"]
+    for ax, init in zip(fig.axes, ("sigmoid", "smart_tanh")):
+        series = {l.get_label(): l for l in lines(ax)}
+        assert set(series) == {"MSGD", "MSGD-CR"}
+        for method in ("msgd", "msgd-cr"):
+            expected = [np.mean([r["success"] == "True" for r in rows
+                                 if r["init"] == init and r["method"] == method and int(r["length"]) == t])
+                        for t in (10, 14)]
+            np.testing.assert_allclose(series[method.upper()].get_ydata(), expected)
+            np.testing.assert_array_equal(series[method.upper()].get_xdata(), [10, 14])
     empty = tmp_path / "empty.csv"
     empty.write_text("task,length,init,method,seed,success\n")
     with pytest.raises(ValueError, match="holds no runs"):

@@ -201,12 +201,13 @@ def success_rate(csv_path, path=None, title=None):
     methods = [m for m in ("msgd", "msgd-c", "msgd-cr") if any(r["method"] == m for r in rows)]
     fig, axes = plt.subplots(1, len(inits), figsize=(4.5 * len(inits), 3.5), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
-        for method, colour in zip(methods, ("#999999", "#2171b5", "#de2d26")):
+        for method in methods:
+            colour, marker = {"msgd": ("#999999", "o"), "msgd-c": ("#2171b5", "s"), "msgd-cr": ("#de2d26", "^")}[method]
             runs = [r for r in rows if r["init"] == init and r["method"] == method]
             lengths = sorted({int(r["length"]) for r in runs})
             rates = [np.mean([r["success"] in ("True", "true", "1") for r in runs if int(r["length"]) == t])
                      for t in lengths]
-            ax.plot(lengths, rates, "o-", color=colour, label=method.upper())
+            ax.plot(lengths, rates, marker=marker, ls="-", color=colour, alpha=0.85, label=method.upper())
         ax.set_title(init.replace("_", " "))
         ax.set_xlabel("sequence length")
         ax.set_ylim(-0.05, 1.05)
