@@ -122,7 +122,6 @@ def _demo_pictures(out, methods, quiet):
     per step), the Jacobian plots of every method's final model, and the error cliff."""
     import matplotlib.pyplot as plt
 
-    import rnn
     import viz
     from viz import plots
     jacobian_report([out / m / "checkpoint.npz" for m in methods], 20, out / "jacobian", quiet=quiet)
