@@ -1,4 +1,4 @@
-"""The ``minigrad`` command: train on the paper's tasks, evaluate checkpoints, run the demo.
+"""The minigrad command: train on the paper's tasks, evaluate checkpoints, draw, run the demo.
 
     minigrad demo
     minigrad train temporal-order --length 20 --method msgd-cr --init smart-tanh --out runs/to20
@@ -204,7 +204,8 @@ def cmd_sweep(args):
     return 0
 
 
-def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed: int = 0, collapse: bool = False):
+def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed: int = 0, collapse: bool = False,
+                device=None):
     """Unroll a small cell for ``steps`` steps inside a Tape, backpropagate a loss at the last
     step, and return the Graphviz graph of the tape (gradient norms on the edges)."""
     import numpy as np
@@ -217,13 +218,14 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         raise RunError(f"--steps must be at least 1, got {steps}")
     if cell_kind == "esn":                    # the reservoir's dynamics, drawn as a leaky cell
         esn = rnn.ESN(n_in, units=hidden, spectral_radius=0.9, lr=0.5, connectivity=0.5, seed=seed)
-        cell = rnn.RNNCell(n_in, hidden, "tanh", leak=0.5, seed=seed,
+        cell = rnn.RNNCell(n_in, hidden, "tanh", leak=0.5, seed=seed, device=device,
                            init={"W_in": esn.W_in.numpy(), "W_rec": esn.W.numpy(), "b": esn.b.numpy()})
     elif cell_kind == "rnn":
-        cell = rnn.RNNCell(n_in, hidden, init="basic_tanh", seed=seed)
+        cell = rnn.RNNCell(n_in, hidden, init="basic_tanh", seed=seed, device=device)
     else:
-        cell = rnn.CELLS[cell_kind](n_in, hidden, seed=seed)
-    x = mg.tensor(np.random.default_rng(seed).standard_normal((steps, 1, n_in)))
+        cell = rnn.CELLS[cell_kind](n_in, hidden, seed=seed, device=device)
+    x = mg.tensor(np.random.default_rng(seed).standard_normal((steps, 1, n_in)), dtype=cell.parameters()[0].dtype,
+                  device=device)
     with mg.Tape() as tape:
         run = rnn.unroll(cell, x)
         loss = (rnn.hidden_of(run.final) ** 2).sum()
@@ -234,7 +236,7 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
 
 def cmd_graph(args):
     import viz
-    graph = build_graph(args.cell, args.steps, hidden=args.hidden, collapse=args.collapse)
+    graph = build_graph(args.cell, args.steps, hidden=args.hidden, collapse=args.collapse, device=args.device)
     path = viz.render(graph, args.out)
     print(f"wrote {path}")
     return 0
@@ -360,6 +362,7 @@ def build_parser():
     p.add_argument("--hidden", type=int, default=3)
     p.add_argument("--collapse", action="store_true", help="one node per time step (for long unrolls)")
     p.add_argument("--out", default="graph.svg", help=".svg, .png, .pdf (rendered by dot) or .dot")
+    p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_graph)
 
     p = sub.add_parser("demo", help="the main job: MSGD vs clipping vs clipping + Omega, temporal order T=20",
