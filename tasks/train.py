@@ -169,6 +169,8 @@ class Trainer:
         scale = xp.where(clipped, c.clip / xp.where(clipped, n, 1), 1).astype(n.dtype)
         W_rec = getattr(self.cell, "W_rec", None)
         for p in self.params:
+            if p.grad is None:                  # a parameter the loss does not reach
+                continue
             fallback = 0.02 * p.data if p is W_rec else xp.zeros_like(p.data)
             p.grad = mg.Tensor(xp.where(bad, fallback, p.grad.data * scale), device=p.device)
         return mg.Tensor(clipped, device=norm.device), mg.Tensor(bad, device=norm.device)
