@@ -18,17 +18,21 @@ def lines(ax):
     return [l for l in ax.get_lines() if len(l.get_xdata()) > 1]
 
 
-def test_gradient_norms_with_threshold(tmp_path):
-    norms = np.exp(np.random.default_rng(0).normal(0, 1.5, 300))
-    fig = plots.gradient_norms(norms, clip=1.0, path=tmp_path / "g.png")
+def test_gradient_norms_of_a_real_run_with_threshold(tmp_path):
+    from tasks.train import TrainConfig, Trainer
+    Trainer(TrainConfig(task="temporal_order", length=20, hidden=20, method="msgd-c", clip=0.1, lr=0.1,
+                        eval_every=50, eval_size=100, max_updates=150)).train(out=tmp_path / "run", progress=False)
+    norms = np.fromfile(tmp_path / "run" / "grad_norms.f32", dtype=np.float32)
+    assert len(norms) == 150
+    fig = plots.from_run(tmp_path / "run", path=tmp_path / "g.png")
     ax = fig.axes[0]
-    assert ax.get_yscale() == "log" and ax.get_xlabel() == "update"
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "update" and "msgd-c" in ax.get_title()
     series = ax.get_lines()
     np.testing.assert_allclose(series[0].get_ydata(), norms)
-    threshold = [l for l in series if np.allclose(l.get_ydata(), 1.0) and l.get_linestyle() == "--"]
+    threshold = [l for l in series if np.allclose(l.get_ydata(), 0.1) and l.get_linestyle() == "--"]
     assert threshold                                              # mu drawn as a dashed line
     clipped = series[-1]
-    assert len(clipped.get_xdata()) == (norms > 1).sum()
+    assert 0 < len(clipped.get_xdata()) == (norms > 0.1).sum()
     assert (tmp_path / "g.png").stat().st_size > 5000
 
 
