@@ -41,11 +41,16 @@ def test_error_norms_and_heatmap_and_spectra_from_a_real_chain(tmp_path):
     x = mg.tensor(np.random.default_rng(0).standard_normal((30, 4, 3)))
     run = rnn.unroll(cell, x)
     chain = rnn.JacobianChain(cell, x, run, loss=(run.hiddens[-1] ** 2).sum())
-    fig = plots.error_norms_over_time({0: chain.grad_norms.mean(1), 10: chain.grad_norms.mean(1) * 2},
-                                      path=tmp_path / "e.png")
+    other = rnn.RNNCell(3, 8, init="basic_tanh", seed=0)
+    other_run = rnn.unroll(other, x)
+    other_chain = rnn.JacobianChain(other, x, other_run, loss=(other_run.hiddens[-1] ** 2).sum())
+    fig = plots.error_norms_over_time({"smart tanh": chain.grad_norms.mean(1),
+                                       "basic tanh": other_chain.grad_norms.mean(1)}, path=tmp_path / "e.png")
     ax = fig.axes[0]
     assert len(lines(ax)) == 2 and ax.get_yscale() == "log"
     np.testing.assert_allclose(lines(ax)[0].get_ydata(), chain.grad_norms.mean(1))
+    np.testing.assert_allclose(lines(ax)[1].get_ydata(), other_chain.grad_norms.mean(1))
+    assert lines(ax)[1].get_ydata()[0] < lines(ax)[0].get_ydata()[0]     # basic tanh vanishes faster
     logs = chain.norms(0, log10=True)
     fig = plots.jacobian_heatmap(logs, path=tmp_path / "h.png")
     image = fig.axes[0].get_images()[0].get_array()
