@@ -183,3 +183,17 @@ def test_checkpoint_moves_between_devices(tmp_path):
     c = Trainer(small(device="cpu", max_updates=20))
     c.train(progress=False)
     np.testing.assert_allclose(b.model.cell.W_rec.numpy(), c.model.cell.W_rec.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target,errors,stops_at", [
+    (0.01, [0.5, 0.02, 0.0099, 0.0], 30),        # fewer than 1% wrong (= fewer than 100 of 10,000)
+    (0.0, [0.5, 0.0099, 0.0001, 0.0], 40),       # 0 of 10,000
+    (0.0, [0.5, 0.4, 0.3, 0.2], 40),             # or the maximum number of updates
+])
+def test_stopping_rules(target, errors, stops_at):
+    t = Trainer(small(target_error=target, max_updates=40))
+    feed = iter(errors)
+    t.evaluate = lambda **kw: next(feed)
+    st = t.train(progress=False)
+    assert st.update == stops_at and st.done == (errors[stops_at // 10 - 1] < target or
+                                                 (target == 0 and errors[stops_at // 10 - 1] == 0))
