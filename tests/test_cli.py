@@ -108,3 +108,29 @@ def test_demo_writes_pictures(tmp_path):
     assert "t = 19" in svg and "grad → W_rec" in svg
     assert (demo / "error_cliff.png").exists() and (demo / "jacobian" / "error_norms.png").exists()
     assert (demo / "msgd-cr" / "grad_norms.png").exists()
+
+
+def test_ctrl_c_stops_cleanly_with_a_checkpoint(tmp_path):
+    """A real SIGINT to a running `minigrad train`: it finishes the update, writes a checkpoint
+    and exits 0; --resume continues from exactly there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tasks.train import Trainer
+    out = tmp_path / "run"
+    args = [sys.executable, "-m", "tasks.cli", "train", "temporal-order", "--length", "10", "--hidden", "8",
+            "--eval-every", "20", "--eval-size", "100", "--max-updates", "1000000", "--out", str(out), "--quiet"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(args, cwd=root, env={**os.environ, "PYTHONPATH": root},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not (out / "log.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopped after" in stdout
+    state = Trainer.from_checkpoint(out / "checkpoint.npz").state
+    assert state.update >= 20 and str(state.update) in stdout
