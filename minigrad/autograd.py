@@ -269,7 +269,7 @@ class Tape:
     def __init__(self, record_grad_norms: bool = True):
         self.entries: list[TapeEntry] = []
         self.record_grad_norms = record_grad_norms
-        self._index_of_node: dict = {}               # Node -> entry index
+        self._index_of_node = weakref.WeakKeyDictionary()   # Node -> entry index (not owning)
 
     def __enter__(self):
         _State.tapes.append(self)

@@ -253,3 +253,14 @@ def test_bulk_accumulation_into_leaves_matches_closed_form(rows, cols, device, r
     np.testing.assert_allclose(W.grad.numpy(), gW.numpy(), rtol=1e-10)
     np.testing.assert_allclose(b.grad.numpy(), gb.numpy(), rtol=1e-10)
     np.testing.assert_allclose(X.grad.numpy(), gX.numpy(), rtol=1e-10)
+
+
+def test_tape_without_backward_does_not_keep_the_graph(device):
+    x = T(np.ones(1000), device, True)
+    with mg.Tape() as tape:
+        h = x.tanh()
+        y = (h * 2).sum()
+    ref = weakref.ref(h.data._a if device == "strict" else h.data)
+    del h, y
+    gc.collect()
+    assert ref() is None and len(tape) == 3 and "tanh" in repr(tape)
