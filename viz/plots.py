@@ -199,7 +199,7 @@ def success_rate(csv_path, path=None, title=None):
         raise ValueError(f"{csv_path} holds no runs")
     inits = sorted({r["init"] for r in rows})
     methods = [m for m in ("msgd", "msgd-c", "msgd-cr") if any(r["method"] == m for r in rows)]
-    fig, axes = plt.subplots(1, len(inits), figsize=(4.5 * len(inits), 3.5), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(inits), figsize=(max(7.0, 4.5 * len(inits)), 3.8), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
         for method in methods:
             colour, marker = {"msgd": ("#999999", "o"), "msgd-c": ("#2171b5", "s"), "msgd-cr": ("#de2d26", "^")}[method]
@@ -214,7 +214,7 @@ def success_rate(csv_path, path=None, title=None):
     axes[0][0].set_ylabel("success rate")
     axes[0][-1].legend(fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return _finish(fig, path)
 
 
