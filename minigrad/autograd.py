@@ -171,11 +171,6 @@ class Primitive:
         self.vjp_argnum = vjp_argnum
         return self
 
-    def vjp(self, i, g, out, inputs, params):
-        if self.vjps is not None:
-            return self.vjps[i](g, out, *inputs, **params)
-        return self.vjp_argnum(i, g, out, *inputs, **params)
-
     def __call__(self, *inputs, **params):
         backend = inputs[0].backend
         requires_grad = False
@@ -601,7 +596,7 @@ class _Backward:
         for i, parent in enumerate(node.parents):
             if parent is None or (needed is not None and parent not in needed):
                 continue
-            if op.vjps is not None:
+            if op.vjps is not None:             # the VJP of input i: g -> dL/d(input i)
                 gx = op.vjps[i](g, out, *inputs, **params)
             else:
                 gx = op.vjp_argnum(i, g, out, *inputs, **params)
