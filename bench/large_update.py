@@ -11,7 +11,7 @@ import argparse
 import json
 import time
 
-from common import report  # noqa: F401,E402  (first: one BLAS thread)
+import common  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
 
 import numpy as np  # noqa: E402
 

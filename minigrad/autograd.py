@@ -187,10 +187,7 @@ class Primitive:
             raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from e
         out = _wrap(data, backend)
         if requires_grad and _State.grad_enabled:
-            out.requires_grad, out._node = True, Node(self, inputs, params, data)
-            if _State.tapes:
-                for tape in _State.tapes:
-                    tape._record(out._node, inputs, out)
+            _attach(out, Node(self, inputs, params, data), inputs)
         return out
 
     def __repr__(self):

@@ -65,6 +65,14 @@ def grad_norm(params) -> Tensor:
     return Tensor._wrap(xp.sqrt(total), xp)
 
 
+def clip_scale(norm: Tensor, max_norm: float):
+    """``(scale, clipped)`` as device arrays: ``max_norm / norm`` where a finite norm exceeds
+    ``max_norm`` (then ``clipped`` is True), else 1.  No value leaves the device."""
+    xp, n = norm.backend, norm.data
+    clipped = xp.isfinite(n) & (n > max_norm)
+    return xp.where(clipped, max_norm / xp.where(clipped, n, 1), 1).astype(n.dtype), clipped
+
+
 def clip_grad_norm(params, max_norm: float) -> Tensor:
     """Rescale all gradients together so their global norm is at most ``max_norm``.
 
@@ -79,9 +87,7 @@ def clip_grad_norm(params, max_norm: float) -> Tensor:
     params = [p for p in params if p.grad is not None]
     norm = grad_norm(params)
     xp = norm.backend
-    n = norm.data
-    clip = xp.isfinite(n) & (n > max_norm)
-    scale = xp.where(clip, max_norm / xp.where(clip, n, 1), 1).astype(n.dtype)
+    scale, _ = clip_scale(norm, max_norm)
     for p in params:
         if p.grad.requires_grad:               # a differentiable gradient: keep it in the graph
             p.grad = p.grad * Tensor._wrap(scale, xp)

@@ -165,8 +165,8 @@ class Trainer:
         n = norm.data
         xp = norm.backend
         bad = ~xp.isfinite(n) | (n > FALLBACK_NORM)
-        clipped = ~bad & (n > c.clip)
-        scale = xp.where(clipped, c.clip / xp.where(clipped, n, 1), 1).astype(n.dtype)
+        scale, clipped = mg.optim.clip_scale(norm, c.clip)
+        clipped = clipped & ~bad
         W_rec = getattr(self.cell, "W_rec", None)
         for p in self.params:
             if p.grad is None:                  # a parameter the loss does not reach
