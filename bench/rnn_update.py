@@ -6,7 +6,8 @@ global-norm clipping at 1, and an SGD step.
 
 * ``numpy``  : hand-written forward and BPTT doing the same per-step array operations
                (the floor for any NumPy-based engine),
-* ``minigrad``: the same model written with the engine's public API,
+* ``minigrad``: the same model written with the engine's public API, run eagerly,
+* ``minigrad-trace``: that same update function through ``mg.trace`` (traced once, replayed),
 * ``torch``  : PyTorch eager on the CPU, the cell written from primitives (when importable).
 
 Each repeat times ``inner`` updates of every implementation in turn (interleaved, so that a
@@ -97,6 +98,18 @@ class EngineRNN:
         return loss
 
 
+class TracedRNN(EngineRNN):
+    """The same update, its code unchanged, run through ``mg.trace``: traced on the first call,
+    then replayed as straight-line array code (bit-identical results, tested)."""
+
+    def __init__(self, params, dtype):
+        super().__init__(params, dtype)
+        self.traced = mg.trace(lambda p, x, y: EngineRNN.update(self, x, y))
+
+    def update(self, x, y):
+        return self.traced(self.p, x, y)
+
+
 # ----------------------------------------------------------------------------- torch
 class TorchRNN:
     def __init__(self, params, dtype):
@@ -121,7 +134,7 @@ class TorchRNN:
 
 
 def inputs_for(name, x, y, dtype):
-    if name == "minigrad":
+    if name.startswith("minigrad"):
         return mg.tensor(x.astype(dtype)), mg.tensor(y)
     if name == "torch":
         import torch
@@ -163,7 +176,8 @@ def main():
     x, y = make_data(args.T)
     print(f"tanh RNN update: hidden {H}, input {N_IN}, batch {B}, T {args.T}   ({results['machine']})")
     for dtype in (np.float64, np.float32):
-        impls = {"numpy": NumpyRNN(make_params(), dtype), "minigrad": EngineRNN(make_params(), dtype)}
+        impls = {"numpy": NumpyRNN(make_params(), dtype), "minigrad": EngineRNN(make_params(), dtype),
+                 "minigrad-trace": TracedRNN(make_params(), dtype)}
         if have_torch:
             impls["torch"] = TorchRNN(make_params(), dtype)
         runs = {n: (m.update, inputs_for(n, x, y, dtype)) for n, m in impls.items()}

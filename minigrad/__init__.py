@@ -23,6 +23,7 @@ from .ops import (abs, add, astype, broadcast_to, clip, concat, cross_entropy, d
                   split, squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, where)
 from .optim import SGD, clip_grad_norm, grad_norm
 from .random import Generator
+from .trace import TraceError, trace
 from .tensor import (Tensor, arange, eye, full, ones, ones_like, tensor, zeros, zeros_like)
 
 __version__ = "0.1.0"

@@ -1,0 +1,700 @@
+"""Trace once, replay many times: a function of tensors turned into straight-line array code.
+
+At the paper's sizes (50 hidden units, batch 20) one array operation costs about a microsecond,
+and the Python around it (a Tensor, a Node, the backward walk) costs more than that.  Yet an
+update does the same thing every time its shapes are the same.  ``mg.trace(fn)`` runs ``fn``
+once on stand-in arrays that write down every array call they take part in, and turns that
+record into an ordinary Python function of arrays, one call per line; later calls with the same
+shapes run that function instead of ``fn``:
+
+    @mg.trace
+    def step(model, x, y):
+        loss = model.loss(x, y)
+        loss.backward()                  # sets .grad of the model's parameters: replayed too
+        return loss
+
+    loss = step(model, x, y)             # first call: traced (and computed)
+    loss = step(model, x, y)             # same shapes: replayed, no Tensor, no Node, no tape
+    print(step.code(model, x, y))        # the program: forward and backward, as NumPy calls
+
+Nothing is approximated: a replay makes the same array calls in the same order as ``fn`` did,
+so its numbers are bit-identical to running ``fn``.  (Calls whose results nothing uses are left
+out, and each intermediate array is freed after its last use.)  What a replay cannot do is run
+Python again, so there are rules; they are checked, and breaking one raises
+:class:`TraceError` instead of giving a wrong answer:
+
+1. every tensor ``fn`` reads comes in through its arguments (tensors, Modules, and lists,
+   tuples or dicts of them); tensors it creates itself (``mg.zeros``) are fine;
+2. ``fn`` does not look at values: no ``float()``, ``.item()``, ``if loss > 0:``, no printing
+   of tensors (a replay could not take the other branch).  Decisions on shapes, dtypes and
+   non-tensor arguments are fine: each new combination is traced once more;
+3. random numbers are drawn outside ``fn`` and passed in (a trace would freeze them);
+4. a replay reproduces two kinds of effect: arrays updated in place (``p.data -= lr * g``) and
+   the ``.grad`` of argument tensors.  Anything else ``fn`` leaves behind (a tensor stored on
+   an object) belongs to the trace, and using it later raises.  Returned tensors carry no
+   graph: run backward inside ``fn``.
+
+The mechanism, for readers: argument tensors get a :class:`Traced` array for the duration of
+the trace and a backend whose array module writes calls down (so ``mg.zeros`` inside ``fn``
+lands there too).  A ``Traced`` computes with the real array inside it and appends a line such
+as ``r12 = xp.tanh(r11)`` for every operation; registers ``r0, r1, ...`` are the arguments'
+arrays first, then every array the function made; constants (``c0, ...``) are arrays made from
+host data.  The engine itself does not know it is being traced.
+"""
+from __future__ import annotations
+
+import functools
+import gc
+import itertools
+import keyword
+import linecache
+import math
+import operator
+import re
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+from . import backend as _backend
+from .autograd import DeviceMismatchError
+from .backend import Backend
+from .tensor import Tensor
+
+
+class TraceError(RuntimeError):
+    """A traced function did something that a replay could not reproduce."""
+
+
+_active = None          # the _Recorder of the trace being taken, if any
+
+
+def _recorder():
+    if _active is None:
+        raise TraceError("an array made inside a traced function was used after the function "
+                         "returned: return it from the function instead of keeping it elsewhere")
+    return _active
+
+
+def _refuse(what):
+    raise TraceError(f"{what} inside a traced function: a replay cannot look at values (it "
+                     "could not take another branch); compute on tensors, or read values after "
+                     "the traced function returns")
+
+
+# --------------------------------------------------------------------------- the stand-in array
+class Traced:
+    """An array while a function is traced: computes as the array inside (``raw``) would and
+    writes the operation down.  ``reg`` is its register in the program (None: a constant)."""
+
+    __slots__ = ("raw", "reg", "rec", "__weakref__")
+    __array_ufunc__ = None          # ndarray (op) Traced -> Traced's reflected operator
+    __hash__ = None
+
+    def __init__(self, raw, reg=None, rec=None):
+        self.raw, self.reg, self.rec = raw, reg, rec
+
+    shape = property(lambda self: self.raw.shape)
+    dtype = property(lambda self: self.raw.dtype)
+    ndim = property(lambda self: self.raw.ndim)
+    size = property(lambda self: self.raw.size)
+    nbytes = property(lambda self: self.raw.nbytes)
+    itemsize = property(lambda self: self.raw.itemsize)
+    T = property(lambda self: _recorder().attribute(self, "T"))
+    mT = property(lambda self: _recorder().attribute(self, "mT"))
+
+    def __len__(self):
+        return len(self.raw)
+
+    def __repr__(self):
+        where = "constant" if self.reg is None else f"r{self.reg}"
+        return f"<traced {where}: shape {self.raw.shape}, {self.raw.dtype}>"
+
+    def __getattr__(self, name):                      # methods: .reshape(), .sum(), .astype()...
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name in ("item", "tolist", "tobytes", "get", "__array__"):
+            _refuse(f".{name}()")
+        attr = getattr(self.raw, name)
+        if not callable(attr):
+            return attr                               # flags, strides: static facts
+        return functools.partial(_recorder().method, self, name)
+
+    def __getitem__(self, index):
+        return _recorder().getitem(self, index)
+
+    def __setitem__(self, index, value):
+        _recorder().setitem(self, index, value)
+
+    def __array__(self, *args, **kwargs):
+        _refuse("conversion to a NumPy array")
+
+    def __array_function__(self, *args, **kwargs):
+        _refuse("a NumPy function called directly (not through the tensor's backend)")
+
+    def __bool__(self):
+        _refuse("bool() of an array (an `if` on a value)")
+
+    def __float__(self):
+        _refuse("float()")
+
+    def __int__(self):
+        _refuse("int()")
+
+    def __index__(self):
+        _refuse("use of an array value as a Python index")
+
+    def __complex__(self):
+        _refuse("complex()")
+
+    def __iter__(self):
+        _refuse("iteration over an array")
+
+
+def _binary(symbol, fn, inplace_fn):
+    def forward(self, other):
+        return _recorder().binary(symbol, fn, self, other)
+
+    def reflected(self, other):
+        return _recorder().binary(symbol, fn, other, self)
+
+    def inplace(self, other):
+        return _recorder().inplace(symbol, inplace_fn, self, other)
+    return forward, reflected, inplace
+
+
+for _name, _symbol in {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//",
+                       "mod": "%", "pow": "**", "matmul": "@", "and": "&", "or": "|",
+                       "xor": "^"}.items():
+    _f, _r, _i = _binary(_symbol, getattr(operator, f"{_name}_" if _name in ("and", "or") else _name),
+                         getattr(operator, f"i{_name}"))
+    setattr(Traced, f"__{_name}__", _f)
+    setattr(Traced, f"__r{_name}__", _r)
+    setattr(Traced, f"__i{_name}__", _i)
+
+for _name, _symbol in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==", "ne": "!="}.items():
+    setattr(Traced, f"__{_name}__", _binary(_symbol, getattr(operator, _name), None)[0])
+
+for _name, _template in {"neg": "-{}", "pos": "+{}", "abs": "abs({})", "invert": "~{}"}.items():
+    setattr(Traced, f"__{_name}__", (lambda t, f: lambda self: _recorder().unary(t, f, self))(
+        _template, getattr(operator, _name if _name != "abs" else "abs")))
+
+
+# --------------------------------------------------------------------------- the recorder
+def _name(reg: int) -> str:
+    """A register as lines are recorded; renamed ``r<k>`` once unused lines are dropped."""
+    return f"\x01{reg}\x02"
+
+
+_NAME = re.compile("\x01(\\d+)\x02")
+
+
+class _Recorder:
+    """The program being written: one line per array operation, in execution order."""
+
+    def __init__(self, inner: Backend):
+        self.inner = inner
+        self.lines = []                    # (text, defined register | None, used registers, effect)
+        self.n = 0                         # registers so far
+        self.env = {"xp": inner.xp, "backend": inner}
+        self._names = {}                   # id(constant) -> its name in env
+        self.made = []                     # weak references to the arrays the function made
+        self.array_types = (np.generic, type(inner.xp.zeros(0)))
+
+    # ----- values and how the program names them
+    def register(self, raw) -> Traced:
+        self.n += 1
+        t = Traced(raw, self.n - 1, self)
+        self.made.append(weakref.ref(t))
+        return t
+
+    def constant(self, obj) -> str:
+        name = self._names.get(id(obj))
+        if name is None:
+            name = self._names[id(obj)] = f"c{len(self._names)}"
+            self.env[name] = obj
+        return name
+
+    def expr(self, obj, uses) -> str:
+        """Python source for ``obj`` as an operand; registers it reads are added to ``uses``."""
+        if type(obj) is Traced:
+            if obj.reg is None:
+                return self.constant(obj.raw)
+            if obj.rec is not self:
+                raise TraceError("an array from an earlier trace was used inside this one: it "
+                                 "was kept outside the function that made it")
+            uses.append(obj.reg)
+            return _name(obj.reg)
+        if type(obj) in (tuple, list):
+            inner = ", ".join(self.expr(o, uses) for o in obj)
+            if type(obj) is list:
+                return f"[{inner}]"
+            return f"({inner},)" if len(obj) == 1 else f"({inner})"
+        if type(obj) is slice:
+            return f"slice({self.expr(obj.start, uses)}, {self.expr(obj.stop, uses)}, {self.expr(obj.step, uses)})"
+        if obj is None or type(obj) in (bool, str):
+            return repr(obj)
+        if type(obj) in (int, float) and math.isfinite(obj):
+            return repr(obj) if obj >= 0 else f"({obj!r})"
+        if isinstance(obj, self.array_types[1]):
+            raise TraceError("an array that did not come in through the traced function's "
+                             "arguments was used in it (a tensor held by a closure or a "
+                             "module attribute?): pass it as an argument")
+        return self.constant(obj)
+
+    def index_expr(self, index, uses) -> str:
+        """An index as it is written between brackets: ``r3[0]``, ``r3[:, 1:5]``."""
+        parts = index if type(index) is tuple else (index,)
+        out = []
+        for p in parts:
+            if type(p) is slice and not any(type(v) is Traced for v in (p.start, p.stop, p.step)):
+                out.append(":".join("" if v is None else repr(v) for v in (p.start, p.stop))
+                           + ("" if p.step is None else f":{p.step!r}"))
+            elif p is Ellipsis:
+                out.append("...")
+            elif type(p) is np.ndarray:           # a host index array: a constant
+                out.append(self.constant(p))
+            else:
+                out.append(self.expr(p, uses))
+        if type(index) is tuple and len(parts) == 1:
+            return out[0] + ","
+        return ", ".join(out) if out else "()"
+
+    @staticmethod
+    def unwrap(obj):
+        if type(obj) is Traced:
+            return obj.raw
+        if type(obj) in (tuple, list):
+            return type(obj)(_Recorder.unwrap(o) for o in obj)
+        if type(obj) is slice:
+            return slice(*(_Recorder.unwrap(v) for v in (obj.start, obj.stop, obj.step)))
+        return obj
+
+    def writable(self, target: Traced, what: str) -> None:
+        if type(target) is not Traced or target.reg is None:
+            raise TraceError(f"{what} writes into an array that is not part of the trace (a "
+                             "constant, or an array held outside the function's arguments)")
+        if target.rec is not self:
+            raise TraceError("an array from an earlier trace was written inside this one")
+
+    # ----- one line of the program
+    def emit(self, text, raw, uses, effect=False):
+        """Append ``register = text`` (value ``raw``) and return the stand-in for it."""
+        if raw is None:
+            self.lines.append((text, None, uses, True))
+            return None
+        if isinstance(raw, self.array_types) or type(raw) in (int, float, bool, complex):
+            t = self.register(raw)
+            self.lines.append((f"{_name(t.reg)} = {text}", t.reg, uses, effect))
+            return t
+        if type(raw) in (tuple, list) and any(isinstance(x, self.array_types) for x in raw):
+            whole = self.register(raw)
+            self.lines.append((f"{_name(whole.reg)} = {text}", whole.reg, uses, effect))
+            return type(raw)(self.emit(f"{_name(whole.reg)}[{i}]", x, [whole.reg])
+                             if isinstance(x, self.array_types) else x for i, x in enumerate(raw))
+        if effect:
+            self.lines.append((text, None, uses, True))
+        return raw                                    # a dtype, a shape: static
+
+    def call(self, text, fn, args, kwargs, effect=False):
+        uses = []
+        source = [self.expr(a, uses) for a in args]
+        source += [f"{k}={self.expr(v, uses)}" for k, v in kwargs.items()]
+        if "out" in kwargs:
+            self.writable(kwargs["out"], f"{text}(out=...)")
+            effect = True
+        raw = fn(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
+        return self.emit(f"{text}({', '.join(source)})", raw, uses, effect)
+
+    def binary(self, symbol, fn, a, b):
+        uses = []
+        text = f"{self.expr(a, uses)} {symbol} {self.expr(b, uses)}"
+        return self.emit(text, fn(self.unwrap(a), self.unwrap(b)), uses)
+
+    def unary(self, template, fn, a):
+        uses = []
+        return self.emit(template.format(self.expr(a, uses)), fn(a.raw), uses)
+
+    def inplace(self, symbol, fn, a, b):
+        self.writable(a, f"`{symbol}=`")
+        uses = []
+        text = f"{self.expr(a, uses)} {symbol}= {self.expr(b, uses)}"
+        raw = fn(a.raw, self.unwrap(b))
+        if raw is not a.raw:                          # an immutable value (a Python number)
+            return self.binary(symbol, getattr(operator, fn.__name__[1:]), a, b)
+        self.lines.append((text, None, uses, True))
+        return a
+
+    def attribute(self, a, name):
+        uses = []
+        return self.emit(f"{self.expr(a, uses)}.{name}", getattr(a.raw, name), uses)
+
+    _IN_PLACE_METHODS = {"fill", "sort", "put", "itemset", "partition", "resize", "setfield"}
+
+    def method(self, a, name, *args, **kwargs):
+        uses = []
+        source = [self.expr(v, uses) for v in args] + [f"{k}={self.expr(v, uses)}" for k, v in kwargs.items()]
+        effect = name in self._IN_PLACE_METHODS or "out" in kwargs
+        if effect:
+            self.writable(a, f".{name}()")
+        raw = getattr(a.raw, name)(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
+        return self.emit(f"{self.expr(a, uses)}.{name}({', '.join(source)})", raw, uses, effect)
+
+    def getitem(self, a, index):
+        uses = []
+        text = f"{self.expr(a, uses)}[{self.index_expr(index, uses)}]"
+        return self.emit(text, a.raw[self.unwrap(index)], uses)
+
+    def setitem(self, a, index, value):
+        self.writable(a, "item assignment")
+        uses = []
+        text = f"{self.expr(a, uses)}[{self.index_expr(index, uses)}] = {self.expr(value, uses)}"
+        a.raw[self.unwrap(index)] = self.unwrap(value)
+        self.lines.append((text, None, uses, True))
+
+    # ----- the finished program
+    def source(self, n_inputs: int, outputs: list, name: str) -> str:
+        """The program as Python source: unused lines dropped, arrays freed after last use."""
+        out_uses = []
+        returned = [self.expr(o, out_uses) for o in outputs]
+        live = set(out_uses)
+        kept = []
+        for line in reversed(self.lines):             # keep effects and what leads to results
+            text, defined, uses, effect = line
+            if effect or defined in live:
+                kept.append(line)
+                live.update(uses)
+        kept.reverse()
+        last = {}
+        for i, (_, defined, uses, _) in enumerate(kept):
+            for r in uses:
+                last[r] = i
+            if defined is not None:
+                last[defined] = max(last.get(defined, i), i)
+        number = {i: i for i in range(n_inputs)}      # registers renumbered in order of appearance
+        for _, defined, _, _ in kept:
+            if defined is not None and defined not in number:
+                number[defined] = len(number)
+        rename = functools.partial(_NAME.sub, lambda m: f"r{number[int(m.group(1))]}")
+        keep_alive = set(out_uses)
+        body = []
+        for i, (text, defined, uses, _) in enumerate(kept):
+            body.append("    " + rename(text))
+            dead = sorted({r for r in uses + [defined] if r is not None and last[r] == i} - keep_alive,
+                          key=number.get)
+            if dead:
+                body.append("    del " + ", ".join(f"r{number[r]}" for r in dead))
+        returned = [rename(r) for r in returned]
+        params = ", ".join(f"r{i}" for i in range(n_inputs))
+        head = [f"def {name}({params}):",
+                f"    # {len(kept)} array operations; registers r0-r{n_inputs - 1} are the inputs"
+                if n_inputs else f"    # {len(kept)} array operations"]
+        return "\n".join(head + body + [f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})", ""])
+
+
+# --------------------------------------------------------------------------- the tracing backend
+class _Function:
+    """``xp.<name>`` while tracing: calls the real function and writes the call down."""
+
+    _IN_PLACE = {"copyto", "put", "place", "putmask", "fill_diagonal"}
+
+    def __init__(self, text, fn):
+        self.text, self.fn = text, fn
+        self.effect = text.rsplit(".", 1)[-1] in self._IN_PLACE
+
+    def __call__(self, *args, **kwargs):
+        return _recorder().call(self.text, self.fn, args, kwargs, self.effect)
+
+
+class _Namespace:
+    """The array module (or a submodule such as ``xp.linalg``) seen through the recorder."""
+
+    def __init__(self, prefix, module):
+        self._prefix, self._module = prefix, module
+        self.__name__ = f"traced({prefix})"
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if name == "random":
+            raise TraceError("random numbers inside a traced function would be drawn once and "
+                             "frozen into the trace: draw them outside and pass them in")
+        attr = getattr(self._module, name)
+        if not callable(attr) and hasattr(attr, "__name__") and not isinstance(attr, type):
+            value = _Namespace(f"{self._prefix}.{name}", attr)         # a submodule
+        elif callable(attr) and not isinstance(attr, type):
+            value = _Function(f"{self._prefix}.{name}", attr)
+        else:
+            value = attr                                                # dtypes, constants
+        setattr(self, name, value)
+        return value
+
+
+class _TracingBackend(_Namespace, Backend):
+    """A backend whose arrays are :class:`Traced`: it stands in for ``inner`` during a trace."""
+
+    def __init__(self, inner: Backend):
+        _Namespace.__init__(self, "xp", inner.xp)
+        self.inner, self.xp = inner, self
+        self.name, self.device, self.default_float = inner.name, inner.device, inner.default_float
+
+    def asarray(self, data, dtype=None):
+        if type(data) is Traced:
+            return _recorder().call("xp.asarray", self.inner.asarray, (data,),
+                                    {} if dtype is None else {"dtype": dtype})
+        return Traced(self.inner.asarray(data, dtype=dtype))          # host data: a constant
+
+    def to_host(self, a):
+        _refuse("copying an array to the host (.numpy(), .item(), print)")
+
+    def scatter_add(self, target, index, values):
+        _recorder().writable(target, "scatter_add")
+        _recorder().call("backend.scatter_add", self.inner.scatter_add, (target, index, values), {}, True)
+
+    def rng(self, seed):
+        raise TraceError("random numbers inside a traced function would be drawn once and frozen "
+                         "into the trace: draw them outside and pass them in")
+
+    def synchronize(self):
+        pass
+
+    def __repr__(self):
+        return f"<minigrad tracing backend over {self.inner!r}>"
+
+
+_TRACING: dict = {}
+
+
+def _tracing_backend(inner: Backend) -> _TracingBackend:
+    tb = _TRACING.get(inner)
+    if tb is None:
+        tb = _TRACING[inner] = _TracingBackend(inner)
+    return tb
+
+
+# --------------------------------------------------------------------------- arguments
+def _flatten(obj, tensors, index, key):
+    """Collect the tensors in ``obj`` (each once, in order) and describe its structure in ``key``."""
+    from .nn import Module
+    if isinstance(obj, Tensor):
+        if id(obj) not in index:
+            if obj._node is not None:
+                raise TraceError("a traced function's tensor arguments must be leaves; this one "
+                                 f"(shape {obj.shape}) has a graph: pass .detach()")
+            index[id(obj)] = len(tensors)
+            tensors.append(obj)
+        g = obj.grad
+        key.append(("T", index[id(obj)], obj.shape, obj.dtype, obj.requires_grad, obj.backend,
+                    None if g is None else (g.shape, g.dtype)))
+    elif isinstance(obj, Module):
+        key.append(("M", obj))
+        for p in obj.parameters():
+            _flatten(p, tensors, index, key)
+    elif type(obj) in (tuple, list):
+        key.append((type(obj), len(obj)))
+        for o in obj:
+            _flatten(o, tensors, index, key)
+    elif type(obj) is dict:
+        key.append((dict, tuple(obj)))
+        for o in obj.values():
+            _flatten(o, tensors, index, key)
+    else:
+        try:
+            hash(obj)
+        except TypeError:
+            raise TraceError(f"a traced function's arguments must be tensors, Modules, lists, "
+                             f"tuples or dicts of them, or hashable values; got a "
+                             f"{type(obj).__name__}") from None
+        key.append(("V", type(obj), obj))
+
+
+def _outputs(obj, leaves):
+    """Replace every tensor or array in the result by a slot number; return the template."""
+    if isinstance(obj, Tensor):
+        leaves.append(obj.data)
+        return _Slot(len(leaves) - 1)
+    if type(obj) is Traced:
+        leaves.append(obj)
+        return _Slot(len(leaves) - 1, raw=True)
+    if type(obj) in (tuple, list):
+        return type(obj)(_outputs(o, leaves) for o in obj)
+    if type(obj) is dict:
+        return {k: _outputs(v, leaves) for k, v in obj.items()}
+    return obj
+
+
+class _Slot:
+    __slots__ = ("i", "raw")
+
+    def __init__(self, i, raw=False):
+        self.i, self.raw = i, raw
+
+
+def _fill(template, values, backend):
+    if type(template) is _Slot:
+        v = values[template.i]
+        return v if template.raw else Tensor._wrap(v, backend)
+    if type(template) in (tuple, list):
+        return type(template)(_fill(t, values, backend) for t in template)
+    if type(template) is dict:
+        return {k: _fill(v, values, backend) for k, v in template.items()}
+    return template
+
+
+# --------------------------------------------------------------------------- programs
+def _check_nothing_kept(rec):
+    """Rule 4: an array the function made and stored somewhere (an optimizer's momentum, an
+    attribute) would never be updated by a replay; refuse rather than replay wrongly."""
+    kept = [r() for r in rec.made if r() is not None]
+    if kept:
+        gc.collect()                                   # reference cycles are not "kept"
+        kept = [r() for r in rec.made if r() is not None]
+    if kept:
+        where = ", ".join(f"r{t.reg} {t.raw.shape}" for t in kept[:5])
+        raise TraceError(
+            f"the traced function kept {len(kept)} array(s) it made ({where}) somewhere other "
+            "than its return value, e.g. an optimizer's momentum buffers or an attribute: a "
+            "replay would never update them.  Return such values, or keep that part outside "
+            "the traced function")
+
+
+_programs_made = itertools.count()
+
+
+class Program:
+    """One traced function for one combination of argument shapes: its source and how to run it."""
+
+    def __init__(self, source, env, name, backend, template, n_results, grad_inputs, grad_targets):
+        self.source = source
+        filename = f"<minigrad.trace {name} #{next(_programs_made)}>"
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace = dict(env)
+        exec(compile(source, filename, "exec"), namespace)
+        self.fn = namespace[name]
+        self.backend, self.template, self.n_results = backend, template, n_results
+        self.grad_inputs = grad_inputs        # argument tensors whose .grad is read
+        self.grad_targets = grad_targets      # argument tensors whose .grad the program sets
+        self.n_lines = source.count("\n")
+
+    def run(self, tensors):
+        arrays = [t.data for t in tensors] + [tensors[i].grad.data for i in self.grad_inputs]
+        values = self.fn(*arrays)
+        for i, g in zip(self.grad_targets, values[self.n_results:]):
+            tensors[i].grad = None if g is None else Tensor._wrap(g, self.backend)
+        return _fill(self.template, values, self.backend)
+
+
+class trace:
+    """``mg.trace(fn)``: ``fn`` traced once per combination of argument shapes, then replayed.
+
+    See the module's docstring for what a replay reproduces and the rules it checks.
+    ``.code(*args)`` returns the program for those arguments (tracing them if needed);
+    ``.programs`` counts the traces kept (at most ``max_programs``, least recently used first
+    out).
+    """
+
+    def __init__(self, fn, *, max_programs: int = 64):
+        functools.update_wrapper(self, fn)
+        self.fn, self.max_programs = fn, max_programs
+        self._programs: OrderedDict = OrderedDict()
+
+    def __new__(cls, fn=None, **kwargs):
+        if fn is None:                                 # @mg.trace(max_programs=...)
+            return lambda f: cls(f, **kwargs)
+        return super().__new__(cls)
+
+    @property
+    def programs(self) -> int:
+        return len(self._programs)
+
+    def __call__(self, *args, **kwargs):
+        if _active is not None:                        # inside another trace: part of it
+            return self.fn(*args, **kwargs)
+        program, tensors, result = self._program(args, kwargs)
+        return program.run(tensors) if result is None else result[0]
+
+    def code(self, *args, **kwargs) -> str:
+        """The straight-line program this function runs for these arguments."""
+        return self._program(args, kwargs)[0].source
+
+    def _program(self, args, kwargs):
+        tensors, key = [], []
+        _flatten((args, kwargs), tensors, {}, key)
+        key = tuple(key)
+        program = self._programs.get(key)
+        if program is not None:
+            self._programs.move_to_end(key)
+            return program, tensors, None
+        program, result = self._trace(args, kwargs, tensors)
+        self._programs[key] = program
+        if len(self._programs) > self.max_programs:
+            self._programs.popitem(last=False)
+        return program, tensors, (result,)
+
+    def _trace(self, args, kwargs, tensors):
+        global _active
+        inner = tensors[0].backend if tensors else _backend.get_backend(None)
+        for t in tensors:
+            if t.backend is not inner:
+                raise TraceError(f"a traced function's tensors must be on one device; got "
+                                 f"{inner.device!r} and {t.backend.device!r}")
+        tb, rec = _tracing_backend(inner), _Recorder(inner)
+        grad_inputs = [i for i, t in enumerate(tensors) if t.grad is not None]
+        swapped = tensors + [tensors[i].grad for i in grad_inputs]   # data -> Traced, for the trace
+        saved = [(t, t.data, t.backend) for t in swapped]
+        inputs = []
+        for t in swapped:
+            t.data, t.backend = rec.register(t.data), tb
+            inputs.append(t.data)
+        rec.made.clear()                               # what the function makes comes next
+        grads_before = [t.grad for t in tensors]
+        device_key = _backend._normalize(inner.device)
+        registry = _backend._BACKENDS
+        previous_backend = registry.get(device_key)
+        _active = rec
+        registry[device_key] = tb                      # mg.zeros(...) inside fn: traced too
+        try:
+            try:
+                result = self.fn(*args, **kwargs)
+            except DeviceMismatchError as e:
+                raise TraceError(
+                    "a tensor that did not come in through the traced function's arguments was "
+                    "used in it (a parameter held by a closure or a module attribute?): pass it, "
+                    "or the Module or list holding it, as an argument") from e
+            for t, x in zip(tensors, inputs):
+                if t.data is not x:
+                    raise TraceError("the traced function replaced .data of an argument tensor; "
+                                     "update it in place (p.data -= ...) or return the new value")
+            leaves = []
+            template = _outputs(result, leaves)
+            grad_targets, grad_values = [], []
+            for i, (t, before) in enumerate(zip(tensors, grads_before)):
+                g = t.grad
+                if g is before and (g is None or g.data is inputs[len(tensors) + grad_inputs.index(i)]):
+                    continue                           # unchanged (in-place updates are in the program)
+                grad_targets.append(i)
+                grad_values.append(None if g is None else g.data)
+            name = getattr(self.fn, "__name__", "")
+            name = name if name.isidentifier() and not keyword.iskeyword(name) else "traced"
+            source = rec.source(len(inputs), leaves + grad_values, name)
+            values = [rec.unwrap(v) for v in leaves]
+            final_grads = [rec.unwrap(v) for v in grad_values]
+            n_results = len(leaves)
+            del result, leaves, grad_values
+        except BaseException:
+            for t, before in zip(tensors, grads_before):
+                t.grad = before                        # nothing of the failed trace is kept
+            raise
+        finally:
+            _active = None
+            if previous_backend is None:
+                registry.pop(device_key, None)
+            else:
+                registry[device_key] = previous_backend
+            for t, data, backend in saved:             # arrays updated in place stay updated
+                t.data, t.backend = data, backend
+        for i, g in zip(grad_targets, final_grads):
+            tensors[i].grad = None if g is None else Tensor._wrap(g, inner)
+        _check_nothing_kept(rec)
+        program = Program(source, rec.env, name, inner, template, n_results, grad_inputs, grad_targets)
+        return program, _fill(template, values, inner)
