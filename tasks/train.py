@@ -61,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     dtype: str | None = None
+    trace: bool = True              # run updates through mg.trace (same numbers, less Python)
 
     def validate(self) -> "TrainConfig":
         task = get_task(self.task)                              # raises on an unknown task
@@ -117,6 +118,9 @@ class Trainer:
         self.closed_form = isinstance(self.cell, rnn.RNNCell) and self.cell.leak is None
         self._stop_requested = False
         self.last = {}
+        # One traced program per sequence length met (lengths vary per minibatch on some tasks).
+        lengths = 1 if c.max_length is None else c.max_length - c.length
+        self._gradients = mg.trace(self.gradients, max_programs=max(64, lengths)) if c.trace else self.gradients
 
     # ----------------------------------------------------------------- data
     TRAIN, EVAL = 0, 1                          # streams of data, each seeded (seed, stream, update)
@@ -130,18 +134,30 @@ class Trainer:
         """One SGD update; returns device tensors (loss, grad norm, clipped, fallback, omega)."""
         c, st = self.config, self.state
         batch = self._sampler(self.TRAIN, st.update).batch(c.batch_size)
-        outputs, runs = self.model.run(batch.inputs)
-        loss = self.model.head.loss(outputs, batch.targets)
+        alpha = None
+        if c.method == "msgd-cr":                 # a tensor: a new value needs no new trace
+            alpha = mg.tensor(self.alpha(st.update + 1), dtype=self.params[0].dtype, device=c.device)
+        result = self._gradients(self.model, batch.inputs, batch.targets, alpha, c.method, c.clip)
+        self.opt.lr = st.lr
+        self.opt.step()
+        self.opt.zero_grad()
+        return result
+
+    def gradients(self, model, inputs, targets, alpha, method, clip):
+        """Loss, gradients (into ``.grad``), Omega and clipping of one minibatch: the part of an
+        update that ``mg.trace`` replays.  Returns (loss, grad norm, clipped, fallback, omega).
+        What it depends on comes in as arguments, so that a change means a new trace."""
+        outputs, runs = model.run(inputs)
+        loss = model.head.loss(outputs, targets)
         omega = None
-        if c.method == "msgd-cr":
+        if method == "msgd-cr":
             grads, deltas = regularizer.state_gradients(loss, runs[0], self.params)
-            alpha = self.alpha(st.update + 1)
             if self.closed_form:
                 omega, d_omega = regularizer.omega_closed_form(self.cell.W_rec, runs[0].hiddens[1:], deltas,
                                                                self.cell.activation)
                 extra = {id(self.cell.W_rec): d_omega}
             else:
-                omega_t = regularizer.omega_generic(self.cell, batch.inputs, runs[0], deltas)
+                omega_t = regularizer.omega_generic(self.cell, inputs, runs[0], deltas)
                 cell_params = self.cell.parameters()
                 got = mg.grad(omega_t, cell_params, allow_unused=True)
                 extra = {id(p): g for p, g in zip(cell_params, got) if g is not None}
@@ -152,20 +168,16 @@ class Trainer:
             loss.backward()
         norm = mg.grad_norm(self.params)
         clipped = fallback = None
-        if c.method != "msgd":
-            clipped, fallback = self._clip(norm)
-        self.opt.lr = st.lr
-        self.opt.step()
-        self.opt.zero_grad()
+        if method != "msgd":
+            clipped, fallback = self._clip(norm, clip)
         return loss.detach(), norm, clipped, fallback, omega
 
-    def _clip(self, norm):
+    def _clip(self, norm, clip):
         """The paper's clipping with its fallback, on the device (no value comes to the host)."""
-        c = self.config
         n = norm.data
         xp = norm.backend
         bad = ~xp.isfinite(n) | (n > FALLBACK_NORM)
-        scale, clipped = mg.optim.clip_scale(norm, c.clip)
+        scale, clipped = mg.optim.clip_scale(norm, clip)
         clipped = clipped & ~bad
         W_rec = getattr(self.cell, "W_rec", None)
         for p in self.params:
@@ -298,7 +310,7 @@ class Trainer:
                     for k in fixed if getattr(saved, k) != getattr(config, k)]
             if diff:
                 raise RunError(f"{path} is from another run: " + "; ".join(diff))
-            saved.max_updates, saved.device = config.max_updates, config.device
+            saved.max_updates, saved.device, saved.trace = config.max_updates, config.device, config.trace
         trainer = cls(saved)
         model_state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
         trainer.model.load_state_dict(model_state)
