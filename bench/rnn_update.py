@@ -145,7 +145,7 @@ def inputs_for(name, x, y, dtype):
 def peak_memory(cls, T, dtype):
     x, y = make_data(T)
     m = cls(make_params(), dtype)
-    xs, ys = inputs_for("minigrad" if cls is EngineRNN else "numpy", x, y, dtype)
+    xs, ys = inputs_for("minigrad" if issubclass(cls, EngineRNN) else "numpy", x, y, dtype)
     m.update(xs, ys)
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -186,18 +186,22 @@ def main():
     mem = {}
     print("  peak memory of one update (float64), KiB:")
     for T in (100, 200, 400, 800):
-        e, n = peak_memory(EngineRNN, T, np.float64), peak_memory(NumpyRNN, T, np.float64)
-        mem[T] = {"minigrad_kib": e / 1024, "numpy_kib": n / 1024, "ratio": e / n}
-        print(f"    T={T:4d}: minigrad {e / 1024:9.1f}   numpy {n / 1024:9.1f}   ratio {e / n:.2f}")
+        e, t, n = (peak_memory(cls, T, np.float64) for cls in (EngineRNN, TracedRNN, NumpyRNN))
+        mem[T] = {"minigrad_kib": e / 1024, "minigrad_trace_kib": t / 1024, "numpy_kib": n / 1024,
+                  "ratio": e / n, "ratio_trace": t / n}
+        print(f"    T={T:4d}: minigrad {e / 1024:9.1f}   traced {t / 1024:9.1f}   numpy {n / 1024:9.1f}   "
+              f"ratios {e / n:.2f} and {t / n:.2f}")
     Ts = sorted(mem)
-    slope_e = np.polyfit(Ts, [mem[T]["minigrad_kib"] for T in Ts], 1)[0]
-    slope_n = np.polyfit(Ts, [mem[T]["numpy_kib"] for T in Ts], 1)[0]
+    slopes = {k: np.polyfit(Ts, [mem[T][f"{k}_kib"] for T in Ts], 1)[0] for k in ("minigrad", "minigrad_trace", "numpy")}
     fit = np.polyfit(Ts, [mem[T]["minigrad_kib"] for T in Ts], 1)
     resid = max(abs(np.polyval(fit, T) - mem[T]["minigrad_kib"]) / mem[T]["minigrad_kib"] for T in Ts)
-    results["memory"] = {"by_T": mem, "per_step_kib": {"minigrad": slope_e, "numpy": slope_n},
-                        "per_step_ratio": slope_e / slope_n, "max_rel_residual_of_linear_fit": resid}
-    print(f"  per-step memory: minigrad {slope_e:.2f} KiB, numpy {slope_n:.2f} KiB, ratio "
-          f"{slope_e / slope_n:.2f}; linear fit residual at most {resid * 100:.1f}%")
+    results["memory"] = {"by_T": mem, "per_step_kib": slopes,
+                         "per_step_ratio": slopes["minigrad"] / slopes["numpy"],
+                         "per_step_ratio_trace": slopes["minigrad_trace"] / slopes["numpy"],
+                         "max_rel_residual_of_linear_fit": resid}
+    print(f"  per-step memory: minigrad {slopes['minigrad']:.2f} KiB, traced {slopes['minigrad_trace']:.2f} KiB, "
+          f"numpy {slopes['numpy']:.2f} KiB: ratios {slopes['minigrad'] / slopes['numpy']:.2f} and "
+          f"{slopes['minigrad_trace'] / slopes['numpy']:.2f}; linear fit residual at most {resid * 100:.1f}%")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
