@@ -469,8 +469,8 @@ def product_transposed(g, b):
     """``g bᵀ`` as a VJP returns it: one array call when the gradient is not being recorded."""
     if _State.grad_enabled:
         return g @ b.mT
-    xp = g.backend
-    return _wrap(xp.matmul(g.data, xp.swapaxes(b.data, -1, -2)), xp)
+    xp, b = g.backend, b.data
+    return _wrap(xp.matmul(g.data, b.T if b.ndim == 2 else xp.swapaxes(b, -1, -2)), xp)
 
 
 class _Backward:
@@ -556,7 +556,8 @@ class _Backward:
         if sums:
             shape = key.data.shape
             if len(sums) > 1 and sums[0].data.nbytes < self.SMALL:
-                stacked = backend.concatenate([t.data.reshape((-1,) + shape) for t in sums])
+                stacked = backend.concatenate([t.data if t.data.ndim == len(shape) + 1 else  # (B, *shape)
+                                               t.data.reshape((-1,) + shape) for t in sums])
                 part = backend.sum(stacked, axis=0)
             else:
                 part = backend.sum(sums[0].data.reshape((-1,) + shape), axis=0)

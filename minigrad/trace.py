@@ -113,7 +113,7 @@ class Traced:
     def __getattr__(self, name):                      # methods: .reshape(), .sum(), .astype()...
         if name.startswith("__"):
             raise AttributeError(name)
-        if name in ("item", "tolist", "tobytes", "get", "__array__"):
+        if name in ("item", "tolist", "tobytes", "get"):
             _refuse(f".{name}()")
         attr = getattr(self.raw, name)
         if not callable(attr):
@@ -177,7 +177,7 @@ for _name, _symbol in {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "==",
 
 for _name, _template in {"neg": "-{}", "pos": "+{}", "abs": "abs({})", "invert": "~{}"}.items():
     setattr(Traced, f"__{_name}__", (lambda t, f: lambda self: _recorder().unary(t, f, self))(
-        _template, getattr(operator, _name if _name != "abs" else "abs")))
+        _template, getattr(operator, _name)))
 
 
 # --------------------------------------------------------------------------- the recorder

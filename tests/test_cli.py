@@ -32,6 +32,25 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert len((out / "log.jsonl").read_text().splitlines()) == 3
 
 
+def test_no_trace_trains_the_same_numbers(tmp_path):
+    """`--no-trace` (eager updates) and the default (replayed traces) write the same run."""
+    import numpy as np
+    logs, weights = [], []
+    for flag in ([], ["--no-trace"]):
+        out = tmp_path / ("eager" if flag else "traced")
+        assert main(["train", "addition", "--length", "10", "--max-length", "13", "--hidden", "8",
+                     "--eval-every", "10", "--eval-size", "100", "--max-updates", "20", "--quiet",
+                     "--out", str(out)] + flag) == 0
+        rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+        logs.append([{k: v for k, v in r.items() if "time" not in k and "second" not in k} for r in rows])
+        weights.append(dict(np.load(out / "checkpoint.npz")))
+    assert logs[0] == logs[1]
+    assert weights[0].keys() == weights[1].keys()
+    for k in weights[0]:
+        if weights[0][k].dtype.kind == "f":
+            np.testing.assert_array_equal(weights[0][k], weights[1][k])
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "xor"], "unknown task 'xor'"),
     (["train", "addition", "--method", "sgd"], "unknown method 'sgd': choose one of msgd, msgd-c, msgd-cr"),
