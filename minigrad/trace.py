@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import inspect
 import itertools
 import keyword
 import linecache
@@ -256,8 +257,6 @@ class _Recorder:
                 out.append(self.constant(p))
             else:
                 out.append(self.expr(p, uses))
-        if type(index) is tuple and len(parts) == 1:
-            return out[0] + ","
         return ", ".join(out) if out else "()"
 
     @staticmethod
@@ -353,7 +352,7 @@ class _Recorder:
         self.lines.append((text, None, uses, True))
 
     # ----- the finished program
-    def source(self, n_inputs: int, outputs: list, name: str) -> str:
+    def source(self, inputs: list, outputs: list, name: str) -> str:
         """The program as Python source: unused lines dropped, arrays freed after last use."""
         out_uses = []
         returned = [self.expr(o, out_uses) for o in outputs]
@@ -371,6 +370,7 @@ class _Recorder:
                 last[r] = i
             if defined is not None:
                 last[defined] = max(last.get(defined, i), i)
+        n_inputs = len(inputs)
         number = {i: i for i in range(n_inputs)}      # registers renumbered in order of appearance
         for _, defined, _, _ in kept:
             if defined is not None and defined not in number:
@@ -386,9 +386,8 @@ class _Recorder:
                 body.append("    del " + ", ".join(f"r{number[r]}" for r in dead))
         returned = [rename(r) for r in returned]
         params = ", ".join(f"r{i}" for i in range(n_inputs))
-        head = [f"def {name}({params}):",
-                f"    # {len(kept)} array operations; registers r0-r{n_inputs - 1} are the inputs"
-                if n_inputs else f"    # {len(kept)} array operations"]
+        head = [f"def {name}({params}):", f"    # {len(kept)} array operations on the inputs"]
+        head += [f"    #   r{i}: {what}" for i, what in enumerate(inputs)]
         return "\n".join(head + body + [f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})", ""])
 
 
@@ -506,6 +505,23 @@ def _flatten(obj, tensors, index, key):
                              f"tuples or dicts of them, or hashable values; got a "
                              f"{type(obj).__name__}") from None
         key.append(("V", type(obj), obj))
+
+
+def _argument_names(fn, args, kwargs) -> dict:
+    """id(tensor) -> a name for the program's header: the parameter it was passed as, or its
+    dotted name inside a Module argument (``layers.0.W_rec``)."""
+    from .nn import Module
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {}
+    names = {}
+    for arg_name, value in bound.items():
+        if isinstance(value, Tensor):
+            names.setdefault(id(value), arg_name)
+        elif isinstance(value, Module):
+            names.update((id(p), n) for n, p in value.named_parameters())
+    return names
 
 
 def _outputs(obj, leaves):
@@ -676,7 +692,10 @@ class trace:
                 grad_values.append(None if g is None else g.data)
             name = getattr(self.fn, "__name__", "")
             name = name if name.isidentifier() and not keyword.iskeyword(name) else "traced"
-            source = rec.source(len(inputs), leaves + grad_values, name)
+            names = _argument_names(self.fn, args, kwargs)
+            described = [f"{names.get(id(t)) or t.name or 'tensor'} {t.shape} {t.dtype}" for t in tensors]
+            described += [f".grad of r{i}" for i in grad_inputs]
+            source = rec.source(described, leaves + grad_values, name)
             values = [rec.unwrap(v) for v in leaves]
             final_grads = [rec.unwrap(v) for v in grad_values]
             n_results = len(leaves)
