@@ -7,6 +7,7 @@ import os
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
+import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -51,3 +52,10 @@ def report(name: str, best: dict, median: dict, repeats: int, reference: str = "
         f"{k} {v * 1e3:.2f} ms ({v / median[reference]:.2f}x)" for k, v in median.items()))
     return {k: {"best_ms": v * 1e3, "x_numpy": v / best[reference], "median_ms": median[k] * 1e3,
                 "median_x_numpy": median[k] / median[reference]} for k, v in best.items()}
+
+
+def write_json(path, results: dict) -> None:
+    """The raw figures of a run, when ``--json PATH`` asked for them."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(results, f, indent=1)

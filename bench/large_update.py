@@ -17,11 +17,10 @@ Large: a tanh RNN with hidden 1024, input 128, batch 256, T = 50, squared error 
     python bench/large_update.py [--repeats 3] [--device cuda] [--json out.json]
 """
 import argparse
-import json
 import platform
 import time
 
-import common  # noqa: F401  (first: it sets one BLAS thread before NumPy loads)
+from common import time_interleaved, write_json  # first: it sets one BLAS thread before NumPy loads
 
 import numpy as np  # noqa: E402
 
@@ -114,16 +113,8 @@ def device_name(backend) -> str:
 
 
 def best_of(fns: dict, repeats: int) -> dict:
-    """Best time of each function, interleaved repeats (after one warm-up call each)."""
-    for f in fns.values():
-        f()
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: min(v) for k, v in times.items()}
+    """Best time of each argument-less function, repeats interleaved (``common.time_interleaved``)."""
+    return time_interleaved({k: (f, ()) for k, f in fns.items()}, repeats, inner=1)[0]
 
 
 def updates_per_second(device, method, trace, n=40, repeats=3):
@@ -202,9 +193,7 @@ def main():
                 result[key] = {"updates_per_s": rate, "hours_for_5M": hours}
                 print(f"temporal order T=100, 50 units, {method:7s} on {device} {'traced' if trace else 'eager '}: "
                       f"{rate:5.0f} updates/s; the paper's 5M updates would take {hours:5.1f} h")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ step (4 classes), SGD step; float64 and float32.  Target: at most 1.3x the hand-
 from __future__ import annotations
 
 import argparse
-import json
 
-from common import report, softmax_xent, time_interleaved  # noqa: E402  (first: BLAS threads)
+from common import report, softmax_xent, time_interleaved, write_json  # noqa: E402  (first: BLAS threads)
 
 import numpy as np  # noqa: E402
 
@@ -123,9 +122,7 @@ def main():
                 "minigrad-trace": (TracedLSTM(make_params(), dtype).update, (mg.tensor(x.astype(dtype)), mg.tensor(y)))}
         best, med = time_interleaved(runs, args.repeats, args.inner)
         results[np.dtype(dtype).name] = report(np.dtype(dtype).name, best, med, args.repeats)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

@@ -20,12 +20,11 @@ tracemalloc for T = 100, 200, 400, 800 (NumPy's allocations are traced).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tracemalloc
 
-from common import report, softmax_xent, time_interleaved  # noqa: E402  (first: BLAS threads)
+from common import report, softmax_xent, time_interleaved, write_json  # noqa: E402  (first: BLAS threads)
 
 import numpy as np  # noqa: E402
 
@@ -202,9 +201,7 @@ def main():
     print(f"  per-step memory: minigrad {slopes['minigrad']:.2f} KiB, traced {slopes['minigrad_trace']:.2f} KiB, "
           f"numpy {slopes['numpy']:.2f} KiB: ratios {slopes['minigrad'] / slopes['numpy']:.2f} and "
           f"{slopes['minigrad_trace'] / slopes['numpy']:.2f}; linear fit residual at most {resid * 100:.1f}%")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=1)
+    write_json(args.json, results)
 
 
 if __name__ == "__main__":

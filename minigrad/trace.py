@@ -683,10 +683,11 @@ class trace:
                                      "update it in place (p.data -= ...) or return the new value")
             leaves = []
             template = _outputs(result, leaves)
+            grad_arrays = dict(zip(grad_inputs, inputs[len(tensors):]))   # tensor index -> its .grad's input
             grad_targets, grad_values = [], []
             for i, (t, before) in enumerate(zip(tensors, grads_before)):
                 g = t.grad
-                if g is before and (g is None or g.data is inputs[len(tensors) + grad_inputs.index(i)]):
+                if g is before and (g is None or g.data is grad_arrays[i]):
                     continue                           # unchanged (in-place updates are in the program)
                 grad_targets.append(i)
                 grad_values.append(None if g is None else g.data)
