@@ -14,6 +14,11 @@ catches those mistakes on any machine: a :class:`StrictArray` wraps an ``ndarray
 The only ways across are explicit: ``StrictBackend.asarray(host_data)`` and
 ``StrictBackend.to_host(a)``.  The namespace ``StrictBackend.xp`` offers every NumPy function,
 unwrapping and rewrapping as it goes.  This is test machinery, not part of the engine proper.
+
+Every function, array method and generator method called through this device is noted in
+:data:`CALLS` with the keywords it was given; ``tests/test_cupy_api.py`` checks them against
+CuPy's own list, so a call CuPy lacks (``numpy.linalg.eigvals``, ``clip(min=...)``) is found
+without a GPU too.
 """
 from __future__ import annotations
 
@@ -59,8 +64,14 @@ def _wrap(obj):
     return obj
 
 
-def _wrapped(fn, allow_host=False):
+CALLS: set = set()
+"""``(name, keywords)`` of every call made through the strict device: ``("tanh", ())``,
+``("linalg.svd", ("compute_uv",))``, ``("ndarray.sum", ("axis", "keepdims"))``."""
+
+
+def _wrapped(fn, allow_host=False, name=None):
     def call(*args, **kwargs):
+        CALLS.add((name, tuple(sorted(kwargs))))
         args = _unwrap(args, allow_host)
         kwargs = {k: _unwrap(v, allow_host) for k, v in kwargs.items()}
         return _wrap(fn(*args, **kwargs))
@@ -134,7 +145,10 @@ class StrictArray:
         if name.startswith("__"):     # __array_interface__, __array_struct__, __dlpack__...
             raise AttributeError(name)
         attr = getattr(self._a, name)
-        return _wrapped(attr) if callable(attr) else _wrap(attr)
+        if callable(attr):
+            return _wrapped(attr, name="ndarray." + name)
+        CALLS.add(("ndarray." + name, None))
+        return _wrap(attr)
 
     def __getitem__(self, index):
         return _wrap(self._a[_unwrap(index)])
@@ -160,7 +174,7 @@ def _binary(name):
 for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul",
               "and", "or", "xor", "lt", "le", "gt", "ge", "eq", "ne"):
     for _form in (f"__{_name}__", f"__r{_name}__", f"__i{_name}__"):
-        if hasattr(np.ndarray, _form):
+        if hasattr(np.ndarray, _form) and _form != "__imatmul__":   # CuPy has no in-place @=
             setattr(StrictArray, _form, _binary(_form))
 
 for _name in ("__neg__", "__pos__", "__abs__", "__invert__"):
@@ -172,16 +186,17 @@ class _StrictNamespace:
 
     _CREATORS = {"asarray", "array", "asanyarray", "ascontiguousarray"}
 
-    def __init__(self, module):
+    def __init__(self, module, prefix=""):
         self._module = module
+        self._prefix = prefix                                # "linalg." inside np.linalg
         self.__name__ = f"strict({module.__name__})"
 
     def __getattr__(self, name):
         attr = getattr(self._module, name)
         if isinstance(attr, type(np)):                      # a submodule: np.linalg, np.fft
-            wrapped = _StrictNamespace(attr)
+            wrapped = _StrictNamespace(attr, prefix=f"{self._prefix}{name}.")
         elif callable(attr) and not isinstance(attr, type):  # functions and ufuncs; not dtypes
-            wrapped = _wrapped(attr, allow_host=name in self._CREATORS)
+            wrapped = _wrapped(attr, allow_host=name in self._CREATORS, name=self._prefix + name)
         else:
             wrapped = attr
         setattr(self, name, wrapped)                         # cache for speed
@@ -193,7 +208,7 @@ class _StrictGenerator:
         self._g = np.random.default_rng(seed)
 
     def __getattr__(self, name):
-        return _wrapped(getattr(self._g, name))
+        return _wrapped(getattr(self._g, name), name="Generator." + name)
 
 
 class StrictBackend(Backend):
@@ -219,4 +234,5 @@ class StrictBackend(Backend):
         np.add.at(target._a, _unwrap(index), _unwrap(values))
 
     def rng(self, seed):
+        CALLS.add(("random.default_rng", ()))               # what Backend.rng calls on CuPy
         return _StrictGenerator(seed)
