@@ -25,7 +25,9 @@ Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 
 Methods: msgd (plain SGD), msgd-c (SGD with the gradient norm clipped at --clip), msgd-cr
 (clipping plus the Omega regularizer, weighted by --alpha, that keeps the error signal's norm
 constant through time).  Inits: the paper's sigmoid, basic-tanh (N(0, 0.1)) and smart-tanh
-(sparse W_rec, spectral radius 0.95).  Every --eval-every updates, 10,000 fresh sequences are
+(sparse W_rec, spectral radius 0.95).  --cell lstm or gru trains a gated cell instead of the
+paper's tanh RNN (Omega in its generic form; the NaN fallback then skips the update, there being
+no W_rec to shrink).  Every --eval-every updates, 10,000 fresh sequences are
 classified; the run stops when fewer than --target-error of them are wrong.  The run folder
 gets log.jsonl (one row per evaluation), checkpoint.npz and config.json; Ctrl-C stops cleanly
 with a checkpoint, and --resume continues with exactly the numbers of an uninterrupted run.
@@ -37,7 +39,10 @@ def _add_train_args(p):
     p.add_argument("--length", type=int, default=20, help="sequence length T (the minimum, with --max-length)")
     p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length)")
     p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(METHODS)} (default msgd-cr)")
-    p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh)")
+    p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh; "
+                   "for --cell rnn)")
+    p.add_argument("--cell", default="rnn", help="rnn (the paper's), lstm or gru (default rnn); gated cells "
+                   "take the generic Omega and their own initialization")
     p.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
     p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
     p.add_argument("--clip", type=float, default=1.0, help="clipping threshold mu (default 1)")
@@ -60,7 +65,7 @@ def _config(args) -> TrainConfig:
     if args.init not in INIT_CHOICES:
         raise RunError(f"unknown init {args.init!r}: choose one of {', '.join(INIT_CHOICES)}")
     return TrainConfig(task=args.task, length=args.length, max_length=args.max_length, method=args.method,
-                       init=args.init.replace("-", "_"), hidden=args.hidden, lr=args.lr, clip=args.clip,
+                       init=args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr, clip=args.clip,
                        alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
                        eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
                        target_error=args.target_error, halve_lr=args.halve_lr, device=args.device,
@@ -69,7 +74,8 @@ def _config(args) -> TrainConfig:
 
 def cmd_train(args):
     config = _config(args).validate()
-    out = Path(args.out or f"runs/{config.task}-T{config.length}-{config.method}-s{config.seed}")
+    cell = "" if config.cell == "rnn" else f"-{config.cell}"
+    out = Path(args.out or f"runs/{config.task}-T{config.length}{cell}-{config.method}-s{config.seed}")
     trainer = prepare_run(out, config, resume=args.resume, force=args.force)
     state = trainer.train(out=out, progress=not args.quiet)
     outcome = "succeeded" if state.done else ("stopped" if trainer._stop_requested else "reached --max-updates")
@@ -282,8 +288,9 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     if not quiet:
         for label, chain, trainer in summary:
             g = chain.grad_norms.mean(1)
-            rho = chain.spectral_radius_W_rec() if hasattr(trainer.model.cell, "W_rec") else float("nan")
-            print(f"{label}: spectral radius of W_rec {rho:.3f}; ||dE/dh_1|| / ||dE/dh_T|| = {g[0] / g[-1]:.3e}")
+            rho = (f"spectral radius of W_rec {chain.spectral_radius_W_rec():.3f}; "
+                   if hasattr(trainer.model.cell, "W_rec") else f"{trainer.config.cell} cell; ")
+            print(f"{label}: {rho}||dE/dh_1|| / ||dE/dh_T|| = {g[0] / g[-1]:.3e}")
         print(f"wrote {out}/jacobian_heatmap.png, jacobian_spectra.png, error_norms.png")
     return summary
 

@@ -4,7 +4,8 @@ One update (PAPER.md, "Training"): a minibatch of 20 fresh sequences; the loss o
 head; BPTT; with R, ``alpha * dOmega/dW_rec`` added to W_rec's gradient; with C, the global norm
 ``||g||`` taken and, if NaN, Inf or above 1e10, the fallback (W_rec's gradient becomes
 ``0.02 W_rec``, every other gradient 0), else the gradients scaled by ``mu / ||g||`` when
-``||g|| > mu``; then plain SGD.  Everything stays on the device: the host sees numbers only when
+``||g|| > mu``; then plain SGD.  A gated cell (``cell="lstm"``, ``"gru"``) takes Omega in its
+generic form, and its fallback sets every gradient to 0 (it has no W_rec).  Everything stays on the device: the host sees numbers only when
 a progress line or an evaluation is written.
 
 Reproducible and resumable by construction: the minibatch of update ``u`` is generated from the
@@ -44,7 +45,8 @@ class TrainConfig:
     length: int = 20
     max_length: int | None = None
     method: str = "msgd-cr"
-    init: str = "smart_tanh"
+    init: str = "smart_tanh"        # for cell "rnn"; gated cells have their own initialization
+    cell: str = "rnn"               # "rnn" (the paper's), "lstm", "gru"
     hidden: int = 50
     lr: float = 0.01
     clip: float = 1.0
@@ -70,6 +72,8 @@ class TrainConfig:
             raise RunError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
         if self.init not in rnn.init.INITS:
             raise RunError(f"unknown init {self.init!r}: choose one of {', '.join(rnn.init.INITS)}")
+        if self.cell not in rnn.CELLS:
+            raise RunError(f"unknown cell {self.cell!r}: choose one of {', '.join(rnn.CELLS)}")
         if self.alpha_schedule not in SCHEDULES:
             raise RunError(f"unknown alpha schedule {self.alpha_schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.length < task.min_length:
@@ -106,7 +110,7 @@ class Trainer:
         self.config = config.validate()
         c = config
         self.task = get_task(c.task)
-        self.model = rnn.SequenceModel(self.task.n_in, c.hidden, self.task.n_out, head=self.task.head,
+        self.model = rnn.SequenceModel(self.task.n_in, c.hidden, self.task.n_out, cell=c.cell, head=self.task.head,
                                        init=c.init, seed=c.seed, dtype=c.dtype, device=c.device)
         self.params = self.model.parameters()
         self.cell = self.model.cell
@@ -305,7 +309,7 @@ class Trainer:
         except (ValueError, TypeError, KeyError) as e:
             raise mg.CheckpointError(f"{path}: unreadable run metadata ({e})") from e
         if config is not None:
-            fixed = ("task", "hidden", "init", "method", "seed", "length", "max_length", "batch_size", "eval_every")
+            fixed = ("task", "cell", "hidden", "init", "method", "seed", "length", "max_length", "batch_size", "eval_every")
             diff = [f"{k}: checkpoint {getattr(saved, k)!r}, asked {getattr(config, k)!r}"
                     for k in fixed if getattr(saved, k) != getattr(config, k)]
             if diff:

@@ -55,6 +55,7 @@ def test_no_trace_trains_the_same_numbers(tmp_path):
     (["train", "xor"], "unknown task 'xor'"),
     (["train", "addition", "--method", "sgd"], "unknown method 'sgd': choose one of msgd, msgd-c, msgd-cr"),
     (["train", "addition", "--init", "he"], "unknown init 'he'"),
+    (["train", "addition", "--cell", "transformer"], "unknown cell 'transformer': choose one of rnn, lstm, gru"),
     (["train", "addition", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "addition", "--length", "1"], "at least 10"),
     (["train", "addition", "--length", "50", "--max-length", "40"], "must exceed --length"),
@@ -118,6 +119,35 @@ def test_jacobian_command_writes_its_plots(tmp_path, capsys):
     for name in ("jacobian_heatmap.png", "jacobian_spectra.png", "error_norms.png"):
         assert (tmp_path / "j" / name).stat().st_size > 5000
     assert main(["jacobian", runs[0], "--length", "3", "--out", str(tmp_path / "j2")]) == 2
+
+
+def test_gated_cells_train_resume_evaluate_and_draw(tmp_path, capsys):
+    """`--cell lstm`: the run folder is named for it, resume continues it (and refuses another
+    cell), evaluate and jacobian rebuild the LSTM from the checkpoint."""
+    import numpy as np
+    from tasks.train import Trainer
+    common = ["train", "temporal-order", "--length", "10", "--cell", "lstm", "--hidden", "6",
+              "--eval-every", "10", "--eval-size", "100", "--quiet"]
+    out = tmp_path / "lstm"
+    assert main(common + ["--max-updates", "10", "--out", str(out)]) == 0
+    assert main(common + ["--max-updates", "20", "--out", str(out), "--resume"]) == 0
+    trainer = Trainer.from_checkpoint(out / "checkpoint.npz")
+    assert trainer.config.cell == "lstm" and trainer.state.update == 20
+    assert {"W_x", "W_h"} <= {p.name for p in trainer.params}
+    once = tmp_path / "once"                       # resumed == uninterrupted, for a gated cell too
+    assert main(common + ["--max-updates", "20", "--out", str(once)]) == 0
+    a, b = np.load(out / "checkpoint.npz"), np.load(once / "checkpoint.npz")
+    np.testing.assert_array_equal(a["model.layers.0.W_h"], b["model.layers.0.W_h"])
+    capsys.readouterr()
+    assert main(["train", "temporal-order", "--length", "10", "--hidden", "6", "--eval-every", "10",
+                 "--max-updates", "30", "--out", str(out), "--resume", "--quiet"]) == 2
+    assert "cell: checkpoint 'lstm', asked 'rnn'" in capsys.readouterr().err
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--lengths", "10", "--size", "50"]) == 0
+    assert main(["jacobian", str(out / "checkpoint.npz"), "--length", "10", "--batch", "3",
+                 "--out", str(tmp_path / "j")]) == 0
+    text = capsys.readouterr().out
+    assert "% wrong" in text and "lstm cell; ||dE/dh_1|| / ||dE/dh_T||" in text
+    assert (tmp_path / "j" / "jacobian_heatmap.png").stat().st_size > 5000
 
 
 def test_demo_writes_pictures(tmp_path):
