@@ -95,7 +95,7 @@ class JacobianChain:
         return mg.tensor(J.backend.linalg.svd(J.data, compute_uv=False), device=J.device).numpy()
 
     def eigenvalues(self, i: int) -> np.ndarray:
-        """Eigenvalues of J_i, (B, S) complex (on the host: CuPy has a general eigensolver only from version 14)."""
+        """Eigenvalues of J_i, (B, S) complex (on the host: CuPy before 14 has no general eigensolver)."""
         return np.linalg.eigvals(self.jacobian(i).numpy())
 
     def spectral_radius_W_rec(self) -> float:

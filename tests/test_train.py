@@ -240,3 +240,18 @@ def test_stopping_rules(target, errors, stops_at):
     st = t.train(progress=False)
     assert st.update == stops_at and st.done == (errors[stops_at // 10 - 1] < target or
                                                  (target == 0 and errors[stops_at // 10 - 1] == 0))
+
+
+@pytest.mark.parametrize("method,trace", [("msgd-cr", True), ("msgd-c", False), ("msgd-cr", False)])
+def test_host_reads_only_when_an_evaluation_is_written(method, trace, tmp_path, monkeypatch):
+    """On the strict device an implicit host read raises; the explicit ones (``to_host``) are
+    counted here by the update they happen at: only at evaluations (every 5 updates, with the
+    log and checkpoint written) and when the run ends, never inside the updates in between."""
+    t = Trainer(small(device="strict", method=method, trace=trace, eval_every=5, max_updates=12,
+                      init="sigmoid"))
+    backend = mg.get_backend("strict")
+    at = []
+    to_host = backend.to_host
+    monkeypatch.setattr(backend, "to_host", lambda a: at.append(t.state.update) or to_host(a))
+    t.train(out=tmp_path / "run", progress=False)
+    assert t.state.update == 12 and set(at) == {5, 10, 12}
