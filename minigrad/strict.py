@@ -6,7 +6,8 @@ operation.  Code that passes its tests on NumPy can therefore still break on a G
 catches those mistakes on any machine: a :class:`StrictArray` wraps an ``ndarray`` and
 
 * refuses ``numpy.asarray(a)``, NumPy functions and ufuncs called on it (``np.tanh(a)``),
-* refuses to be combined with a plain ``ndarray`` (``a + np.ones(3)``),
+* refuses to be combined with a plain ``ndarray`` (``a + np.ones(3)``) or to take a Python list
+  of numbers where an array is expected (``xp.maximum(a, [0.0, 1.0])``),
 * refuses every implicit trip to the host: ``float(a)``, ``int(a)``, ``bool(a)`` (so
   ``if a > 0:``), ``a.item()``, ``a.tolist()``.  CuPy allows those (it synchronizes silently);
   forbidding them here proves the training loop has no *hidden* host round-trip.
@@ -38,6 +39,9 @@ def _refuse(what: str):
     )
 
 
+_NUMBERS = (float, complex, bool, np.floating, np.complexfloating, np.bool_)   # ints may be shapes, axes
+
+
 def _unwrap(obj, allow_host: bool = False):
     """StrictArray -> ndarray, recursively through lists and tuples; refuse host ndarrays."""
     if isinstance(obj, StrictArray):
@@ -48,6 +52,12 @@ def _unwrap(obj, allow_host: bool = False):
             "backend.asarray() (CuPy refuses this mix too)"
         )
     if isinstance(obj, (list, tuple)):
+        if not allow_host and any(isinstance(o, _NUMBERS) for o in obj):
+            raise TypeError(
+                f"a Python sequence of numbers ({type(obj).__name__}) was passed to a 'strict' device "
+                "function where an array is expected; CuPy refuses it: make it an array first with "
+                "backend.asarray()"
+            )
         return type(obj)(_unwrap(o, allow_host) for o in obj)
     return obj
 
@@ -72,7 +82,7 @@ CALLS: set = set()
 def _wrapped(fn, allow_host=False, name=None):
     def call(*args, **kwargs):
         CALLS.add((name, tuple(sorted(kwargs))))
-        args = _unwrap(args, allow_host)
+        args = [_unwrap(a, allow_host) for a in args]
         kwargs = {k: _unwrap(v, allow_host) for k, v in kwargs.items()}
         return _wrap(fn(*args, **kwargs))
     call.__name__ = getattr(fn, "__name__", "strict_call")

@@ -104,6 +104,13 @@ def test_strict_refuses_mixing_with_host_arrays():
         np.ones(3) + a
     with pytest.raises(TypeError, match="host numpy.ndarray"):
         b.xp.maximum(a, np.ones(3))
+    with pytest.raises(TypeError, match="Python sequence of numbers"):     # CuPy: "Unsupported type"
+        b.xp.maximum(a, [0.0, 1.0, 2.0])
+    with pytest.raises(TypeError, match="Python sequence of numbers"):
+        b.xp.stack([a, 1.0])
+    # sequences of device arrays, shapes and axes are what CuPy takes
+    assert b.xp.stack([a, a]).shape == (2, 3) and b.xp.transpose(b.xp.stack((a, a)), (1, 0)).shape == (3, 2)
+    assert b.xp.zeros((2, 3)).shape == (2, 3) and b.xp.clip(a, 0.0, 0.5).shape == (3,)
 
 
 def test_strict_explicit_paths_work():
