@@ -160,7 +160,7 @@ def _sweep_job(job):
     start = time.perf_counter()
     trainer = prepare_run(folder, config, force=True)
     state = trainer.train(out=folder, progress=False)
-    result = {**{k: job["config"][k] for k in ("task", "length", "init", "method", "seed")},
+    result = {**{k: job["config"][k] for k in ("task", "cell", "length", "init", "method", "seed")},
               "success": bool(state.done), "updates": state.update, "last_error": state.last_error,
               "seconds": round(time.perf_counter() - start, 2)}
     done.write_text(_json.dumps(result))
@@ -175,18 +175,21 @@ def cmd_sweep(args):
     for init in args.inits:
         if init not in INIT_CHOICES:
             raise RunError(f"unknown init {init!r}: choose one of {', '.join(INIT_CHOICES)}")
+    # The rows of the table: the tanh RNN once per init, each gated cell once (its own init).
+    rows = [("rnn", init) for init in args.inits if "rnn" in args.cells]
+    rows += [(cell, "smart-tanh") for cell in args.cells if cell != "rnn"]
     out = Path(args.out)
     jobs = []
-    for init in args.inits:
+    for cell, init in rows:
         for method in args.methods:
             for length in args.lengths:
                 for seed in args.seeds:
                     config = TrainConfig(task=args.task, length=length, method=method, init=init.replace("-", "_"),
-                                         hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha,
+                                         cell=cell, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha,
                                          eval_every=args.eval_every, eval_size=args.eval_size,
                                          max_updates=args.max_updates, target_error=args.target_error,
                                          seed=seed, device=args.device).validate()
-                    name = f"{init}-{method}-T{length}-s{seed}"
+                    name = f"{init if cell == 'rnn' else cell}-{method}-T{length}-s{seed}"
                     jobs.append({"folder": str(out / name), "config": config.__dict__})
     results = []
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -199,15 +202,15 @@ def cmd_sweep(args):
         writer.writerows(results)
     print(f"\nSuccess rate ({args.task}, {len(args.seeds)} seeds, at most {args.max_updates:,} updates each; "
           f"success: < {args.target_error:.0%} of {args.eval_size:,} fresh sequences wrong)")
-    print(f"{'init':<11} {'method':<8} " + " ".join(f"{'T=' + str(t):>7}" for t in args.lengths))
-    for init in args.inits:
+    print(f"{'init/cell':<11} {'method':<8} " + " ".join(f"{'T=' + str(t):>7}" for t in args.lengths))
+    for cell, init in rows:
         for method in args.methods:
-            cells = []
+            counts = []
             for length in args.lengths:
-                runs = [r for r in results if r["init"] == init.replace("-", "_") and r["method"] == method
-                        and r["length"] == length]
-                cells.append(f"{sum(r['success'] for r in runs)}/{len(runs)}")
-            print(f"{init:<11} {method:<8} " + " ".join(f"{c:>7}" for c in cells))
+                runs = [r for r in results if r["cell"] == cell and r["init"] == init.replace("-", "_")
+                        and r["method"] == method and r["length"] == length]
+                counts.append(f"{sum(r['success'] for r in runs)}/{len(runs)}")
+            print(f"{init if cell == 'rnn' else cell:<11} {method:<8} " + " ".join(f"{c:>7}" for c in counts))
     print(f"per-run results: {out / 'sweep.csv'}")
     return 0
 
@@ -327,8 +330,8 @@ def build_parser():
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_evaluate)
 
-    p = sub.add_parser("sweep", help="success rate over lengths x seeds x methods x inits (Figure 7)",
-                       description="Train one run per (init, method, length, seed) in parallel worker "
+    p = sub.add_parser("sweep", help="success rate over lengths x seeds x methods x inits or cells (Figure 7)",
+                       description="Train one run per (init or cell, method, length, seed) in parallel worker "
                                    "processes and print the success-rate table behind the paper's "
                                    "Figure 7; per-run results go to OUT/sweep.csv, and each run keeps its "
                                    "own folder (a sweep started again skips the runs that finished).")
@@ -337,6 +340,8 @@ def build_parser():
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     p.add_argument("--inits", nargs="+", default=["sigmoid", "basic-tanh", "smart-tanh"])
+    p.add_argument("--cells", nargs="+", default=["rnn"], choices=["rnn", "lstm", "gru"],
+                   help="rnn: one row per --inits; lstm, gru: one row each (their own init)")
     p.add_argument("--hidden", type=int, default=50)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--clip", type=float, default=1.0)

@@ -106,6 +106,19 @@ def test_sweep_table_and_csv(tmp_path, capsys):
     assert len(list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))) == 8
 
 
+def test_sweep_compares_cells(tmp_path, capsys):
+    import csv
+    argv = ["sweep", "--lengths", "10", "--seeds", "0", "--methods", "msgd-cr", "--inits", "smart-tanh",
+            "--cells", "rnn", "gru", "--hidden", "6", "--eval-every", "10", "--eval-size", "100",
+            "--max-updates", "10", "--workers", "1", "--out", str(tmp_path / "sw"), "--quiet"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "smart-tanh  msgd-cr" in out and "gru         msgd-cr" in out
+    rows = list(csv.DictReader(open(tmp_path / "sw" / "sweep.csv")))
+    assert sorted(r["cell"] for r in rows) == ["gru", "rnn"]
+    assert (tmp_path / "sw" / "gru-msgd-cr-T10-s0" / "checkpoint.npz").exists()
+
+
 def test_jacobian_command_writes_its_plots(tmp_path, capsys):
     runs = []
     for seed in (0, 1):
