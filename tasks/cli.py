@@ -37,7 +37,9 @@ with a checkpoint, and --resume continues with exactly the numbers of an uninter
 def _add_train_args(p):
     p.add_argument("task", help=f"one of: {', '.join(t.replace('_', '-') for t in TASKS)}")
     p.add_argument("--length", type=int, default=20, help="sequence length T (the minimum, with --max-length)")
-    p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length)")
+    p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length) "
+                   "(one traced update program per length, about 4 KiB per time step each: 83 MiB for "
+                   "50..200; for wide ranges of long lengths, --no-trace saves that memory)")
     p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(METHODS)} (default msgd-cr)")
     p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh; "
                    "for --cell rnn)")
