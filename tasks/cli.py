@@ -91,7 +91,7 @@ def cmd_evaluate(args):
         trainer.model.to(args.device)
         trainer.config.device = args.device
     c = trainer.config
-    print(f"{c.task}, {c.method}, trained at T={c.length}"
+    print(f"{c.task}, {c.method}" + ("" if c.cell == "rnn" else f", {c.cell} cell") + f", trained at T={c.length}"
           + (f"..{c.max_length}" if c.max_length else "") + f", {trainer.state.update} updates")
     print(f"{'T':>6} {'% wrong':>9}   (of {args.size} fresh sequences)")
     for length in args.lengths:
