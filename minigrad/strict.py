@@ -18,7 +18,7 @@ unwrapping and rewrapping as it goes.  This is test machinery, not part of the e
 
 Every function, array method and generator method called through this device is noted in
 :data:`CALLS` with the keywords it was given; ``tests/test_cupy_api.py`` checks them against
-CuPy's own list, so a call CuPy lacks (``numpy.linalg.eigvals``, ``clip(min=...)``) is found
+CuPy's own list, so a call CuPy lacks (``linalg.vector_norm``, ``clip(min=...)``) is found
 without a GPU too.
 """
 from __future__ import annotations
@@ -43,7 +43,8 @@ _NUMBERS = (float, complex, bool, np.floating, np.complexfloating, np.bool_)   #
 
 
 def _unwrap(obj, allow_host: bool = False):
-    """StrictArray -> ndarray, recursively through lists and tuples; refuse host ndarrays."""
+    """StrictArray -> ndarray, recursively through lists and tuples; refuse host ndarrays and
+    Python sequences of numbers (unless ``allow_host``: the array creators take host data)."""
     if isinstance(obj, StrictArray):
         return obj._a
     if isinstance(obj, np.ndarray) and not allow_host:
