@@ -29,7 +29,8 @@ constant through time).  Inits: the paper's sigmoid, basic-tanh (N(0, 0.1)) and 
 paper's tanh RNN (Omega in its generic form; the NaN fallback then skips the update, there being
 no W_rec to shrink).  Every --eval-every updates, 10,000 fresh sequences are
 classified; the run stops when fewer than --target-error of them are wrong.  The run folder
-gets log.jsonl (one row per evaluation), checkpoint.npz and config.json; Ctrl-C stops cleanly
+gets log.jsonl (one row per evaluation), checkpoint.npz, best.npz (the best evaluation so far)
+and config.json; Ctrl-C stops cleanly
 with a checkpoint, and --resume continues with exactly the numbers of an uninterrupted run.
 """
 

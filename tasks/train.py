@@ -122,6 +122,7 @@ class Trainer:
         self.closed_form = isinstance(self.cell, rnn.RNNCell) and self.cell.leak is None
         self._stop_requested = False
         self.last = {}
+        self.improved = False                   # did the latest evaluation beat every earlier one?
         # One traced program per sequence length met (lengths vary per minibatch on some tasks).
         lengths = 1 if c.max_length is None else c.max_length - c.length
         self._gradients = mg.trace(self.gradients, max_programs=max(64, lengths)) if c.trace else self.gradients
@@ -254,6 +255,8 @@ class Trainer:
                         logger.append_norms(norms)
                         logger.log(row)
                         logger.checkpoint(self)
+                        if self.improved:
+                            logger.checkpoint(self, best=True)
                         logger.snapshot(self)
                         logger.plot()
                     norms = []
@@ -278,6 +281,7 @@ class Trainer:
         if c.halve_lr and st.last_error is not None and error > st.last_error:
             st.lr /= 2
         st.last_error = error
+        self.improved = st.best_error is None or error < st.best_error
         st.best_error = error if st.best_error is None else min(st.best_error, error)
         if (error < c.target_error) or (c.target_error == 0 and error == 0):
             st.done = True
@@ -323,9 +327,10 @@ class Trainer:
 
 
 class RunFiles:
-    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``,
-    ``grad_norms.f32`` (the gradient norm of every update), ``grad_norms.png``, and
-    ``snapshots/`` (the checkpoint after 1, 2, 4, 8... evaluation periods).
+    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``
+    (the latest), ``best.npz`` (the checkpoint of the evaluation with the fewest errors so far:
+    training can get worse again), ``grad_norms.f32`` (the gradient norm of every update),
+    ``grad_norms.png``, and ``snapshots/`` (the checkpoint after 1, 2, 4, 8... evaluation periods).
     Files are replaced atomically, so an interrupted write never loses the previous one."""
 
     def __init__(self, folder):
@@ -340,10 +345,11 @@ class RunFiles:
             f.flush()
             os.fsync(f.fileno())
 
-    def checkpoint(self, trainer: Trainer):
-        tmp = self.checkpoint_path.with_suffix(".tmp.npz")
+    def checkpoint(self, trainer: Trainer, best: bool = False):
+        path = self.folder / "best.npz" if best else self.checkpoint_path
+        tmp = path.with_suffix(".tmp.npz")
         mg.save(trainer.state_arrays(), tmp)
-        os.replace(tmp, self.checkpoint_path)
+        os.replace(tmp, path)
         config = self.folder / "config.json"
         if not config.exists():
             config.write_text(json.dumps(asdict(trainer.config), indent=1))
@@ -414,7 +420,7 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
     if has_run and not force:
         raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
     if has_run and force:
-        for name in ("checkpoint.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
+        for name in ("checkpoint.npz", "best.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
             (out / name).unlink(missing_ok=True)
         for old in (out / "snapshots").glob("checkpoint_*.npz"):
             old.unlink()

@@ -154,6 +154,23 @@ def test_logs_checkpoints_and_exact_resume(tmp_path, device):
     assert json.loads((tmp_path / "full" / "config.json").read_text())["hidden"] == 8
 
 
+def test_best_checkpoint_survives_a_later_collapse(tmp_path):
+    """Training can get worse again (a run that reached 0.2% wrong fell back to chance):
+    best.npz keeps the evaluation with the fewest errors, whatever came after."""
+    t = Trainer(small(max_updates=50, target_error=0.0))
+    errors = iter([0.5, 0.1, 0.3, 0.05, 0.7])
+    t.evaluate = lambda **kw: next(errors)
+    t.train(out=tmp_path / "run", progress=False)
+    best = Trainer.from_checkpoint(tmp_path / "run" / "best.npz")
+    assert best.state.update == 40 and best.state.last_error == 0.05 and best.state.best_error == 0.05
+    at_40 = Trainer(small(max_updates=40))                    # the same run, stopped at update 40
+    at_40.evaluate = lambda **kw: 0.5
+    at_40.train(progress=False)
+    for a, b in zip(best.model.parameters(), at_40.model.parameters()):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert not np.array_equal(best.model.cell.W_rec.numpy(), t.model.cell.W_rec.numpy())
+
+
 def test_stop_request_keeps_a_checkpoint(tmp_path):
     t = Trainer(small(max_updates=1000))
     original = t.update
