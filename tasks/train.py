@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -122,7 +123,6 @@ class Trainer:
         self.closed_form = isinstance(self.cell, rnn.RNNCell) and self.cell.leak is None
         self._stop_requested = False
         self.last = {}
-        self.improved = False                   # did the latest evaluation beat every earlier one?
         # One traced program per sequence length met (lengths vary per minibatch on some tasks).
         lengths = 1 if c.max_length is None else c.max_length - c.length
         self._gradients = mg.trace(self.gradients, max_programs=max(64, lengths)) if c.trace else self.gradients
@@ -247,6 +247,7 @@ class Trainer:
                     st.clipped += 0 if clipped is None else int(clipped.item())
                     st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
                     loss_sum = clipped = fallbacks = None
+                    previous_best = st.best_error
                     row = self._evaluation_row(time.perf_counter() - start)
                     if bar is not None:
                         bar.set_postfix(loss=f"{row['loss']:.4f}", grad_norm=f"{row['grad_norm']:.3g}",
@@ -255,8 +256,8 @@ class Trainer:
                         logger.append_norms(norms)
                         logger.log(row)
                         logger.checkpoint(self)
-                        if self.improved:
-                            logger.checkpoint(self, best=True)
+                        if previous_best is None or st.last_error < previous_best:
+                            logger.keep_copy("best.npz")
                         logger.snapshot(self)
                         logger.plot()
                     norms = []
@@ -281,7 +282,6 @@ class Trainer:
         if c.halve_lr and st.last_error is not None and error > st.last_error:
             st.lr /= 2
         st.last_error = error
-        self.improved = st.best_error is None or error < st.best_error
         st.best_error = error if st.best_error is None else min(st.best_error, error)
         if (error < c.target_error) or (c.target_error == 0 and error == 0):
             st.done = True
@@ -345,11 +345,10 @@ class RunFiles:
             f.flush()
             os.fsync(f.fileno())
 
-    def checkpoint(self, trainer: Trainer, best: bool = False):
-        path = self.folder / "best.npz" if best else self.checkpoint_path
-        tmp = path.with_suffix(".tmp.npz")
+    def checkpoint(self, trainer: Trainer):
+        tmp = self.checkpoint_path.with_suffix(".tmp.npz")
         mg.save(trainer.state_arrays(), tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, self.checkpoint_path)
         config = self.folder / "config.json"
         if not config.exists():
             config.write_text(json.dumps(asdict(trainer.config), indent=1))
@@ -359,9 +358,16 @@ class RunFiles:
         a run can be looked at at several points of its training (``minigrad jacobian``)."""
         periods = trainer.state.update // trainer.config.eval_every
         if periods >= 1 and periods & (periods - 1) == 0:
-            folder = self.folder / "snapshots"
-            folder.mkdir(exist_ok=True)
-            mg.save(trainer.state_arrays(), folder / f"checkpoint_{trainer.state.update:08d}.npz")
+            (self.folder / "snapshots").mkdir(exist_ok=True)
+            self.keep_copy(f"snapshots/checkpoint_{trainer.state.update:08d}.npz")
+
+    def keep_copy(self, name: str):
+        """Copy the checkpoint just written to ``name`` in the run folder (atomically): the
+        weights are read off the device once per evaluation, not once per file."""
+        path = self.folder / name
+        tmp = path.with_suffix(".tmp.npz")
+        shutil.copyfile(self.checkpoint_path, tmp)
+        os.replace(tmp, path)
 
     def append_norms(self, norms):
         """Append this period's gradient norms (one float32 per update) to grad_norms.f32."""

@@ -219,12 +219,18 @@ def test_tape_does_not_record_constants_or_no_grad(device):
     assert len(tape) == 0 and not a.requires_grad and not b.requires_grad
 
 
-def test_tape_does_not_keep_memory_alive(device):
+def recorded_tanh(device):
+    """A tape of ``sum(2 tanh(x))``; returns it, ``h = tanh(x)``, the loss, and a weak reference
+    to ``h``'s array (to see whether anything keeps it alive)."""
     x = T(np.ones(1000), device, True)
     with mg.Tape() as tape:
         h = x.tanh()
         loss = (h * 2).sum()
-    ref = weakref.ref(h.data._a if device == "strict" else h.data)
+    return tape, h, loss, weakref.ref(h.data._a if device == "strict" else h.data)
+
+
+def test_tape_does_not_keep_memory_alive(device):
+    tape, h, loss, ref = recorded_tanh(device)
     del h
     loss.backward()
     gc.collect()
@@ -256,11 +262,7 @@ def test_bulk_accumulation_into_leaves_matches_closed_form(rows, cols, device, r
 
 
 def test_tape_without_backward_does_not_keep_the_graph(device):
-    x = T(np.ones(1000), device, True)
-    with mg.Tape() as tape:
-        h = x.tanh()
-        y = (h * 2).sum()
-    ref = weakref.ref(h.data._a if device == "strict" else h.data)
+    tape, h, y, ref = recorded_tanh(device)
     del h, y
     gc.collect()
     assert ref() is None and len(tape) == 3 and "tanh" in repr(tape)
