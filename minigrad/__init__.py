@@ -18,9 +18,14 @@ from .functional import grad, hvp, jacobian, vjp
 from .gradcheck import GradcheckError, gradcheck
 from .nn import CheckpointError, load, save
 from .ops import (abs, add, astype, broadcast_to, clip, concat, cross_entropy, div, exp,
-                  expand_dims, getitem, log, log_softmax, logsumexp, matmul, max, maximum, mean,
+                  expand_dims, getitem, identity, log, log_softmax, logsumexp, matmul, max, maximum, mean,
                   min, minimum, mse, mul, neg, permute, pow, relu, reshape, sigmoid, softmax,
                   split, squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, where)
+from .elementwise import *  # noqa: F401,F403  (each module's __all__)
+from .reductions import *  # noqa: F401,F403
+from .manipulation import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
 from .optim import SGD, clip_grad_norm, grad_norm
 from .random import Generator
 from .trace import TraceError, trace

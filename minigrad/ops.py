@@ -97,6 +97,25 @@ def const(array, like: Tensor) -> Tensor:
     return Tensor._wrap(array.astype(like.data.dtype, copy=False), like.backend)
 
 
+def accepts_dim(fn):
+    """Decorator: let a function that takes ``axis=`` / ``keepdims=`` (NumPy's names) also take
+    PyTorch's ``dim=`` / ``keepdim=``.  Giving both spellings of one argument is an error."""
+    import functools
+
+    @functools.wraps(fn)
+    def call(*args, dim=_UNSET, keepdim=_UNSET, **kwargs):
+        for torch_name, value, numpy_name in (("dim", dim, "axis"), ("keepdim", keepdim, "keepdims")):
+            if value is not _UNSET:
+                if numpy_name in kwargs:
+                    raise TypeError(f"{fn.__name__}: give {numpy_name}= or {torch_name}=, not both")
+                kwargs[numpy_name] = value
+        return fn(*args, **kwargs)
+    return call
+
+
+_UNSET = object()
+
+
 def _axes(axis, ndim) -> tuple:
     """Normalize an axis argument (None, int, tuple; negatives allowed) to a sorted tuple."""
     if axis is None:
@@ -151,6 +170,17 @@ def pow(xp, a, b):
     return a ** b
 pow.defvjp(lambda g, out, a, b: g * b * a ** (b - 1),
            lambda g, out, a, b: g * out * log(a))
+
+
+@primitive(save="")
+def identity(xp, x):
+    """out = x (the same array, a node of its own)      x̄ = ḡ
+
+    Gives a value a node of its own in the graph, so that its gradient can be asked for apart
+    from the gradient of the tensor it copies (the state an unrolled network hands to its next
+    step, apart from the same values used inside the step that made them)."""
+    return x
+identity.defvjp(lambda g, out, x: g)
 
 
 @primitive(save="")
