@@ -1,8 +1,18 @@
 """minigrad: a small, readable reverse-mode autodiff engine on NumPy or CuPy.
 
-Start reading here, then ``tensor.py`` (what a Tensor is), ``autograd.py`` (nodes, tapes and
-the backward pass), ``ops.py`` (every primitive with its derivative), ``functional.py``
-(grad, vjp, jacobian, hvp), ``backend.py`` (NumPy / CuPy), ``nn.py`` and ``optim.py``.
+The modules build on each other from the bottom up; each imports only the ones listed before it:
+
+    backend      where the numbers live: NumPy on the CPU, CuPy on a GPU (``strict``: the test device)
+    tensor       what a Tensor is: an array, a device, a gradient, the node that made it
+    autograd     recording: grad mode, Node, Primitive (a forward and its VJPs), sum_to
+    accumulate   summing the cotangents that reach one value (in bulk where that is faster)
+    backward     the backward pass: one loop over the recorded nodes, last to first
+    tape         the recorded nodes made visible (``with mg.Tape() as tape:``)
+    ops          the core primitives, each forward next to its derivative
+    elementwise, reductions, manipulation, linalg, losses   more primitives and compositions
+    functional   grad, vjp, jacobian, hvp
+    methods      attaches operators and methods (``x + y``, ``x.sum()``, ``x.backward()``) to Tensor
+    nn, optim, random, gradcheck, trace   modules, optimizers, random tensors, checks, speed
 
     import minigrad as mg
     x = mg.tensor([[1.0, 2.0]], requires_grad=True)
@@ -10,25 +20,31 @@ the backward pass), ``ops.py`` (every primitive with its derivative), ``function
     loss = (x @ W).tanh().sum()
     loss.backward()          # x.grad, W.grad
 """
-from . import nn, optim
-from .autograd import (DeviceMismatchError, GraphReleasedError, Node, Primitive, Tape, TapeEntry,
-                       enable_grad, is_grad_enabled, no_grad, scope)
 from .backend import Backend, BackendError, cuda_is_available, get_backend
-from .functional import grad, hvp, jacobian, vjp
-from .gradcheck import GradcheckError, gradcheck
-from .nn import CheckpointError, load, save
-from .ops import (abs, add, astype, broadcast_to, clip, concat, cross_entropy, div, exp,
-                  expand_dims, getitem, identity, log, log_softmax, logsumexp, matmul, max, maximum, mean,
-                  min, minimum, mse, mul, neg, permute, pow, relu, reshape, sigmoid, softmax,
-                  split, squeeze, stack, sub, sum, sum_to, swapaxes, tanh, transpose, where)
+from . import strict  # noqa: F401  (registers the "strict" device)
+from .tensor import (DeviceMismatchError, Tensor, arange, eye, full, linspace, ones, ones_like, tensor,
+                     zeros, zeros_like)
+from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
+                       no_grad, scope, sum_to)
+from .tape import Tape, TapeEntry
+from .ops import (abs, add, astype, clip, concat, cross_entropy, div, exp, expand_dims, getitem,
+                  identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mse,
+                  mul, neg, permute, pow, relu, reshape, sigmoid, softmax, split, squeeze, stack, sub,
+                  sum, swapaxes, tanh, to, transpose, where)
 from .elementwise import *  # noqa: F401,F403  (each module's __all__)
 from .reductions import *  # noqa: F401,F403
 from .manipulation import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
+from .functional import grad, hvp, jacobian, vjp
+from . import methods  # noqa: F401  (Tensor's operators and methods)
+from . import nn, optim
+from .gradcheck import GradcheckError, gradcheck
+from .nn import CheckpointError, load, save
 from .optim import SGD, clip_grad_norm, grad_norm
 from .random import Generator
 from .trace import TraceError, trace
-from .tensor import (Tensor, arange, eye, full, ones, ones_like, tensor, zeros, zeros_like)
+
+cat = concat
 
 __version__ = "0.1.0"

@@ -3,7 +3,7 @@
 A backend is a small object around an *array module* ``xp`` (``numpy`` on the CPU, ``cupy`` on
 an NVIDIA GPU) plus the few things the array API does not give us:
 
-* ``to_host(a)``       -> a NumPy array (the one explicit way off the device),
+* ``to_host(a)``       -> a NumPy copy (the one explicit way off the device; never shares memory),
 * ``scatter_add(t, index, v)`` -> ``t[index] += v`` with repeated indices summed,
 * ``rng(seed)``        -> a seeded random generator that makes arrays on this device,
 * ``synchronize()``    -> wait for queued device work (timing needs it; NumPy has none).
@@ -44,7 +44,9 @@ class Backend:
         return self.xp.asarray(data, dtype=dtype)
 
     def to_host(self, a) -> np.ndarray:
-        """Copy an array of this backend to a NumPy array (explicit, synchronizing)."""
+        """A NumPy copy of an array of this backend (explicit, synchronizing).
+
+        Always a copy, on every device, so that writing into it never changes a tensor."""
         raise NotImplementedError
 
     def scatter_add(self, target, index, values) -> None:
@@ -80,7 +82,7 @@ class NumpyBackend(Backend):
     default_float = np.dtype(np.float64)
 
     def to_host(self, a):
-        return np.asarray(a)
+        return np.array(a, copy=True)
 
     def scatter_add(self, target, index, values):
         np.add.at(target, index, values)
@@ -123,7 +125,13 @@ class CupyBackend(Backend):
         self.xp.cuda.Device(self.index).synchronize()
 
 
-_BACKENDS: dict[str, Backend] = {}
+_BACKENDS: dict[str, Backend] = {}          # device string -> its backend, made on first use
+_DEVICES: dict = {"cpu": NumpyBackend}      # device name -> how to make its backend
+
+
+def register_device(name: str, make) -> None:
+    """Make ``make()`` the backend of device ``name`` (``strict.py`` registers "strict" so)."""
+    _DEVICES[name] = make
 
 
 def _normalize(device) -> str:
@@ -147,15 +155,13 @@ def get_backend(device=None) -> Backend:
     backend = _BACKENDS.get(key)
     if backend is not None:
         return backend
-    if key == "cpu":
-        backend = NumpyBackend()
-    elif key == "strict":
-        from .strict import StrictBackend
-        backend = StrictBackend()
+    if key in _DEVICES:
+        backend = _DEVICES[key]()
     elif key.startswith("cuda:") and key[5:].isdigit():
         backend = CupyBackend(int(key[5:]))
     else:
-        raise BackendError(f"unknown device {device!r}: use 'cpu', 'cuda', 'cuda:N' or 'strict'")
+        names = ["'cpu'", "'cuda'", "'cuda:N'"] + [repr(n) for n in _DEVICES if n != "cpu"]
+        raise BackendError(f"unknown device {device!r}: use {', '.join(names[:-1])} or {names[-1]}")
     _BACKENDS[key] = backend
     return backend
 

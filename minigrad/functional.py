@@ -1,10 +1,11 @@
 """Derivatives as functions: grad, vjp, jacobian, hvp.
 
-All four are thin layers over the one backward pass in :mod:`minigrad.autograd`.
+All four are thin layers over the one backward pass, :func:`minigrad.backward.backprop`.
 """
 from __future__ import annotations
 
 from . import autograd
+from .backward import backprop
 from .tensor import Tensor, _as_cotangent
 
 
@@ -27,7 +28,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     may be omitted for one-element outputs.  With ``create_graph=True`` the results are part
     of a graph and can be differentiated again; with ``immediate=True`` as well, that graph
     holds every intermediate value constant and follows only the explicit appearances of the
-    leaves (see ``autograd.backprop``).  An input the outputs do not depend on raises, unless
+    leaves (see ``backward.backprop``).  An input the outputs do not depend on raises, unless
     ``allow_unused`` (then its gradient is None).
     """
     outputs = _tensors(outputs, "outputs")
@@ -51,7 +52,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         seeds.append(_as_cotangent(g, out))
     if retain_graph is None:
         retain_graph = create_graph
-    result = autograd.backprop(outputs, seeds, retain_graph=retain_graph,
+    result = backprop(outputs, seeds, retain_graph=retain_graph,
                                create_graph=create_graph, inputs=inputs, immediate=immediate)
     for x, g in zip(inputs, result):
         if g is None and not allow_unused:

@@ -25,8 +25,10 @@ import builtins
 
 import numpy as np
 
-from .autograd import Primitive, product_transposed, scattered, transposed_product
-from .tensor import Tensor, _is_float
+from .accumulate import is_basic_index, product_transposed, scattered, transposed_product
+from .autograd import Primitive, broadcast_to, record, sum_to
+from .backend import get_backend
+from .tensor import DeviceMismatchError, Tensor, _is_float
 
 _sum, _max = builtins.sum, builtins.max          # this module defines its own sum and max
 
@@ -43,53 +45,117 @@ def primitive(forward=None, *, name=None, save="inputs"):
 
 
 class Binary(Primitive):
-    """A primitive of two operands that also accepts Python numbers and refuses mixed dtypes."""
+    """A primitive of two operands that also accepts Python numbers, NumPy arrays and tensors
+    of other dtypes, converted first by the rules of :func:`result_dtype`."""
 
     def __call__(self, a, b, **params):
-        if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a.data.dtype == b.data.dtype):
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype):
             a, b = _operands(self.name, a, b)
         return Primitive.__call__(self, a, b, **params)
 
 
-def binary(forward=None, *, save="inputs"):
+def binary(forward=None, *, name=None, save="inputs"):
     if forward is None:
-        return lambda f: Binary(f, None, save)
-    return Binary(forward, None, save)
+        return lambda f: Binary(f, name, save)
+    return Binary(forward, name, save)
+
+
+_KIND = {"b": 0, "u": 1, "i": 1, "f": 2}          # bool < integer < floating
+
+
+def _kind(x) -> int:
+    """0 for bool, 1 for integers, 2 for floats: of a dtype, or of a Python number."""
+    if isinstance(x, (bool, np.bool_)):
+        return 0
+    if isinstance(x, (int, np.integer)):
+        return 1
+    if isinstance(x, (float, np.floating)):
+        return 2
+    kind = _KIND.get(np.dtype(x).kind)
+    if kind is None:
+        raise TypeError(f"dtype {np.dtype(x)} is not supported: use bool, integer or floating tensors")
+    return kind
+
+
+def result_dtype(name: str, a, b) -> np.dtype:
+    """The dtype of ``a op b``, PyTorch's promotion rules without its silent float upcasts.
+
+    * Two tensors of one dtype: that dtype.  Two floating dtypes that differ: an error
+      (``float32 + float64`` is refused, not upcast: convert one with ``.astype()``).
+    * A floating tensor with an integer or bool one: the floating dtype; two integer or bool
+      tensors: NumPy's promotion (``int32 + int64 -> int64``).
+    * A tensor with a Python number: the tensor's dtype, unless the number is of a higher kind
+      (bool < int < float): an integer tensor times ``0.5`` is a tensor of the device's default
+      float dtype, a bool tensor plus ``1`` is int64.
+    """
+    if not isinstance(a, Tensor):
+        a, b = b, a                                  # a is a Tensor now
+    ta = a._data.dtype
+    if isinstance(b, Tensor):
+        tb = b._data.dtype
+        if ta == tb:
+            return ta
+        ka, kb = _kind(ta), _kind(tb)
+        if ka == kb == 2:
+            raise TypeError(
+                f"{name}: dtype mismatch ({ta} and {tb}); minigrad does not upcast "
+                f"silently: convert one operand with .astype()")
+        if ka == 2 or kb == 2:
+            return ta if ka == 2 else tb
+        return np.promote_types(ta, tb)
+    kb = _kind(b)
+    if kb <= _kind(ta):
+        return ta
+    return a.backend.default_float if kb == 2 else np.dtype(np.int64)
 
 
 def _operands(name, a, b):
-    """Lift Python numbers to 0-d tensors of the other operand's dtype; refuse mixed dtypes.
+    """Both operands as tensors of one dtype (:func:`result_dtype`), on the tensor's device.
 
-    minigrad never upcasts silently: ``float32 + float64`` is an error, not a float64 result.
+    Python numbers become cached 0-d constants; NumPy arrays and lists become constant tensors
+    in the dtype of the tensor operand (when that is floating).
     """
-    if not isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            raise TypeError(f"{name}: at least one operand must be a Tensor")
-        a = _lift(a, b)
-    elif not isinstance(b, Tensor):
-        b = _lift(b, a)
-    if a.data.dtype != b.data.dtype:
-        raise TypeError(
-            f"{name}: dtype mismatch ({a.dtype} and {b.dtype}); minigrad does not upcast "
-            f"silently: convert one operand with .astype()")
-    return a, b
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{name}: at least one operand must be a Tensor")
+    like = a if isinstance(a, Tensor) else b
+    a, b = _constant_array(a, like, name), _constant_array(b, like, name)
+    dtype = result_dtype(name, a, b)
+    return _as_dtype(a, dtype, like), _as_dtype(b, dtype, like)
+
+
+def _constant_array(value, like: Tensor, name: str):
+    """NumPy arrays and lists as tensors on ``like``'s device; Tensors and numbers as they are."""
+    if isinstance(value, (np.ndarray, list, tuple)):
+        return Tensor(value, device=like.device, dtype=like.dtype if _is_float(like.dtype) else None)
+    if isinstance(value, Tensor) or isinstance(value, (bool, int, float, np.number)):
+        return value
+    raise TypeError(f"{name}: cannot combine a Tensor with {type(value).__name__} "
+                    "(use Tensors, NumPy arrays or Python numbers)")
+
+
+def _as_dtype(value, dtype, like: Tensor) -> Tensor:
+    if isinstance(value, Tensor):
+        return value if value._data.dtype == dtype else astype(value, dtype=dtype)
+    return _scalar(value, dtype, like.backend)
 
 
 _CONSTANTS: dict = {}          # (value, dtype, device) -> 0-d array; never written into
 
 
+def _scalar(value, dtype, backend) -> Tensor:
+    key = (value, dtype, backend)
+    array = _CONSTANTS.get(key)
+    if array is None:
+        if len(_CONSTANTS) > 4096:
+            _CONSTANTS.clear()
+        array = _CONSTANTS[key] = backend.asarray(value, dtype=dtype)
+    return Tensor._wrap(array, backend)
+
+
 def _lift(value, like: Tensor) -> Tensor:
-    if isinstance(value, (bool, int, float, np.number)):
-        key = (value, like.data.dtype, like.backend)
-        array = _CONSTANTS.get(key)
-        if array is None:
-            if len(_CONSTANTS) > 4096:
-                _CONSTANTS.clear()
-            array = _CONSTANTS[key] = like.backend.asarray(value, dtype=like.data.dtype)
-        return Tensor._wrap(array, like.backend)
-    if isinstance(value, (np.ndarray, list, tuple)):
-        return Tensor(value, device=like.device, dtype=like.dtype if _is_float(like.dtype) else None)
-    raise TypeError(f"cannot combine a Tensor with {type(value).__name__}")
+    """``value`` (a number, array or list) as a constant tensor of ``like``'s dtype and device."""
+    value = _constant_array(value, like, "lift")
+    return _as_dtype(value, like._data.dtype, like)
 
 
 def const(array, like: Tensor) -> Tensor:
@@ -156,20 +222,63 @@ mul.defvjp(lambda g, out, a, b: g * b,
            lambda g, out, a, b: g * a)
 
 
-@binary(save="inputs,out")
-def div(xp, a, b):
+@binary(name="div", save="inputs,out")
+def _div(xp, a, b):
     """out = a / b          ā = ḡ / b,  b̄ = -ḡ a / b² = -ḡ out / b"""
     return a / b
-div.defvjp(lambda g, out, a, b: g / b,
-           lambda g, out, a, b: -g * out / b)
+_div.defvjp(lambda g, out, a, b: g / b,
+            lambda g, out, a, b: -g * out / b)
 
 
-@binary(save="inputs,out")
-def pow(xp, a, b):
-    """out = a ** b         ā = ḡ b a^(b-1),  b̄ = ḡ out log(a)"""
+def div(a, b) -> Tensor:
+    """``a / b``, true division: integer or bool operands give the device's default float."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a._data.dtype == b._data.dtype and a._data.dtype.kind == "f":
+        return _div(a, b)                       # the common case, checked in one line
+    a, b = _operands("div", a, b)
+    if a._data.dtype.kind != "f":
+        a, b = astype(a, dtype=a.backend.default_float), astype(b, dtype=a.backend.default_float)
+    return _div(a, b)
+
+
+@binary(name="pow", save="inputs,out")
+def _pow(xp, a, b):
+    """out = a ** b         ā = ḡ b a^(b-1),  b̄ = ḡ out log(a)
+
+    At the points where these formulas give 0 · ∞ the derivative's limit (and PyTorch) is 0:
+    ā at a = b = 0 (where a^(b-1) = 1/0), and b̄ at a = 0 for b ≥ 0 (where log a = -∞).  There
+    ``a`` is replaced by 1 inside the formula, which makes the term exactly 0 without a NaN that
+    a second derivative could pick up.
+    """
     return a ** b
-pow.defvjp(lambda g, out, a, b: g * b * a ** (b - 1),
-           lambda g, out, a, b: g * out * log(a))
+
+
+def _pow_vjp_base(g, out, a, b):
+    at_zero = a.backend.logical_and(a._data == 0, b._data == 0)     # 0 ** 0
+    return g * b * where(at_zero, 1, a) ** (b - 1)
+
+
+def _pow_vjp_exponent(g, out, a, b):
+    at_zero = a.backend.logical_and(a._data == 0, b._data >= 0)     # 0 ** b, b ≥ 0
+    return g * out * log(where(at_zero, 1, a))
+
+
+_pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
+
+
+@primitive(name="power")
+def _power(xp, x, *, exponent):
+    """out = x ** e for a number e      x̄ = ḡ e x^(e-1)   (0 when e = 0, also at x = 0)"""
+    return x ** exponent
+_power.defvjp(lambda g, out, x, *, exponent: (g * exponent * x ** (exponent - 1) if exponent != 0
+                                              else g * 0))
+
+
+def pow(a, b) -> Tensor:
+    """``a ** b``.  A Python number as the exponent takes the cheaper one-input primitive."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        dtype = result_dtype("pow", a, b)
+        return _power(a if a._data.dtype == dtype else astype(a, dtype=dtype), exponent=b)
+    return _pow(a, b)
 
 
 @primitive(save="")
@@ -324,15 +433,36 @@ astype.defvjp(lambda g, out, x, *, dtype: g.astype(x.dtype))
 
 @primitive(save="")
 def to_device(xp, x, *, device):
-    """out = x copied to another device       x̄ = ḡ copied back (see Tensor.to)"""
-    raise RuntimeError("to_device is applied through Tensor.to")
-to_device.defvjp(lambda g, out, x, *, device: g.to(device))
+    """out = x copied to another device       x̄ = ḡ copied back"""
+    raise RuntimeError("to_device is applied through to()")
+to_device.defvjp(lambda g, out, x, *, device: to(g, device))
+
+
+def to(x: Tensor, device) -> Tensor:
+    """``x`` on another device ("cpu", "cuda", "strict"); differentiable (the gradient is
+    copied back).  The same tensor if it is there already."""
+    target = get_backend(device)
+    if target is x.backend:
+        return x
+    out = Tensor._wrap(target.asarray(x.backend.to_host(x._data)), target)
+    record(to_device, (x,), {"device": x.device}, out)
+    return out
 
 
 def compare(name: str, a, b) -> Tensor:
-    """Elementwise comparison (``less``, ``equal``...): a boolean tensor, no gradient."""
-    a, b = (a, _lift(b, a)) if isinstance(a, Tensor) else (_lift(a, b), b)
-    return Tensor._wrap(getattr(a.backend, name)(a.data, b.data), a.backend)
+    """Elementwise comparison (``less``, ``equal``...): a boolean tensor, no gradient.
+
+    Operands of different dtypes are compared by value (``int_tensor < 0.5`` compares with 0.5,
+    not with 0), so even float32 with float64 is allowed here: no result carries the dtype."""
+    like = a if isinstance(a, Tensor) else b
+    if not isinstance(like, Tensor):
+        raise TypeError(f"{name}: at least one operand must be a Tensor")
+    a, b = _constant_array(a, like, name), _constant_array(b, like, name)
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.backend is not b.backend:
+        raise DeviceMismatchError(f"{name}: operands on {a.device!r} and {b.device!r}; move one with .to()")
+    raw = [x._data if isinstance(x, Tensor) else _scalar(x, np.result_type(x), like.backend)._data
+           for x in (a, b)]
+    return Tensor._wrap(getattr(like.backend, name)(*raw), like.backend)
 
 
 # =========================================================================== reductions
@@ -344,28 +474,36 @@ _sum_.defvjp(lambda g, out, x, *, axis, keepdims:
              broadcast_to(g if keepdims else expand_dims(g, axis), x.shape))
 
 
+@accepts_dim
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (None: all axes)."""
     return _sum_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+
+
+def _extreme_vjp(g, out, x, *, axis, keepdims):
+    """x̄ = ḡ [x = out] / (number of positions equal to out)   (ties share the gradient)"""
+    if not keepdims:
+        g, out = expand_dims(g, axis), expand_dims(out, axis)
+    hit = (x._data == out._data).astype(g._data.dtype)
+    share = hit / x.backend.sum(hit, axis=axis, keepdims=True)
+    return g * const(share, g)
 
 
 @primitive(name="max", save="inputs,out")
 def _max_(xp, x, *, axis, keepdims):
     """out = max_axis x      x̄ = ḡ [x = out] / (number of maxima)   (ties share the gradient)"""
     return xp.max(x, axis=axis, keepdims=keepdims)
+_max_.defvjp(_extreme_vjp)
 
 
-def _max_vjp(g, out, x, *, axis, keepdims):
-    if not keepdims:
-        g, out = expand_dims(g, axis), expand_dims(out, axis)
-    hit = (x.data == out.data).astype(x.data.dtype)
-    share = hit / x.backend.sum(hit, axis=axis, keepdims=True)
-    return g * const(share, g)
+@primitive(name="min", save="inputs,out")
+def _min_(xp, x, *, axis, keepdims):
+    """out = min_axis x      x̄ = ḡ [x = out] / (number of minima)   (ties share the gradient)"""
+    return xp.min(x, axis=axis, keepdims=keepdims)
+_min_.defvjp(_extreme_vjp)
 
 
-_max_.defvjp(_max_vjp)
-
-
+@accepts_dim
 def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Largest value over ``axis`` (None: all axes)."""
     if x.size == 0:
@@ -373,13 +511,18 @@ def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return _max_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
+@accepts_dim
 def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Smallest value over ``axis``: -max(-x)."""
-    return -max(-x, axis, keepdims)
+    """Smallest value over ``axis`` (None: all axes)."""
+    if x.size == 0:
+        raise ValueError("min of an empty tensor")
+    return _min_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
+@accepts_dim
 def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Average over ``axis``: sum / count (the count is cast to x's dtype: no upcast)."""
+    """Average over ``axis``: sum / count (the count takes x's dtype: no upcast; integers give
+    the default float dtype)."""
     axes = _axes(axis, x.ndim)
     count = int(np.prod([x.shape[a] for a in axes]))
     return sum(x, axes, keepdims) / count
@@ -406,6 +549,7 @@ def _logsumexp_vjp(g, out, x, *, axis, keepdims):
 _logsumexp.defvjp(_logsumexp_vjp)
 
 
+@accepts_dim
 def logsumexp(x: Tensor, axis=-1, keepdims: bool = False) -> Tensor:
     return _logsumexp(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
@@ -418,6 +562,7 @@ def _softmax(xp, x, *, axis):
 _softmax.defvjp(lambda g, out, x, *, axis: out * (g - sum(g * out, axis, keepdims=True)))
 
 
+@accepts_dim
 def softmax(x: Tensor, axis=-1) -> Tensor:
     return _softmax(x, axis=_axes(axis, x.ndim))
 
@@ -431,6 +576,7 @@ def _log_softmax(xp, x, *, axis):
 _log_softmax.defvjp(lambda g, out, x, *, axis: g - exp(out) * sum(g, axis, keepdims=True))
 
 
+@accepts_dim
 def log_softmax(x: Tensor, axis=-1) -> Tensor:
     return _log_softmax(x, axis=_axes(axis, x.ndim))
 
@@ -455,7 +601,11 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands are promoted to a row / column, then
     the added axis is removed again (with reshape, so the gradient flows through it)."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
-        raise TypeError("matmul needs two Tensors")
+        like = a if isinstance(a, Tensor) else b
+        if not isinstance(like, Tensor) or isinstance(a if like is b else b, (bool, int, float, np.number)):
+            raise TypeError(f"matmul needs two Tensors (or a Tensor and a NumPy array), got "
+                            f"{type(a).__name__} and {type(b).__name__}")
+        a, b = (a, _lift(b, a)) if like is a else (_lift(a, b), b)
     if a.data.ndim >= 2 and b.data.ndim >= 2:
         return _matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
@@ -473,23 +623,51 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 # =========================================================================== shapes
-@primitive(save="")
-def permute(xp, x, *, axes):
-    """out = x with axes reordered        x̄ = ḡ with the inverse order"""
+@primitive(name="permute", save="")
+def _permute(xp, x, *, axes):
+    """out = x with axes reordered: out axis i is x's axis axes[i]
+    x̄ = ḡ with the inverse order (axis axes[i] of x̄ is ḡ's axis i)"""
     return xp.transpose(x, axes)
-permute.defvjp(lambda g, out, x, *, axes: permute(g, axes=tuple(np.argsort(axes))))
+_permute.defvjp(lambda g, out, x, *, axes: _permute(g, axes=_inverse(axes)))
 
 
-def transpose(x: Tensor, axes=None) -> Tensor:
-    """Reverse the axes (``x.T``), or reorder them as ``axes`` says."""
-    axes = tuple(reversed(range(x.ndim))) if axes is None else tuple(a % x.ndim for a in axes)
-    return permute(x, axes=axes)
+def _inverse(axes) -> tuple:
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return tuple(inverse)
+
+
+def permute(x: Tensor, *axes) -> Tensor:
+    """Reorder the axes: ``permute(x, (2, 0, 1))`` or ``permute(x, 2, 0, 1)``; negative axes
+    count from the end (``permute(x, -1, 0, 1)``)."""
+    if len(axes) == 1 and not isinstance(axes[0], (int, np.integer)):
+        axes = tuple(axes[0])
+    if len(axes) != x.ndim:
+        raise ValueError(f"permute: {len(axes)} axes given for a tensor with {x.ndim} dimensions")
+    normal = tuple(int(a) % _max(x.ndim, 1) if -x.ndim <= a < x.ndim else None for a in axes)
+    if None in normal or sorted(normal) != list(range(x.ndim)):
+        raise ValueError(f"permute: {tuple(axes)} is not an ordering of the {x.ndim} axes (0..{x.ndim - 1}, "
+                         "or negative from the end)")
+    return _permute(x, axes=normal)
+
+
+def transpose(x: Tensor, *axes) -> Tensor:
+    """``transpose(x)``: reverse the axes (``x.T``); ``transpose(x, a, b)``: swap axes a and b
+    (PyTorch's meaning); ``transpose(x, (2, 0, 1))``: reorder them (NumPy's)."""
+    if not axes or axes == (None,):
+        return permute(x, tuple(reversed(range(x.ndim))))
+    if len(axes) == 2 and all(isinstance(a, (int, np.integer)) for a in axes):
+        return swapaxes(x, *axes)
+    return permute(x, *axes)
 
 
 def swapaxes(x: Tensor, a: int, b: int) -> Tensor:
-    axes = list(range(x.ndim))
-    axes[a], axes[b] = axes[b], axes[a]
-    return permute(x, axes=tuple(axes))
+    """Exchange axes ``a`` and ``b`` (PyTorch: ``x.transpose(a, b)``)."""
+    order = list(range(x.ndim))
+    a, b = _axes(a, x.ndim)[0], _axes(b, x.ndim)[0]
+    order[a], order[b] = order[b], order[a]
+    return permute(x, tuple(order))
 
 
 @primitive(name="reshape", save="")
@@ -506,39 +684,6 @@ def reshape(x: Tensor, shape) -> Tensor:
     return _reshape(x, shape=shape)
 
 
-@primitive(name="broadcast_to", save="")
-def _broadcast_to(xp, x, *, shape):
-    """out = x repeated along new or size-1 axes      x̄ = ḡ summed over those axes"""
-    return xp.broadcast_to(x, shape)
-_broadcast_to.defvjp(lambda g, out, x, *, shape: sum_to(g, x.shape))
-
-
-def broadcast_to(x: Tensor, shape) -> Tensor:
-    shape = tuple(shape)
-    if shape == x.shape:
-        return x
-    return _broadcast_to(x, shape=shape)
-
-
-def sum_to(g: Tensor, shape: tuple) -> Tensor:
-    """Undo broadcasting: sum ``g`` over the axes along which an array of ``shape`` was
-    broadcast to ``g.shape`` (new leading axes, and axes where ``shape`` has size 1).
-
-    This is the one place in minigrad where broadcasting is undone; the backward pass calls it
-    whenever a VJP returns a cotangent whose shape is not its input's.
-    """
-    shape = tuple(shape)
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead < 0:
-        raise ValueError(f"cannot sum a cotangent of shape {g.shape} down to {shape}")
-    ones = tuple(lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1)
-    if not ones:                              # only new leading axes: one reduction does it
-        return _sum_(g, axis=tuple(range(lead)), keepdims=False)
-    return reshape(_sum_(g, axis=tuple(range(lead)) + ones, keepdims=True), shape)
-
-
 @primitive(name="squeeze", save="")
 def _squeeze(xp, x, *, axis):
     """out = x without the given size-1 axes       x̄ = ḡ reshaped to x's shape"""
@@ -546,6 +691,7 @@ def _squeeze(xp, x, *, axis):
 _squeeze.defvjp(lambda g, out, x, *, axis: reshape(g, x.shape))
 
 
+@accepts_dim
 def squeeze(x: Tensor, axis=None) -> Tensor:
     if axis is None:
         axis = tuple(i for i, n in enumerate(x.shape) if n == 1)
@@ -563,6 +709,7 @@ def _expand_dims(xp, x, *, axis):
 _expand_dims.defvjp(lambda g, out, x, *, axis: reshape(g, x.shape))
 
 
+@accepts_dim
 def expand_dims(x: Tensor, axis) -> Tensor:
     return _expand_dims(x, axis=_axes(axis, x.ndim + (1 if isinstance(axis, (int, np.integer)) else len(axis))))
 
@@ -584,16 +731,11 @@ def _normalize_index(index, backend):
     return tuple(out)
 
 
-def is_basic_index(index) -> bool:
-    """Only ints, slices, None and Ellipsis: every element is picked at most once."""
-    return all(isinstance(i, (int, np.integer, slice, type(None), type(Ellipsis))) for i in index)
-
-
 @primitive(name="getitem", save="")
 def _getitem(xp, x, *, index):
     """out = x[index]        x̄ = zeros like x, with ḡ added at index (repeats add up)"""
     return x[index]
-_getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape))   # see autograd.Scattered
+_getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape, scatter_add))   # see accumulate
 
 
 def getitem(x: Tensor, index) -> Tensor:
@@ -612,6 +754,7 @@ def scatter_add(xp, g, *, index, shape):
 scatter_add.defvjp(lambda g, out, x, *, index, shape: getitem(g, index))
 
 
+@accepts_dim
 def split(x: Tensor, sizes, axis: int = 0) -> list[Tensor]:
     """Cut ``x`` along ``axis`` into pieces of the given sizes (or into ``sizes`` equal parts).
 
@@ -644,6 +787,7 @@ concat_.defvjp_argnum(lambda i, g, out, *xs, axis, offsets:
                       g[(slice(None),) * axis + (slice(offsets[i], offsets[i + 1]),)])
 
 
+@accepts_dim
 def concat(xs, axis: int = 0) -> Tensor:
     xs = list(xs)
     if not xs:
@@ -664,6 +808,7 @@ stack_ = Primitive(_stack_forward, name="stack", save="")
 stack_.defvjp_argnum(lambda i, g, out, *xs, axis: g[(slice(None),) * axis + (i,)])
 
 
+@accepts_dim
 def stack(xs, axis: int = 0) -> Tensor:
     xs = list(xs)
     if not xs:

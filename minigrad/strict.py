@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import Backend
+from .backend import Backend, register_device
 
 
 class HostConversionError(TypeError):
@@ -247,3 +247,6 @@ class StrictBackend(Backend):
     def rng(self, seed):
         CALLS.add(("random.default_rng", ()))               # what Backend.rng calls on CuPy
         return _StrictGenerator(seed)
+
+
+register_device("strict", StrictBackend)

@@ -5,14 +5,23 @@ A Tensor holds
 * ``data``          the backend array (``numpy.ndarray``, ``cupy.ndarray``, ...),
 * ``requires_grad`` whether gradients should flow to it,
 * ``grad``          its gradient after ``backward()`` (a Tensor; *accumulated*, see below),
-* ``_node``         the :class:`~minigrad.autograd.Node` that made it (``None`` for a leaf).
+* ``_node``         the :class:`~minigrad.autograd.Node` that made it (``None`` for a leaf),
+* ``_version``      how many times its data was changed in place (see below).
 
-Operators (``+ - * / ** @``, indexing, comparisons) and methods (``.tanh()``, ``.sum()``...) all
-call the primitives in :mod:`minigrad.ops`; this file only wires them up.
+This file says what a Tensor *is*.  What you can do with one (``+ - * / ** @``, ``.tanh()``,
+``.sum()``, ``.backward()``) is built in the modules above it and attached to the class in
+:mod:`minigrad.methods`, so that every module imports only the ones below it.
 
 Gradients accumulate: each ``backward()`` *adds* into ``.grad`` of the leaves, as in PyTorch, so
 that several losses can contribute before one update.  Clear them between updates with
 ``tensor.zero_grad()``, ``module.zero_grad()`` or ``optimizer.zero_grad()``.
+
+In-place changes are counted.  Every assignment to ``.data`` (``x.data = a``, ``x.data -= lr * g``)
+and every in-place method (``x[i] = v``, ``x.add_(y)``, ``x.zero_()``) adds one to the version of
+the data, a counter shared by the tensors that share the array (``detach()`` shares it).  A node
+that keeps a tensor for its derivative notes the version, and backward refuses to use a value
+that changed since (the gradient would be silently wrong).  Writing into the array behind
+minigrad's back (``x.data[0] = 1``) is not seen: use ``x[0] = 1``.
 """
 from __future__ import annotations
 
@@ -24,7 +33,7 @@ from .backend import Backend, get_backend
 
 
 class Tensor:
-    __slots__ = ("data", "backend", "requires_grad", "grad", "_node", "name", "__weakref__")
+    __slots__ = ("_data", "_version", "backend", "requires_grad", "grad", "_node", "name", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False, name=None):
@@ -39,7 +48,7 @@ class Tensor:
         arr = backend.asarray(data, dtype=dtype)
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
-        self.data, self.backend, self.requires_grad = arr, backend, bool(requires_grad)
+        self._data, self._version, self.backend, self.requires_grad = arr, [0], backend, bool(requires_grad)
         self.grad = self._node = None
         self.name = name
 
@@ -47,20 +56,33 @@ class Tensor:
     def _wrap(data, backend: Backend) -> "Tensor":
         """The fast constructor primitives use: no conversion, no checks."""
         t = Tensor.__new__(Tensor)
-        t.data, t.backend, t.requires_grad = data, backend, False
+        t._data, t._version, t.backend, t.requires_grad = data, [0], backend, False
         t.grad = t._node = t.name = None
         return t
 
+    # ----------------------------------------------------------------- the data, versioned
+    def _set_data(self, value):
+        self._data = value
+        self._version[0] += 1
+
+    data = property(lambda self: self._data, _set_data,
+                    doc="The backend array. Assigning to it counts as an in-place change.")
+    version = property(lambda self: self._version[0],
+                       doc="How many in-place changes the data has seen (shared with detach()).")
+
+    def _bump(self) -> "Tensor":
+        """Note one in-place change of the data (for the in-place methods)."""
+        self._version[0] += 1
+        return self
+
     # ----------------------------------------------------------------- what it is
-    shape = property(lambda self: self.data.shape)
-    dtype = property(lambda self: np.dtype(self.data.dtype))
-    ndim = property(lambda self: self.data.ndim)
-    size = property(lambda self: int(self.data.size))
+    shape = property(lambda self: self._data.shape)
+    dtype = property(lambda self: np.dtype(self._data.dtype))
+    ndim = property(lambda self: self._data.ndim)
+    size = property(lambda self: int(self._data.size))
     device = property(lambda self: self.backend.device)
     is_leaf = property(lambda self: self._node is None)
     node = property(lambda self: self._node, doc="The Node that made this tensor (None for a leaf).")
-    T = property(lambda self: ops.permute(self, axes=tuple(reversed(range(self.ndim)))))
-    mT = property(lambda self: ops.permute(self, axes=_swap_last_two(self.ndim)))
 
     def __len__(self):
         if self.ndim == 0:
@@ -82,8 +104,13 @@ class Tensor:
 
     # ----------------------------------------------------------------- leaving the device
     def numpy(self) -> np.ndarray:
-        """A NumPy copy of the data (copies from the GPU; never part of the graph)."""
-        return self.backend.to_host(self.data)
+        """A NumPy **copy** of the data, on every device (never part of the graph).
+
+        Writing into the result never changes the tensor.  (PyTorch's ``.numpy()`` shares memory
+        on the CPU and refuses GPU tensors; minigrad copies everywhere, so code behaves the same
+        on every device.  ``numpy.asarray(t)`` on a CPU tensor is the sharing, CPU-only way.)
+        """
+        return self.backend.to_host(self._data)
 
     def item(self):
         """The value of a one-element tensor as a Python number (synchronizes with a GPU)."""
@@ -97,7 +124,7 @@ class Tensor:
     def __array__(self, dtype=None, copy=None):
         if self.device != "cpu":
             raise TypeError(f"a tensor on {self.device!r} is not converted to NumPy implicitly; use .numpy()")
-        return self.data if dtype is None else self.data.astype(dtype)
+        return self._data if dtype is None else self._data.astype(dtype)
 
     def __float__(self):
         return float(self.item())
@@ -112,36 +139,15 @@ class Tensor:
 
     __hash__ = object.__hash__      # tensors are dict keys by identity; == is elementwise
 
-    # ----------------------------------------------------------------- autodiff
-    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
-        """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf this tensor depends on.
-
-        ``grad`` is the cotangent of ``self`` (same shape); it may be omitted for a
-        one-element tensor (then 1).  The graph is released afterwards unless
-        ``retain_graph`` (default: ``create_graph``).  With ``create_graph=True`` the
-        gradients are themselves differentiable tensors.
-        """
-        if not self.requires_grad:
-            raise RuntimeError("backward() on a tensor that does not require grad (it has no graph); "
-                               "create the leaves with requires_grad=True")
-        if grad is None:
-            if self.size != 1:
-                raise RuntimeError(
-                    f"backward() without grad= works only on a one-element output; this one has "
-                    f"shape {self.shape}: pass grad= of that shape (the cotangent dL/d(output))")
-            grad = Tensor._wrap(self.backend.ones(self.data.shape, dtype=self.data.dtype), self.backend)
-        else:
-            grad = _as_cotangent(grad, self)
-        if retain_graph is None:
-            retain_graph = create_graph
-        autograd.backprop([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
-
+    # ----------------------------------------------------------------- graph bookkeeping
     def detach(self) -> "Tensor":
-        """The same data (shared, not copied) with no graph and no gradient."""
-        return Tensor._wrap(self.data, self.backend)
+        """The same data (shared, not copied, with its version counter) with no graph."""
+        t = Tensor._wrap(self._data, self.backend)
+        t._version = self._version
+        return t
 
     def detach_copy(self) -> "Tensor":
-        return Tensor._wrap(self.data.copy(), self.backend)
+        return Tensor._wrap(self._data.copy(), self.backend)
 
     def requires_grad_(self, flag: bool = True) -> "Tensor":
         if flag and not _is_float(self.dtype):
@@ -161,87 +167,8 @@ class Tensor:
         """Forget the accumulated gradient (``.grad = None``)."""
         self.grad = None
 
-    # ----------------------------------------------------------------- devices and dtypes
-    def to(self, device) -> "Tensor":
-        """This tensor on another device ("cpu", "cuda", "strict"); differentiable."""
-        target = get_backend(device)
-        if target is self.backend:
-            return self
-        out = Tensor._wrap(target.asarray(self.backend.to_host(self.data)), target)
-        autograd.record(ops.to_device, (self,), {"device": self.device}, out)
-        return out
-
-    def cpu(self) -> "Tensor":
-        return self.to("cpu")
-
-    def astype(self, dtype) -> "Tensor":
-        return ops.astype(self, dtype=np.dtype(dtype))
-
-    # ----------------------------------------------------------------- operators
-    def __add__(self, o): return ops.add(self, o)
-    def __radd__(self, o): return ops.add(o, self)
-    def __sub__(self, o): return ops.sub(self, o)
-    def __rsub__(self, o): return ops.sub(o, self)
-    def __mul__(self, o): return ops.mul(self, o)
-    def __rmul__(self, o): return ops.mul(o, self)
-    def __truediv__(self, o): return ops.div(self, o)
-    def __rtruediv__(self, o): return ops.div(o, self)
-    def __pow__(self, o): return ops.pow(self, o)
-    def __rpow__(self, o): return ops.pow(o, self)
-    def __matmul__(self, o): return ops.matmul(self, o)
-    def __rmatmul__(self, o): return ops.matmul(o, self)
-    def __neg__(self): return ops.neg(self)
-    def __pos__(self): return self
-    def __abs__(self): return ops.abs(self)
-    def __getitem__(self, index): return ops.getitem(self, index)
-
-    # comparisons: no gradient, boolean result
-    def __lt__(self, o): return ops.compare("less", self, o)
-    def __le__(self, o): return ops.compare("less_equal", self, o)
-    def __gt__(self, o): return ops.compare("greater", self, o)
-    def __ge__(self, o): return ops.compare("greater_equal", self, o)
-    def __eq__(self, o): return ops.compare("equal", self, o)
-    def __ne__(self, o): return ops.compare("not_equal", self, o)
-
-    # ----------------------------------------------------------------- methods
-    def exp(self): return ops.exp(self)
-    def log(self): return ops.log(self)
-    def tanh(self): return ops.tanh(self)
-    def sigmoid(self): return ops.sigmoid(self)
-    def relu(self): return ops.relu(self)
-    def abs(self): return ops.abs(self)
-    def clip(self, low=None, high=None): return ops.clip(self, low, high)
-    def sum(self, axis=None, keepdims=False): return ops.sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return ops.mean(self, axis, keepdims)
-    def max(self, axis=None, keepdims=False): return ops.max(self, axis, keepdims)
-    def min(self, axis=None, keepdims=False): return ops.min(self, axis, keepdims)
-    def reshape(self, *shape): return ops.reshape(self, shape[0] if len(shape) == 1 else shape)
-    def transpose(self, *axes): return ops.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
-    def permute(self, *axes): return ops.permute(self, axes=tuple(axes[0] if len(axes) == 1 else axes))
-    def broadcast_to(self, shape): return ops.broadcast_to(self, shape)
-    def squeeze(self, axis=None): return ops.squeeze(self, axis)
-    def expand_dims(self, axis): return ops.expand_dims(self, axis)
-    unsqueeze = expand_dims
-    def softmax(self, axis=-1): return ops.softmax(self, axis)
-    def log_softmax(self, axis=-1): return ops.log_softmax(self, axis)
-    def logsumexp(self, axis=-1, keepdims=False): return ops.logsumexp(self, axis, keepdims)
-    def any(self): return Tensor._wrap(self.backend.any(self.data), self.backend)
-    def all(self): return Tensor._wrap(self.backend.all(self.data), self.backend)
-
 
 # --------------------------------------------------------------------------- helpers
-_SWAPS: dict = {}
-
-
-def _swap_last_two(ndim: int) -> tuple:
-    axes = _SWAPS.get(ndim)
-    if axes is None:
-        if ndim < 2:
-            raise ValueError(f".mT needs at least 2 dimensions, got {ndim}")
-        axes = _SWAPS[ndim] = tuple(range(ndim - 2)) + (ndim - 1, ndim - 2)
-    return axes
-
-
 def _is_float(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
 
@@ -257,12 +184,16 @@ def _as_cotangent(grad, like: Tensor) -> Tensor:
     if not isinstance(grad, Tensor):
         grad = Tensor(grad, dtype=like.dtype, device=like.device)
     if grad.backend is not like.backend:
-        raise autograd.DeviceMismatchError(f"backward(): grad is on {grad.device!r}, the output on {like.device!r}")
+        raise DeviceMismatchError(f"backward(): grad is on {grad.device!r}, the output on {like.device!r}")
     if grad.shape != like.shape:
         raise ValueError(f"backward(): grad has shape {grad.shape}, the output has shape {like.shape}; they must match")
     if grad.dtype != like.dtype:
         raise TypeError(f"backward(): grad has dtype {grad.dtype}, the output {like.dtype}; they must match")
     return grad
+
+
+class DeviceMismatchError(RuntimeError):
+    """One operation received tensors that live on different devices."""
 
 
 # --------------------------------------------------------------------------- factories
@@ -278,20 +209,31 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False, name=None
     return Tensor(data, dtype=dtype, device=device, requires_grad=requires_grad, name=name)
 
 
+def _shape(shape) -> tuple:
+    """``(2, 3)``, ``[2, 3]`` or ``2``, and PyTorch's ``zeros(2, 3)`` (given as a tuple of ints)."""
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    shape = tuple(shape)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
+        raise ValueError(f"a shape is a tuple of non-negative ints, got {shape}")
+    return tuple(int(n) for n in shape)
+
+
 def _filled(fill, shape, dtype, device, requires_grad):
     backend = get_backend(device)
-    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     dtype = backend.default_float if dtype is None else np.dtype(dtype)
-    data = backend.full(shape, fill, dtype=dtype)
-    t = Tensor._wrap(data, backend)
+    t = Tensor._wrap(backend.full(_shape(shape), fill, dtype=dtype), backend)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
 
-def zeros(shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+def zeros(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of zeros: ``zeros((2, 3))`` or ``zeros(2, 3)``."""
     return _filled(0, shape, dtype, device, requires_grad)
 
 
-def ones(shape, dtype=None, device=None, requires_grad=False) -> Tensor:
+def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _filled(1, shape, dtype, device, requires_grad)
 
 
@@ -300,22 +242,31 @@ def full(shape, value, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
-    return zeros(t.shape, t.dtype, t.device, requires_grad)
+    return zeros(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
 
 
 def ones_like(t: Tensor, requires_grad=False) -> Tensor:
-    return ones(t.shape, t.dtype, t.device, requires_grad)
+    return ones(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
 
 
 def arange(*args, dtype=None, device=None) -> Tensor:
+    """``arange(stop)``, ``arange(start, stop[, step])``: int64 for integer arguments, else
+    the device's default float (PyTorch's rule)."""
     backend = get_backend(device)
+    if dtype is None:
+        dtype = np.int64 if all(isinstance(a, (int, np.integer)) for a in args) else backend.default_float
     return Tensor._wrap(backend.arange(*args, dtype=dtype), backend)
 
 
-def eye(n: int, dtype=None, device=None) -> Tensor:
+def linspace(start, stop, num: int, dtype=None, device=None) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop``, both included."""
+    if not isinstance(num, (int, np.integer)) or num < 0:
+        raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
     backend = get_backend(device)
-    return Tensor._wrap(backend.eye(n, dtype=dtype or backend.default_float), backend)
+    return Tensor._wrap(backend.linspace(start, stop, int(num), dtype=dtype or backend.default_float), backend)
 
 
-# Imported last: both build on Tensor, and Tensor's methods only need them at call time.
-from . import autograd, ops  # noqa: E402
+def eye(n: int, m: int | None = None, dtype=None, device=None) -> Tensor:
+    """The n x m identity (``m`` defaults to ``n``)."""
+    backend = get_backend(device)
+    return Tensor._wrap(backend.eye(n, m, dtype=dtype or backend.default_float), backend)

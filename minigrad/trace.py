@@ -657,10 +657,10 @@ class trace:
         tb, rec = _tracing_backend(inner), _Recorder(inner)
         grad_inputs = [i for i, t in enumerate(tensors) if t.grad is not None]
         swapped = tensors + [tensors[i].grad for i in grad_inputs]   # data -> Traced, for the trace
-        saved = [(t, t.data, t.backend) for t in swapped]
+        saved = [(t, t._data, t.backend) for t in swapped]
         inputs = []
         for t in swapped:
-            t.data, t.backend = rec.register(t.data), tb
+            t._data, t.backend = rec.register(t._data), tb      # a swap, not a change: no version
             inputs.append(t.data)
         rec.made.clear()                               # what the function makes comes next
         grads_before = [t.grad for t in tensors]
@@ -712,7 +712,7 @@ class trace:
             else:
                 registry[device_key] = previous_backend
             for t, data, backend in saved:             # arrays updated in place stay updated
-                t.data, t.backend = data, backend
+                t._data, t.backend = data, backend
         for i, g in zip(grad_targets, final_grads):
             tensors[i].grad = None if g is None else Tensor._wrap(g, inner)
         _check_nothing_kept(rec)

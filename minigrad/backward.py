@@ -1,0 +1,141 @@
+"""The backward pass: one loop over the recorded nodes, last to first.
+
+Read :func:`backprop` first; it is the whole algorithm.  What it does with each VJP's result
+(add it to what that input has received so far, in bulk where that is faster) is
+:mod:`minigrad.accumulate`'s job.
+"""
+from __future__ import annotations
+
+import operator
+
+from .accumulate import _DEFERRED, Cotangents
+from .autograd import GraphReleasedError, Node, Shape, _State
+from .tensor import Tensor
+
+_wrap = Tensor._wrap
+_by_seq = operator.attrgetter("seq")
+
+
+def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, inputs=None,
+             immediate: bool = False):
+    """The reverse pass from ``roots`` (Tensors) seeded with ``root_grads`` (Tensors).
+
+    With ``inputs=None`` the gradients of the leaves (tensors made by the user with
+    ``requires_grad=True``) are *added* to their ``.grad``.  With a list of ``inputs`` (leaves or
+    intermediate tensors) nothing is accumulated: their gradients are returned in that order
+    (``None`` for an input the roots do not depend on).
+
+    ``immediate`` (with ``create_graph``): the recorded gradient depends on the leaves only
+    where they appear explicitly in a VJP; every intermediate value a VJP reads (a saved input
+    or output) is held constant.  For ``h = tanh(h_prev @ W)`` the gradient wrt ``h_prev`` is
+    then ``(g * (1 - h²)) @ Wᵀ`` with ``h`` a constant: differentiable in ``W`` through the
+    explicit ``Wᵀ`` only (the "immediate derivative" of the paper's regularizer).
+    """
+    nodes = _nodes_behind(roots)                  # 1. last recorded first: consumers before producers
+    needed = _leading_to(nodes, inputs)           # 2. None, or the nodes on a path to `inputs`
+    grads = Cotangents(create_graph)              # 3. dL/d(value), summed as they arrive
+    for r, g in zip(roots, root_grads):
+        grads.add(_key(r), g)
+    wanted = {} if inputs is None else {_key(x): k for k, x in enumerate(inputs)}
+    captured = [None] * len(wanted)
+    previous, _State.grad_enabled = _State.grad_enabled, create_graph
+    try:
+        for node in nodes:                        # 4. each node sends its cotangent to its inputs
+            g = grads.pop(node)
+            if g is not None and (needed is None or node in needed):
+                if node in wanted:
+                    captured[wanted[node]] = g
+                _visit(node, g, grads, needed, immediate and create_graph)
+            if not retain_graph:
+                node.release()                    # its saved arrays may go now
+        grads.flush_all()
+    finally:
+        _State.grad_enabled = previous
+    leaves = [key for key in grads.grads if type(key) is not Node]
+    if inputs is not None:                        # 5. return the requested gradients ...
+        for key in leaves:
+            if key in wanted:
+                captured[wanted[key]] = grads.grads[key]
+        return tuple(captured)
+    for x in leaves:                              #    ... or add the leaves' into their .grad
+        _deposit(x, grads.grads[x], create_graph, owned=x in grads.owned)
+    return None
+
+
+def _visit(node, g, grads, needed, immediate):
+    """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
+    node.check_versions()
+    if node.retained is not None:
+        t = node.retained()
+        if t is not None:
+            t.grad = g if t.grad is None else t.grad + g
+    op, shapes = node.op, node.shapes
+    out = None
+    if op.saves_out:                              # the output, rebuilt around its saved array
+        out = _wrap(node.out_data, g.backend)
+        if not immediate:
+            out.requires_grad, out._node = True, node
+    inputs = node.inputs if op.saves_inputs else [Shape.of(s) for s in shapes]
+    if immediate and op.saves_inputs:             # intermediate values as constants
+        inputs = [x if x._node is None else x.detach() for x in inputs]
+    sent = [] if node.taped else None
+    for i, parent in enumerate(node.parents):
+        if parent is None or (needed is not None and parent not in needed):
+            continue
+        gx = op.vjp(i, g, out, inputs, node.params)   # dL/d(input i) = g . d out/d(input i)
+        if sent is not None:                          # a Tape wants the norms: evaluate now
+            gx = gx.evaluate() if type(gx) in _DEFERRED else gx
+            sent.append((i, gx))
+        grads.add(parent, gx, shapes[i])              # summed to the input's shape, then added
+    if sent is not None:
+        for tape, entry in node.taped:
+            tape._note_grads(entry, g, sent)
+
+
+def _nodes_behind(roots) -> list:
+    """Every node the roots depend on, in reverse recording order, found with an explicit
+    stack (an unrolled RNN can be tens of thousands of nodes deep: no recursion)."""
+    nodes, seen = [], set()
+    stack = [r._node for r in roots if r._node is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        if node.parents is None:
+            raise GraphReleasedError(
+                f"backward through a released graph: node #{node.seq} ({node.op.name}) was freed "
+                "by an earlier backward(); pass retain_graph=True to that first call, or "
+                ".detach() tensors you carry from one graph to the next")
+        nodes.append(node)
+        stack.extend(p for p in node.parents if type(p) is Node and p not in seen)
+    nodes.sort(key=_by_seq, reverse=True)
+    return nodes
+
+
+def _leading_to(nodes, inputs):
+    """The nodes from which some requested input can be reached (None: all are needed)."""
+    if inputs is None:
+        return None
+    needed = {_key(x) for x in inputs}
+    for node in reversed(nodes):                  # producers first
+        if any(p in needed for p in node.parents if p is not None):
+            needed.add(node)
+    return needed
+
+
+def _key(x):
+    """Where the gradient of tensor ``x`` is collected: its node, or the leaf itself."""
+    return x._node if x._node is not None else x
+
+
+def _deposit(x, g, create_graph, owned):
+    """``x.grad += g`` for a leaf (``.grad`` always owns its buffer)."""
+    if create_graph or g.requires_grad:
+        x.grad = g if x.grad is None else x.grad + g
+    elif x.grad is None:
+        x.grad = g if owned else g.detach_copy()
+    elif x.grad.requires_grad:
+        x.grad = x.grad.detach() + g
+    else:
+        x.grad.data += g._data               # (an in-place change: counted)

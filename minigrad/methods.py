@@ -1,0 +1,161 @@
+"""Tensor's operators and methods: ``x + y``, ``x @ W``, ``x.tanh()``, ``x.sum(dim=1)``, ``x.backward()``.
+
+:mod:`minigrad.tensor` defines what a Tensor *is*; everything one can do with it is built in the
+modules above that one.  This module, imported last by the package, attaches those operations
+to the class, so that every module imports only the ones below it.  Each line says which
+function a method is: reading ``x.softmax(-1)`` means reading ``ops.softmax``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import elementwise, linalg, losses, manipulation, ops, reductions  # noqa: F401
+from .backward import backprop
+from .tensor import Tensor, _as_cotangent
+
+
+def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
+    """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf this tensor depends on.
+
+    ``grad`` is the cotangent of ``self`` (same shape); it may be omitted for a
+    one-element tensor (then 1).  The graph is released afterwards unless
+    ``retain_graph`` (default: ``create_graph``).  With ``create_graph=True`` the
+    gradients are themselves differentiable tensors.
+    """
+    if not self.requires_grad:
+        raise RuntimeError("backward() on a tensor that does not require grad (it has no graph); "
+                           "create the leaves with requires_grad=True")
+    if grad is None:
+        if self.size != 1:
+            raise RuntimeError(
+                f"backward() without grad= works only on a one-element output; this one has "
+                f"shape {self.shape}: pass grad= of that shape (the cotangent dL/d(output))")
+        grad = Tensor._wrap(self.backend.ones(self._data.shape, dtype=self._data.dtype), self.backend)
+    else:
+        grad = _as_cotangent(grad, self)
+    if retain_graph is None:
+        retain_graph = create_graph
+    backprop([self], [grad], retain_graph=retain_graph, create_graph=create_graph)
+
+
+# --------------------------------------------------------------------------- operators
+def _binary(op):
+    """``self op other``.  (A lambda, not ``op`` itself: a Primitive is an object, not a function,
+    and would not receive ``self``.)"""
+    return lambda self, other: op(self, other)
+
+
+def _swap(op):
+    """``other op self`` for the reflected operators (``2 * x`` calls ``x.__rmul__(2)``)."""
+    return lambda self, other: op(other, self)
+
+
+def _unary(op):
+    return lambda self, *args, **kwargs: op(self, *args, **kwargs)
+
+
+def _compare(name):
+    return lambda self, other: ops.compare(name, self, other)
+
+
+OPERATORS = {
+    "__add__": _binary(ops.add), "__radd__": _swap(ops.add),
+    "__sub__": _binary(ops.sub), "__rsub__": _swap(ops.sub),
+    "__mul__": _binary(ops.mul), "__rmul__": _swap(ops.mul),
+    "__truediv__": ops.div, "__rtruediv__": _swap(ops.div),
+    "__pow__": ops.pow, "__rpow__": _swap(ops.pow),
+    "__matmul__": ops.matmul, "__rmatmul__": _swap(ops.matmul),
+    "__neg__": _unary(ops.neg), "__abs__": _unary(ops.abs), "__getitem__": ops.getitem,
+    # comparisons: no gradient, a boolean result
+    "__lt__": _compare("less"), "__le__": _compare("less_equal"),
+    "__gt__": _compare("greater"), "__ge__": _compare("greater_equal"),
+    "__eq__": _compare("equal"), "__ne__": _compare("not_equal"),
+}
+
+
+def _setitem(self, index, value):
+    """``x[index] = value``: an in-place change (counted, see tensor.py).  Refused on a tensor
+    that is part of a graph or a leaf that requires grad (the graph would be wrong)."""
+    if self.requires_grad:
+        raise RuntimeError("x[index] = value on a tensor that requires grad (a leaf being "
+                           "trained or a value in a graph); use mg.where / masked_fill, or "
+                           "do it under mg.no_grad() on .detach()")
+    value = value._data if isinstance(value, Tensor) else value
+    self._data[ops._normalize_index(index, self.backend)] = value
+    self._bump()
+
+
+# --------------------------------------------------------------------------- methods
+def _shape_args(method):
+    """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` alike."""
+    return lambda self, *shape: method(self, shape[0] if len(shape) == 1 else shape)
+
+
+def _in_place(name):
+    """``x.add_(y)``, ``x.mul_(2)``...: change the data in place (counted)."""
+    op = getattr(ops, name)
+
+    def method(self, other):
+        if self.requires_grad:
+            raise RuntimeError(f"{name}_ on a tensor that requires grad: use the out-of-place "
+                               f"{name} or work on .detach()")
+        result = op(self.detach(), other)
+        if result._data.dtype != self._data.dtype:
+            raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
+        self.data = self.backend.broadcast_to(result._data, self.shape).copy() \
+            if result.shape != self.shape else result._data
+        return self
+    return method
+
+
+def _zero_(self):
+    self.data = self.backend.zeros_like(self._data)
+    return self
+
+
+def _copy_(self, src):
+    src = ops._lift(src, self) if not isinstance(src, Tensor) else src
+    if src.shape != self.shape and self.backend.broadcast_shapes(src.shape, self.shape) != self.shape:
+        raise ValueError(f"copy_: a source of shape {src.shape} does not fit {self.shape}")
+    self.data = (self.backend.broadcast_to(src._data, self.shape).astype(self._data.dtype, copy=True))
+    return self
+
+
+def _any(self, axis=None, keepdims=False):
+    return Tensor._wrap(self.backend.any(self._data, axis=axis, keepdims=keepdims), self.backend)
+
+
+def _all(self, axis=None, keepdims=False):
+    return Tensor._wrap(self.backend.all(self._data, axis=axis, keepdims=keepdims), self.backend)
+
+
+METHODS = {
+    "backward": backward,
+    "to": ops.to, "cpu": lambda self: ops.to(self, "cpu"),
+    "astype": lambda self, dtype: ops.astype(self, dtype=np.dtype(dtype)),
+    "float": lambda self: ops.astype(self, dtype=np.dtype(np.float32)),
+    "double": lambda self: ops.astype(self, dtype=np.dtype(np.float64)),
+    "exp": _unary(ops.exp), "log": _unary(ops.log), "tanh": _unary(ops.tanh),
+    "sigmoid": _unary(ops.sigmoid), "relu": _unary(ops.relu), "abs": _unary(ops.abs),
+    "clip": ops.clip, "clamp": ops.clip,
+    "sum": ops.sum, "mean": ops.mean, "max": ops.max, "min": ops.min,
+    "logsumexp": ops.logsumexp, "softmax": ops.softmax, "log_softmax": ops.log_softmax,
+    "reshape": _shape_args(ops.reshape), "view": _shape_args(ops.reshape),
+    "permute": ops.permute, "transpose": ops.transpose, "swapaxes": ops.swapaxes,
+    "broadcast_to": ops.broadcast_to, "expand": _shape_args(ops.broadcast_to),
+    "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
+    "any": _any, "all": _all,
+    "add_": _in_place("add"), "sub_": _in_place("sub"), "mul_": _in_place("mul"),
+    "div_": _in_place("div"), "zero_": _zero_, "copy_": _copy_,
+}
+
+PROPERTIES = {
+    "T": lambda self: ops.permute(self, tuple(reversed(range(self.ndim)))),
+    "mT": lambda self: ops.swapaxes(self, -1, -2),
+}
+
+for _name, _fn in {**OPERATORS, **METHODS, "__setitem__": _setitem}.items():
+    setattr(Tensor, _name, _fn)
+for _name, _fn in PROPERTIES.items():
+    setattr(Tensor, _name, property(_fn))
+Tensor.__pos__ = lambda self: self
