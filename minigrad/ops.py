@@ -7,21 +7,27 @@ Notation in the docstrings: ``ḡ`` is the cotangent arriving from above; for ``
 VJP is ``x̄ = ḡ · ∂y/∂x``.
 
 The VJPs use Tensor operations, never raw arrays, so that backward can itself be recorded
-(``create_graph=True``) and differentiated again.  Three VJPs call a helper of the backward
-pass instead (``transposed_product``, ``product_transposed``, ``scattered``): the same
-Tensor operations when recording, work handed to the pass in bulk when not.  A VJP may return
-a cotangent in the *broadcast* shape of the output; the backward pass sums it down to the
-input's shape with :func:`sum_to`, the one place where broadcasting is undone.
+(``create_graph=True``) and differentiated again.  Three VJPs call a helper of
+:mod:`minigrad.accumulate` instead (``transposed_product``, ``product_transposed``,
+``scattered``): the same Tensor operations when recording, work handed to the backward pass in
+bulk when not.  A VJP may return a cotangent in the *broadcast* shape of the output; the
+backward pass sums it down to the input's shape with ``autograd.sum_to``, the one place where
+broadcasting is undone.
+
+Operands of different kinds are converted first (:func:`result_dtype`: an integer tensor times
+0.5 is a float tensor, float32 with float64 is refused).  Functions that take ``axis=`` and
+``keepdims=`` also take PyTorch's ``dim=`` and ``keepdim=`` (:func:`accepts_dim`).
 
 ``save=`` on each primitive says which values its VJP reads (its inputs, its output, both or
 none); the node keeps only those, so memory is freed as early as it can be.
 
-Functions at the end of the file (``mean``, ``split``, ``cross_entropy``, ``mse``...) are not
-primitives: they are compositions, differentiated through the primitives they call.
+Functions without a ``defvjp`` (``mean``, ``split``, ``transpose``...) are not primitives:
+they are compositions, differentiated through the primitives they call.
 """
 from __future__ import annotations
 
 import builtins
+import functools
 
 import numpy as np
 
@@ -166,10 +172,10 @@ def const(array, like: Tensor) -> Tensor:
 def accepts_dim(fn):
     """Decorator: let a function that takes ``axis=`` / ``keepdims=`` (NumPy's names) also take
     PyTorch's ``dim=`` / ``keepdim=``.  Giving both spellings of one argument is an error."""
-    import functools
-
     @functools.wraps(fn)
     def call(*args, dim=_UNSET, keepdim=_UNSET, **kwargs):
+        if dim is _UNSET and keepdim is _UNSET:
+            return fn(*args, **kwargs)
         for torch_name, value, numpy_name in (("dim", dim, "axis"), ("keepdim", keepdim, "keepdims")):
             if value is not _UNSET:
                 if numpy_name in kwargs:
