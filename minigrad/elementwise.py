@@ -1,4 +1,364 @@
-"""(being written)"""
+"""More elementwise functions: each one's forward and its derivative, side by side.
+
+Read this file as you read ``ops.py``: the decorated function is the forward pass on raw arrays
+(``xp`` is the inputs' backend), and the ``defvjp`` line after it gives the vector-Jacobian
+product ``x̄ = ḡ · ∂out/∂x`` written with Tensor operations, so that it can itself be
+differentiated (second derivatives).  The definitions follow PyTorch's (``torch.sqrt``,
+``torch.nn.functional.softplus``, ``gelu``...), including the value of the derivative at a kink.
+
+Three conventions hold for every function here:
+
+* integer and bool inputs of the functions with real-valued results (all but floor, ceil,
+  round, sign, isnan, isfinite) are first converted to the device's default float, as PyTorch does
+  (``sqrt(tensor([4]))`` is ``tensor([2.])``); float inputs keep their dtype (float32 stays
+  float32, and parameters such as ``beta`` are taken as Python floats so as not to change it);
+* ``floor``, ``ceil``, ``round`` and ``sign`` are piecewise constant: their derivative is 0
+  wherever it exists, and, as in PyTorch, they are primitives whose VJP is zeros, so they can
+  sit inside a graph without breaking backward;
+* ``isnan`` and ``isfinite`` answer a question about values: a boolean tensor, no graph.
+"""
 from __future__ import annotations
 
-__all__: list = []
+import math
+import numbers
+
+from .ops import binary, const, exp, primitive, sigmoid, tanh, where
+from .tensor import Tensor, _is_float
+
+__all__ = ["sqrt", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
+           "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite"]
+
+_SQRT1_2 = math.sqrt(0.5)                  # 1/√2
+_INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
+_TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # 2/√π, erf'(0)
+
+
+def _floating(xp, x):
+    """Integer and bool arrays become the device's default float (PyTorch's rule); floats stay."""
+    return x if _is_float(x.dtype) else x.astype(xp.default_float)
+
+
+def _number(name: str, value) -> float:
+    """A Python float from a parameter (``beta``, ``alpha``...), so that it cannot upcast float32
+    data (a NumPy float64 scalar would) and cannot be a device array (which would need a copy
+    to the host)."""
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a Python number, got {type(value).__name__}")
+    return float(value)
+
+
+def _zeros(g: Tensor) -> Tensor:
+    """A constant of zeros shaped like ``g``: the VJP of a piecewise-constant function."""
+    return const(g.backend.zeros_like(g.data), g)
+
+
+# =========================================================================== roots, trigonometry
+@primitive(save="out")
+def sqrt(xp, x):
+    """out = √x             x̄ = ḡ / (2√x) = ḡ / (2 out)     (infinite at x = 0, NaN below)"""
+    return xp.sqrt(_floating(xp, x))
+sqrt.defvjp(lambda g, out, x: g / (out * 2))
+
+
+@primitive
+def sin(xp, x):
+    """out = sin x          x̄ = ḡ cos x"""
+    return xp.sin(_floating(xp, x))
+sin.defvjp(lambda g, out, x: g * cos(x))
+
+
+@primitive
+def cos(xp, x):
+    """out = cos x          x̄ = -ḡ sin x"""
+    return xp.cos(_floating(xp, x))
+cos.defvjp(lambda g, out, x: -(g * sin(x)))
+
+
+# =========================================================================== smooth activations
+@primitive(name="softplus")
+def _softplus(xp, x, *, beta, threshold):
+    """out = log(1 + e^(βx)) / β, or x where βx > threshold        x̄ = ḡ σ(βx), or ḡ there
+
+    PyTorch's definition: above the threshold softplus is x to working precision and is returned
+    as x (a jump of log(1 + e^-threshold)/β, about 2e-9 for the default 20).  Below it,
+    log(1 + e^z) is computed as max(z, 0) + log(1 + e^-|z|), which never overflows.
+    The derivative: d/dx log(1 + e^(βx))/β = e^(βx) / (1 + e^(βx)) = σ(βx).
+    """
+    x = _floating(xp, x)
+    z = x * beta
+    soft = (xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))) / beta
+    return xp.where(z > threshold, x, soft)
+_softplus.defvjp(lambda g, out, x, *, beta, threshold:
+                 g * where(x.data * beta > threshold, 1.0, sigmoid(x * beta)))
+
+
+def softplus(x: Tensor, beta=1.0, threshold=20.0) -> Tensor:
+    """A smooth relu, ``log(1 + e^(βx)) / β`` (``torch.nn.functional.softplus``)."""
+    return _softplus(x, beta=_number("beta", beta), threshold=_number("threshold", threshold))
+
+
+@primitive
+def log_sigmoid(xp, x):
+    """out = log σ(x) = -log(1 + e⁻ˣ)        x̄ = ḡ (1 - σ(x)) = ḡ σ(-x)
+
+    Stable for every x: -log(1 + e⁻ˣ) = min(x, 0) - log(1 + e^-|x|), and e^-|x| ≤ 1.
+    """
+    x = _floating(xp, x)
+    return xp.minimum(x, 0) - xp.log1p(xp.exp(-xp.abs(x)))
+log_sigmoid.defvjp(lambda g, out, x: g * sigmoid(-x))
+
+
+@primitive
+def silu(xp, x):
+    """out = x σ(x)  (also called swish)        x̄ = ḡ (σ(x) + x σ(x)(1 - σ(x)))
+                                                   = ḡ σ(x) (1 + x (1 - σ(x)))"""
+    x = _floating(xp, x)
+    return x * sigmoid.forward(xp, x)            # σ computed without overflow, as in ops.sigmoid
+
+
+def _silu_vjp(g, out, x):
+    s = sigmoid(x)
+    return g * s * (1 + x * (1 - s))
+
+
+silu.defvjp(_silu_vjp)
+
+
+# =========================================================================== relu-like (a kink at 0)
+@primitive(name="leaky_relu")
+def _leaky_relu(xp, x, *, negative_slope):
+    """out = x if x > 0 else negative_slope · x        x̄ = ḡ if x > 0 else ḡ · negative_slope
+
+    At the kink x = 0 the derivative is taken to be negative_slope (PyTorch: x > 0 ? 1 : slope).
+    """
+    x = _floating(xp, x)
+    return xp.where(x > 0, x, x * negative_slope)
+_leaky_relu.defvjp(lambda g, out, x, *, negative_slope:
+                   g * const(x.backend.where(x.data > 0, 1.0, negative_slope), g))
+
+
+def leaky_relu(x: Tensor, negative_slope=0.01) -> Tensor:
+    """relu with a small slope for negative inputs (``torch.nn.functional.leaky_relu``)."""
+    return _leaky_relu(x, negative_slope=_number("negative_slope", negative_slope))
+
+
+@primitive(name="elu", save="inputs,out")
+def _elu(xp, x, *, alpha):
+    """out = x if x > 0 else α(eˣ - 1)        x̄ = ḡ if x > 0 else ḡ αeˣ = ḡ (out + α)
+
+    At the kink x = 0 the derivative is taken to be α (PyTorch: x > 0 ? 1 : α eˣ).  Writing αeˣ
+    as out + α reads the saved output, and stays finite where eˣ of a large positive x (never
+    used) would overflow.  eˣ - 1 is computed with expm1 (accurate near 0), at min(x, 0).
+    """
+    x = _floating(xp, x)
+    return xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+_elu.defvjp(lambda g, out, x, *, alpha: g * where(x.data > 0, 1.0, out + alpha))
+
+
+def elu(x: Tensor, alpha=1.0) -> Tensor:
+    """Exponential linear unit (``torch.nn.functional.elu``)."""
+    return _elu(x, alpha=_number("alpha", alpha))
+
+
+# =========================================================================== gelu
+@primitive(name="gelu")
+def _gelu(xp, x):
+    """out = x Φ(x) = x/2 (1 + erf(x/√2))        x̄ = ḡ (Φ(x) + x φ(x)),  φ(x) = e^(-x²/2) / √(2π)
+
+    Φ is the standard normal distribution function, φ its density (Φ' = φ).
+    """
+    x = _floating(xp, x)
+    return x * 0.5 * (1 + _erf(xp, x * _SQRT1_2))
+_gelu.defvjp(lambda g, out, x:
+             g * (0.5 * (1 + erf(x * _SQRT1_2)) + x * exp(x * x * -0.5) * _INV_SQRT_2PI))
+
+
+_K = math.sqrt(2 / math.pi)
+_C = 0.044715
+
+
+@primitive(name="gelu_tanh")
+def _gelu_tanh(xp, x):
+    """out = x/2 (1 + tanh u),  u = √(2/π) (x + 0.044715 x³)
+
+    x̄ = ḡ (½(1 + tanh u) + ½ x (1 - tanh² u) √(2/π) (1 + 3 · 0.044715 x²))
+    """
+    x = _floating(xp, x)
+    return x * 0.5 * (1 + xp.tanh((x + x * x * x * _C) * _K))
+
+
+def _gelu_tanh_vjp(g, out, x):
+    t = tanh((x + x * x * x * _C) * _K)
+    return g * ((1 + t) * 0.5 + x * 0.5 * (1 - t * t) * _K * (1 + x * x * (3 * _C)))
+
+
+_gelu_tanh.defvjp(_gelu_tanh_vjp)
+
+
+def gelu(x: Tensor, approximate: str = "none") -> Tensor:
+    """Gaussian error linear unit, ``x Φ(x)`` (``torch.nn.functional.gelu``).
+
+    ``approximate="none"`` computes it exactly, with erf; ``"tanh"`` uses the approximation
+    ``x/2 (1 + tanh(√(2/π) (x + 0.044715 x³)))``.
+    """
+    if approximate == "none":
+        return _gelu(x)
+    if approximate == "tanh":
+        return _gelu_tanh(x)
+    raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+
+
+# =========================================================================== erf
+# W. J. Cody, "Rational Chebyshev approximations for the error function", Mathematics of
+# Computation 23 (1969), 631-637; coefficients of his Fortran routine CALERF (SPECFUN, netlib),
+# designed for relative errors below 1e-17.  Three ranges of y = |x|:
+#   y ≤ 0.46875        erf(x)  = x · A(y²) / B(y²)
+#   0.46875 < y ≤ 4    erfc(y) = e^(-y²) · C(y) / D(y)
+#   y > 4              erfc(y) = e^(-y²) / y · (1/√π - z P(z) / Q(z)),  z = 1/y²
+# and erf(x) = sign(x) (1 - erfc(y)) in the last two.  (A, C, P: numerators; B, D, Q:
+# denominators, the leading coefficient 1 not stored; the lists are in Cody's order.)
+_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+      3.20937758913846947e03, 1.85777706184603153e-1)
+_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+      2.84423683343917062e03)
+_C9 = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+       2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+       2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_D8 = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+       1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+       3.43936767414372164e03, 1.23033935480374942e03)
+_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+      1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
+      6.05183413124413191e-2, 2.33520497626869185e-3)
+_THRESH, _XBIG = 0.46875, 26.543           # range boundary; erfc(y) underflows beyond XBIG
+_SQRPI = 1 / math.sqrt(math.pi)
+
+
+def _exp_minus_square(xp, y):
+    """e^(-y²), as Cody computes it: with s = y rounded down to a multiple of 1/16, y² = s² + d,
+    d = (y - s)(y + s); s² is exact, so the large exponent carries no rounding error."""
+    s = xp.floor(y * 16) / 16
+    return xp.exp(-s * s) * xp.exp(-(y - s) * (y + s))
+
+
+def _erf(xp, x):
+    """erf(x) on an array: Cody's three rational approximations, each evaluated on every element
+    (its argument clamped to its range, so none overflows) and the right one selected."""
+    y = xp.abs(x)
+
+    z = xp.minimum(y, _THRESH) ** 2                      # y ≤ 0.46875: erf directly
+    num, den = _A[4] * z, z
+    for a, b in zip(_A[:3], _B[:3]):
+        num, den = (num + a) * z, (den + b) * z
+    small = x * (num + _A[3]) / (den + _B[3])
+
+    y2 = xp.minimum(xp.maximum(y, _THRESH), 4.0)         # 0.46875 < y ≤ 4: erfc
+    num, den = _C9[8] * y2, y2
+    for c, d in zip(_C9[:7], _D8[:7]):
+        num, den = (num + c) * y2, (den + d) * y2
+    erfc_middle = _exp_minus_square(xp, y2) * (num + _C9[7]) / (den + _D8[7])
+
+    y3 = xp.minimum(xp.maximum(y, 4.0), _XBIG)           # y > 4: erfc, asymptotic form
+    z = 1 / (y3 * y3)
+    num, den = _P[5] * z, z
+    for p, q in zip(_P[:4], _Q[:4]):
+        num, den = (num + p) * z, (den + q) * z
+    erfc_large = _exp_minus_square(xp, y3) * (_SQRPI - z * (num + _P[4]) / (den + _Q[4])) / y3
+
+    one_minus = 1 - xp.where(y <= 4, erfc_middle, erfc_large)
+    return xp.where(y <= _THRESH, small, xp.where(x < 0, -one_minus, one_minus))
+
+
+@primitive
+def erf(xp, x):
+    """out = erf x = 2/√π ∫₀ˣ e^(-t²) dt        x̄ = ḡ · 2/√π · e^(-x²)
+
+    NumPy has no erf (and CuPy's main namespace has none): the forward is W. J. Cody's rational
+    Chebyshev approximation (1969) from elementary functions, see ``_erf``; accurate to a few
+    units in the last place in float64.  The derivative is exact: it is the integrand.
+    """
+    return _erf(xp, _floating(xp, x))
+erf.defvjp(lambda g, out, x: g * exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+# =========================================================================== logaddexp
+@binary
+def logaddexp(xp, a, b):
+    """out = log(eᵃ + eᵇ)        ā = ḡ eᵃ / (eᵃ + eᵇ) = ḡ σ(a - b),  b̄ = ḡ σ(b - a)
+
+    xp.logaddexp computes it without overflow as max(a, b) + log(1 + e^-|a - b|); the
+    gradients, written with σ, stay finite for any a, b (they are the softmax of (a, b)).
+    Operands broadcast (the VJPs return the broadcast shape; backward sums it down), and either
+    may be a Python number (``binary`` lifts it, with PyTorch's promotion: an integer tensor
+    and 0.5 give the default float).
+    """
+    return xp.logaddexp(_floating(xp, a), _floating(xp, b))
+logaddexp.defvjp(lambda g, out, a, b: g * sigmoid(a - b),
+                 lambda g, out, a, b: g * sigmoid(b - a))
+
+
+# =========================================================================== piecewise constant
+def _keep_integers(x, fn):
+    """floor, ceil and round of integers are the integers themselves (dtype kept, as PyTorch)."""
+    return fn(x) if _is_float(x.dtype) else x.copy()
+
+
+@primitive(save="")
+def floor(xp, x):
+    """out = ⌊x⌋, the largest integer ≤ x            x̄ = 0 (PyTorch's choice, also at the steps)"""
+    return _keep_integers(x, xp.floor)
+floor.defvjp(lambda g, out, x: _zeros(g))
+
+
+@primitive(save="")
+def ceil(xp, x):
+    """out = ⌈x⌉, the smallest integer ≥ x           x̄ = 0"""
+    return _keep_integers(x, xp.ceil)
+ceil.defvjp(lambda g, out, x: _zeros(g))
+
+
+@primitive(name="round", save="")
+def _round(xp, x, *, decimals):
+    """out = x rounded to ``decimals`` decimal places, halves to even (2.5 -> 2, 3.5 -> 4, as
+    NumPy and torch.round)            x̄ = 0
+
+    Integers are kept as they are, unless ``decimals`` < 0 rounds them to tens, hundreds...
+    """
+    if decimals < 0:
+        return xp.round(x, decimals=decimals)
+    return _keep_integers(x, lambda a: xp.round(a, decimals=decimals))
+_round.defvjp(lambda g, out, x, *, decimals: _zeros(g))
+
+
+def round(x: Tensor, decimals: int = 0) -> Tensor:
+    """Round to the nearest integer (or to ``decimals`` places); ties go to the even one."""
+    if not isinstance(decimals, int) or isinstance(decimals, bool):
+        raise TypeError(f"round: decimals must be an int, got {decimals!r}")
+    return _round(x, decimals=decimals)
+
+
+@primitive(save="")
+def sign(xp, x):
+    """out = -1, 0 or 1 as x < 0, x = 0 or x > 0 (NaN stays NaN)            x̄ = 0
+
+    NaN gives NaN, as in NumPy (PyTorch gives 0 there, a difference it tracks as a bug:
+    pytorch/pytorch#41245); bool stays bool.  The explicit ``where`` makes every device agree.
+    """
+    if x.dtype == bool:
+        return x.copy()
+    if not _is_float(x.dtype):
+        return xp.sign(x)
+    return xp.where(xp.isnan(x), x, xp.sign(x))
+sign.defvjp(lambda g, out, x: _zeros(g))
+
+
+# =========================================================================== tests on values
+def isnan(x: Tensor) -> Tensor:
+    """True where x is NaN: a boolean tensor, not differentiable (no graph)."""
+    return Tensor._wrap(x.backend.isnan(x.data), x.backend)
+
+
+def isfinite(x: Tensor) -> Tensor:
+    """True where x is neither infinite nor NaN: a boolean tensor, no graph."""
+    return Tensor._wrap(x.backend.isfinite(x.data), x.backend)
