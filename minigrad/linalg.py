@@ -1,4 +1,115 @@
-"""(being written)"""
+"""Einstein summation, and the outer product.
+
+``einsum("ij,jk->ik", a, b)`` names every axis with a letter: letters shared by operands are
+multiplied elementwise, letters missing from the output are summed over.  Its derivative is
+the neatest in the engine: the output is linear in each operand, so the VJP for operand ``i``
+is *another einsum*, of the cotangent ``ḡ`` (subscripts: the output's) with the other
+operands, producing operand ``i``'s subscripts.  For a matrix product:
+
+    out = einsum("ij,jk->ik", a, b)     ā = einsum("ik,jk->ij", ḡ, b) = ḡ bᵀ
+                                        b̄ = einsum("ik,ij->jk", ḡ, a) = aᵀ ḡ
+
+A letter that only operand ``i`` has and the output lacks (``"ij,j->j"``: i is summed within
+``a`` alone) is in neither ``ḡ`` nor the others; each of those elements contributed with
+weight 1, so the VJP is broadcast along that axis.
+"""
 from __future__ import annotations
 
-__all__: list = []
+from . import ops
+from .autograd import Primitive
+from .tensor import Tensor
+
+__all__ = ["einsum", "outer"]
+
+
+def _einsum_forward(xp, *operands, inputs, output):
+    """out = Σ over the letters not in ``output`` of Π_i operand_i[its letters]
+
+    x̄ᵢ = einsum(ḡ with the other operands -> operand i's letters), broadcast along the
+    letters found in operand i alone (see the module docstring)."""
+    return xp.einsum(",".join(inputs) + "->" + output, *operands)
+
+
+def _einsum_vjp(i, g, out, *operands, inputs, output):
+    others = [k for k in range(len(operands)) if k != i]
+    available = set(output).union(*(inputs[k] for k in others))
+    mine = inputs[i]
+    kept = "".join(c for c in mine if c in available)
+    grad = einsum(",".join([output] + [inputs[k] for k in others]) + "->" + kept,
+                  g, *(operands[k] for k in others))
+    if kept != mine:                   # letters summed within operand i alone: broadcast back
+        missing = tuple(d for d, c in enumerate(mine) if c not in available)
+        grad = ops.broadcast_to(ops.expand_dims(grad, missing), operands[i].shape)
+    return grad
+
+
+einsum_ = Primitive(_einsum_forward, name="einsum", save="inputs")
+einsum_.defvjp_argnum(_einsum_vjp)
+
+
+def _parse(subscripts: str, operands) -> tuple:
+    """``"ij,jk->ik"`` (or implicit ``"ij,jk"``) -> (("ij", "jk"), "ik"), checked against the
+    operands' shapes.  Implicit output: the letters used exactly once, in alphabetical order."""
+    spec = subscripts.replace(" ", "")
+    if "." in spec:
+        raise ValueError(f"einsum: '...' (ellipsis) is not supported, in {subscripts!r}; "
+                         "name every axis with a letter")
+    if spec.count("->") > 1:
+        raise ValueError(f"einsum: more than one '->' in {subscripts!r}")
+    lhs, arrow, output = spec.partition("->")
+    inputs = tuple(lhs.split(","))
+    letters = "".join(inputs)
+    if not all(c.isascii() and c.isalpha() for c in letters + output):
+        raise ValueError(f"einsum: subscripts must be letters, commas and '->', got {subscripts!r}")
+    if len(inputs) != len(operands):
+        raise ValueError(f"einsum: {subscripts!r} names {len(inputs)} operands, {len(operands)} given")
+    for term in inputs:
+        if len(set(term)) != len(term):
+            raise ValueError(f"einsum: a letter repeated within one operand ({term!r}: a diagonal or "
+                             "trace) is not supported; take the diagonal first")
+    if not arrow:
+        output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+    if len(set(output)) != len(output):
+        raise ValueError(f"einsum: output subscripts {output!r} repeat a letter")
+    unknown = set(output) - set(letters)
+    if unknown:
+        raise ValueError(f"einsum: output letter(s) {''.join(sorted(unknown))} of {subscripts!r} "
+                         "appear in no operand")
+    sizes = {}
+    for k, (term, x) in enumerate(zip(inputs, operands)):
+        if len(term) != x.ndim:
+            raise ValueError(f"einsum: operand {k} has {x.ndim} dimensions, its subscripts "
+                             f"{term!r} name {len(term)}")
+        for c, n in zip(term, x.shape):
+            if sizes.setdefault(c, n) != n:
+                raise ValueError(f"einsum: letter {c!r} has size {sizes[c]} in one operand and {n} "
+                                 f"in operand {k} (shape {x.shape})")
+    return inputs, output
+
+
+def einsum(subscripts: str, *operands: Tensor) -> Tensor:
+    """Einstein summation over Tensors, NumPy's notation: ``einsum("bij,bjk->bik", a, b)``
+    (batched matrix product), ``einsum("i,i", u, v)`` (dot product), ``einsum("ij->ji", a)``.
+
+    Supported: explicit (``->``) and implicit outputs, any number of operands, batch letters,
+    contractions.  Not supported: ``...`` and a letter repeated within one operand (diagonals,
+    traces).  All operands must have one dtype (no silent upcast) and sizes must match exactly
+    (no broadcasting of size-1 axes)."""
+    if not operands:
+        raise ValueError("einsum needs at least one operand")
+    if not all(isinstance(x, Tensor) for x in operands):
+        raise TypeError("einsum: operands must be Tensors")
+    dtypes = {x.dtype for x in operands}
+    if len(dtypes) > 1:
+        raise TypeError(f"einsum: dtype mismatch ({', '.join(sorted(map(str, dtypes)))}); minigrad does "
+                        "not upcast silently: convert operands with .astype()")
+    inputs, output = _parse(subscripts, operands)
+    return einsum_(*operands, inputs=inputs, output=output)
+
+
+def outer(a: Tensor, b: Tensor) -> Tensor:
+    """``out[i, j] = a[i] b[j]`` for 1-D ``a`` and ``b`` (a column times a row, by broadcasting:
+    ā = Σ_j ḡ[i, j] b[j],  b̄ = Σ_i ḡ[i, j] a[i])."""
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
+    return ops.mul(ops.reshape(a, (a.shape[0], 1)), ops.reshape(b, (1, b.shape[0])))

@@ -1,4 +1,402 @@
-"""(being written)"""
+"""Rearranging tensors: picking, moving, repeating and padding elements, with their derivatives.
+
+Every op here moves values around without changing them, so every derivative is another
+rearrangement of the cotangent ``ḡ``: to "undo" where a value went.  Read the pairs together:
+
+* ``gather`` (``take_along_axis``) copies ``x[..., index, ...]`` out; its adjoint
+  ``scatter_add_along`` adds ``ḡ`` back at the same places (a value picked twice gets two
+  contributions).  Each is the other's VJP, so second derivatives work;
+* ``pad`` surrounds ``x`` with a constant, ``crop`` cuts the edges off: each is the other's VJP;
+* ``roll`` by s is undone by ``roll`` by -s, ``flip`` by ``flip``, ``tril`` by ``tril``;
+* ``tile`` and ``repeat_interleave`` copy each value several times: their VJPs sum the copies;
+* ``sort`` and ``topk`` are a ``gather`` with indices found by sorting (constants: no gradient
+  flows into the indices, which are integers);
+* ``masked_fill`` replaces values: no gradient flows to the replaced ones.
+
+Indices (``index``, ``mask``) are device arrays kept as parameters of the node, never inputs.
+"""
 from __future__ import annotations
 
-__all__: list = []
+from typing import NamedTuple
+
+import numpy as np
+
+from . import ops
+from .autograd import DeviceMismatchError
+from .ops import _axes, accepts_dim, const, primitive
+from .tensor import Tensor
+
+__all__ = ["take_along_axis", "gather", "masked_fill", "one_hot", "roll", "flip", "pad",
+           "tril", "triu", "tile", "repeat_interleave", "sort", "topk", "ValuesIndices"]
+
+
+# =========================================================================== helpers
+def _axis(axis, ndim) -> int:
+    """One axis, negatives allowed, as a non-negative int (range checked)."""
+    if not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"an axis is an int, got {axis!r}")
+    return _axes(int(axis), ndim)[0]
+
+
+def _device_array(values, like: Tensor, what: str):
+    """``values`` (a Tensor, a list or a NumPy array) as an array on ``like``'s device."""
+    if isinstance(values, Tensor):
+        if values.backend is not like.backend:
+            raise DeviceMismatchError(f"{what} is on {values.device!r}, the tensor on {like.device!r}")
+        return values.data
+    return like.backend.asarray(values)
+
+
+def _index_array(index, like: Tensor, what: str = "index"):
+    data = _device_array(index, like, what)
+    if not np.issubdtype(np.dtype(data.dtype), np.integer):
+        raise TypeError(f"{what} must hold integers, got dtype {data.dtype}")
+    return data
+
+
+# =========================================================================== gather / scatter
+def _grid(xp, index, axis):
+    """The full index that picks ``x[i₀, ..., index[i₀, ..., iₙ], ..., iₙ]`` for every position
+    ``(i₀, ..., iₙ)`` of ``index``: ``index`` itself along ``axis``, a broadcast ``arange`` along
+    every other axis."""
+    n = index.ndim
+    return tuple(index if d == axis else
+                 xp.arange(size).reshape(tuple(size if e == d else 1 for e in range(n)))
+                 for d, size in enumerate(index.shape))
+
+
+@primitive(name="gather", save="")
+def _gather(xp, x, *, index, axis):
+    """out[i, j, k] = x[i, index[i, j, k], k]     (axis = 1 shown; out has index's shape)
+
+    x̄ = zeros like x, with ḡ[i, j, k] added at [i, index[i, j, k], k]: scatter_add_along.
+    An element picked twice receives both contributions (repeats add up, never overwrite).
+    """
+    return x[_grid(xp, index, axis)]
+_gather.defvjp(lambda g, out, x, *, index, axis:
+               _scatter_add_along(g, index=index, axis=axis, shape=x.shape))
+
+
+@primitive(name="scatter_add_along", save="")
+def _scatter_add_along(xp, g, *, index, axis, shape):
+    """out = zeros(shape);  out[i, index[i, j, k], k] += g[i, j, k]     (axis = 1 shown)
+
+    The adjoint of gather, and gather is its adjoint:  ḡ_in = gather(ḡ, index), reading back
+    the value of ḡ at the place where each element was added."""
+    out = xp.zeros(shape, dtype=g.dtype)
+    xp.scatter_add(out, _grid(xp, index, axis), g)     # repeated indices add up
+    return out
+_scatter_add_along.defvjp(lambda h, out, g, *, index, axis, shape: _gather(h, index=index, axis=axis))
+
+
+@accepts_dim
+def take_along_axis(x: Tensor, indices, axis) -> Tensor:
+    """NumPy's ``take_along_axis``: ``out[..., j, ...] = x[..., indices[..., j, ...], ...]``
+    along ``axis`` (``dim=`` also accepted; None: along the flattened ``x``).
+
+    ``indices`` has as many dimensions as ``x``; the other axes broadcast against ``x``'s.
+    Differentiable in ``x`` (the gradient is a scatter-add, repeats add up), never in
+    ``indices``.  Negative indices count from the end; out-of-range ones raise on the CPU
+    (CuPy does not check them).
+    """
+    idx = _index_array(indices, x, "take_along_axis: indices")
+    if axis is None:
+        x, idx, axis = ops.reshape(x, (-1,)), idx.reshape(-1), 0
+    if idx.ndim != x.ndim:
+        raise ValueError(f"take_along_axis: indices have {idx.ndim} dimensions, x has {x.ndim}; "
+                         "they must match (add size-1 axes to broadcast)")
+    axis = _axis(axis, x.ndim)
+    try:
+        common = np.broadcast_shapes(x.shape[:axis] + (1,) + x.shape[axis + 1:],
+                                     idx.shape[:axis] + (1,) + idx.shape[axis + 1:])
+    except ValueError:
+        raise ValueError(f"take_along_axis: indices of shape {idx.shape} do not broadcast against "
+                         f"x of shape {x.shape} (apart from axis {axis})") from None
+    x = ops.broadcast_to(x, common[:axis] + (x.shape[axis],) + common[axis + 1:])
+    idx = x.backend.broadcast_to(idx, common[:axis] + (idx.shape[axis],) + common[axis + 1:])
+    return _gather(x, index=idx, axis=axis)
+
+
+def gather(x: Tensor, dim: int, index) -> Tensor:
+    """PyTorch's ``gather`` (same argument order): ``out[i][j][k] = x[i][index[i][j][k]][k]``
+    for ``dim = 1``; ``out`` has ``index``'s shape.
+
+    ``index`` has as many dimensions as ``x`` and, on every other axis, no more elements than
+    ``x`` (no broadcasting, as in PyTorch).  Gradient: repeated indices add up.
+    """
+    idx = _index_array(index, x, "gather: index")
+    if idx.ndim != x.ndim:
+        raise ValueError(f"gather: index has {idx.ndim} dimensions, x has {x.ndim}; they must match")
+    axis = _axis(dim, x.ndim)
+    for d, (i, n) in enumerate(zip(idx.shape, x.shape)):
+        if d != axis and i > n:
+            raise ValueError(f"gather: index of shape {idx.shape} is larger than x of shape {x.shape} "
+                             f"on dimension {d} (only dimension {axis}, the one gathered along, may be)")
+    return _gather(x, index=idx, axis=axis)
+
+
+# =========================================================================== masking
+@primitive(name="masked_fill", save="")
+def _masked_fill(xp, x, *, mask, value):
+    """out = value where mask else x         x̄ = ḡ [not mask]   (filled places get nothing)"""
+    return xp.where(mask, xp.asarray(value, dtype=x.dtype), x)
+_masked_fill.defvjp(lambda g, out, x, *, mask, value: ops.mul(g, const(~mask, g)))
+
+
+def masked_fill(x: Tensor, mask, value) -> Tensor:
+    """``x`` with ``value`` wherever the boolean ``mask`` (broadcast to ``x``'s shape) is True.
+
+    ``value`` is a number, or a 0-d Tensor (which then receives the gradient of the filled
+    places, as in PyTorch)."""
+    m = _device_array(mask, x, "masked_fill: mask")
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be boolean, got dtype {m.dtype}")
+    try:
+        fits = np.broadcast_shapes(m.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"masked_fill: a mask of shape {m.shape} does not broadcast to x's shape {x.shape}")
+    if isinstance(value, Tensor):
+        if value.ndim != 0:
+            raise ValueError(f"masked_fill: a Tensor value must be 0-d, got shape {value.shape}")
+        return ops.where(m, ops.broadcast_to(value, x.shape), x)
+    return _masked_fill(x, mask=m, value=value)
+
+
+def one_hot(indices, num_classes: int = -1) -> Tensor:
+    """``out[..., c] = 1 if indices[...] == c else 0``: an int64 tensor of shape
+    ``indices.shape + (num_classes,)`` (PyTorch's ``one_hot``; no graph: it is a constant).
+
+    ``num_classes = -1`` uses ``max(indices) + 1``, which reads the indices back from the device
+    (one sync; they are checked to be non-negative then).  With ``num_classes`` given nothing is
+    read back and nothing checked: an index outside ``[0, num_classes)`` gives a row of zeros."""
+    t = indices if isinstance(indices, Tensor) else Tensor(indices)
+    idx = _index_array(t, t, "one_hot: indices")
+    xp = t.backend
+    if not isinstance(num_classes, (int, np.integer)) or num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be a non-negative int or -1, got {num_classes!r}")
+    if num_classes == -1:
+        if idx.size == 0:
+            raise ValueError("one_hot: cannot infer num_classes from empty indices; give num_classes")
+        low, high = (int(v) for v in xp.to_host(xp.stack([xp.min(idx), xp.max(idx)])))
+        if low < 0:
+            raise ValueError(f"one_hot: indices must be non-negative, got {low}")
+        num_classes = high + 1
+    classes = xp.arange(int(num_classes))
+    return Tensor._wrap((idx[..., None] == classes).astype(np.int64), xp)
+
+
+# =========================================================================== moving elements
+@primitive(name="roll", save="")
+def _roll(xp, x, *, shifts, axes):
+    """out[(i + s) mod n] = x[i] along each axis (axes None: over the flattened x)
+
+    x̄ = ḡ rolled back:  x̄[i] = ḡ[(i + s) mod n],  i.e. roll(ḡ, -s)."""
+    return xp.roll(x, shifts, axis=axes)
+_roll.defvjp(lambda g, out, x, *, shifts, axes:
+             _roll(g, shifts=tuple(-s for s in shifts) if axes is not None else -shifts, axes=axes))
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    """PyTorch's ``roll``: shift elements along ``dims`` by ``shifts`` (int or tuple, paired
+    with ``dims``), wrapping around; ``dims=None`` rolls the flattened tensor (one shift)."""
+    if dims is None:
+        if isinstance(shifts, (tuple, list)):
+            if len(shifts) != 1:
+                raise ValueError(f"roll: without dims, give one shift, got {tuple(shifts)}")
+            shifts = shifts[0]
+        return _roll(x, shifts=int(shifts), axes=None)
+    shifts = (shifts,) if isinstance(shifts, (int, np.integer)) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, (int, np.integer)) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims; give one shift per dim")
+    return _roll(x, shifts=tuple(int(s) for s in shifts), axes=tuple(_axis(d, x.ndim) for d in dims))
+
+
+@primitive(name="flip", save="")
+def _flip(xp, x, *, axes):
+    """out[i] = x[n - 1 - i] along each axis          x̄ = flip(ḡ)  (a flip is its own inverse)"""
+    return xp.flip(x, axis=axes)
+_flip.defvjp(lambda g, out, x, *, axes: _flip(g, axes=axes))
+
+
+def flip(x: Tensor, dims=None) -> Tensor:
+    """Reverse the order of elements along ``dims`` (int or tuple; None: every axis)."""
+    return _flip(x, axes=_axes(dims, x.ndim))
+
+
+# =========================================================================== padding
+@primitive(name="pad", save="")
+def _pad(xp, x, *, width, value):
+    """out = x surrounded by ``value``: ``width[d] = (before, after)`` elements on axis d
+
+    x̄ = ḡ with the border cut off: crop(ḡ, width), i.e. ḡ[before : before + n] on each axis."""
+    return xp.pad(x, width, mode="constant", constant_values=value)
+_pad.defvjp(lambda g, out, x, *, width, value: _crop(g, width=width))
+
+
+@primitive(name="crop", save="")
+def _crop(xp, x, *, width):
+    """out = x without its border: ``x[before : n - after]`` on each axis d, with
+    ``width[d] = (before, after)``
+
+    x̄ = ḡ padded back with zeros: pad(ḡ, width, 0).  (pad and crop are each other's VJP.)"""
+    return x[tuple(slice(b, n - a) for (b, a), n in zip(width, x.shape))]
+_crop.defvjp(lambda g, out, x, *, width: _pad(g, width=width, value=0))
+
+
+def pad(x: Tensor, pad, value=0.0) -> Tensor:
+    """Constant padding with PyTorch's convention: ``pad`` lists (before, after) pairs starting
+    from the *last* dimension: ``(left, right)`` pads the last axis, ``(left, right, top,
+    bottom)`` the last two, and so on.  Negative amounts cut elements off (as in PyTorch)."""
+    pad = tuple(pad)
+    if len(pad) % 2 or len(pad) > 2 * x.ndim or not all(isinstance(p, (int, np.integer)) for p in pad):
+        raise ValueError(f"pad: give an even number (at most 2 x {x.ndim} dimensions) of ints, "
+                         f"(before, after) pairs from the last dimension back; got {pad}")
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(pad) // 2):
+        pairs[x.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    cut = tuple((max(-b, 0), max(-a, 0)) for b, a in pairs)
+    grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
+    for d, ((b, a), n) in enumerate(zip(cut, x.shape)):
+        if b + a > n:
+            raise ValueError(f"pad: negative padding {pairs[d]} removes more than the {n} elements "
+                             f"of dimension {d}")
+    if any(b or a for b, a in cut):
+        x = _crop(x, width=cut)
+    return _pad(x, width=grow, value=value) if any(b or a for b, a in grow) else x
+
+
+# =========================================================================== triangles
+@primitive(name="tril", save="")
+def _tril(xp, x, *, k):
+    """out[..., i, j] = x[..., i, j] if j - i ≤ k else 0      x̄ = tril(ḡ, k)
+
+    (Zeroing the same entries is a projection: its own VJP.)"""
+    return xp.tril(x, k=k)
+_tril.defvjp(lambda g, out, x, *, k: _tril(g, k=k))
+
+
+@primitive(name="triu", save="")
+def _triu(xp, x, *, k):
+    """out[..., i, j] = x[..., i, j] if j - i ≥ k else 0      x̄ = triu(ḡ, k)"""
+    return xp.triu(x, k=k)
+_triu.defvjp(lambda g, out, x, *, k: _triu(g, k=k))
+
+
+def _matrices(x: Tensor, name: str):
+    if x.ndim < 2:
+        raise ValueError(f"{name}: needs a matrix or a stack of matrices, got shape {x.shape}")
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The lower triangle of the last two axes: entries on and below the ``diagonal``-th
+    diagonal (0 main, > 0 above it, < 0 below it); the others become 0."""
+    _matrices(x, "tril")
+    return _tril(x, k=int(diagonal))
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """The upper triangle of the last two axes: entries on and above the ``diagonal``-th diagonal."""
+    _matrices(x, "triu")
+    return _triu(x, k=int(diagonal))
+
+
+# =========================================================================== repeating
+@primitive(name="tile", save="")
+def _tile(xp, x, *, reps):
+    """out = x repeated reps[d] times, whole, along each axis d (len(reps) ≥ x.ndim)
+
+    Along axis d, out[b·n + i] = x[i] for each block b < reps[d].  So x̄ = the sum of the
+    blocks of ḡ: reshape ḡ to (reps₀, n₀, reps₁, n₁, ...) and sum over the reps axes."""
+    return xp.tile(x, reps)
+
+
+def _tile_vjp(g, out, x, *, reps):
+    shape = (1,) * (len(reps) - x.ndim) + tuple(x.shape)
+    blocks = ops.reshape(g, tuple(v for pair in zip(reps, shape) for v in pair))
+    return ops.reshape(ops.sum(blocks, tuple(range(0, 2 * len(reps), 2))), x.shape)
+
+
+_tile.defvjp(_tile_vjp)
+
+
+def tile(x: Tensor, reps) -> Tensor:
+    """NumPy's ``tile`` (PyTorch's ``Tensor.repeat``): ``x`` repeated, whole, ``reps[d]``
+    times along each axis.  With fewer reps than axes, the reps apply to the last axes; with
+    more, ``x`` gets new leading axes of size 1 first."""
+    reps = (reps,) if isinstance(reps, (int, np.integer)) else tuple(reps)
+    if not all(isinstance(r, (int, np.integer)) and r >= 0 for r in reps):
+        raise ValueError(f"tile: reps must be non-negative ints, got {reps}")
+    reps = (1,) * (x.ndim - len(reps)) + tuple(int(r) for r in reps)
+    return _tile(x, reps=reps)
+
+
+@primitive(name="repeat_interleave", save="")
+def _repeat_interleave(xp, x, *, repeats, axis):
+    """out[r·i + j] = x[i] for j < r along axis (each element r times in a row)
+
+    x̄ = ḡ with each run of r copies summed: reshape the axis to (n, r), sum over r."""
+    return xp.repeat(x, repeats, axis=axis)
+
+
+def _repeat_interleave_vjp(g, out, x, *, repeats, axis):
+    runs = ops.reshape(g, x.shape[:axis] + (x.shape[axis], repeats) + x.shape[axis + 1:])
+    return ops.sum(runs, axis + 1)
+
+
+_repeat_interleave.defvjp(_repeat_interleave_vjp)
+
+
+def repeat_interleave(x: Tensor, repeats: int, dim=None) -> Tensor:
+    """PyTorch's ``repeat_interleave`` with an int ``repeats``: each element ``repeats`` times in
+    a row along ``dim`` (None: over the flattened tensor, giving a 1-D result)."""
+    if not isinstance(repeats, (int, np.integer)) or repeats < 0:
+        raise TypeError(f"repeat_interleave: repeats must be a non-negative int, got {repeats!r} "
+                        "(per-element counts are not supported)")
+    if dim is None:
+        x, dim = ops.reshape(x, (-1,)), 0
+    return _repeat_interleave(x, repeats=int(repeats), axis=_axis(dim, x.ndim))
+
+
+# =========================================================================== sorting
+class ValuesIndices(NamedTuple):
+    """What ``sort`` and ``topk`` return: the values (differentiable) and their int64 indices."""
+    values: Tensor
+    indices: Tensor
+
+
+def _argsort(x: Tensor, axis: int, descending: bool):
+    """Stable argsort along axis.  Descending and still stable (equal values keep their order):
+    sort the reversed x ascending, reverse the result, map the positions back (n - 1 - i)."""
+    xp = x.backend
+    if not descending:
+        return xp.argsort(x.data, axis=axis, kind="stable")
+    n = x.shape[axis]
+    return (n - 1) - xp.flip(xp.argsort(xp.flip(x.data, axis=axis), axis=axis, kind="stable"), axis=axis)
+
+
+def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True) -> ValuesIndices:
+    """Sort along ``dim``: ``(values, indices)`` with ``values = take_along_axis(x, indices, dim)``.
+
+    The gradient of ``values`` is the cotangent put back where each value came from
+    (``x̄[indices[j]] = ḡ[j]``); ``indices`` (int64) has no graph.  The sort is always stable
+    (``stable=False`` is accepted: a stable order is a valid unstable one)."""
+    axis = _axis(dim, x.ndim)
+    idx = _argsort(x, axis, descending).astype(np.int64, copy=False)
+    return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
+
+
+def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
+    """The ``k`` largest (``largest=False``: smallest) values along ``dim`` with their int64
+    indices, in sorted order (``sorted=False`` is accepted; the order is then still sorted).
+
+    ``values`` is differentiable: the gradient goes to the selected elements, 0 elsewhere."""
+    axis = _axis(dim, x.ndim)
+    n = x.shape[axis]
+    if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:
+        raise ValueError(f"topk: k must be an int in [0, {n}] (the size of dimension {axis}), got {k!r}")
+    idx = _argsort(x, axis, largest).astype(np.int64, copy=False)
+    idx = idx[(slice(None),) * axis + (slice(0, int(k)),)]
+    return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
