@@ -27,8 +27,8 @@ from .tensor import (DeviceMismatchError, Tensor, arange, eye, full, linspace, o
 from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
                        no_grad, scope, sum_to)
 from .tape import Tape, TapeEntry
-from .ops import (abs, add, astype, clip, concat, cross_entropy, div, exp, expand_dims, getitem,
-                  identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum, mse,
+from .ops import (abs, add, astype, clip, concat, div, exp, expand_dims, getitem,
+                  identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
                   mul, neg, permute, pow, relu, reshape, sigmoid, softmax, split, squeeze, stack, sub,
                   sum, swapaxes, tanh, to, transpose, where)
 from .elementwise import *  # noqa: F401,F403  (each module's __all__)

@@ -1,4 +1,382 @@
-"""(being written)"""
+"""Loss functions: cross-entropy, negative log-likelihood, binary cross-entropy, squared error.
+
+They follow PyTorch's ``torch.nn.functional`` definitions (formulas, reductions, label
+smoothing, class weights), with two differences, both said again where they apply:
+
+* **Classes are on the last axis.**  ``logits`` has shape ``(..., C)`` and integer targets
+  ``(...)``: the layout minigrad's models produce (time, batch, classes).  PyTorch puts the
+  classes on axis 1 (``(N, C, d1, ...)``); to port such code, move that axis to the end first
+  (``mg.permute`` / ``x.swapaxes(1, -1)``).
+* **ignore_index defaults to None**, not -100: see :func:`cross_entropy`.
+
+Most losses here are compositions, differentiated through the primitives they call
+(log_softmax, getitem, sum...), so they have second derivatives for free.  One is a primitive
+of its own, ``binary_cross_entropy``'s elementwise term, because PyTorch gives its gradient by
+a formula that is not the derivative of the clamped value (see :func:`_bce`).
+
+Nothing here reads a value back to the host (no ``.item()``, no ``if`` on an array): positions
+to ignore are masked with array operations, so every loss runs on a GPU without a
+synchronization, and inside ``mg.trace``.  The other side of that coin: values are not
+checked.  A class index out of range raises IndexError on NumPy but, with CuPy, silently wraps
+around; probabilities outside [0, 1] given to ``binary_cross_entropy`` give NaN.
+
+    loss = mg.cross_entropy(logits, targets)                        # (..., C) and (...)
+    loss = mg.cross_entropy(logits, targets, label_smoothing=0.1)
+    loss = mg.cross_entropy(logits, padded_targets, ignore_index=-100)
+    loss = mg.binary_cross_entropy_with_logits(scores, labels, pos_weight=3.0)
+"""
 from __future__ import annotations
 
-__all__: list = []
+import numbers
+
+import numpy as np
+
+from . import ops
+from .elementwise import log_sigmoid
+from .ops import _lift, const, log_softmax, primitive
+from .tensor import Tensor, _is_float
+
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+# =========================================================================== checks shared by all
+def _check_reduction(name: str, reduction) -> None:
+    if isinstance(reduction, str) and reduction in _REDUCTIONS:
+        return
+    hint = ""
+    if not isinstance(reduction, str):          # torch's third positional argument is weight
+        hint = " (the third argument is reduction here, not weight as in PyTorch: pass weight=)"
+    raise ValueError(f"{name}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}{hint}")
+
+
+def _check_input(name: str, what: str, x) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: {what} must be a Tensor, got {type(x).__name__}")
+    if not _is_float(x.dtype):
+        raise TypeError(f"{name}: {what} must be a floating tensor, got dtype {x.dtype}")
+
+
+def _float_like(name: str, what: str, value, like: Tensor) -> Tensor:
+    """``value`` as a floating tensor of ``like``'s dtype and device.
+
+    Host data (numbers, lists, NumPy arrays) and integer or bool tensors are converted (they
+    are constants).  A floating tensor must have ``like``'s dtype already: minigrad does not
+    convert float32 and float64 into each other silently (a gradient may flow to it)."""
+    if not isinstance(value, Tensor):
+        return _lift(value, like)
+    if value.backend is not like.backend:
+        raise ValueError(f"{name}: {what} is on {value.device!r}, the input on {like.device!r}")
+    if _is_float(value.dtype):
+        if value.dtype != like.dtype:
+            raise TypeError(f"{name}: {what} has dtype {value.dtype}, the input {like.dtype}; "
+                            "convert one with .astype() (minigrad does not upcast silently)")
+        return value
+    return const(value.data, like)
+
+
+def _reduce(losses: Tensor, reduction: str, shape, denominator=None) -> Tensor:
+    """Per-position ``losses`` as asked: reshaped to ``shape`` ("none"), summed, or averaged:
+    over the positions, or divided by ``denominator`` (a tensor) when one is given."""
+    if reduction == "none":
+        return ops.reshape(losses, shape)
+    if reduction == "sum":
+        return ops.sum(losses)
+    if denominator is None:
+        return ops.mean(losses)
+    return ops.sum(losses) / denominator
+
+
+# =========================================================================== classes
+def _class_targets(name: str, x: Tensor, targets) -> Tensor:
+    """Integer class targets of shape ``x.shape[:-1]`` on ``x``'s device."""
+    t = targets if isinstance(targets, Tensor) else Tensor(targets, device=x.device)
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"{name}: targets must be integer class indices, got dtype {t.dtype}")
+    if t.backend is not x.backend:
+        raise ValueError(f"{name}: targets are on {t.device!r}, the input on {x.device!r}")
+    if t.shape != x.shape[:-1]:
+        raise ValueError(f"{name}: an input of shape {x.shape} (classes last) needs integer targets "
+                         f"of shape {x.shape[:-1]}, got {t.shape}")
+    return t
+
+
+def _class_weight(name: str, weight, x: Tensor):
+    if weight is None:
+        return None
+    w = _float_like(name, "weight", weight, x)
+    if w.shape != (x.shape[-1],):
+        raise ValueError(f"{name}: weight must have one entry per class, shape ({x.shape[-1]},), "
+                         f"got {w.shape}")
+    return w
+
+
+def _check_ignore_index(name: str, ignore_index) -> None:
+    if ignore_index is not None and (not isinstance(ignore_index, numbers.Integral)
+                                     or isinstance(ignore_index, bool)):
+        raise TypeError(f"{name}: ignore_index must be an int or None, got {ignore_index!r}")
+
+
+def _class_losses(logp: Tensor, t: Tensor, ignore_index, weight, smoothing: float):
+    """The per-position losses of log-probabilities ``logp`` (..., C) at integer targets ``t``
+    (...), flattened to (n,), and the denominator of "mean" (None: the number of positions n).
+
+        ℓᵢ = (1 - ε) · wₜ · (-log pᵢₜ) + ε/C · Σ_c w_c · (-log pᵢ_c)      t = tᵢ, ε = smoothing
+
+    times 0 where tᵢ = ignore_index; "mean" divides Σᵢ ℓᵢ by Σᵢ wₜᵢ over the kept positions.
+    Without weight, ignore_index and smoothing this is a reshape, the row numbers
+    ``arange(n)``, one gather ``logp[rows, t]`` and a negation: the training loop's path, which
+    must stay that cheap (``tests/test_losses.py`` compares its traced program to that list).
+    """
+    n, classes = t.size, logp.shape[-1]
+    flat = ops.reshape(logp, (n, classes))
+    rows = logp.backend.arange(n)
+    index = t.data.reshape(n)
+    keep = None
+    if ignore_index is not None:
+        keep = index != ignore_index                          # a bool array, on the device
+        index = logp.backend.where(keep, index, 0)            # any valid class: zeroed below
+    losses = -flat[rows, index]                               # -log pᵢₜ
+    scale = None                                              # wₜᵢ · [i kept]
+    if weight is not None:
+        scale = weight[index]
+    if keep is not None:
+        keep = const(keep, logp)
+        scale = keep if scale is None else scale * keep
+    if scale is not None:
+        losses = losses * scale
+    if smoothing:
+        spread = -ops.sum(flat if weight is None else flat * weight, -1)     # Σ_c w_c (-log pᵢ_c)
+        if keep is not None:
+            spread = spread * keep
+        losses = losses * (1 - smoothing) + spread * (smoothing / classes)
+    return losses, (None if scale is None else ops.sum(scale))
+
+
+def cross_entropy(logits: Tensor, targets, reduction: str = "mean", *, label_smoothing: float = 0.0,
+                  ignore_index: int | None = None, weight=None) -> Tensor:
+    """Softmax cross-entropy of ``logits`` (..., C), **classes on the last axis**.
+
+    PyTorch's ``F.cross_entropy`` with classes last instead of on axis 1.  With
+    p = softmax(logits) over the last axis, ε = ``label_smoothing``, w = ``weight`` (all 1
+    when None), for each position i:
+
+    * **integer targets** tᵢ, shape (...):
+      ℓᵢ = (1 - ε) wₜ (-log pᵢₜ) + ε/C Σ_c w_c (-log pᵢ_c)     (t = tᵢ; plain: -log pᵢₜ)
+      and "mean" = Σᵢ ℓᵢ / Σᵢ wₜᵢ, the sum over positions not ignored (without weight: their
+      number).
+    * **probability targets** yᵢ (floating, the shape of ``logits``; rows usually sum to 1,
+      which is not checked):
+      ℓᵢ = -Σ_c w_c qᵢ_c log pᵢ_c with q = (1 - ε) y + ε/C, and "mean" = Σᵢ ℓᵢ / (number of
+      positions), weights or not (PyTorch's rule).  Gradients flow to the targets too.
+
+    ``reduction``: "mean", "sum" or "none" (the losses, shape (...)).  ``label_smoothing`` ε in
+    [0, 1] mixes the targets with the uniform distribution over the C classes.
+
+    ``ignore_index`` (integer targets only): positions whose target equals it contribute 0 and
+    are left out of the mean's count; if every position is ignored, "mean" is 0/0 = NaN, as
+    in PyTorch (whose gradient is then 0; here it is NaN as well).  **Its default is None, not
+    PyTorch's -100**: ignoring costs array work on every call (a comparison, a ``where``, a
+    mask, its sum), and whether any target equals -100 cannot be known without reading values
+    back from the device.  So the mask is built only when asked for: pass
+    ``ignore_index=-100`` (or any class) for PyTorch's behaviour.  The default path, integer
+    targets with no weight, smoothing or ignore_index, is a log_softmax, a reshape, one gather
+    ``logp[rows, targets]``, a negation and the mean, as cheap as cross-entropy gets.
+
+    ``weight``: one rescaling factor per class, shape (C,) (a constant, or a tensor that may
+    require grad).
+
+    Its gradient with respect to the logits (plain case) is (p - onehot(t)) / n for "mean":
+    not written out here; it comes from log_softmax's and getitem's VJPs.
+    """
+    name = "cross_entropy"
+    _check_reduction(name, reduction)
+    _check_input(name, "logits", logits)
+    if logits.ndim == 0:
+        raise ValueError(f"{name}: logits need a class axis, shape (..., C); got a 0-d tensor")
+    if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, numbers.Real) \
+            or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
+    _check_ignore_index(name, ignore_index)
+    if not isinstance(targets, Tensor):
+        targets = Tensor(targets, device=logits.device)
+        if _is_float(targets.dtype):                          # host probabilities: logits' dtype
+            targets = const(targets.data, logits)
+    if _is_float(targets.dtype):
+        return _cross_entropy_probabilities(logits, targets, reduction, float(label_smoothing),
+                                            ignore_index, weight)
+    if targets.dtype.kind not in "iu":
+        raise TypeError(f"{name}: targets must be integer class indices of shape {logits.shape[:-1]} "
+                        f"or floating probabilities of shape {logits.shape}, got dtype {targets.dtype}")
+    t = _class_targets(name, logits, targets)
+    losses, denominator = _class_losses(log_softmax(logits, -1), t, ignore_index,
+                                        _class_weight(name, weight, logits), float(label_smoothing))
+    return _reduce(losses, reduction, t.shape, denominator)
+
+
+def _cross_entropy_probabilities(logits, targets, reduction, smoothing, ignore_index, weight):
+    name = "cross_entropy"
+    if ignore_index is not None:
+        raise ValueError(f"{name}: ignore_index applies to integer class targets only, "
+                         f"not to probability targets (dtype {targets.dtype})")
+    if targets.shape != logits.shape:
+        raise ValueError(f"{name}: probability targets must have the shape of the logits, "
+                         f"{logits.shape}, got {targets.shape}")
+    q = _float_like(name, "targets", targets, logits)
+    classes = logits.shape[-1]
+    if smoothing:
+        q = q * (1 - smoothing) + smoothing / classes
+    w = _class_weight(name, weight, logits)
+    terms = log_softmax(logits, -1) * q                       # qᵢ_c log pᵢ_c
+    if w is not None:
+        terms = terms * w
+    if reduction == "none":
+        return -ops.sum(terms, -1)
+    total = -ops.sum(terms)
+    return total if reduction == "sum" else total / (logits.size // classes)
+
+
+def nll_loss(log_probs: Tensor, targets, reduction: str = "mean", *, ignore_index: int | None = None,
+             weight=None) -> Tensor:
+    """Negative log-likelihood of log-probabilities ``log_probs`` (..., C), classes last.
+
+    ℓᵢ = -wₜ log_probs[i, t] (t = tᵢ, integer targets of shape (...); w = ``weight``, shape (C,),
+    all 1 when None).  "mean" = Σᵢ ℓᵢ / Σᵢ wₜᵢ over the positions not ignored.
+    ``cross_entropy(z, t)`` is ``nll_loss(log_softmax(z), t)``.  ``ignore_index`` defaults to
+    None (nothing ignored, no mask computed), not PyTorch's -100: see :func:`cross_entropy`.
+    """
+    name = "nll_loss"
+    _check_reduction(name, reduction)
+    _check_input(name, "log_probs", log_probs)
+    if log_probs.ndim == 0:
+        raise ValueError(f"{name}: log_probs need a class axis, shape (..., C); got a 0-d tensor")
+    _check_ignore_index(name, ignore_index)
+    t = _class_targets(name, log_probs, targets)
+    losses, denominator = _class_losses(log_probs, t, ignore_index,
+                                        _class_weight(name, weight, log_probs), 0.0)
+    return _reduce(losses, reduction, t.shape, denominator)
+
+
+# =========================================================================== two classes
+_LOG_FLOOR = -100.0          # PyTorch clamps log p and log(1 - p) at -100 in binary_cross_entropy
+_EPS = 1e-12                 # and keeps p(1 - p) at least this in its gradient
+
+
+def _clamped_log(xp, p):
+    """max(log p, -100), without NumPy's warning for log 0 = -inf."""
+    with np.errstate(divide="ignore"):
+        return xp.maximum(xp.log(p), _LOG_FLOOR)
+
+
+@primitive(name="binary_cross_entropy")
+def _bce(xp, p, y):
+    """out = -(y L(p) + (1 - y) L(1 - p)),   L(·) = max(log ·, -100)   (PyTorch's clamp)
+
+    p̄ = ḡ (p - y) / max(p (1 - p), 1e-12)
+    ȳ = ḡ (L(1 - p) - L(p))
+
+    Away from the clamp, p̄ is the derivative, -y/p + (1 - y)/(1 - p) over one denominator.
+    At p = 0 or 1 exactly (where the clamped value is flat) it is PyTorch's formula still, so
+    a confident wrong answer keeps a large, finite gradient instead of none.
+    """
+    return -(y * _clamped_log(xp, p) + (1 - y) * _clamped_log(xp, 1 - p))
+
+
+@primitive(name="clamped_log", save="inputs,out")
+def _clamped_log_op(xp, p):
+    """out = max(log p, -100)      p̄ = ḡ / p where log p > -100, else 0
+
+    (ȳ of binary cross-entropy, written with it, can be differentiated again.)"""
+    return _clamped_log(xp, p)
+_clamped_log_op.defvjp(lambda g, out, p: ops.where(out.data > _LOG_FLOOR,
+                                                   g / ops.where(out.data > _LOG_FLOOR, p, 1.0), 0.0))
+_bce.defvjp(lambda g, out, p, y: g * (p - y) / ops.maximum(p * (1 - p), _EPS),
+            lambda g, out, p, y: g * (_clamped_log_op(1 - p) - _clamped_log_op(p)))
+
+
+def _binary_targets(name: str, targets, x: Tensor) -> Tensor:
+    y = _float_like(name, "targets", targets, x)
+    if y.shape != x.shape:
+        raise ValueError(f"{name}: targets must have the input's shape {x.shape}, got {y.shape}")
+    return y
+
+
+def _broadcast_factor(name: str, what: str, value, x: Tensor) -> Tensor:
+    f = _float_like(name, what, value, x)
+    try:
+        fits = np.broadcast_shapes(f.shape, x.shape) == x.shape
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name}: {what} of shape {f.shape} does not broadcast to the input's "
+                         f"shape {x.shape}")
+    return f
+
+
+def binary_cross_entropy(probs: Tensor, targets, reduction: str = "mean", *, weight=None) -> Tensor:
+    """Binary cross-entropy of probabilities ``probs`` in [0, 1] (PyTorch's ``F.binary_cross_entropy``).
+
+    ℓ = -w (y max(log p, -100) + (1 - y) max(log(1 - p), -100)) elementwise, targets y of the
+    same shape (0/1 labels or probabilities; integer or bool targets are converted), ``weight``
+    w broadcastable to it.  The clamp at -100 is PyTorch's: p = 0 with y = 1 costs 100, not ∞.
+    The gradient is PyTorch's too: ḡ w (p - y) / max(p(1 - p), 1e-12) (see ``_bce``).
+    "mean" averages over all elements.  Prefer :func:`binary_cross_entropy_with_logits` on
+    scores: sigmoid followed by log loses precision where p is near 0 or 1.  Values outside
+    [0, 1] are not checked (a host read): they give NaN.
+    """
+    name = "binary_cross_entropy"
+    _check_reduction(name, reduction)
+    _check_input(name, "probs", probs)
+    losses = _bce(probs, _binary_targets(name, targets, probs))
+    if weight is not None:
+        losses = losses * _broadcast_factor(name, "weight", weight, probs)
+    return _reduce(losses, reduction, probs.shape)
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, targets, reduction: str = "mean", *,
+                                     pos_weight=None, weight=None) -> Tensor:
+    """Binary cross-entropy of scores x, with p = σ(x) (PyTorch's ``F.binary_cross_entropy_with_logits``).
+
+    ℓ = -w (r y log σ(x) + (1 - y) log(1 - σ(x))),   r = ``pos_weight`` (1 when None)
+
+    computed without overflow for any x: log(1 - σ(x)) = log σ(x) - x, so
+
+    ℓ = w ((1 - y) x - (1 + (r - 1) y) log σ(x)),   log σ(x) = min(x, 0) - log(1 + e^-|x|)
+
+    (for r = 1 this is max(x, 0) - x y + log(1 + e^-|x|)).  Its derivative,
+    w ((1 - y) - (1 + (r - 1) y)(1 - σ(x))), is finite everywhere: at x = ±1000 too.
+    ``pos_weight`` r multiplies the loss of the positive targets (broadcast along the last
+    axis: one per class, shape (C,)); ``weight`` w rescales each element (broadcastable).
+    "mean" averages over all elements.
+    """
+    name = "binary_cross_entropy_with_logits"
+    _check_reduction(name, reduction)
+    _check_input(name, "logits", logits)
+    y = _binary_targets(name, targets, logits)
+    log_p = log_sigmoid(logits)                               # stable log σ(x)
+    if pos_weight is None:
+        losses = (1 - y) * logits - log_p
+    else:
+        r = _broadcast_factor(name, "pos_weight", pos_weight, logits)
+        losses = (1 - y) * logits - (1 + (r - 1) * y) * log_p
+    if weight is not None:
+        losses = losses * _broadcast_factor(name, "weight", weight, logits)
+    return _reduce(losses, reduction, logits.shape)
+
+
+# =========================================================================== regression
+def mse(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
+    """Squared error (prediction - target)², averaged ("mean"), summed ("sum") or not ("none").
+
+    The shapes must be equal: broadcasting a (B,) target against a (B, 1) prediction would give
+    a (B, B) loss without an error, which is almost always a bug; it is refused.
+    """
+    _check_reduction("mse", reduction)
+    target = target if isinstance(target, Tensor) else _lift(target, prediction)
+    if target.shape != prediction.shape:
+        raise ValueError(f"mse: prediction of shape {prediction.shape} and target of shape "
+                         f"{target.shape} differ (broadcasting here is almost always a bug)")
+    d = prediction - target
+    sq = d * d
+    return _reduce(sq, reduction, sq.shape)
