@@ -1,6 +1,11 @@
 """Derivatives as functions: grad, vjp, jacobian, hvp.
 
 All four are thin layers over the one backward pass, :func:`minigrad.backward.backprop`.
+
+``grad`` works on a graph you recorded; ``vjp``, ``jacobian`` and ``hvp`` take a function ``f``
+and record it themselves.  For those three the derivative of something ``f`` does not depend
+on is zero (PyTorch's ``torch.autograd.functional`` with ``strict=False``): an unused input gets
+a zero block, a linear ``f`` a zero Hessian.  ``f`` must return a Tensor or a tuple of Tensors.
 """
 from __future__ import annotations
 
@@ -19,18 +24,33 @@ def _tensors(xs, what: str) -> list:
     return xs
 
 
+def _zeros(x: Tensor) -> Tensor:
+    """Zeros of ``x``'s shape, dtype and device."""
+    return Tensor._wrap(x.backend.zeros_like(x.data), x.backend)
+
+
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False, immediate: bool = False) -> tuple:
+         create_graph: bool = False, allow_unused: bool | None = None, immediate: bool = False,
+         materialize_grads: bool = False) -> tuple:
     """Gradients of ``outputs`` with respect to ``inputs``, returned (not stored in ``.grad``).
 
-    ``sum_i grad_outputs[i] . d outputs[i] / d inputs`` for each input, in order.  Inputs may be
-    leaves or intermediate tensors (``dE/dh_k`` for a hidden state ``h_k``).  ``grad_outputs``
-    may be omitted for one-element outputs.  With ``create_graph=True`` the results are part
-    of a graph and can be differentiated again; with ``immediate=True`` as well, that graph
-    holds every intermediate value constant and follows only the explicit appearances of the
-    leaves (see ``backward.backprop``).  An input the outputs do not depend on raises, unless
-    ``allow_unused`` (then its gradient is None).
+    Returns a tuple with one Tensor per input, of that input's shape:
+    ``sum_i grad_outputs[i] . d outputs[i] / d input``.  Inputs may be leaves or intermediate
+    tensors (``dE/dh_k`` for a hidden state ``h_k``).  ``grad_outputs`` may be omitted for
+    one-element outputs.  With ``create_graph=True`` the results are part of a graph and can
+    be differentiated again; with ``immediate=True`` as well, that graph holds every
+    intermediate value constant and follows only the explicit appearances of the leaves (see
+    ``backward.backprop``).
+
+    An input the outputs do not depend on raises, unless ``allow_unused`` (its gradient is then
+    None) or ``materialize_grads`` (zeros of its shape, dtype and device; this implies
+    ``allow_unused``, as in ``torch.autograd.grad``).  An output that does not require grad
+    raises, as in PyTorch, whatever the options: it has no graph to go back through.
     """
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad: materialize_grads=True needs allow_unused=True or left out")
     outputs = _tensors(outputs, "outputs")
     inputs = _tensors(inputs, "inputs")
     if grad_outputs is None:
@@ -40,10 +60,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     if len(grad_outputs) != len(outputs):
         raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
     seeds = []
-    for out, g in zip(outputs, grad_outputs):
+    for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
         if not out.requires_grad:
-            raise RuntimeError("grad: an output does not require grad (it does not depend on any "
-                               "tensor with requires_grad=True)")
+            raise RuntimeError(f"grad: output {k} (shape {out.shape}) does not require grad: it "
+                               "depends on no tensor with requires_grad=True (or was made under no_grad)")
         if g is None:
             if out.size != 1:
                 raise RuntimeError(f"grad: an output of shape {out.shape} needs grad_outputs "
@@ -53,65 +73,131 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
     if retain_graph is None:
         retain_graph = create_graph
     result = backprop(outputs, seeds, retain_graph=retain_graph,
-                               create_graph=create_graph, inputs=inputs, immediate=immediate)
+                      create_graph=create_graph, inputs=inputs, immediate=immediate)
     for x, g in zip(inputs, result):
         if g is None and not allow_unused:
             raise RuntimeError(f"grad: an input of shape {x.shape} was not used to compute the "
-                               "outputs; pass allow_unused=True to get None for it")
+                               "outputs; pass allow_unused=True to get None for it "
+                               "(or materialize_grads=True to get zeros)")
+    if materialize_grads:
+        result = tuple(_zeros(x) if g is None else g for x, g in zip(inputs, result))
     return result
 
 
+# --------------------------------------------------------------------------- functions of f
+def _outputs(out, who: str) -> tuple[list, bool]:
+    """What ``f`` returned, as (list of Tensors, whether it was a tuple); a TypeError otherwise."""
+    if isinstance(out, Tensor):
+        return [out], False
+    if isinstance(out, tuple):
+        for k, o in enumerate(out):
+            if not isinstance(o, Tensor):
+                raise TypeError(f"{who}: f returned a tuple whose element {k} is a "
+                                f"{type(o).__name__}; f must return a Tensor or a tuple of Tensors")
+        return list(out), True
+    raise TypeError(f"{who}: f returned a {type(out).__name__}; f must return a Tensor or a "
+                    "tuple of Tensors (build the result with minigrad operations)")
+
+
+def _pullback(outs, xs, gs, create_graph: bool = False) -> tuple:
+    """``sum_i gs[i] . d outs[i] / d x`` for each x in ``xs``: a tuple of Tensors shaped like
+    the xs, zeros where nothing depends on x (outputs that do not require grad contribute 0)."""
+    live = [(o, g) for o, g in zip(outs, gs) if o.requires_grad]
+    if not live:
+        return tuple(_zeros(x) for x in xs)
+    return grad([o for o, _ in live], xs, [g for _, g in live], retain_graph=True,
+                create_graph=create_graph, materialize_grads=True)
+
+
+def _leaves(xs) -> list:
+    """Fresh leaves with the data of ``xs``: the inputs' own graphs are cut."""
+    return [x.detach().requires_grad_() for x in _tensors(xs, "inputs")]
+
+
 def vjp(f, *xs):
-    """Evaluate ``out = f(*xs)`` and return ``(out, vjp_fn)``; ``vjp_fn(g)`` gives the tuple
-    ``(g . d out/d x_1, ...)``.  The ``xs`` are taken as constants: their own graphs are cut."""
-    xs = [x.detach().requires_grad_() for x in xs]
-    out = f(*xs)
+    """Evaluate ``out = f(*xs)`` and return ``(out, vjp_fn)``.
 
-    def vjp_fn(g, create_graph: bool = False):
-        result = grad([out], xs, [g], retain_graph=True, create_graph=create_graph, allow_unused=True)
-        return tuple(r if r is not None else Tensor._wrap(x.backend.zeros_like(x.data), x.backend)
-                     for r, x in zip(result, xs))
+    ``out`` is what ``f`` returned (a Tensor or a tuple of Tensors), detached.  ``vjp_fn(g)``
+    takes a cotangent shaped like ``out`` (a tuple of them for a tuple ``out``; None for a
+    one-element output means 1) and returns the tuple ``(g . d out/d x_1, ...)``, one Tensor per
+    input, shaped like it; zeros for an input ``f`` does not use.  The ``xs`` are taken as
+    constants: their own graphs are cut.
+    """
+    xs = _leaves(xs)
+    outs, is_tuple = _outputs(f(*xs), "vjp")
 
-    return out.detach(), vjp_fn
+    def vjp_fn(g, create_graph: bool = False) -> tuple:
+        gs = list(g) if is_tuple and isinstance(g, (tuple, list)) else [g]
+        if len(gs) != len(outs):
+            raise ValueError(f"vjp_fn: f returned {len(outs)} outputs, got {len(gs)} cotangents")
+        gs = [g if g is None else _as_cotangent(g, o) for g, o in zip(gs, outs)]
+        return _pullback(outs, xs, gs, create_graph)
+
+    detached = tuple(o.detach() for o in outs)
+    return (detached if is_tuple else detached[0]), vjp_fn
 
 
-def jacobian(f, x: Tensor, chunk: int | None = None) -> Tensor:
-    """The Jacobian of ``f`` at ``x``, of shape ``f(x).shape + x.shape``, by reverse mode.
+def jacobian(f, inputs, chunk: int | None = None):
+    """The Jacobian of ``f`` at ``inputs``, by reverse mode (``f(*inputs)`` for a tuple).
+
+    For a Tensor ``x`` and a Tensor output ``y = f(x)``: one Tensor of shape
+    ``y.shape + x.shape``, with ``J[i..., j...] = d y[i...] / d x[j...]``.  With a tuple of
+    inputs: a tuple of such blocks, one per input; with a tuple of outputs: a tuple over the
+    outputs; with both, a tuple over outputs of tuples over inputs (``J[i][j]`` is
+    ``d y_i / d x_j``, of shape ``y_i.shape + x_j.shape``), as ``torch.autograd.functional``.
+    A block is zero where the output does not depend on the input; it has the input's dtype.
 
     One backward pass per output element, each seeded with a standard basis vector, all over
     one recorded forward pass.  The result is preallocated; ``chunk`` rows are computed and
     then written into it, so the extra memory is ``chunk`` rows (default: all rows at once).
     """
-    out, pullback = vjp(f, x)
-    backend = x.backend
-    m = out.size
-    xp = backend
-    result = xp.zeros((m,) + x.shape, dtype=x.data.dtype)
-    chunk = m if chunk is None else int(chunk)
-    if chunk < 1:
+    if chunk is not None and int(chunk) < 1:
         raise ValueError(f"jacobian: chunk must be a positive number of rows, got {chunk}")
-    basis = xp.zeros(m, dtype=out.data.dtype)
+    xs = _leaves(inputs)
+    if not xs:
+        raise ValueError("jacobian: no inputs to differentiate with respect to")
+    outs, outs_tuple = _outputs(f(*xs), "jacobian")
+    backend = xs[0].backend
+    blocks = []                                   # blocks[i][j] = d outs[i] / d xs[j]
     with autograd.no_grad():
-        for start in range(0, m, chunk):
-            rows = []
-            for i in range(start, min(start + chunk, m)):
-                basis[i] = 1
-                seed = Tensor._wrap(basis.reshape(out.shape).copy(), backend)
-                basis[i] = 0
-                rows.append(pullback(seed)[0].data)
-            result[start:start + len(rows)] = xp.stack(rows)
-    return Tensor._wrap(result.reshape(out.shape + x.shape), backend)
+        for out in outs:
+            m = out.size
+            step = max(m, 1) if chunk is None else int(chunk)
+            J = [backend.zeros((m,) + x.shape, dtype=x.data.dtype) for x in xs]
+            basis = backend.zeros(m, dtype=out.data.dtype)
+            for start in range(0, m, step):
+                rows = [[] for _ in xs]           # rows[j]: this chunk's rows of J[j]
+                for r in range(start, min(start + step, m)):
+                    basis[r] = 1
+                    seed = Tensor._wrap(basis.reshape(out.shape).copy(), backend)
+                    basis[r] = 0
+                    for j, g in enumerate(_pullback([out], xs, [seed])):
+                        rows[j].append(g.data)
+                for j in range(len(xs)):
+                    J[j][start:start + len(rows[j])] = backend.stack(rows[j])
+            blocks.append(tuple(Tensor._wrap(Jj.reshape(out.shape + x.shape), backend)
+                                for Jj, x in zip(J, xs)))
+    if not isinstance(inputs, Tensor):
+        return tuple(blocks) if outs_tuple else blocks[0]
+    return tuple(b[0] for b in blocks) if outs_tuple else blocks[0][0]
 
 
 def hvp(f, x: Tensor, v: Tensor) -> Tensor:
     """Hessian-vector product ``H v`` of a scalar function ``f`` at ``x``, without forming H:
-    differentiate ``<grad f(x), v>`` once more (reverse over reverse)."""
-    x = x.detach().requires_grad_()
-    y = f(x)
-    if y.size != 1:
-        raise ValueError(f"hvp needs a scalar function, f(x) has shape {y.shape}")
-    (g,) = grad(y, [x], create_graph=True)
-    (hv,) = grad((g * v).sum(), [x], allow_unused=True)
-    if hv is None:          # f is linear in x: its Hessian is zero
-        hv = Tensor._wrap(x.backend.zeros_like(x.data), x.backend)
+    differentiate ``<grad f(x), v>`` once more (reverse over reverse).
+
+    Returns a Tensor of ``x``'s shape.  Zeros where the Hessian is zero: for ``f`` linear or
+    piecewise linear in ``x`` (its gradient is then constant and records no graph).
+    """
+    (x,) = _leaves([x])
+    if not isinstance(v, Tensor) or v.shape != x.shape:
+        raise ValueError(f"hvp: v must be a Tensor of x's shape {x.shape}, got "
+                         f"{v.shape if isinstance(v, Tensor) else type(v).__name__}")
+    ys, is_tuple = _outputs(f(x), "hvp")
+    if is_tuple or ys[0].size != 1:
+        got = f"a tuple of {len(ys)}" if is_tuple else f"shape {ys[0].shape}"
+        raise ValueError(f"hvp needs a scalar function, f(x) returned {got}")
+    y = ys[0]
+    (g,) = _pullback([y], [x], [None], create_graph=True)
+    (hv,) = _pullback([(g * v.detach()).sum()], [x], [None])
     return hv
