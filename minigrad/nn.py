@@ -11,7 +11,7 @@ import zipfile
 
 import numpy as np
 
-from .backend import get_backend
+from .backend import Backend, get_backend
 from .tensor import Tensor
 
 
@@ -72,15 +72,33 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
-    def to(self, device) -> "Module":
-        """Move every parameter to ``device`` in place (the Parameter objects stay the same)."""
-        backend = get_backend(device)
+    def to(self, device=None, dtype=None) -> "Module":
+        """Move every parameter to ``device`` and/or convert its floating-point data to ``dtype``,
+        in place: ``m.to("cuda")``, ``m.to(np.float32)``, ``m.to("cuda", np.float32)``.
+
+        The Parameter objects stay the same; their gradients are dropped.  Do it before making
+        the optimizer: an optimizer's momentum buffers are not moved or converted.
+        """
+        if device is not None and not isinstance(device, (str, Backend)):
+            device, dtype = None, device                 # m.to(np.float32), as in PyTorch
+        dtype = None if dtype is None else np.dtype(dtype)
+        if dtype is not None and not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"Module.to: dtype must be a floating-point type such as np.float32, got {dtype}")
+        backend = None if device is None else get_backend(device)
         for p in self.parameters():
-            if p.backend is not backend:
-                p.data = backend.asarray(p.backend.to_host(p.data))
-                p.backend = backend
-                p.grad = None
+            if backend is not None and p.backend is not backend:
+                p.data, p.backend, p.grad = backend.asarray(p.numpy()), backend, None
+            if dtype is not None and p.dtype != dtype and np.issubdtype(p.dtype, np.floating):
+                p.data, p.grad = p.data.astype(dtype), None
         return self
+
+    def float(self) -> "Module":
+        """``to(np.float32)``."""
+        return self.to(dtype=np.float32)
+
+    def double(self) -> "Module":
+        """``to(np.float64)``."""
+        return self.to(dtype=np.float64)
 
     # ----------------------------------------------------------------- saving
     def state_dict(self) -> dict:
@@ -144,7 +162,12 @@ def load(path) -> dict:
 
 
 class Linear(Module):
-    """``y = x @ W + b`` (row vectors, as in the paper), W of shape (n_in, n_out)."""
+    """``y = x @ W + b`` (row vectors, as in the paper), W of shape (n_in, n_out).
+
+    ``dtype=None`` is the device's default float (float64 on "cpu" and "strict", float32 on
+    "cuda").  The input must have the layer's dtype: nothing is cast silently; convert the
+    layer once with ``layer.to(np.float32)`` (``.float()``, ``.double()``) or the input.
+    """
 
     def __init__(self, n_in: int, n_out: int, bias: bool = True, rng=None, dtype=None, device=None):
         from .random import Generator
@@ -154,5 +177,11 @@ class Linear(Module):
         self.b = Parameter(rng.uniform((n_out,), -bound, bound, dtype=dtype), name="b") if bias else None
 
     def forward(self, x):
+        if isinstance(x, Tensor) and x.dtype != self.W.dtype:
+            fix = f"the input with x.astype(np.{self.W.dtype})"
+            if np.issubdtype(x.dtype, np.floating):
+                fix = f"the layer once with .to(np.{x.dtype}), or {fix}"
+            raise TypeError(f"Linear{self.W.shape}: the layer is {self.W.dtype}, the input {x.dtype}; "
+                            f"minigrad does not cast silently: convert {fix}")
         y = x @ self.W
         return y if self.b is None else y + self.b

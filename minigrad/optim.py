@@ -1,10 +1,17 @@
 """Optimizers and gradient clipping.
 
 Both work on the arrays in place and stay on the device: no value comes back to the host, so a
-GPU training loop is never stalled by them.
+GPU training loop is never stalled by them.  What they check (that each gradient has the
+shape, dtype and device of its parameter) is metadata, known without looking at the values.
 """
 from __future__ import annotations
 
+import math
+from numbers import Real
+
+import numpy as np
+
+from .autograd import DeviceMismatchError
 from .tensor import Tensor
 
 
@@ -13,24 +20,45 @@ class SGD:
 
     ``v ← momentum · v + g`` then ``p ← p - lr · v``; with ``momentum=0`` simply
     ``p ← p - lr · g``, the paper's MSGD.
+
+    ``params`` are leaf tensors (``model.parameters()``), each once.  A leaf that does not
+    require grad (a frozen parameter) is accepted, as in PyTorch: it gets no gradient, so
+    ``step()`` leaves it alone.  A non-leaf is refused: it is recomputed from others, so an
+    update to it would be lost.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0):
-        self.params = list(params)
+        self.params = _parameters("SGD", params)
         if not self.params:
             raise ValueError("SGD got an empty parameter list")
-        if lr <= 0:
-            raise ValueError(f"SGD: lr must be positive, got {lr}")
-        if not 0 <= momentum < 1:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
-        self.lr, self.momentum = lr, momentum
+        for i, p in enumerate(self.params):
+            if not p.is_leaf:
+                raise ValueError(f"SGD: can't optimize {_label(i, p)}: it is not a leaf but the result of "
+                                 f"{p.node.op.name}; optimize the leaf tensors it is computed from")
+        self.lr = lr
+        if not 0 <= _number("SGD", "momentum", momentum) < 1:
+            raise ValueError(f"SGD: momentum must be a number in [0, 1), got {momentum}")
+        self.momentum = momentum
         self.velocity = [None] * len(self.params)
 
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value) -> None:                    # checked on every change (schedules too)
+        if not (_number("SGD", "lr", value) > 0 and math.isfinite(value)):
+            raise ValueError(f"SGD: lr must be positive and finite, got {value}")
+        self._lr = value
+
     def step(self) -> None:
-        for i, p in enumerate(self.params):
-            if p.grad is None:
+        """Update every parameter that has a gradient; all gradients are checked first, so a
+        bad one changes nothing."""
+        grads = [None if p.grad is None else _check_grad("SGD.step", i, p).data
+                 for i, p in enumerate(self.params)]
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if g is None:
                 continue
-            g = p.grad.data
             if self.momentum:
                 v = self.velocity[i]
                 self.velocity[i] = v = g.copy() if v is None else self.momentum * v + g
@@ -49,14 +77,27 @@ class SGD:
     def load_state_dict(self, state: dict) -> None:
         for i, p in enumerate(self.params):
             v = state.get(f"velocity.{i}")
+            if v is not None and np.shape(v) != p.shape:
+                raise ValueError(f"SGD.load_state_dict: velocity.{i} has shape {np.shape(v)} but "
+                                 f"{_label(i, p)} has {p.shape}")
+        for i, p in enumerate(self.params):
+            v = state.get(f"velocity.{i}")
             self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype)
 
 
 def grad_norm(params) -> Tensor:
     """The global L2 norm ``sqrt(sum over params of ||grad||²)``, a 0-d tensor on the device."""
-    grads = [p.grad for p in params if p.grad is not None]
+    return _grad_norm("grad_norm", _parameters("grad_norm", params))
+
+
+def _grad_norm(who: str, params: list) -> Tensor:
+    grads = [_check_grad(who, i, p) for i, p in enumerate(params) if p.grad is not None]
     if not grads:
-        raise ValueError("grad_norm: no parameter has a gradient (call backward() first)")
+        raise ValueError(f"{who}: no parameter has a gradient (call backward() first)")
+    devices = list(dict.fromkeys(g.device for g in grads))
+    if len(devices) > 1:
+        raise DeviceMismatchError(f"{who}: the gradients are on several devices ({', '.join(map(repr, devices))}); "
+                                  f"move the model to one with .to(device)")
     xp = grads[0].backend
     total = None
     for g in grads:
@@ -82,15 +123,64 @@ def clip_grad_norm(params, max_norm: float) -> Tensor:
     the returned norm reports it; what to do then is the caller's choice (the paper replaces
     the update, see the training loop).
     """
-    if not max_norm > 0:
+    if not _number("clip_grad_norm", "max_norm", max_norm) > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm}")
-    params = [p for p in params if p.grad is not None]
-    norm = grad_norm(params)
+    params = _parameters("clip_grad_norm", params)
+    norm = _grad_norm("clip_grad_norm", params)
     xp = norm.backend
     scale, _ = clip_scale(norm, max_norm)
     for p in params:
+        if p.grad is None:
+            continue
         if p.grad.requires_grad:               # a differentiable gradient: keep it in the graph
             p.grad = p.grad * Tensor._wrap(scale, xp)
         else:
             p.grad.data *= scale
     return norm
+
+
+# --------------------------------------------------------------------------- argument checks
+def _number(who: str, name: str, value):
+    """``value`` if it is a real number (Python or NumPy scalar, not a bool), else TypeError."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
+    return value
+
+
+def _parameters(who: str, params) -> list:
+    """``params`` as a list of Tensors, each once, or a clear error."""
+    if isinstance(params, Tensor):
+        raise TypeError(f"{who}: params must be an iterable of Tensors such as model.parameters(), "
+                        f"got a single Tensor: put it in a list")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(f"{who}: params must be an iterable of Tensors such as model.parameters(), "
+                        f"got {type(params).__name__}") from None
+    seen = set()
+    for i, p in enumerate(params):
+        if not isinstance(p, Tensor):
+            raise TypeError(f"{who}: parameter {i} is not a Tensor (got {type(p).__name__})")
+        if id(p) in seen:
+            raise ValueError(f"{who}: {_label(i, p)} is in the list twice (it would count twice)")
+        seen.add(id(p))
+    return params
+
+
+def _label(i: int, p: Tensor) -> str:
+    return f"parameter {i}" + (f" ({p.name!r})" if p.name else "")
+
+
+def _check_grad(who: str, i: int, p: Tensor) -> Tensor:
+    """``p.grad`` if it fits ``p`` exactly (same shape, dtype and device), else a clear error.
+    Nothing is broadcast or converted: a gradient that does not fit is a bug upstream."""
+    g, what = p.grad, f"{who}: the gradient of {_label(i, p)}"
+    if not isinstance(g, Tensor):
+        raise TypeError(f"{what} is not a Tensor (got {type(g).__name__})")
+    if g.device != p.device:
+        raise DeviceMismatchError(f"{what} is on {g.device!r}, the parameter on {p.device!r}")
+    if g.shape != p.shape:
+        raise ValueError(f"{what} has shape {g.shape}, the parameter {p.shape}; they must be equal")
+    if g.dtype != p.dtype:
+        raise TypeError(f"{what} has dtype {g.dtype}, the parameter {p.dtype}; they must be equal")
+    return g

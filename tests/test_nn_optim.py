@@ -12,7 +12,7 @@ from conftest import T
 class Tiny(Module):
     def __init__(self, device):
         self.W_rec = Parameter(np.eye(2) * 0.5, device=device)
-        self.out = mg.nn.Linear(2, 3, device=device)
+        self.out = mg.nn.Linear(2, 3, device=device, dtype=np.float64)   # cuda would default to float32
         self.extra = [Parameter(np.ones(1), device=device)]
         self.not_a_param = T([1.0], device)
 
@@ -94,7 +94,7 @@ def test_sgd_bad_arguments():
 
 
 def test_clip_grad_norm_scales_globally(device):
-    a, b = Parameter([3.0], device=device), Parameter([4.0], device=device)
+    a, b = Parameter([3.0], np.float64, device), Parameter([4.0], np.float64, device)
     a.grad, b.grad = T([3.0], device), T([4.0], device)
     norm = mg.clip_grad_norm([a, b], 1.0)
     assert norm.item() == pytest.approx(5.0)
@@ -106,7 +106,7 @@ def test_clip_grad_norm_scales_globally(device):
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_clip_grad_norm_reports_non_finite_without_crashing(bad, device):
-    a, b = Parameter([1.0], device=device), Parameter([1.0], device=device)
+    a, b = Parameter([1.0], np.float64, device), Parameter([1.0], np.float64, device)
     a.grad, b.grad = T([bad], device), T([2.0], device)
     norm = mg.clip_grad_norm([a, b], 1.0)
     assert not np.isfinite(norm.item())
@@ -129,3 +129,166 @@ def test_generator_is_seeded_per_device(device):
     assert a.std() < 0.5
     i = mg.Generator(0, device=device).integers(0, 5, (100,)).numpy()
     assert i.min() >= 0 and i.max() < 5 and i.dtype == np.int64
+
+
+# ----------------------------------------------------------------------------- argument checks
+def _other_device(device):
+    """A second device to mix with ``device`` ("strict" exists everywhere)."""
+    return "strict" if device == "cpu" else "cpu"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"lr": math.nan}, ValueError, r"lr must be positive and finite, got nan"),
+    ({"lr": math.inf}, ValueError, r"lr must be positive and finite, got inf"),
+    ({"lr": -0.1}, ValueError, r"lr must be positive and finite"),
+    ({"lr": "0.1"}, TypeError, r"^SGD: lr must be a number, got str$"),
+    ({"lr": None}, TypeError, r"lr must be a number, got NoneType"),
+    ({"lr": 0.1, "momentum": math.nan}, ValueError, r"momentum must be a number in \[0, 1\), got nan"),
+    ({"lr": 0.1, "momentum": math.inf}, ValueError, r"momentum must be a number in \[0, 1\), got inf"),
+    ({"lr": 0.1, "momentum": "0.9"}, TypeError, r"momentum must be a number, got str"),
+], ids=["lr-nan", "lr-inf", "lr-negative", "lr-str", "lr-None", "momentum-nan", "momentum-inf", "momentum-str"])
+def test_sgd_refuses_bad_hyperparameters(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        mg.SGD([Parameter([1.0])], **kwargs)
+
+
+def test_sgd_lr_is_checked_when_changed_too():
+    opt = mg.SGD([Parameter([1.0])], lr=0.1, momentum=np.float64(0.5))   # NumPy scalars are numbers
+    opt.lr = np.float32(0.05)
+    with pytest.raises(ValueError, match="lr must be positive and finite, got nan"):
+        opt.lr = math.nan
+    assert opt.lr == np.float32(0.05)
+
+
+def test_sgd_refuses_what_is_not_a_list_of_leaf_tensors(device):
+    p = Parameter([1.0, 2.0], np.float64, device, name="w")
+    with pytest.raises(TypeError, match=r"SGD: parameter 1 is not a Tensor \(got ndarray\)"):
+        mg.SGD([p, np.ones(2)], lr=0.1)
+    with pytest.raises(TypeError, match="got a single Tensor: put it in a list"):
+        mg.SGD(p, lr=0.1)                                   # would iterate over p's elements
+    with pytest.raises(TypeError, match=r"iterable of Tensors such as model.parameters\(\), got Tiny"):
+        mg.SGD(Tiny(device), lr=0.1)
+    with pytest.raises(ValueError, match=r"can't optimize parameter 0: it is not a leaf but the result of mul"):
+        mg.SGD([p * 2.0], lr=0.1)
+    with pytest.raises(ValueError, match=r"parameter 1 \('w'\) is in the list twice"):
+        mg.SGD([p, p], lr=0.1)                              # it would be updated twice
+    with pytest.raises(ValueError, match=r"clip_grad_norm: parameter 1 \('w'\) is in the list twice"):
+        mg.clip_grad_norm([p, p], 1.0)                      # it would be counted and scaled twice
+    frozen = T([1.0, 1.0], device)                          # a leaf without requires_grad: accepted,
+    opt = mg.SGD([frozen, p], lr=0.1)                       # as in PyTorch; it gets no gradient
+    (frozen * p).sum().backward()
+    opt.step()
+    assert frozen.numpy().tolist() == [1.0, 1.0] and p.numpy().tolist() == [0.9, 1.9]
+
+
+def _bad_grad(device, kind):
+    """(grad, error, message) for a parameter ``Parameter([1.0, 2.0], name="w")`` on ``device``."""
+    other = _other_device(device)
+    grad, error, message = {
+        "short": (T([1.0], device), ValueError, r"has shape \(1,\), the parameter \(2,\)"),
+        "broadcast": (T([[1.0, 1.0]], device), ValueError, r"has shape \(1, 2\), the parameter \(2,\)"),
+        "dtype": (T([1.0, 1.0], device, dtype=np.float32), TypeError, r"has dtype float32, the parameter float64"),
+        "device": (T([1.0, 1.0], other), mg.DeviceMismatchError,
+                   rf"is on '{other}', the parameter on '{mg.get_backend(device).device}'"),
+        "ndarray": (np.ones(2), TypeError, r"is not a Tensor \(got ndarray\)"),
+    }[kind]
+    return grad, error, r"the gradient of parameter 1 \('w'\) " + message
+
+
+BAD_GRADS = ["short", "broadcast", "dtype", "device", "ndarray"]
+
+
+@pytest.mark.parametrize("kind", BAD_GRADS)
+def test_sgd_step_refuses_a_gradient_that_does_not_fit(device, kind):
+    grad, error, message = _bad_grad(device, kind)
+    a = Parameter([1.0], np.float64, device)
+    w = Parameter([1.0, 2.0], np.float64, device, name="w")
+    a.grad, w.grad = T([1.0], device), grad
+    for momentum in (0.0, 0.9):
+        with pytest.raises(error, match="^SGD.step: " + message):
+            mg.SGD([a, w], lr=0.1, momentum=momentum).step()
+    assert a.numpy().tolist() == [1.0] and w.numpy().tolist() == [1.0, 2.0]   # nothing applied
+
+
+@pytest.mark.parametrize("kind", BAD_GRADS)
+def test_clip_grad_norm_refuses_a_gradient_that_does_not_fit(device, kind):
+    grad, error, message = _bad_grad(device, kind)
+    a = Parameter([3.0], np.float64, device)
+    w = Parameter([1.0, 2.0], np.float64, device, name="w")
+    a.grad, w.grad = T([30.0], device), grad
+    with pytest.raises(error, match="^clip_grad_norm: " + message):
+        mg.clip_grad_norm([a, w], 1.0)
+    with pytest.raises(error, match="^grad_norm: " + message):
+        mg.grad_norm([a, w])
+    assert a.grad.numpy().tolist() == [30.0]                                   # nothing scaled
+
+
+def test_grad_norm_refuses_parameters_on_two_devices(device):
+    other = _other_device(device)
+    a, b = Parameter([3.0], np.float64, device), Parameter([4.0], np.float64, other)
+    a.grad, b.grad = T([3.0], device), T([4.0], other)
+    devices = rf"'{mg.get_backend(device).device}', '{other}'"
+    with pytest.raises(mg.DeviceMismatchError,
+                       match=rf"^grad_norm: the gradients are on several devices \({devices}\)"):
+        mg.grad_norm([a, b])
+    with pytest.raises(mg.DeviceMismatchError, match=r"clip_grad_norm: .*several devices.*\.to\(device\)"):
+        mg.clip_grad_norm([a, b], 1.0)
+    assert a.grad.numpy().tolist() == [3.0]
+
+
+def test_sgd_load_state_dict_refuses_a_velocity_of_another_shape(device):
+    p = Parameter([1.0, 2.0], np.float64, device, name="w")
+    opt = mg.SGD([p], lr=0.1, momentum=0.9)
+    with pytest.raises(ValueError, match=r"velocity.0 has shape \(1,\) but parameter 0 \('w'\) has \(2,\)"):
+        opt.load_state_dict({"velocity.0": np.ones(1)})          # would broadcast in step()
+    assert opt.velocity == [None]
+
+
+def test_clip_grad_norm_refuses_bad_max_norm():
+    a = Parameter([1.0])
+    a.grad = T([1.0], "cpu")
+    with pytest.raises(TypeError, match="max_norm must be a number, got str"):
+        mg.clip_grad_norm([a], "1")
+    with pytest.raises(ValueError, match="max_norm must be positive, got nan"):
+        mg.clip_grad_norm([a], math.nan)
+
+
+# ----------------------------------------------------------------------------- dtypes of a model
+def test_linear_dtype_mismatch_says_how_to_fix(device):
+    layer = mg.nn.Linear(3, 2, device=device)
+    default = mg.get_backend(device).default_float
+    assert layer.W.dtype == layer.b.dtype == default                  # dtype=None: the device's default
+    other = np.dtype(np.float32 if default == np.float64 else np.float64)
+    x = T(np.ones((4, 3)), device, dtype=other)
+    with pytest.raises(TypeError, match=rf"^Linear\(3, 2\): the layer is {default}, the input {other}; .*"
+                                        rf"convert the layer once with \.to\(np\.{other}\), or the input with "
+                                        rf"x\.astype\(np\.{default}\)$"):
+        layer(x)
+    with pytest.raises(TypeError, match=r"the input int64; .*convert the input with x\.astype"):
+        layer(T(np.ones((4, 3)), device, dtype=np.int64))
+
+
+def test_module_to_dtype_converts_in_place(device):
+    m = Tiny(device)
+    params = m.parameters()
+    assert {p.dtype for p in params} == {np.dtype(np.float64)}
+    m(T(np.ones((4, 2)), device)).sum().backward()
+    assert m.to(np.float32) is m                                      # positional dtype, as in PyTorch
+    assert m.parameters() == params and all(p.grad is None for p in params)
+    assert {p.dtype for p in params} == {np.dtype(np.float32)} and {p.device for p in params} == {params[0].device}
+    y = m(T(np.ones((4, 2)), device, dtype=np.float32))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert all(p.grad.dtype == np.float32 for p in params)
+    mg.SGD(params, lr=0.1).step()
+    assert m.double() is m and all(p.dtype == np.float64 for p in params)
+    assert m.float() is m and all(p.dtype == np.float32 for p in params)
+    m.to(device, dtype=np.float64)
+    assert all(p.dtype == np.float64 and p.device == mg.get_backend(device).device for p in params)
+    with pytest.raises(TypeError, match="dtype must be a floating-point type such as np.float32, got int64"):
+        m.to(dtype=np.int64)
+
+
+def test_module_to_moves_and_converts_together(device):
+    m = Tiny("cpu").to(device, np.float32)
+    assert all(p.dtype == np.float32 and p.device == mg.get_backend(device).device for p in m.parameters())
