@@ -149,6 +149,33 @@ METHODS = {
     "div_": _in_place("div"), "zero_": _zero_, "copy_": _copy_,
 }
 
+E, R, M = elementwise, reductions, manipulation
+
+
+def _norm(self, p=2, dim=None, keepdim=False):
+    """PyTorch's ``x.norm(p, dim, keepdim)``: the vector p-norm over ``dim`` (all elements when
+    None), ``p="fro"`` the 2-norm.  (``mg.norm`` follows NumPy: matrix norms for 2-D.)"""
+    return R.vector_norm(self, 2 if p == "fro" else p, axis=dim, keepdims=keepdim)
+
+
+def _varargs(method):
+    """``x.flip(0, 1)`` and ``x.flip((0, 1))`` alike."""
+    return lambda self, *dims: method(self, dims[0] if len(dims) == 1 else dims)
+
+
+METHODS.update({
+    "sqrt": _unary(E.sqrt), "sin": _unary(E.sin), "cos": _unary(E.cos), "erf": _unary(E.erf),
+    "floor": _unary(E.floor), "ceil": _unary(E.ceil), "round": E.round, "sign": _unary(E.sign),
+    "isnan": E.isnan, "isfinite": E.isfinite, "logaddexp": _binary(E.logaddexp),
+    "var": R.var, "std": R.std, "prod": R.prod, "cumsum": R.cumsum, "norm": _norm,
+    "argmax": R.argmax, "argmin": R.argmin,
+    "gather": M.gather, "take_along_dim": lambda self, indices, dim=None: M.take_along_axis(self, indices, dim),
+    "masked_fill": M.masked_fill, "roll": M.roll, "flip": _varargs(M.flip),
+    "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile), "tile": M.tile,
+    "repeat_interleave": M.repeat_interleave, "sort": M.sort, "topk": M.topk,
+    "outer": linalg.outer,
+})
+
 PROPERTIES = {
     "T": lambda self: ops.permute(self, tuple(reversed(range(self.ndim)))),
     "mT": lambda self: ops.swapaxes(self, -1, -2),

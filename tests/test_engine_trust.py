@@ -324,3 +324,22 @@ def test_engine_modules_import_only_those_below_them():
                 imported |= {node.module} if node.module else {a.name for a in node.names}
         later = [m for m in imported if ORDER.index(m) >= ORDER.index(name)]
         assert not later, f"minigrad/{name}.py imports {later}, which come after it"
+
+
+def test_pytorch_style_methods(device, rng):
+    x = rng.uniform(0.5, 2.0, (2, 3))
+    t = T(x, device)
+    np.testing.assert_allclose(t.norm().numpy(), np.sqrt((x ** 2).sum()))
+    np.testing.assert_allclose(t.norm(1, dim=1).numpy(), np.abs(x).sum(1))
+    np.testing.assert_allclose(t.norm("fro").numpy(), np.linalg.norm(x))
+    np.testing.assert_allclose(t.sqrt().numpy(), np.sqrt(x))
+    np.testing.assert_allclose(t.var(dim=0).numpy(), x.var(0, ddof=1))
+    np.testing.assert_allclose(t.cumsum(-1).numpy(), np.cumsum(x, -1))
+    np.testing.assert_allclose(t.flip(0, 1).numpy(), x[::-1, ::-1])
+    np.testing.assert_allclose(t.repeat(2, 1).numpy(), np.tile(x, (2, 1)))
+    np.testing.assert_allclose(t.sort(dim=1, descending=True).values.numpy(), -np.sort(-x, 1))
+    assert t.argmax(dim=1).numpy().tolist() == np.argmax(x, 1).tolist()
+    np.testing.assert_allclose(t.gather(1, mg.tensor([[0], [2]], device=device)).numpy(), x[[0, 1], [0, 2]][:, None])
+    g = T(x, device, requires_grad=True)
+    (g.norm() * 1.0).backward()
+    np.testing.assert_allclose(g.grad.numpy(), x / np.sqrt((x ** 2).sum()))
