@@ -42,7 +42,7 @@ from . import nn, optim
 from .gradcheck import GradcheckError, gradcheck
 from .nn import CheckpointError, load, save
 from .optim import SGD, clip_grad_norm, grad_norm
-from .random import Generator
+from .random import Generator, manual_seed, rand, randint, randn
 from .trace import TraceError, trace
 
 cat = concat

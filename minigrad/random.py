@@ -38,6 +38,60 @@ class Generator:
         """Integers uniform in [low, high) (int64)."""
         return Tensor._wrap(self._rng.integers(low, high, _shape(shape)).astype(np.int64), self.backend)
 
+    # PyTorch's names: the shape as separate ints or one tuple
+    def randn(self, *shape, dtype=None, requires_grad=False) -> Tensor:
+        """Standard normal samples: ``g.randn(2, 3)`` or ``g.randn((2, 3))``."""
+        return self.normal(_shape(shape), dtype=dtype).requires_grad_(requires_grad)
+
+    def rand(self, *shape, dtype=None, requires_grad=False) -> Tensor:
+        """Samples of U[0, 1): ``g.rand(2, 3)``."""
+        return self.uniform(_shape(shape), dtype=dtype).requires_grad_(requires_grad)
+
+    def randint(self, low: int, high: int, shape) -> Tensor:
+        """Integers uniform in [low, high) (int64), PyTorch's argument order."""
+        return self.integers(low, high, shape)
+
+
+_DEFAULT: dict = {}           # device -> the Generator behind mg.randn / mg.rand
+
+
+def manual_seed(seed: int) -> None:
+    """Seed the default generators of :func:`randn`, :func:`rand` and :func:`randint`."""
+    _DEFAULT.clear()
+    _DEFAULT["seed"] = seed
+
+
+def _default(device) -> Generator:
+    backend = get_backend(device)
+    g = _DEFAULT.get(backend.device)
+    if g is None:
+        g = _DEFAULT[backend.device] = Generator(_DEFAULT.get("seed", 0), device=backend.device)
+    return g
+
+
+def randn(*shape, generator: Generator | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal samples of ``shape``, from ``generator`` or the device's default one
+    (seeded by :func:`manual_seed`, 0 until then)."""
+    g = generator or _default(device)
+    return g.randn(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def rand(*shape, generator: Generator | None = None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Samples of U[0, 1) of ``shape``; see :func:`randn`."""
+    g = generator or _default(device)
+    return g.rand(*shape, dtype=dtype, requires_grad=requires_grad)
+
+
+def randint(low: int, high: int, shape, generator: Generator | None = None, device=None) -> Tensor:
+    """Integers uniform in [low, high) (int64); see :func:`randn`."""
+    return (generator or _default(device)).integers(low, high, shape)
+
 
 def _shape(shape):
-    return (shape,) if isinstance(shape, int) else tuple(shape)
+    """``3``, ``(2, 3)``, or the ``(2, 3)`` of ``randn(2, 3)`` (a tuple of ints or of one tuple)."""
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    shape = tuple(shape)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return shape

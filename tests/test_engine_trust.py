@@ -343,3 +343,20 @@ def test_pytorch_style_methods(device, rng):
     g = T(x, device, requires_grad=True)
     (g.norm() * 1.0).backward()
     np.testing.assert_allclose(g.grad.numpy(), x / np.sqrt((x ** 2).sum()))
+
+
+def test_random_tensors_pytorch_style(device):
+    g1, g2 = mg.Generator(7, device=device), mg.Generator(7, device=device)
+    a, b = g1.randn(2, 3), g2.randn((2, 3))
+    assert a.shape == (2, 3) and a.dtype == mg.get_backend(device).default_float
+    np.testing.assert_array_equal(a.numpy(), b.numpy())                   # same seed, same numbers
+    u = g1.rand(1000)
+    assert 0 <= u.numpy().min() and u.numpy().max() < 1 and abs(u.numpy().mean() - 0.5) < 0.05
+    mg.manual_seed(3)
+    x = mg.randn(4, device=device, requires_grad=True)
+    mg.manual_seed(3)
+    np.testing.assert_array_equal(mg.randn(4, device=device).numpy(), x.numpy())
+    assert x.requires_grad and not mg.randn(4, device=device).requires_grad
+    r = mg.randint(0, 5, (200,), device=device).numpy()
+    assert r.dtype == np.int64 and set(r.tolist()) == {0, 1, 2, 3, 4}
+    assert mg.rand(2, 2, generator=g2).shape == (2, 2)
