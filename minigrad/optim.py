@@ -12,7 +12,7 @@ from numbers import Real
 import numpy as np
 
 from .autograd import DeviceMismatchError
-from .tensor import Tensor
+from .tensor import Tensor, check_fits
 
 
 class SGD:
@@ -177,10 +177,5 @@ def _check_grad(who: str, i: int, p: Tensor) -> Tensor:
     g, what = p.grad, f"{who}: the gradient of {_label(i, p)}"
     if not isinstance(g, Tensor):
         raise TypeError(f"{what} is not a Tensor (got {type(g).__name__})")
-    if g.device != p.device:
-        raise DeviceMismatchError(f"{what} is on {g.device!r}, the parameter on {p.device!r}")
-    if g.shape != p.shape:
-        raise ValueError(f"{what} has shape {g.shape}, the parameter {p.shape}; they must be equal")
-    if g.dtype != p.dtype:
-        raise TypeError(f"{what} has dtype {g.dtype}, the parameter {p.dtype}; they must be equal")
+    check_fits(g, p, what, "the parameter")
     return g

@@ -183,13 +183,19 @@ def _is_python_float_data(data) -> bool:
 def _as_cotangent(grad, like: Tensor) -> Tensor:
     if not isinstance(grad, Tensor):
         grad = Tensor(grad, dtype=like.dtype, device=like.device)
-    if grad.backend is not like.backend:
-        raise DeviceMismatchError(f"backward(): grad is on {grad.device!r}, the output on {like.device!r}")
-    if grad.shape != like.shape:
-        raise ValueError(f"backward(): grad has shape {grad.shape}, the output has shape {like.shape}; they must match")
-    if grad.dtype != like.dtype:
-        raise TypeError(f"backward(): grad has dtype {grad.dtype}, the output {like.dtype}; they must match")
+    check_fits(grad, like, "backward(): grad", "the output")
     return grad
+
+
+def check_fits(t: Tensor, like: Tensor, what: str, other: str) -> None:
+    """Raise unless ``t`` has exactly ``like``'s device, shape and dtype (no broadcasting, no
+    casting): for gradients, which must fit the value they belong to."""
+    if t.backend is not like.backend:
+        raise DeviceMismatchError(f"{what} is on {t.device!r}, {other} on {like.device!r}")
+    if t.shape != like.shape:
+        raise ValueError(f"{what} has shape {t.shape}, {other} {like.shape}; they must be equal")
+    if t.dtype != like.dtype:
+        raise TypeError(f"{what} has dtype {t.dtype}, {other} {like.dtype}; they must be equal")
 
 
 class DeviceMismatchError(RuntimeError):
