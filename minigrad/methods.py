@@ -115,8 +115,8 @@ def _zero_(self):
 
 def _copy_(self, src):
     src = ops._lift(src, self) if not isinstance(src, Tensor) else src
-    if src.shape != self.shape and self.backend.broadcast_shapes(src.shape, self.shape) != self.shape:
-        raise ValueError(f"copy_: a source of shape {src.shape} does not fit {self.shape}")
+    if src.ndim > self.ndim or any(a not in (1, b) for a, b in zip(reversed(src.shape), reversed(self.shape))):
+        raise ValueError(f"copy_: a source of shape {src.shape} does not fit {self.shape} (broadcasting)")
     self.data = (self.backend.broadcast_to(src._data, self.shape).astype(self._data.dtype, copy=True))
     return self
 

@@ -4,7 +4,7 @@
 ``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
-``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/dh_k
+``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/ds_k
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init

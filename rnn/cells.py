@@ -91,8 +91,11 @@ class LSTMCell(Module):
         h_t = o ⊙ tanh(c_t)
 
     The state is ``(h, c)``.  ``forget_bias`` initializes the forget gate's bias (1 is the usual
-    choice: remember by default).
+    choice: remember by default).  c_t is read inside its own step (by h_t) as well as by the
+    next step, which is why :func:`rnn.unroll` hands the state on through a node of its own.
     """
+
+    state_names = ("h", "c")
 
     def __init__(self, n_in: int, hidden: int, forget_bias: float = 1.0, seed=0, dtype=None, device=None):
         rng = np.random.default_rng(seed)

@@ -38,8 +38,12 @@ class JacobianChain:
     """Per-step Jacobians of a recorded run, their products, norms and spectra.
 
     ``JacobianChain(cell, inputs, run, loss=None)``; ``run`` is :func:`rnn.unroll`'s result
-    on ``inputs`` (T, B, n_in).  With a ``loss`` built from that run, the norms of dE/ds_k are
-    read from the tape as well.  ``steps`` is a (T, B, S, S) tensor on the run's device:
+    on ``inputs`` (T, B, n_in).  With a ``loss`` built from that run, ``deltas[k - 1]`` is
+    dE/ds_k (flattened, (B, S)) and ``grad_norms[k - 1]`` its norm, read from the tape by
+    :func:`rnn.state_gradients`: the total derivative with respect to the state handed to step
+    k + 1, so that ``dE/ds_k = dE/ds_{k+1} J_{k+1} + ∂E/∂s_k`` (∂E/∂s_k the head's direct
+    read of h_k); for an LSTM not the gradient at the c_k node inside step k, which adds the
+    path c_k -> h_k of that same step.  ``steps`` is a (T, B, S, S) tensor on the run's device:
     ``steps[i - 1, b]`` is J_i for sequence b.  Steps are numbered as states: J_i maps s_{i-1}
     to s_i, i = 1..T.
     """

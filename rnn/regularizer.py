@@ -1,9 +1,14 @@
 """The vanishing-gradient regularizer Omega (Pascanu, Mikolov, Bengio 2013, section 3.3).
 
 It asks every step of backpropagation through time to preserve the norm of the error signal.
-With ``δ_k = dE/dh_k`` the total BPTT derivative at step k (a row per sequence):
+With ``δ_k = dE/ds_k`` the total BPTT derivative with respect to the state s_k at step k (a row
+per sequence; s = h for the vanilla cell, (h, c) for an LSTM), defined by the recursion
 
-    r_k = || δ_k ∂h_k/∂h_{k-1} ||² / || δ_k ||²,        Ω = mean over valid (k, sequence) of (r_k - 1)²
+    δ_k = δ_{k+1} ∂s_{k+1}/∂s_k + ∂E/∂s_k        (∂E/∂s_k: the direct term, the head reading h_k)
+
+(:func:`state_gradients` gives it), the ratio and the regularizer are
+
+    r_k = || δ_k ∂s_k/∂s_{k-1} ||² / || δ_k ||²,        Ω = mean over valid (k, sequence) of (r_k - 1)²
 
 where a pair is valid when ``||δ_k||² >= 1e-20``.  Only the explicit W_rec in the one-step
 Jacobian is differentiated (``δ_k`` and ``h_k`` are constants): the "immediate" derivative.  The
@@ -78,7 +83,10 @@ def omega_generic(cell, inputs, run: Unrolled, deltas, eps: float = EPS):
     """Ω for any cell, as a tensor differentiable with respect to the cell's parameters.
 
     ``run`` is the unrolled forward pass (its states s_0..s_T), ``deltas`` the gradients
-    dE/ds_k for k = 1..T (for an LSTM, pairs for (h, c): the full state).  All steps are
+    δ_k = dE/ds_k for k = 1..T as :func:`state_gradients` gives them (for an LSTM, pairs for
+    (h, c): the full state), i.e. δ_k = δ_{k+1} ∂s_{k+1}/∂s_k + ∂E/∂s_k.  With the one-step
+    VJP ``a_k = δ_k ∂s_k/∂s_{k-1}`` over every component of the state,
+    ``r_k = ||a_k||² / ||δ_k||²`` and Ω = mean over valid pairs of (r_k - 1)².  All steps are
     evaluated at once: the cell is applied to the stacked previous states (held constant).
     """
     T = len(run)
@@ -103,10 +111,23 @@ def omega_generic(cell, inputs, run: Unrolled, deltas, eps: float = EPS):
 
 
 def state_gradients(loss, run: Unrolled, params=()):
-    """One backward pass giving ``(grads of params, [dE/ds_k for k = 1..T])``.
+    r"""One backward pass giving ``(grads of params, [dE/ds_k for k = 1..T])``.
 
-    The state gradients have the structure of the states (pairs for an LSTM); a state
-    component the loss does not depend on gets zeros.
+    dE/ds_k is the total derivative of the loss with respect to the state s_k as it is handed
+    to step k + 1, all later steps depending on it:
+
+        dE/ds_k = dE/ds_{k+1} ∂s_{k+1}/∂s_k + ∂E/∂s_k,      dE/ds_T = ∂E/∂s_T
+
+    where ∂E/∂s_k is the direct term, the output head reading h_k (every step for an
+    every-step head, only h_T for a last-step one; zero for c).  These are the gradients at
+    ``run.states[1:]``, which :func:`rnn.unroll` makes the hand-off nodes.  For an LSTM this is
+    not the gradient at the tensor c_k that step k computes: step k reads c_k again to form
+    ``h_k = o ⊙ tanh(c_k)``, so that node's gradient is dE/dc_k + dE/dh_k ∂h_k/∂c_k: the
+    path c_k -> h_k inside step k added to the state derivative, as if h_k were not a
+    component of the state in its own right (bench/RESULTS.md measures the difference).
+
+    The state gradients have the structure of the states (pairs (dE/dh_k, dE/dc_k) for an
+    LSTM); a state component the loss does not depend on gets zeros.
     """
     flat = [c for s in run.states[1:] for c in _components(s)]
     params = list(params)

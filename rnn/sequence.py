@@ -27,7 +27,9 @@ class Unrolled:
     """The result of :func:`unroll`: every state, kept for inspection.
 
     ``states[0]`` is the initial state, ``states[t + 1]`` the state after step ``t``; so
-    ``hiddens[k]`` below is h_k in the paper's notation, h_0 the start.
+    ``hiddens[k]`` below is h_k in the paper's notation, h_0 the start.  ``states[k]`` (k >= 1)
+    is the state s_k exactly as handed to step k + 1 (and read by the output head): the
+    gradient of the loss with respect to these tensors is dE/ds_k (see :func:`unroll`).
     """
 
     states: list
@@ -52,7 +54,27 @@ def _check_inputs(inputs, n_in):
 
 
 def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
-    """Run ``cell`` over ``inputs`` (T, B, n_in) from ``state`` (zeros by default)."""
+    r"""Run ``cell`` over ``inputs`` (T, B, n_in) from ``state`` (zeros by default).
+
+    The states ``run.states[1:]`` are the hand-off points of the recurrence: s_k is what step
+    k + 1 reads, and, for h_k, what the output head reads.  The gradient of a loss at them is
+    therefore the total BPTT derivative with respect to the state,
+
+        dE/ds_k = dE/ds_{k+1} ∂s_{k+1}/∂s_k + ∂E/∂s_k        (∂E/∂s_k: the head's direct read of h_k)
+
+    the quantity the Jacobian chain and Omega are defined with.  For a state that is a tuple
+    (the LSTM's ``(h, c)``), each component is handed on through ``mg.identity``, a node of its
+    own that nothing inside step k reads.  Without it the gradient at the tensor c_k, which
+    step k itself also reads (``h_k = o ⊙ tanh(c_k)``), would be dE/dc_k + dE/dh_k ∂h_k/∂c_k:
+    the derivative with h_k a function of c_k rather than a component of the state in its own
+    right, i.e. with the path c_k -> h_k inside step k added to dE/dc_k.  A
+    single-tensor state (RNN, GRU) is the last value of its step, read only by step k + 1 and
+    the head, so its gradient is already dE/ds_k and it is handed on as it is.
+
+    The hand-off nodes carry the marks ``step`` (of the step that made them) and ``handoff``
+    (the component's name, from ``cell.state_names`` when the cell has them); ``identity``
+    does no array work.
+    """
     _check_inputs(inputs, cell.n_in)
     if state is None:
         state = cell.initial_state(inputs.shape[1])
@@ -60,8 +82,21 @@ def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
     for t in range(inputs.shape[0]):
         with mg.scope(step=first_step + t):
             state = cell(inputs[t], state)
+        if isinstance(state, tuple):
+            state = _hand_off(state, getattr(cell, "state_names", None), first_step + t)
         states.append(state)
     return Unrolled(states)
+
+
+def _hand_off(state: tuple, names, step: int) -> tuple:
+    """Each component of a tuple state as a node of its own (see :func:`unroll`)."""
+    if names is None or len(names) != len(state):
+        names = [f"s{i}" for i in range(len(state))]
+    handed = []
+    for name, component in zip(names, state):
+        with mg.scope(step=step, handoff=name):
+            handed.append(mg.identity(component))
+    return tuple(handed)
 
 
 HEADS = ("last_softmax", "every_softmax", "last_linear")

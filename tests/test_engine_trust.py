@@ -360,3 +360,26 @@ def test_random_tensors_pytorch_style(device):
     r = mg.randint(0, 5, (200,), device=device).numpy()
     assert r.dtype == np.int64 and set(r.tolist()) == {0, 1, 2, 3, 4}
     assert mg.rand(2, 2, generator=g2).shape == (2, 2)
+
+
+def test_in_place_methods_change_data_and_count(device):
+    t = T([1.0, 2.0], device)
+    assert t.add_(1.0) is t and t.numpy().tolist() == [2.0, 3.0] and t.version == 1
+    t.mul_(T([2.0, 0.5], device))
+    assert t.numpy().tolist() == [4.0, 1.5] and t.version == 2
+    t.sub_(1.0).div_(2.0)
+    assert t.numpy().tolist() == [1.5, 0.25] and t.version == 4
+    t.copy_(T([7.0, 8.0], device))
+    assert t.numpy().tolist() == [7.0, 8.0]
+    t.copy_(5.0)
+    assert t.numpy().tolist() == [5.0, 5.0]
+    t.zero_()
+    assert t.numpy().tolist() == [0.0, 0.0] and t.version == 7
+    with pytest.raises(ValueError, match="does not fit"):
+        t.copy_(T([1.0, 2.0, 3.0], device))
+    i = mg.tensor([1, 2], device=device)
+    with pytest.raises(TypeError, match="mul_: the result has dtype float"):
+        i.mul_(0.5)                                   # would need a float result
+    w = T([1.0], device, requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        w.add_(1.0)

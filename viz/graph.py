@@ -4,6 +4,9 @@
 
 * one box per primitive (op name and output shape), grouped in one cluster per time step when
   the nodes carry ``step`` marks (``rnn.unroll`` sets them);
+* the hand-off of a state component to the next step (a node marked ``handoff``: the
+  ``identity`` through which ``rnn.unroll`` passes an LSTM's h and c) as an arrow-shaped
+  node named for the component and the step it goes to;
 * leaves as record nodes with a data summary (and gradient norm, once computed); parameters
   in their own colour under their names, constants in grey;
 * after ``backward()`` every edge is coloured and sized by the norm of the gradient that flowed
@@ -27,6 +30,7 @@ import minigrad as mg
 PARAM_COLOUR = "#fde9b6"
 CONST_COLOUR = "#e8e8e8"
 OP_COLOUR = "#dbe8f7"
+HANDOFF_COLOUR = "#d9f0d3"       # a state component handed to the next step
 # colour of an edge by log10 of the gradient norm flowing along it
 SCALE = [(-8, "#08306b"), (-4, "#2171b5"), (-2, "#6baed6"), (0, "#969696"), (1, "#fc9272"), (2, "#de2d26"),
          (4, "#67000d")]
@@ -160,8 +164,14 @@ def _draw_full(graph, tape):
         target = graph if step is None else graphviz.Digraph(
             f"cluster_step{step}", graph_attr={"label": f"t = {step}", "style": "rounded", "color": "#9ecae1"})
         for e in entries:
-            target.node(f"op{e.index}", label=f"{e.op}\n{e.shape}", shape="box", style="rounded,filled",
-                        fillcolor=OP_COLOUR, fontsize="10")
+            handoff = None if e.marks is None else e.marks.get("handoff")
+            if handoff is not None:
+                to = "" if step is None else f" → t = {step + 1}"
+                target.node(f"op{e.index}", label=f"{handoff}{to}\n{e.shape}", shape="cds",
+                            style="filled", fillcolor=HANDOFF_COLOUR, fontsize="10")
+            else:
+                target.node(f"op{e.index}", label=f"{e.op}\n{e.shape}", shape="box", style="rounded,filled",
+                            fillcolor=OP_COLOUR, fontsize="10")
             for i, x in enumerate(e.inputs):
                 if isinstance(x, int):
                     continue
