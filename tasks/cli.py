@@ -258,8 +258,8 @@ def cmd_graph(args):
 
 def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 0, device=None, quiet=False):
     """Jacobian-chain plots of trained models at one test length: heat map of log ||dh_t/dh_k||
-    (first sequence), singular values of the one-step Jacobians, and ||dE/dh_k|| over k (one
-    line per checkpoint)."""
+    (first sequence), singular values of the one-step Jacobians, and ||dE/ds_k|| over k (one
+    line per checkpoint; s_k = h_k, or (h_k, c_k) for an LSTM)."""
     import matplotlib.pyplot as plt
 
     import rnn
@@ -290,13 +290,15 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     steps = sorted({1, max(1, T // 2), T})
     plt.close(plots.singular_value_spectra({i: chain.singular_values(i).mean(0) for i in steps},
                                            path=out / "jacobian_spectra.png"))
-    plt.close(plots.error_norms_over_time(snapshots, path=out / "error_norms.png"))
+    plt.close(plots.error_norms_over_time(snapshots, path=out / "error_norms.png",
+                                         state="s" if trainer.config.cell == "lstm" else "h"))
     if not quiet:
         for label, chain, trainer in summary:
             g = chain.grad_norms.mean(1)
             rho = (f"spectral radius of W_rec {chain.spectral_radius_W_rec():.3f}; "
                    if hasattr(trainer.model.cell, "W_rec") else f"{trainer.config.cell} cell; ")
-            print(f"{label}: {rho}||dE/dh_1|| / ||dE/dh_T|| = {g[0] / g[-1]:.3e}")
+            s = "s" if trainer.config.cell == "lstm" else "h"       # the LSTM's state is (h, c)
+            print(f"{label}: {rho}||dE/d{s}_1|| / ||dE/d{s}_T|| = {g[0] / g[-1]:.3e}")
         print(f"wrote {out}/jacobian_heatmap.png, jacobian_spectra.png, error_norms.png")
     return summary
 

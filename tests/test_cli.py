@@ -160,7 +160,7 @@ def test_gated_cells_train_resume_evaluate_and_draw(tmp_path, capsys):
                  "--out", str(tmp_path / "j")]) == 0
     text = capsys.readouterr().out
     assert "msgd-cr, lstm cell, trained at T=10, 20 updates" in text and "% wrong" in text
-    assert "lstm cell; ||dE/dh_1|| / ||dE/dh_T||" in text
+    assert "lstm cell; ||dE/ds_1|| / ||dE/ds_T||" in text
     assert (tmp_path / "j" / "jacobian_heatmap.png").stat().st_size > 5000
 
 

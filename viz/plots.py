@@ -43,16 +43,17 @@ def gradient_norms(norms, clip: float | None = None, path=None, title="Gradient 
     return _finish(fig, path)
 
 
-def error_norms_over_time(snapshots: dict, path=None, title="How much error signal reaches step k"):
+def error_norms_over_time(snapshots: dict, path=None, title="How much error signal reaches step k", state="h"):
     """||dE/dh_k|| against k, log scale, one line per moment of training (``{label: norms}``,
-    norms of length T, e.g. ``chain.grad_norms.mean(1)``)."""
+    norms of length T, e.g. ``chain.grad_norms.mean(1)``).  ``state="s"`` labels the axis
+    ||dE/ds_k|| (an LSTM's state s_k = (h_k, c_k))."""
     fig, ax = plt.subplots(figsize=(7, 4))
     cmap = plt.get_cmap("viridis")
     for i, (label, norms) in enumerate(snapshots.items()):
         norms = np.asarray(norms, dtype=float)
         ax.semilogy(np.arange(1, len(norms) + 1), norms, color=cmap(i / max(1, len(snapshots) - 1)), label=str(label))
     ax.set_xlabel("step k")
-    ax.set_ylabel("||dE/dh_k||")
+    ax.set_ylabel(f"||dE/d{state}_k||")
     ax.set_title(title)
     ax.legend(fontsize=8, title="after update")
     return _finish(fig, path)
