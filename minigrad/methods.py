@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import elementwise, linalg, losses, manipulation, ops, reductions  # noqa: F401
+from . import elementwise, linalg, manipulation, ops, reductions
 from .backward import backprop
 from .tensor import Tensor, _as_cotangent
 

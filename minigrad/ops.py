@@ -32,7 +32,7 @@ import functools
 import numpy as np
 
 from .accumulate import is_basic_index, product_transposed, scattered, transposed_product
-from .autograd import Primitive, broadcast_to, record, sum_to
+from .autograd import Primitive, broadcast_to, record, sum_to  # noqa: F401  (sum_to: ops.sum_to)
 from .backend import get_backend
 from .tensor import DeviceMismatchError, Tensor, _is_float
 

@@ -32,6 +32,7 @@ from rnn import regularizer
 from .synthetic import Sampler, get_task
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")
+INIT_CHOICES = ("sigmoid", "basic-tanh", "smart-tanh", "identity", "orthogonal", "uniform")   # CLI spelling
 SCHEDULES = ("constant", "inverse_time", "inverse_linear")
 FALLBACK_NORM = 1e10
 
