@@ -126,7 +126,9 @@ class Node:
         """Raise if a value this node kept for its VJP was changed in place since."""
         changed = []
         if self.inputs is not None:
-            changed = [i for i, (x, v) in enumerate(zip(self.inputs, self.versions)) if x._version[0] != v]
+            for i, x in enumerate(self.inputs):
+                if x._version[0] != self.versions[i]:
+                    changed.append(i)
         if self.out_version is not None and self.out_version[0] != 0:
             changed.append("out")
         if changed:
@@ -188,12 +190,6 @@ class Primitive:
     def defvjp_argnum(self, vjp_argnum):
         self.vjp_argnum = vjp_argnum
         return self
-
-    def vjp(self, i, g, out, inputs, params):
-        """The cotangent of input ``i`` given the output's cotangent ``g``."""
-        if self.vjps is not None:
-            return self.vjps[i](g, out, *inputs, **params)
-        return self.vjp_argnum(i, g, out, *inputs, **params)
 
     def __call__(self, *inputs, **params):
         backend = inputs[0].backend

@@ -64,12 +64,13 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
 
 def _visit(node, g, grads, needed, immediate):
     """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
-    node.check_versions()
+    if node.versions is not None or node.out_version is not None:
+        node.check_versions()                     # refuse values changed since they were kept
     if node.retained is not None:
         t = node.retained()
         if t is not None:
             t.grad = g if t.grad is None else t.grad + g
-    op, shapes = node.op, node.shapes
+    op, shapes, params = node.op, node.shapes, node.params
     out = None
     if op.saves_out:                              # the output, rebuilt around its saved array
         out = _wrap(node.out_data, g.backend)
@@ -82,7 +83,10 @@ def _visit(node, g, grads, needed, immediate):
     for i, parent in enumerate(node.parents):
         if parent is None or (needed is not None and parent not in needed):
             continue
-        gx = op.vjp(i, g, out, inputs, node.params)   # dL/d(input i) = g . d out/d(input i)
+        if op.vjps is not None:                       # dL/d(input i) = g . d out/d(input i)
+            gx = op.vjps[i](g, out, *inputs, **params)
+        else:
+            gx = op.vjp_argnum(i, g, out, *inputs, **params)
         if sent is not None:                          # a Tape wants the norms: evaluate now
             gx = gx.evaluate() if type(gx) in _DEFERRED else gx
             sent.append((i, gx))
@@ -108,7 +112,9 @@ def _nodes_behind(roots) -> list:
                 "by an earlier backward(); pass retain_graph=True to that first call, or "
                 ".detach() tensors you carry from one graph to the next")
         nodes.append(node)
-        stack.extend(p for p in node.parents if type(p) is Node and p not in seen)
+        for p in node.parents:
+            if type(p) is Node and p not in seen:
+                stack.append(p)
     nodes.sort(key=_by_seq, reverse=True)
     return nodes
 
