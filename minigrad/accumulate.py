@@ -113,9 +113,6 @@ class Cotangents:
         self.owned = set()                    # keys whose buffer this pass allocated
         self.pending = {}                     # leaf Tensor -> [Product | Tensor to sum]
 
-    def pop(self, key):
-        return self.grads.pop(key, None)
-
     def add(self, key, g, shape=None) -> None:
         """``grads[key] += g``, with ``g`` summed down to ``shape`` first (undoing broadcasting).
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 
-from .tensor import DeviceMismatchError, Tensor
+from .tensor import CHANGES, DeviceMismatchError, Tensor
 
 _wrap = Tensor._wrap
 
@@ -86,15 +86,16 @@ class Node:
     * ``shapes[i]``: the input's shape (to undo broadcasting);
     * ``inputs``: the input Tensors, only if the op's VJP reads them (``op.saves_inputs``);
     * ``out_data``: the output array, only if the VJP reads it (``op.saves_out``: tanh, exp);
-    * ``versions``: the version of every value kept, so that backward can refuse a value that
-      was changed in place after it was kept (its gradient would be silently wrong).
+    * ``changes``: how many in-place changes had been made (``tensor.CHANGES``) when the values
+      were kept, so that backward can refuse a value changed after that (its gradient would be
+      silently wrong).
 
     So ``tanh(a + b)`` keeps neither ``a + b`` nor ``a`` nor ``b`` alive: add's VJP needs no
     values and tanh's needs only its output.
     """
 
     __slots__ = ("op", "params", "parents", "shapes", "inputs", "out_data", "out_shape", "seq",
-                 "marks", "taped", "retained", "versions", "out_version", "__weakref__")
+                 "marks", "taped", "retained", "changes", "out_version", "__weakref__")
 
     def __init__(self, op, inputs, params, out):
         self.op = op
@@ -102,12 +103,11 @@ class Node:
         self.parents = [x._node if x._node is not None else (x if x.requires_grad else None)
                         for x in inputs]
         self.shapes = [x._data.shape for x in inputs]
-        self.inputs = self.versions = self.out_data = self.out_version = None
+        self.inputs = self.out_data = self.out_version = self.changes = None
         if op.saves_inputs:
-            self.inputs = inputs
-            self.versions = [x._version[0] for x in inputs]
+            self.inputs, self.changes = inputs, CHANGES[0]
         if op.saves_out:
-            self.out_data, self.out_version = out._data, out._version     # (the counter itself)
+            self.out_data, self.out_version, self.changes = out._data, out._version, CHANGES[0]
         self.out_shape = out._data.shape
         self.seq = next(_seq)
         self.marks = _State.marks
@@ -123,13 +123,14 @@ class Node:
         self.parents = self.inputs = self.out_data = None
 
     def check_versions(self) -> None:
-        """Raise if a value this node kept for its VJP was changed in place since."""
+        """Raise if a value this node kept for its VJP was changed in place since it was kept
+        (its stamp, the count of changes at its last change, is later than ``changes``)."""
+        if self.changes is None or self.changes == CHANGES[0]:
+            return                                # nothing changed anywhere since
         changed = []
         if self.inputs is not None:
-            for i, x in enumerate(self.inputs):
-                if x._version[0] != self.versions[i]:
-                    changed.append(i)
-        if self.out_version is not None and self.out_version[0] != 0:
+            changed = [i for i, x in enumerate(self.inputs) if x._version[1] > self.changes]
+        if self.out_version is not None and self.out_version[1] > self.changes:
             changed.append("out")
         if changed:
             what = ", ".join("its output" if i == "out" else f"input {i} {self.shapes[i]}" for i in changed)

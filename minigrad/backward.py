@@ -10,7 +10,7 @@ import operator
 
 from .accumulate import _DEFERRED, Cotangents
 from .autograd import GraphReleasedError, Node, Shape, _State
-from .tensor import Tensor
+from .tensor import CHANGES, Tensor
 
 _wrap = Tensor._wrap
 _by_seq = operator.attrgetter("seq")
@@ -41,7 +41,7 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
     try:
         for node in nodes:                        # 4. each node sends its cotangent to its inputs
-            g = grads.pop(node)
+            g = grads.grads.pop(node, None)
             if g is not None and (needed is None or node in needed):
                 if node in wanted:
                     captured[wanted[node]] = g
@@ -64,7 +64,7 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
 
 def _visit(node, g, grads, needed, immediate):
     """Send the cotangent ``g`` of ``node``'s output to each of its inputs."""
-    if node.versions is not None or node.out_version is not None:
+    if node.changes is not None and node.changes != CHANGES[0]:
         node.check_versions()                     # refuse values changed since they were kept
     if node.retained is not None:
         t = node.retained()

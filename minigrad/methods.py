@@ -51,7 +51,7 @@ def _swap(op):
 
 
 def _unary(op):
-    return lambda self, *args, **kwargs: op(self, *args, **kwargs)
+    return lambda self: op(self)
 
 
 def _compare(name):

@@ -166,7 +166,7 @@ def _lift(value, like: Tensor) -> Tensor:
 
 def const(array, like: Tensor) -> Tensor:
     """A constant tensor (no gradient) holding ``array`` in the dtype of ``like``."""
-    return Tensor._wrap(array.astype(like.data.dtype, copy=False), like.backend)
+    return Tensor._wrap(array.astype(like._data.dtype, copy=False), like.backend)
 
 
 def accepts_dim(fn):
@@ -401,7 +401,7 @@ class _Where(Primitive):
 
     def __call__(self, condition, a, b):
         a, b = _operands("where", a, b)
-        cond = condition.data if isinstance(condition, Tensor) else a.backend.asarray(condition)
+        cond = condition._data if isinstance(condition, Tensor) else a.backend.asarray(condition)
         return Primitive.__call__(self, a, b, condition=cond)
 
 
@@ -612,7 +612,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise TypeError(f"matmul needs two Tensors (or a Tensor and a NumPy array), got "
                             f"{type(a).__name__} and {type(b).__name__}")
         a, b = (a, _lift(b, a)) if like is a else (_lift(a, b), b)
-    if a.data.ndim >= 2 and b.data.ndim >= 2:
+    if a._data.ndim >= 2 and b._data.ndim >= 2:
         return _matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
@@ -730,7 +730,7 @@ def _normalize_index(index, backend):
         if isinstance(i, Tensor):
             if i.backend is not backend:
                 raise ValueError(f"index tensor is on {i.device!r}, the indexed tensor on {backend.device!r}")
-            i = i.data
+            i = i._data
         elif isinstance(i, (list, np.ndarray)):
             i = backend.asarray(i)
         out.append(i)

@@ -17,11 +17,14 @@ that several losses can contribute before one update.  Clear them between update
 ``tensor.zero_grad()``, ``module.zero_grad()`` or ``optimizer.zero_grad()``.
 
 In-place changes are counted.  Every assignment to ``.data`` (``x.data = a``, ``x.data -= lr * g``)
-and every in-place method (``x[i] = v``, ``x.add_(y)``, ``x.zero_()``) adds one to the version of
-the data, a counter shared by the tensors that share the array (``detach()`` shares it).  A node
-that keeps a tensor for its derivative notes the version, and backward refuses to use a value
-that changed since (the gradient would be silently wrong).  Writing into the array behind
-minigrad's back (``x.data[0] = 1``) is not seen: use ``x[0] = 1``.
+and every in-place method (``x[i] = v``, ``x.add_(y)``, ``x.zero_()``) is a change: it adds one to
+the tensor's ``version`` and stamps the data with the number of changes made so far anywhere
+(``CHANGES``).  Both live in one small list shared by the tensors that share the array
+(``detach()`` shares it).  A node that keeps a tensor for its derivative notes ``CHANGES``; if a
+kept value carries a later stamp when backward reaches the node, the gradient would be silently
+wrong, and backward refuses.  (When nothing changed anywhere since the node was made, that is
+one comparison.)  Writing into the array behind minigrad's back (``x.data[0] = 1``) is not
+seen: use ``x[0] = 1``.
 """
 from __future__ import annotations
 
@@ -30,6 +33,9 @@ import weakref
 import numpy as np
 
 from .backend import Backend, get_backend
+
+
+CHANGES = [0]       # in-place changes made so far, to any tensor (see "In-place changes" above)
 
 
 class Tensor:
@@ -48,7 +54,7 @@ class Tensor:
         arr = backend.asarray(data, dtype=dtype)
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
-        self._data, self._version, self.backend, self.requires_grad = arr, [0], backend, bool(requires_grad)
+        self._data, self._version, self.backend, self.requires_grad = arr, [0, 0], backend, bool(requires_grad)
         self.grad = self._node = None
         self.name = name
 
@@ -56,14 +62,14 @@ class Tensor:
     def _wrap(data, backend: Backend) -> "Tensor":
         """The fast constructor primitives use: no conversion, no checks."""
         t = Tensor.__new__(Tensor)
-        t._data, t._version, t.backend, t.requires_grad = data, [0], backend, False
+        t._data, t._version, t.backend, t.requires_grad = data, [0, 0], backend, False
         t.grad = t._node = t.name = None
         return t
 
     # ----------------------------------------------------------------- the data, versioned
     def _set_data(self, value):
         self._data = value
-        self._version[0] += 1
+        self._bump()
 
     data = property(lambda self: self._data, _set_data,
                     doc="The backend array. Assigning to it counts as an in-place change.")
@@ -71,8 +77,10 @@ class Tensor:
                        doc="How many in-place changes the data has seen (shared with detach()).")
 
     def _bump(self) -> "Tensor":
-        """Note one in-place change of the data (for the in-place methods)."""
+        """Note one in-place change of the data: its count, and its stamp (see CHANGES)."""
+        CHANGES[0] += 1
         self._version[0] += 1
+        self._version[1] = CHANGES[0]
         return self
 
     # ----------------------------------------------------------------- what it is
