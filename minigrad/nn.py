@@ -7,7 +7,9 @@ every sub-Module, and lists/tuples/dicts of them.  ``named_parameters()`` yields
 """
 from __future__ import annotations
 
+import math
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -140,25 +142,107 @@ class Module:
         return "\n".join(lines + [")"])
 
 
+# What mg.load accepts; raise these (mg.nn.MAX_...) to read bigger checkpoints you trust.
+MAX_CHECKPOINT_BYTES = 2 ** 31    # all arrays together, uncompressed: 2 GiB
+MAX_ARRAYS = 10_000               # members of the .npz
+MAX_TEXT_CHARS = 2 ** 22          # a 0-d string array (the run's JSON "meta"): 4 Mi characters
+MAX_RATIO = 100                   # how far a deflated member over 1 MiB may inflate
+
+_EXPECTED = "expected an .npz of numeric arrays (and 0-d strings) as mg.save writes it"
+
+
+def _refusal(dtype: np.dtype, shape: tuple):
+    """Why an array of this dtype and shape cannot be in a checkpoint; None if it can."""
+    if dtype.hasobject:
+        return f"holds Python objects (dtype {dtype}), which a checkpoint never does"
+    if dtype.kind == "U" and shape == ():
+        return None if dtype.itemsize <= 4 * MAX_TEXT_CHARS else \
+            f"is a string of more than MAX_TEXT_CHARS = {MAX_TEXT_CHARS} characters"
+    if dtype.kind not in "biufc":
+        return f"has dtype {dtype} {shape}: not bool, int, float or complex (nor a 0-d string)"
+    return None
+
+
 def save(state: dict, path) -> None:
-    """Save a dict of arrays (NumPy arrays or Tensors) to ``.npz``, without pickle."""
+    """Save a dict of arrays (NumPy arrays or Tensors) to ``.npz``, without pickle: numeric
+    arrays, and 0-d strings such as a JSON string of metadata (what :func:`load` reads back)."""
     arrays = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items()}
     for k, v in arrays.items():
-        if v.dtype == object:
-            raise TypeError(f"save: entry {k!r} is not a numeric array")
+        problem = _refusal(v.dtype, v.shape)
+        if problem or not (str(k).isprintable() and 0 < len(str(k)) <= 256):
+            raise TypeError(f"save: entry {k!r} {problem or 'needs a name of 1 to 256 printable characters'}")
     with open(path, "wb") as f:
         np.savez(f, **arrays)
 
 
+def _check_npz(z: zipfile.ZipFile) -> None:
+    """Raise CheckpointError unless ``z`` looks like an .npz that :func:`save` wrote.  Nothing
+    is decompressed beyond the .npy headers, and nothing allocated, before all of this holds:
+
+    - at most MAX_ARRAYS members, each named ``<key>.npy`` once (``key`` 1 to 256 printable
+      characters), not encrypted, stored or deflated;
+    - their sizes as the zip directory declares them (zipfile never inflates a member beyond
+      that) add up to at most MAX_CHECKPOINT_BYTES; a stored member's two sizes agree; a
+      deflated member over 1 MiB inflates at most MAX_RATIO times (a "zip bomb" would not);
+    - each member's .npy header (format 1.0 or 2.0, parsed without pickle) declares a dtype
+      :func:`_refusal` accepts (numbers, or a 0-d string of at most MAX_TEXT_CHARS characters;
+      never objects) and a shape whose bytes exactly fill the rest of the member.
+    """
+    infos = z.infolist()
+    if len(infos) > MAX_ARRAYS:
+        raise CheckpointError(f"{len(infos)} members, more than MAX_ARRAYS = {MAX_ARRAYS}")
+    if len({i.filename for i in infos}) < len(infos):
+        raise CheckpointError("a member name appears twice")
+    total = 0
+    for info in infos:
+        name, key = info.filename, info.filename[:-4]
+        if not (name.endswith(".npy") and key.isprintable() and 0 < len(key) <= 256):
+            raise CheckpointError(f"member {name!r} is not named <key>.npy (1 to 256 printable characters)")
+        if info.flag_bits & 1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise CheckpointError(f"{name} is encrypted or compressed with method {info.compress_type}")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise CheckpointError(f"{name}: stored member of {info.compress_size} bytes declares {info.file_size}")
+        if info.file_size > max(2 ** 20, MAX_RATIO * info.compress_size):
+            raise CheckpointError(f"{name}: {info.compress_size} compressed bytes would inflate to "
+                                  f"{info.file_size} (more than MAX_RATIO = {MAX_RATIO} times)")
+        total += info.file_size
+        if total > MAX_CHECKPOINT_BYTES:
+            raise CheckpointError(f"arrays of more than MAX_CHECKPOINT_BYTES = {MAX_CHECKPOINT_BYTES} bytes")
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    for info in infos:
+        with z.open(info) as f:
+            try:
+                shape, _, dtype = readers[np.lib.format.read_magic(f)](f)
+            except (ValueError, KeyError, EOFError):       # numpy's words may suggest pickle
+                raise CheckpointError(f"{info.filename}: not an .npy array of format 1.0 or 2.0") from None
+            problem = _refusal(dtype, shape)
+            if problem:
+                raise CheckpointError(f"{info.filename} {problem}")
+            size, held = math.prod(shape) * dtype.itemsize, info.file_size - f.tell()
+            if min(shape, default=0) < 0 or size != held:
+                raise CheckpointError(f"{info.filename}: shape {shape} of {dtype} needs {size} bytes, "
+                                      f"the member holds {held}")
+
+
 def load(path) -> dict:
-    """Read a dict of NumPy arrays written by :func:`save`; a clear error if it is not one."""
+    """Read a dict of NumPy arrays written by :func:`save`.  The file is checked first (see
+    :func:`_check_npz`); anything else is a one-line CheckpointError saying what is wrong."""
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        with open(path, "rb") as file:
+            if file.read(6) == b"\x93NUMPY":
+                raise CheckpointError("a single .npy array (np.save), not an .npz of named arrays")
+            with zipfile.ZipFile(file) as z:
+                _check_npz(z)
+                arrays = {}
+                for info in z.infolist():
+                    with z.open(info) as f:
+                        arrays[info.filename[:-4]] = np.lib.format.read_array(f, allow_pickle=False)
+                return arrays
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as e:
-        raise CheckpointError(f"{path}: not a readable minigrad checkpoint (.npz): {e}") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:   # CheckpointError too
+        what = " ".join(str(e).split()) or type(e).__name__
+        raise CheckpointError(f"{path}: not a readable minigrad checkpoint: {what}; {_EXPECTED}") from e
 
 
 class Linear(Module):

@@ -40,9 +40,15 @@ lands there too).  A ``Traced`` computes with the real array inside it and appen
 as ``r12 = xp.tanh(r11)`` for every operation; registers ``r0, r1, ...`` are the arguments'
 arrays first, then every array the function made; constants (``c0, ...``) are arrays made from
 host data.  The engine itself does not know it is being traced.
+
+No text from the user becomes code: values other than None, bools, ints and finite floats
+(strings too) are constants in the program's environment, names in the header comments are
+shown with repr() unless they are plain, and the ``def`` takes the function's name only when
+that is a safe identifier (see :func:`_program_name`).
 """
 from __future__ import annotations
 
+import builtins
 import functools
 import gc
 import inspect
@@ -233,9 +239,9 @@ class _Recorder:
             return f"({inner},)" if len(obj) == 1 else f"({inner})"
         if type(obj) is slice:
             return f"slice({self.expr(obj.start, uses)}, {self.expr(obj.stop, uses)}, {self.expr(obj.step, uses)})"
-        if obj is None or type(obj) in (bool, str):
+        if obj is None or type(obj) is bool:           # literals only where repr() is safe code
             return repr(obj)
-        if type(obj) in (int, float) and math.isfinite(obj):
+        if type(obj) is int or (type(obj) is float and math.isfinite(obj)):
             return repr(obj) if obj >= 0 else f"({obj!r})"
         if isinstance(obj, self.array_types[1]):
             raise TraceError("an array that did not come in through the traced function's "
@@ -249,8 +255,9 @@ class _Recorder:
         out = []
         for p in parts:
             if type(p) is slice and not any(type(v) is Traced for v in (p.start, p.stop, p.step)):
-                out.append(":".join("" if v is None else repr(v) for v in (p.start, p.stop))
-                           + ("" if p.step is None else f":{p.step!r}"))
+                bound = [("" if v is None else repr(v) if type(v) is int else self.expr(v, uses))
+                         for v in (p.start, p.stop, p.step)]   # np.int64, __index__: constants
+                out.append(":".join(bound if bound[2] else bound[:2]))
             elif p is Ellipsis:
                 out.append("...")
             elif type(p) is np.ndarray:           # a host index array: a constant
@@ -295,15 +302,22 @@ class _Recorder:
             self.lines.append((text, None, uses, True))
         return raw                                    # a dtype, a shape: static
 
+    def arguments(self, args, kwargs, uses) -> str:
+        """``a, b, key=c``: the arguments of a call as source (keywords must be Python names)."""
+        for k in kwargs:
+            if not k.isidentifier():
+                raise TraceError(f"a keyword argument named {k!r} cannot be written in a program")
+        return ", ".join([self.expr(a, uses) for a in args] +
+                         [f"{k}={self.expr(v, uses)}" for k, v in kwargs.items()])
+
     def call(self, text, fn, args, kwargs, effect=False):
         uses = []
-        source = [self.expr(a, uses) for a in args]
-        source += [f"{k}={self.expr(v, uses)}" for k, v in kwargs.items()]
+        source = self.arguments(args, kwargs, uses)
         if "out" in kwargs:
             self.writable(kwargs["out"], f"{text}(out=...)")
             effect = True
         raw = fn(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{text}({', '.join(source)})", raw, uses, effect)
+        return self.emit(f"{text}({source})", raw, uses, effect)
 
     def binary(self, symbol, fn, a, b):
         uses = []
@@ -332,12 +346,12 @@ class _Recorder:
 
     def method(self, a, name, *args, **kwargs):
         uses = []
-        source = [self.expr(v, uses) for v in args] + [f"{k}={self.expr(v, uses)}" for k, v in kwargs.items()]
+        source = self.arguments(args, kwargs, uses)
         effect = name in self._IN_PLACE_METHODS or "out" in kwargs
         if effect:
             self.writable(a, f".{name}()")
         raw = getattr(a.raw, name)(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{self.expr(a, uses)}.{name}({', '.join(source)})", raw, uses, effect)
+        return self.emit(f"{self.expr(a, uses)}.{name}({source})", raw, uses, effect)
 
     def getitem(self, a, index):
         uses = []
@@ -508,20 +522,50 @@ def _flatten(obj, tensors, index, key):
 
 
 def _argument_names(fn, args, kwargs) -> dict:
-    """id(tensor) -> a name for the program's header: the parameter it was passed as, or its
-    dotted name inside a Module argument (``layers.0.W_rec``)."""
+    """id(tensor) -> a name for the program's header: the parameter it was passed as (its
+    keyword, for ``**kwargs``), or its dotted name inside a Module argument (``layers.0.W_rec``).
+    These are user text: the header shows them through :func:`_label`."""
     from .nn import Module
     try:
-        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+        signature = inspect.signature(fn)
+        bound = signature.bind(*args, **kwargs).arguments
     except (TypeError, ValueError):
         bound = {}
     names = {}
     for arg_name, value in bound.items():
-        if isinstance(value, Tensor):
-            names.setdefault(id(value), arg_name)
-        elif isinstance(value, Module):
-            names.update((id(p), n) for n, p in value.named_parameters())
+        if signature.parameters[arg_name].kind is inspect.Parameter.VAR_KEYWORD:
+            pairs = value.items()
+        else:
+            pairs = [(arg_name, value)]
+        for name, v in pairs:
+            if isinstance(v, Tensor):
+                names.setdefault(id(v), name)
+            elif isinstance(v, Module):
+                names.update((id(p), n) for n, p in v.named_parameters())
     return names
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_.\-]+")
+
+
+def _label(text) -> str:
+    """User text (a tensor's name, a dtype) as the header comments show it: as it is when it is
+    plain (ASCII letters, digits, ``_.-``), else its repr(), which is one line whatever the text
+    holds (newlines, quotes, NUL are escaped), so it can never end the comment."""
+    text = str(text)
+    return text if _PLAIN.fullmatch(text) else repr(text)
+
+
+def _program_name(fn) -> str:
+    """The name for the program's ``def``: the function's own when it is an ASCII identifier,
+    not a keyword, and hides nothing the program reads (``xp``, ``backend``, constants ``c0``...,
+    builtins such as ``slice``, dunders); else ``"traced"``.  (ASCII: Python binds a name like
+    ``ﬁx`` as ``fix``.)"""
+    name = getattr(fn, "__name__", None)
+    ok = (type(name) is str and name.isascii() and name.isidentifier() and not keyword.iskeyword(name)
+          and name not in ("xp", "backend") and not re.fullmatch(r"c\d+", name)
+          and not hasattr(builtins, name) and not name.startswith("__"))
+    return name if ok else "traced"
 
 
 def _outputs(obj, leaves):
@@ -691,10 +735,10 @@ class trace:
                     continue                           # unchanged (in-place updates are in the program)
                 grad_targets.append(i)
                 grad_values.append(None if g is None else g.data)
-            name = getattr(self.fn, "__name__", "")
-            name = name if name.isidentifier() and not keyword.iskeyword(name) else "traced"
+            name = _program_name(self.fn)
             names = _argument_names(self.fn, args, kwargs)
-            described = [f"{names.get(id(t)) or t.name or 'tensor'} {t.shape} {t.dtype}" for t in tensors]
+            described = [f"{_label(names.get(id(t)) or t.name or 'tensor')} {tuple(map(int, t.shape))} "
+                         f"{_label(t.dtype)}" for t in tensors]
             described += [f".grad of r{i}" for i in grad_inputs]
             source = rec.source(described, leaves + grad_values, name)
             values = [rec.unwrap(v) for v in leaves]

@@ -320,3 +320,124 @@ def test_cells_train_identically_traced(cell, device, rng):
         _same(step(traced, x, y), update(eager, x, y))
     for a, b in zip(traced.parameters(), eager.parameters()):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+
+# --------------------------------------------------------------------------- user text is never code
+def _injection(marker):
+    """Text that, pasted into the program's source, is a statement creating ``marker``."""
+    return f"x\n    open({str(marker)!r}, 'w').close()\n    #"
+
+
+ODD_NAMES = ["injection", "q'uo\"te\\s", "cr\rlf\r\n    raise ValueError('injected')",
+             "sep\u2028\x85\x0c", "nul\x00", "\x01" "0\x02 = 1"]
+
+
+@pytest.mark.parametrize("name", ODD_NAMES)
+def test_tensor_names_never_become_code(name, tmp_path):
+    marker = tmp_path / "pwned"
+    name = _injection(marker) if name == "injection" else name
+    x, y = mg.tensor(np.arange(3.0), name=name), mg.tensor(np.ones(3), name="y")
+    step = mg.trace(lambda xs: (xs[0] * 2.0 + xs[1]).tanh())      # in a list: their own names
+    for _ in range(3):                                   # the trace, then replays
+        np.testing.assert_array_equal(step([x, y]).numpy(), np.tanh(np.arange(3.0) * 2 + 1))
+    assert not marker.exists()
+    code = step.code([x, y])
+    assert f"    #   r0: {name!r} (3,) float64\n    #   r1: y (3,) float64\n    r2 = " in code, code
+
+
+def test_parameter_names_never_become_code(tmp_path):
+    marker = tmp_path / "pwned"
+    model = mg.nn.Module()
+    setattr(model, _injection(marker), mg.nn.Parameter(np.ones(3)))
+    model.d = {"k\n    raise ValueError('injected')": mg.nn.Parameter(np.full(3, 2.0))}
+    step = mg.trace(lambda m, x: sum((x * p for p in m.parameters()), mg.zeros(3)))
+    x = T(np.arange(3.0), "cpu")
+    for _ in range(3):
+        np.testing.assert_array_equal(step(model, x).numpy(), 3.0 * np.arange(3.0))
+    assert not marker.exists()
+    code = step.code(model, x)
+    assert f"#   r0: {_injection(marker)!r} (3,) float64\n" in code
+    assert "#   r1: \"d.k\\n    raise ValueError('injected')\" (3,) float64\n" in code
+
+
+def test_keyword_argument_names_are_shown_escaped(tmp_path):
+    marker = tmp_path / "pwned"
+    key = _injection(marker)
+
+    @mg.trace
+    def f(**kw):
+        return kw[key] * 2.0 + kw["plain"]
+
+    a, b = T(np.arange(3.0), "cpu"), T(np.ones(3), "cpu")
+    for _ in range(3):
+        np.testing.assert_array_equal(f(**{key: a, "plain": b}).numpy(), np.arange(3.0) * 2 + 1)
+    assert not marker.exists()
+    code = f.code(**{key: a, "plain": b})
+    assert f"#   r0: {key!r} (3,) float64" in code and "#   r1: plain (3,) float64" in code
+
+
+@pytest.mark.parametrize("name", ["xp", "slice", "abs", "c0", "backend", "__builtins__", "ﬁx",
+                                  "class", "a b\n    raise ValueError", 42])
+def test_odd_function_names_cannot_break_the_program(name):
+    """The def's name must not hide what the program reads (xp, slice, abs, constant c0...),
+    must be the name Python binds ('ﬁx' is bound as 'fix') and must be a name at all."""
+    class Update:                                        # a callable whose __name__ is anything
+        __name__ = name
+
+        def __call__(self, x, k):
+            y = abs(x.data[k.data:] * np.float64(3.0))  # slice(r1, None, None), abs(), c0
+            return x.backend.xp.tanh(y)
+
+    step = mg.trace(Update())
+    x, k = T(np.linspace(-1, 1, 5), "cpu"), mg.tensor(np.int64(1))
+    for _ in range(3):
+        np.testing.assert_array_equal(step(x, k), np.tanh(np.abs(x.numpy()[1:] * 3.0)))
+    code = step.code(x, k)
+    assert code.startswith("def traced(r0, r1):") and "slice(r1, None, None)" in code and "c0" in code
+
+
+def test_a_plain_function_name_is_kept():
+    def update_weights(x):
+        return x * 2.0
+    assert mg.trace(update_weights).code(T(np.ones(2), "cpu")).startswith("def update_weights(r0):")
+
+
+class _Bound:
+    """A slice bound (``__index__``) whose repr is code."""
+    marker = None
+
+    def __index__(self):
+        return 1
+
+    def __repr__(self):
+        return f"1]\n    open({str(self.marker)!r}, 'w').close()\n    _ = r0[1"
+
+
+@pytest.mark.parametrize("bound", ["object", "numpy"])
+def test_index_values_that_are_not_ints_go_through_the_environment(bound, tmp_path):
+    """Slice bounds are written as code only when they are plain ints: objects with
+    ``__index__`` (whose repr is anything) and NumPy integers (repr ``np.int64(1)``) are constants."""
+    _Bound.marker = tmp_path / "pwned"
+    one = _Bound() if bound == "object" else np.int64(1)
+    step = mg.trace(lambda x: x[one:] * 1.0 + x[1:] + x[-4:np.int64(5):one])
+    x = T(np.arange(5.0), "cpu")
+    for _ in range(3):
+        np.testing.assert_array_equal(step(x).numpy(), 3 * np.arange(1.0, 5.0))
+    assert not _Bound.marker.exists()
+    assert "r0[1:]" in step.code(x) and "r0[-4:c" in step.code(x)
+
+
+def test_strings_go_through_the_environment():
+    step = mg.trace(lambda x: x.data.astype("float32"))
+    x = T(np.arange(3.0), "cpu")
+    for _ in range(2):
+        out = step(x)
+        assert out.dtype == np.float32 and out.tolist() == [0.0, 1.0, 2.0]
+    assert "float32" not in step.code(x)
+
+
+def test_keywords_that_are_not_names_are_refused():
+    step = mg.trace(lambda x: x.backend.xp.sum(x.data, **{"axis=0) or print('injected'": 0}))
+    with pytest.raises(mg.TraceError, match="cannot be written in a program"):
+        step(T(np.ones(3), "cpu"))
