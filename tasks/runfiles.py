@@ -1,11 +1,12 @@
 """A run folder on disk: the log, the checkpoints, the gradient-norm record, written so that an
-interrupted write never loses what was there before."""
+interrupted write never loses what was there before, and no file is ever written through a
+symbolic link planted in the folder."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
-import shutil
 import tempfile
 import time
 from dataclasses import asdict
@@ -16,6 +17,11 @@ import numpy as np
 import minigrad as mg
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_MODE = 0o666 & ~_UMASK                     # what open() would have given a new file
+
+
 def atomic_write(path, data: bytes) -> None:
     """Replace ``path`` by ``data`` all at once: readers see the old file or the new one, never a
     torn one.  The temporary file is created exclusively (``O_EXCL``) with an unpredictable
@@ -23,6 +29,8 @@ def atomic_write(path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _MODE)            # mkstemp's 0600 would hide the run from its readers
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -36,32 +44,80 @@ def atomic_write(path, data: bytes) -> None:
         raise
 
 
+def npz_bytes(arrays: dict) -> bytes:
+    """The ``.npz`` file :func:`minigrad.save` writes for ``arrays`` (plain arrays, no pickle), as
+    bytes, for :func:`atomic_write`."""
+    arrays = {k: (v.numpy() if isinstance(v, mg.Tensor) else np.asarray(v)) for k, v in arrays.items()}
+    for k, v in arrays.items():
+        if v.dtype == object:
+            raise TypeError(f"save: entry {k!r} is not a numeric array")
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def _open_append(path):
+    """``path`` opened for appending in binary, never through a symbolic link (``O_NOFOLLOW``)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        if os.path.islink(path):
+            raise ValueError(f"{path} is a symbolic link: refusing to write through it") from e
+        raise
+    return os.fdopen(fd, "ab")
+
+
 class RunFiles:
-    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``
-    (the latest), ``best.npz`` (the checkpoint of the evaluation with the fewest errors so far:
-    training can get worse again), ``grad_norms.f32`` (the gradient norm of every update),
-    ``grad_norms.png``, and ``snapshots/`` (the checkpoint after 1, 2, 4, 8... evaluation periods).
-    Files are replaced atomically, so an interrupted write never loses the previous one."""
+    """A run folder: ``config.json``, ``log.jsonl`` (one row per evaluation; a run that diverged
+    ends with a row ``{"update", "outcome", "wall_time"}`` instead), ``checkpoint.npz`` (the
+    latest; its state's ``outcome`` says how the run ended), ``best.npz`` (the checkpoint of the
+    evaluation with the fewest errors so far: training can get worse again), ``grad_norms.f32``
+    (the gradient norm of every update), ``grad_norms.png``, and ``snapshots/`` (the checkpoint
+    after 1, 2, 4, 8... evaluation periods).  Files are replaced atomically (:func:`atomic_write`),
+    so an interrupted write never loses the previous one; the two files that grow (the log and
+    the norms) are appended to, never through a symbolic link."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.log_path = self.folder / "log.jsonl"
         self.checkpoint_path = self.folder / "checkpoint.npz"
+        self._latest = None                     # the bytes of the checkpoint just written
 
     def log(self, row: dict):
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+        with _open_append(self.log_path) as f:
+            f.write((json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n").encode())
             f.flush()
             os.fsync(f.fileno())
 
     def checkpoint(self, trainer):
-        tmp = self.checkpoint_path.with_suffix(".tmp.npz")
-        mg.save(trainer.state_arrays(), tmp)
-        os.replace(tmp, self.checkpoint_path)
-        config = self.folder / "config.json"
-        if not config.exists():
-            config.write_text(json.dumps(asdict(trainer.config), indent=1))
+        self.write_checkpoint(trainer.state_arrays(), asdict(trainer.config))
+
+    def write_checkpoint(self, arrays: dict, config: dict):
+        """Replace checkpoint.npz by ``arrays`` (refusing non-finite weights: the checkpoint on
+        disk stays the last finite one), and write config.json if the folder has none."""
+        bad = [k for k, v in arrays.items() if np.asarray(v).dtype.kind in "fc" and not np.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"refusing to write non-finite weights ({', '.join(bad)}) over {self.checkpoint_path}")
+        self._latest = npz_bytes(arrays)
+        atomic_write(self.checkpoint_path, self._latest)
+        config_path = self.folder / "config.json"
+        if not config_path.exists() or config_path.is_symlink():
+            atomic_write(config_path, json.dumps(config, indent=1).encode())
+
+    def record_outcome(self, outcome: str, arrays=None):
+        """Set ``outcome`` in checkpoint.npz's run state, its weights untouched; with no
+        checkpoint yet, ``arrays()`` (a function) gives the one to write."""
+        if self.checkpoint_path.exists():
+            arrays = mg.load(self.checkpoint_path)
+        elif arrays is None:
+            return
+        else:
+            arrays = arrays()
+        meta = json.loads(str(arrays["meta"]))
+        meta["state"]["outcome"] = outcome
+        arrays["meta"] = np.array(json.dumps(meta))
+        self.write_checkpoint(arrays, meta["config"])
 
     def snapshot(self, trainer):
         """Keep a copy of the checkpoint at updates 1, 2, 4, 8... evaluation periods, so that
@@ -74,20 +130,21 @@ class RunFiles:
     def keep_copy(self, name: str):
         """Copy the checkpoint just written to ``name`` in the run folder (atomically): the
         weights are read off the device once per evaluation, not once per file."""
-        path = self.folder / name
-        tmp = path.with_suffix(".tmp.npz")
-        shutil.copyfile(self.checkpoint_path, tmp)
-        os.replace(tmp, path)
+        data = self._latest if self._latest is not None else self.checkpoint_path.read_bytes()
+        atomic_write(self.folder / name, data)
 
     def append_norms(self, norms):
         """Append this period's gradient norms (one float32 per update) to grad_norms.f32."""
         if norms:
-            values = mg.stack(norms).numpy().astype(np.float32)
-            with open(self.folder / "grad_norms.f32", "ab") as f:
-                values.tofile(f)
+            with np.errstate(over="ignore"):          # a norm beyond float32 is recorded as inf
+                values = mg.stack(norms).numpy().astype(np.float32)
+            with _open_append(self.folder / "grad_norms.f32") as f:
+                f.write(values.tobytes())
 
     def truncate_norms(self, updates: int):
         path = self.folder / "grad_norms.f32"
+        if path.is_symlink():
+            raise ValueError(f"{path} is a symbolic link: refusing to write through it")
         if path.exists() and path.stat().st_size > 4 * updates:
             with open(path, "r+b") as f:
                 f.truncate(4 * updates)
@@ -103,12 +160,39 @@ class RunFiles:
         import matplotlib.pyplot as plt
 
         from viz import plots
-        plt.close(plots.from_run(self.folder, self.folder / "grad_norms.png"))
+        fig = plots.from_run(self.folder)
+        try:
+            png = io.BytesIO()
+            fig.savefig(png, dpi=110, format="png")
+        finally:
+            plt.close(fig)
+        atomic_write(self.folder / "grad_norms.png", png.getvalue())
+
+    def read_log(self) -> tuple[list, list, str | None]:
+        """``(rows, lines, torn)``: the log's rows, their lines as written, and the last line if
+        it is not a JSON row (a write cut short by a crash), else None.  Any other line that is
+        not JSON is an error."""
+        if not self.log_path.exists():
+            return [], [], None
+        lines = [line for line in self.log_path.read_bytes().decode("utf-8", "replace").split("\n") if line.strip()]
+        rows, torn = [], None
+        for i, line in enumerate(lines):
+            try:
+                rows.append(json.loads(line))
+            except ValueError as e:
+                if i == len(lines) - 1:
+                    torn = line
+                    lines = lines[:-1]
+                else:
+                    raise ValueError(f"{self.log_path}: line {i + 1} is not a JSON row ({e})") from None
+        return rows, lines, torn
 
     def rows(self) -> list:
-        if not self.log_path.exists():
-            return []
-        return [json.loads(line) for line in self.log_path.read_text().splitlines() if line.strip()]
+        """The log's rows (a torn last line, the mark of a crash mid-write, left out)."""
+        return self.read_log()[0]
+
+    def rewrite_log(self, lines):
+        atomic_write(self.log_path, "".join(line + "\n" for line in lines).encode())
 
 
 def _jsonable(v):

@@ -10,14 +10,23 @@ a progress line or an evaluation is written.
 
 Reproducible and resumable by construction: the minibatch of update ``u`` is generated from the
 seed ``(seed, 0, u)`` and the test set of an evaluation from ``(seed, 1, u)``, so a run that
-stops and resumes from its checkpoint sees exactly the data an uninterrupted run sees.
+stops and resumes from its checkpoint sees exactly the data an uninterrupted run sees, and
+writes exactly the log it would have written (the period's loss sum is carried over, not
+restarted).
+
+How a run ends is its state's ``outcome``: "success" (an evaluation below ``target_error``),
+"budget" (``max_updates`` reached), "interrupted" (Ctrl-C, SIGTERM or the ``stop`` callable:
+the update under way is finished and a checkpoint written; ``--resume`` continues), or
+"diverged at update N: W_rec is not finite" (an update left non-finite weights: the run stops,
+and checkpoint.npz keeps the last finite weights, with that outcome in its state).
 """
 from __future__ import annotations
 
 import json
 import signal
+import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +42,18 @@ METHODS = ("msgd", "msgd-c", "msgd-cr")
 INIT_CHOICES = ("sigmoid", "basic-tanh", "smart-tanh", "identity", "orthogonal", "uniform")   # CLI spelling
 SCHEDULES = ("constant", "inverse_time", "inverse_linear")
 FALLBACK_NORM = 1e10
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
+
+# Non-finite weights are looked for after every update, on the device: one bool per parameter,
+# stacked (about a dozen tiny array calls, ~1.5% of an update at the paper's sizes on the CPU).
+# The host reads those flags every FINITE_CHECK_EVERY updates (and at every evaluation and when
+# the loop ends, where it reads values anyway), one transfer for all of them, and finds the first
+# update whose weights were not finite from them: the update named is exact whatever the
+# cadence.  Reading one bool per update instead would synchronize the host with the GPU after
+# every update: the host could no longer queue the next update while the GPU runs this one,
+# and each read pays a device-to-host round trip.  Every 10 updates keeps that cost negligible,
+# while a diverged run computes at most 9 updates of NaN (milliseconds) before it stops.
+FINITE_CHECK_EVERY = 10
 
 
 class RunError(ValueError):
@@ -99,10 +120,16 @@ class RunState:
     last_error: float | None = None
     best_error: float | None = None
     done: bool = False
-    loss_sum: float = 0.0
+    loss_sum: float = 0.0           # this evaluation period's loss sum so far (carried on in order on resume)
     clipped: int = 0
     fallbacks: int = 0
     history: list = field(default_factory=list)
+    outcome: str | None = None      # None while running; "success", "budget", "interrupted", "diverged at update N: ..."
+
+
+def diverged(outcome) -> bool:
+    """Whether a run's ``outcome`` says its weights stopped being finite."""
+    return isinstance(outcome, str) and outcome.startswith("diverged")
 
 
 class Trainer:
@@ -121,6 +148,7 @@ class Trainer:
                       "inverse_linear": regularizer.inverse_linear(c.alpha, c.alpha_beta)}[c.alpha_schedule]
         self.closed_form = isinstance(self.cell, rnn.RNNCell) and self.cell.leak is None
         self._stop_requested = False
+        self.stop_signal = None                 # the signal that stopped the run (SIGINT, SIGTERM), if one did
         self.last = {}
         # One traced program per sequence length met (lengths vary per minibatch on some tasks).
         lengths = 1 if c.max_length is None else c.max_length - c.length
@@ -207,73 +235,170 @@ class Trainer:
         return wrong.item() / size
 
     # ----------------------------------------------------------------- the loop
-    def request_stop(self, *_):
+    def request_stop(self, signum=None, frame=None):
+        """Stop at the end of the update under way (the SIGINT and SIGTERM handler)."""
         self._stop_requested = True
+        if signum is not None and self.stop_signal is None:
+            self.stop_signal = signum
 
-    def train(self, out: Path | None = None, progress: bool = True):
-        """Run until success, ``max_updates`` or Ctrl-C; with ``out``, log and checkpoint there."""
+    @property
+    def exit_status(self) -> int:
+        """What a command running this trainer should exit with, by ``state.outcome``: 0 for
+        "success" and "budget", 1 for a divergence, 128 + the signal number for a run stopped
+        by one (130 Ctrl-C, 143 SIGTERM; 130 for ``stop`` or :meth:`request_stop`)."""
+        outcome = self.state.outcome
+        if diverged(outcome):
+            return 1
+        if outcome == "interrupted":
+            return 128 + int(self.stop_signal or signal.SIGINT)
+        return 0
+
+    def train(self, out: Path | None = None, progress: bool = True, stop=None) -> RunState:
+        """Run until success, ``max_updates``, non-finite weights, Ctrl-C or SIGTERM (in the main
+        thread), or ``stop()`` returning True (polled after every update); with ``out``, log and
+        checkpoint there.  Returns the state, its ``outcome`` set.  A state that diverged is
+        returned as it is (its weights are not finite: there is nothing to continue)."""
         c, st = self.config, self.state
+        if diverged(st.outcome):
+            return st
+        if not st.done:
+            st.outcome = None                   # an interrupted or budget-limited run continues
         logger = RunFiles(out) if out else None
+        start_weights = None                    # what a divergence before any checkpoint keeps
+        if logger and not logger.checkpoint_path.exists():
+            start_weights = (replace(st, history=list(st.history)), [p.data.copy() for p in self.params])
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=c.max_updates, initial=st.update, unit="upd", desc=f"{c.task} T={c.length} {c.method}")
-        previous = signal.getsignal(signal.SIGINT)
-        try:
-            signal.signal(signal.SIGINT, self.request_stop)
-        except ValueError:                      # not the main thread: no handler
-            previous = None
+        previous = {}
+        for sig in STOP_SIGNALS:
+            try:
+                previous[sig] = signal.signal(sig, self.request_stop)
+            except ValueError:                  # not the main thread: no handler (``stop`` is the way)
+                break
         start = time.perf_counter()
+        # The period's loss sum: continued from the checkpoint's partial sum, in the same order
+        # as an uninterrupted run adds it (a fresh sum added to it would round differently).
+        carry = st.loss_sum if st.update % c.eval_every else None
         loss_sum = clipped = fallbacks = None
-        norms = []                               # this period's gradient norms, on the device
+        norms, norms_from = [], st.update       # gradient norms of updates norms_from+1..., on the device
+        flags, flags_from = [], st.update       # per-update finiteness flags not yet read
+        bad = None
         try:
-            while not st.done and st.update < c.max_updates and not self._stop_requested:
-                loss, norm, was_clipped, fell_back, omega = self.update()
-                st.update += 1
-                loss_sum = loss if loss_sum is None else loss_sum + loss
-                if was_clipped is not None:
-                    clipped = was_clipped.astype(np.float64) if clipped is None else clipped + was_clipped.astype(np.float64)
-                    fallbacks = fell_back.astype(np.float64) if fallbacks is None else fallbacks + fell_back.astype(np.float64)
-                self.last = {"norm": norm, "omega": omega}
-                norms.append(norm)
-                if bar is not None:
-                    bar.update(1)
-                    if st.update % 50 == 0:
-                        bar.set_postfix(loss=f"{loss.item():.4f}", grad_norm=f"{norm.item():.3g}",
-                                        error="-" if st.last_error is None else f"{st.last_error:.2%}")
-                if st.update % c.eval_every == 0:
-                    st.loss_sum += loss_sum.item()
-                    st.clipped += 0 if clipped is None else int(clipped.item())
-                    st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
-                    loss_sum = clipped = fallbacks = None
-                    previous_best = st.best_error
-                    row = self._evaluation_row(time.perf_counter() - start)
+            with np.errstate(over="ignore", invalid="ignore"):     # divergence is reported below
+                while not st.done and st.update < c.max_updates and not self._stop_requested:
+                    loss, norm, was_clipped, fell_back, omega = self.update()
+                    st.update += 1
+                    flags.append(self._finite_flags())
+                    if loss_sum is None:
+                        loss_sum = loss if carry is None else mg.tensor(carry, dtype=loss.dtype, device=loss.device) + loss
+                        carry = None
+                    else:
+                        loss_sum = loss_sum + loss
+                    if was_clipped is not None:
+                        clipped = was_clipped.astype(np.float64) if clipped is None else clipped + was_clipped.astype(np.float64)
+                        fallbacks = fell_back.astype(np.float64) if fallbacks is None else fallbacks + fell_back.astype(np.float64)
+                    self.last = {"norm": norm, "omega": omega}
+                    norms.append(norm)
+                    evaluation = st.update % c.eval_every == 0
+                    if evaluation or st.update % FINITE_CHECK_EVERY == 0:
+                        bad = self._first_non_finite(flags, flags_from)
+                        flags, flags_from = [], st.update
+                        if bad:
+                            break
                     if bar is not None:
-                        bar.set_postfix(loss=f"{row['loss']:.4f}", grad_norm=f"{row['grad_norm']:.3g}",
-                                        error=f"{row['error']:.2%}")
-                    if logger:
-                        logger.append_norms(norms)
-                        logger.log(row)
-                        logger.checkpoint(self)
-                        if previous_best is None or st.last_error < previous_best:
-                            logger.keep_copy("best.npz")
-                        logger.snapshot(self)
-                        logger.plot()
-                    norms = []
+                        bar.update(1)
+                        if st.update % 50 == 0:
+                            bar.set_postfix(loss=f"{loss.item():.4f}", grad_norm=f"{norm.item():.3g}",
+                                            error="-" if st.last_error is None else f"{st.last_error:.2%}")
+                    if evaluation:
+                        st.loss_sum = loss_sum.item()
+                        st.clipped += 0 if clipped is None else int(clipped.item())
+                        st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
+                        loss_sum = clipped = fallbacks = None
+                        previous_best = st.best_error
+                        row = self._evaluation_row(time.perf_counter() - start)
+                        if st.done:
+                            st.outcome = "success"
+                        elif st.update >= c.max_updates:
+                            st.outcome = "budget"
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{row['loss']:.4f}", grad_norm=f"{row['grad_norm']:.3g}",
+                                            error=f"{row['error']:.2%}")
+                        if logger:
+                            logger.append_norms(norms)
+                            logger.log(row)
+                            logger.checkpoint(self)
+                            if previous_best is None or st.last_error < previous_best:
+                                logger.keep_copy("best.npz")
+                            logger.snapshot(self)
+                            logger.plot()
+                        norms, norms_from = [], st.update
+                    if stop is not None and not self._stop_requested and stop():
+                        self._stop_requested = True
+                if bad is None:
+                    bad = self._first_non_finite(flags, flags_from)      # the updates since the last read
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
             if bar is not None:
                 bar.close()
+        if bad:
+            self._diverged(*bad, logger, norms[: bad[0] - norms_from], time.perf_counter() - start, start_weights)
+            return st
         if loss_sum is not None:                 # stopped between evaluations: keep the sums
-            st.loss_sum += loss_sum.item()
+            st.loss_sum = loss_sum.item()
             st.clipped += 0 if clipped is None else int(clipped.item())
             st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
+        if st.outcome is None:
+            st.outcome = ("success" if st.done else "budget" if st.update >= c.max_updates else "interrupted")
         if logger:
             logger.append_norms(norms)
             logger.checkpoint(self)
             logger.plot(force=True)
         return st
+
+    def _finite_flags(self):
+        """Whether each parameter is finite now: a bool array on the device (nothing is read)."""
+        xp = self.params[0].backend.xp
+        return xp.stack([xp.isfinite(p.data).all() for p in self.params])
+
+    def _first_non_finite(self, flags, first):
+        """Read the flags of updates ``first + 1, first + 2...`` (one transfer); the first update
+        that left a parameter non-finite and those parameters' names, or None."""
+        if not flags:
+            return None
+        backend = self.params[0].backend
+        table = backend.to_host(backend.xp.stack(flags))
+        ok = table.all(axis=1)
+        if ok.all():
+            return None
+        i = int(np.argmin(ok))
+        names = [p.name for p in self.params]
+        if None in names or len(set(names)) < len(names):
+            names = [name for name, _ in self.model.named_parameters()]
+        return first + i + 1, [name for name, f in zip(names, table[i]) if not f]
+
+    def _diverged(self, update, names, logger, norms, elapsed, start_weights):
+        """Stop for non-finite weights: state, log row and checkpoint say so; the weights on
+        disk stay the last finite ones (those at the start if no checkpoint was written yet)."""
+        st = self.state
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        st.update = update
+        st.outcome = f"diverged at update {update}: {what} {'is' if len(names) == 1 else 'are'} not finite"
+        if not logger:
+            return
+
+        def start_checkpoint():
+            state, weights = start_weights
+            arrays = {f"model.{name}": p.backend.to_host(w)
+                      for (name, p), w in zip(self.model.named_parameters(), weights)}
+            return {**arrays, "meta": self._meta(state)}
+        logger.append_norms(norms)
+        logger.log({"update": update, "outcome": st.outcome, "wall_time": elapsed})
+        logger.record_outcome(st.outcome, start_checkpoint if start_weights else None)
+        logger.plot(force=True)
 
     def _evaluation_row(self, elapsed):
         c, st = self.config, self.state
@@ -296,9 +421,11 @@ class Trainer:
     # ----------------------------------------------------------------- checkpoints
     def state_arrays(self) -> dict:
         arrays = {f"model.{k}": v for k, v in self.model.state_dict().items()}
-        meta = {"config": asdict(self.config), "state": asdict(self.state), "format": 1}
-        arrays["meta"] = np.array(json.dumps(meta))
+        arrays["meta"] = self._meta(self.state)
         return arrays
+
+    def _meta(self, state):
+        return np.array(json.dumps({"config": asdict(self.config), "state": asdict(state), "format": 1}))
 
     @classmethod
     def from_checkpoint(cls, path, config: TrainConfig | None = None) -> "Trainer":
@@ -335,17 +462,26 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
         if not checkpoint.exists():
             raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
         trainer = Trainer.from_checkpoint(checkpoint, config)
-        RunFiles(out).truncate_norms(trainer.state.update)
-        rows = RunFiles(out).rows()
-        if rows and rows[-1]["update"] > trainer.state.update:        # log rows after the checkpoint
-            kept = [r for r in rows if r["update"] <= trainer.state.update]
-            (out / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept))
+        st = trainer.state
+        if diverged(st.outcome):
+            raise RunError(f"--resume: the run in {out} {st.outcome}; its checkpoint (update {st.update}) "
+                           "would diverge again, identically: start over with --force and other settings")
+        files = RunFiles(out)
+        rows, lines, torn = files.read_log()
+        if torn is not None:                                          # a crash cut the last write short
+            print(f"minigrad: note: {files.log_path}: dropped a torn last line ({torn[:40]!r}...)", file=sys.stderr)
+        kept = [line for row, line in zip(rows, lines) if row["update"] <= st.update]
+        if torn is not None or len(kept) < len(lines):                # and rows after the checkpoint
+            files.rewrite_log(kept)
+        files.truncate_norms(st.update)
         return trainer
     if has_run and not force:
         raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
     if has_run and force:
         for name in ("checkpoint.npz", "best.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
             (out / name).unlink(missing_ok=True)
+        for old in out.glob(".*.tmp"):                  # atomic_write's, left by a killed run
+            old.unlink()
         for old in (out / "snapshots").glob("checkpoint_*.npz"):
             old.unlink()
     return Trainer(config)

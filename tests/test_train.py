@@ -182,9 +182,10 @@ def test_stop_request_keeps_a_checkpoint(tmp_path):
         return out
     t.update = update_then_interrupt
     st = t.train(out=tmp_path / "run", progress=False)
-    assert st.update == 15
+    assert st.update == 15 and st.outcome == "interrupted"
     again = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
     assert again.state.update == 15 and len(RunFiles(tmp_path / "run").rows()) == 1
+    assert again.state.outcome == "interrupted"
 
 
 def test_existing_run_is_not_overwritten(tmp_path):
@@ -257,6 +258,7 @@ def test_stopping_rules(target, errors, stops_at):
     st = t.train(progress=False)
     assert st.update == stops_at and st.done == (errors[stops_at // 10 - 1] < target or
                                                  (target == 0 and errors[stops_at // 10 - 1] == 0))
+    assert st.outcome == ("success" if st.done else "budget") and t.exit_status == 0
 
 
 @pytest.mark.parametrize("method,trace", [("msgd-cr", True), ("msgd-c", False), ("msgd-cr", False)])
@@ -272,3 +274,211 @@ def test_host_reads_only_when_an_evaluation_is_written(method, trace, tmp_path, 
     monkeypatch.setattr(backend, "to_host", lambda a: at.append(t.state.update) or to_host(a))
     t.train(out=tmp_path / "run", progress=False)
     assert t.state.update == 12 and set(at) == {5, 10, 12}
+
+
+# --------------------------------------------------------------------------- issue 12: robust loop
+def _strip(rows):
+    """Log rows as the exact JSON text of every field but the wall time."""
+    return [json.dumps({k: v for k, v in r.items() if k != "wall_time"}) for r in rows]
+
+
+def _poison_at(trainer, update, *names):
+    """Make the weights named non-finite right after update ``update`` (as a NaN that got past
+    the fallback would); returns the list of updates run."""
+    original, ran = trainer.update, []
+
+    def update_then_poison():
+        out = original()
+        ran.append(trainer.state.update + 1)
+        if trainer.state.update + 1 == update:
+            for p in trainer.params:
+                if p.name in names:
+                    p.data[0] = p.data[0] * np.nan
+        return out
+    trainer.update = update_then_poison
+    return ran
+
+
+@pytest.mark.parametrize("at,kept", [(13, 10), (10, 0), (3, 0)])
+def test_non_finite_weights_stop_the_run_and_keep_the_last_finite_checkpoint(at, kept, tmp_path):
+    """Weights that stop being finite end the run within a few updates, naming the update that
+    made them so and the parameters; checkpoint.npz keeps the last finite weights (those of the
+    start if no evaluation came before), with the outcome in its state and in the log."""
+    from tasks.train import FINITE_CHECK_EVERY
+    t = Trainer(small(method="msgd-c", max_updates=100))
+    ran = _poison_at(t, at, "W_rec", "b")
+    st = t.train(out=tmp_path / "run", progress=False)
+    message = f"diverged at update {at}: W_rec and b are not finite"
+    assert st.outcome == message and st.update == at and not st.done
+    assert len(ran) < at + FINITE_CHECK_EVERY
+    saved = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert saved.state.update == kept and saved.state.outcome == message
+    clean = Trainer(small(method="msgd-c", max_updates=max(kept, 1)))     # the same run, stopped at `kept`
+    if kept:
+        clean.train(progress=False)
+    for a, b in zip(saved.params, clean.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    rows = RunFiles(tmp_path / "run").rows()
+    assert [r["update"] for r in rows] == list(range(10, at, 10)) + [at] and rows[-1]["outcome"] == message
+    assert len(np.fromfile(tmp_path / "run" / "grad_norms.f32", dtype=np.float32)) == at
+    if kept:
+        best = Trainer.from_checkpoint(tmp_path / "run" / "best.npz")
+        assert best.state.update == kept and np.isfinite(best.model.cell.W_rec.numpy()).all()
+    assert t.train(out=tmp_path / "run", progress=False) is st and st.update == at    # nothing to continue
+    with pytest.raises(RunError, match=f"diverged at update {at}.*--force"):
+        prepare_run(tmp_path / "run", small(method="msgd-c", max_updates=100), resume=True)
+    assert t.exit_status == 1
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_msgd_with_a_huge_learning_rate_diverges_cleanly(trace, tmp_path):
+    """`--method msgd --lr 10` on addition: the weights overflow to inf/NaN.  Once the spectral
+    radius of NaN crashed the run; now it stops at the first update whose weights are not finite
+    (found here by checking after every update)."""
+    config = dict(task="addition", method="msgd", lr=10.0, eval_every=20, max_updates=300, trace=trace)
+    t = Trainer(small(**config))
+    st = t.train(out=tmp_path / "run", progress=False)
+    ref = Trainer(small(**config))
+    with np.errstate(over="ignore", invalid="ignore"):
+        while all(np.isfinite(p.numpy()).all() for p in ref.params):
+            ref.update()
+            ref.state.update += 1
+    names = [p.name for p in ref.params if not np.isfinite(p.numpy()).all()]
+    assert st.outcome.startswith(f"diverged at update {ref.state.update}: ") and st.update == ref.state.update
+    assert all(name in st.outcome for name in names) and st.outcome.endswith("not finite")
+    saved = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz")
+    assert saved.state.outcome == st.outcome and saved.state.update == ref.state.update // 20 * 20
+    assert all(np.isfinite(p.numpy()).all() for p in saved.params)
+
+
+def test_finiteness_is_read_every_few_updates_not_every_update(tmp_path, monkeypatch):
+    """The flags stay on the device and are read every FINITE_CHECK_EVERY updates (strict device:
+    any other read would raise), so a GPU is not made to wait after every update."""
+    from tasks.train import FINITE_CHECK_EVERY
+    t = Trainer(small(device="strict", eval_every=1000, max_updates=2 * FINITE_CHECK_EVERY + 5))
+    backend = mg.get_backend("strict")
+    at = []
+    to_host = backend.to_host
+    monkeypatch.setattr(backend, "to_host", lambda a: at.append(t.state.update) or to_host(a))
+    t.train(progress=False)
+    assert set(at) == {FINITE_CHECK_EVERY, 2 * FINITE_CHECK_EVERY, 2 * FINITE_CHECK_EVERY + 5}
+
+
+def test_resume_after_stops_at_any_update_writes_the_same_log(tmp_path):
+    """Stopped (by ``stop``) after many different updates, between evaluations and at them,
+    several times in one evaluation period, and resumed each time: the log is the uninterrupted
+    run's, byte for byte on every field but the wall time; so are the norms and the weights."""
+    config = lambda: small(hidden=20, max_updates=40)       # noqa: E731
+    full = Trainer(config())
+    full.train(out=tmp_path / "full", progress=False)
+    out = tmp_path / "split"
+    t = prepare_run(out, config())
+    for stop_at in (1, 4, 9, 10, 11, 13, 17, 20, 23, 29, 31, 38, 39):
+        st = t.train(out=out, progress=False, stop=lambda: t.state.update >= stop_at)
+        assert st.update == stop_at and st.outcome == "interrupted" and t.exit_status == 130
+        assert Trainer.from_checkpoint(out / "checkpoint.npz").state.outcome == "interrupted"
+        t = prepare_run(out, config(), resume=True)
+        assert t.state.update == stop_at and t.state.outcome == "interrupted"
+    assert t.train(out=out, progress=False).outcome == "budget"
+    assert _strip(RunFiles(out).rows()) == _strip(RunFiles(tmp_path / "full").rows())
+    assert len(RunFiles(out).rows()) == 4
+    assert (out / "grad_norms.f32").read_bytes() == (tmp_path / "full" / "grad_norms.f32").read_bytes()
+    for a, b in zip(full.params, t.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_a_signal_stops_at_the_end_of_the_update(signum, tmp_path):
+    """SIGTERM is handled as Ctrl-C: the update under way is finished, the checkpoint written,
+    the outcome is "interrupted"; the handlers in place before are back afterwards."""
+    import os
+    import signal
+    sig = getattr(signal, signum)
+    caught = []
+    guard = lambda *_: caught.append(1)            # noqa: E731  (a stray signal must not end pytest)
+    previous = signal.signal(sig, guard)
+    try:
+        t = Trainer(small(max_updates=1000))
+        original = t.update
+
+        def update_then_signal():
+            out = original()
+            if t.state.update == 16:              # the 17th update: the signal arrives during it
+                os.kill(os.getpid(), sig)
+            return out
+        t.update = update_then_signal
+        st = t.train(out=tmp_path / "run", progress=False)
+        assert signal.getsignal(sig) is guard and not caught
+    finally:
+        signal.signal(sig, previous)
+    assert st.update == 17 and st.outcome == "interrupted" and t.stop_signal == sig
+    assert t.exit_status == 128 + sig                     # 143 for SIGTERM, 130 for SIGINT
+    saved = Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz").state
+    assert saved.update == 17 and saved.outcome == "interrupted"
+
+
+def test_stop_callable_in_a_worker_thread(tmp_path):
+    """Outside the main thread no signal handler is installed; ``stop`` ends the run as Ctrl-C."""
+    import signal
+    import threading
+    before = signal.getsignal(signal.SIGTERM)
+    t = Trainer(small(max_updates=1000))
+    result = []
+    worker = threading.Thread(target=lambda: result.append(
+        t.train(out=tmp_path / "run", progress=False, stop=lambda: t.state.update >= 7)))
+    worker.start()
+    worker.join(60)
+    assert result and result[0].update == 7 and result[0].outcome == "interrupted"
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz").state.update == 7
+
+
+def test_resume_drops_a_torn_last_log_line(tmp_path, capsys):
+    """A crash in the middle of writing a log row leaves a torn last line: --resume drops it,
+    says so in one line, and the run goes on to the uninterrupted run's log."""
+    Trainer(small(max_updates=25)).train(out=tmp_path / "r", progress=False)
+    with open(tmp_path / "r" / "log.jsonl", "a") as f:
+        f.write('{"update": 30, "loss": 0.69')
+    t = prepare_run(tmp_path / "r", small(max_updates=40), resume=True)
+    err = capsys.readouterr().err
+    assert "torn last line" in err and err.count("\n") == 1
+    t.train(out=tmp_path / "r", progress=False)
+    full = Trainer(small(max_updates=40))
+    full.train(out=tmp_path / "full", progress=False)
+    assert _strip(RunFiles(tmp_path / "r").rows()) == _strip(RunFiles(tmp_path / "full").rows())
+    lines = (tmp_path / "r" / "log.jsonl").read_text().split("\n")
+    assert lines[-1] == "" and len(lines) == 5
+    text = (tmp_path / "r" / "log.jsonl").read_text()         # a bad line before the last is an error
+    (tmp_path / "r" / "log.jsonl").write_text("{oops\n" + text)
+    with pytest.raises(ValueError, match="line 1 is not a JSON row"):
+        prepare_run(tmp_path / "r", small(max_updates=50), resume=True)
+
+
+def test_run_files_never_write_through_a_planted_symlink(tmp_path):
+    """Temporary files get exclusive, unpredictable names: a symlink planted where the old
+    temporary names were, or in place of checkpoint.npz, best.npz, a snapshot or config.json,
+    leaves its target untouched (the link itself is replaced); a planted log is refused."""
+    import os
+    run, victims = tmp_path / "run", tmp_path / "victims"
+    (run / "snapshots").mkdir(parents=True)
+    victims.mkdir()
+    planted = ["checkpoint.tmp.npz", "best.tmp.npz", "snapshots/checkpoint_00000010.tmp.npz",
+               "checkpoint.npz", "best.npz", "snapshots/checkpoint_00000020.npz", "grad_norms.png"]
+    for i, name in enumerate(planted):
+        (victims / f"v{i}").write_bytes(b"precious")
+        os.symlink(victims / f"v{i}", run / name)
+    os.symlink(victims / "config-target", run / "config.json")     # dangling: must not be created
+    Trainer(small(max_updates=20)).train(out=run, progress=False)
+    for i, _ in enumerate(planted):
+        assert (victims / f"v{i}").read_bytes() == b"precious"
+    assert not (victims / "config-target").exists()
+    for name in ("checkpoint.npz", "best.npz", "snapshots/checkpoint_00000020.npz", "config.json"):
+        assert not (run / name).is_symlink()
+    assert Trainer.from_checkpoint(run / "checkpoint.npz").state.update == 20
+    assert json.loads((run / "config.json").read_text())["hidden"] == 8
+    other = tmp_path / "other"
+    other.mkdir()
+    os.symlink(victims / "v0", other / "log.jsonl")
+    with pytest.raises(ValueError, match="symbolic link"):
+        Trainer(small(max_updates=10)).train(out=other, progress=False)
+    assert (victims / "v0").read_bytes() == b"precious"
