@@ -1,16 +1,55 @@
-"""``minigrad sweep``: many training runs over a grid of settings, and the success-rate table
-behind the paper's Figure 7."""
+"""``minigrad sweep``: many training runs ("cells") over a grid of settings, run on Dask
+distributed, and the success-rate table behind the paper's Figure 7.
+
+A cell is one (init or cell type, method, length, seed) of the grid.  Its identity is its whole
+configuration -- every TrainConfig field, the device and dtype it resolves to, and a hash of the
+training code (``code_version``) -- hashed into a key; it lives in ``OUT/cells/<name>-<key[:12]>/``
+(the run folder: checkpoint.npz, log.jsonl, ...; ``cell.json``: its identity; ``result.json``:
+its outcome, written atomically, with the key and the config).  A result is reused only when its
+key matches exactly, so a sweep with other settings gets new cells and never shows old ones.
+
+Outcomes: "success", "budget" (max updates without success), "diverged at update N",
+"error: <one line>".  A cell that is stopped (Ctrl-C, SIGTERM, a worker killed or lost) is not
+an outcome: it resumes from its checkpoint when it runs again.  See docs/sweep.md.
+"""
 from __future__ import annotations
 
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
 import time
+import uuid
+from dataclasses import asdict
+from functools import lru_cache
 from pathlib import Path
 
-from .train import INIT_CHOICES, METHODS, RunError, TrainConfig, prepare_run
+from .runfiles import atomic_write
+from .train import INIT_CHOICES, METHODS, RunError, RunState, TrainConfig, diverged, prepare_run
 
-DESCRIPTION = ("Train one run per (init or cell, method, length, seed) in parallel worker "
-               "processes and print the success-rate table behind the paper's "
-               "Figure 7; per-run results go to OUT/sweep.csv, and each run keeps its "
-               "own folder (a sweep started again skips the runs that finished).")
+DESCRIPTION = ("Train one run (a cell) per (init or cell, method, length, seed) on Dask distributed "
+               "-- a local cluster with one worker process per core, or an existing cluster "
+               "(--scheduler) -- and print the success-rate table behind the paper's Figure 7. "
+               "Each cell is stored under OUT/cells/ by a hash of its whole configuration and of "
+               "the training code: a sweep run again reuses exactly the cells whose settings "
+               "match, and resumes the interrupted ones from their checkpoints.  OUT/sweep.csv and "
+               "OUT/figure7.png are refreshed as cells finish.  Ctrl-C stops the sweep, "
+               "checkpointing the running cells.  See docs/sweep.md.")
+
+KEY_FORMAT = 1
+ROOT = Path(__file__).resolve().parent.parent
+CODE_SOURCES = ("tasks/train.py", "tasks/synthetic.py", "rnn", "minigrad")   # what a result depends on
+STOP_POLL_S = 0.2           # a cell looks at its stop flag at most this often
+REPORT_S = 1.0              # and reports its update count to the client this often
+STOP_GRACE_S = 60.0
+RATE_WINDOW_S = 60.0        # updates per second: over the last minute         # how long Ctrl-C waits for the running cells to checkpoint
+LOG = "minigrad sweep"
 
 
 def add_arguments(p):
@@ -29,43 +68,63 @@ def add_arguments(p):
     p.add_argument("--eval-size", type=int, default=10_000)
     p.add_argument("--target-error", type=float, default=0.01)
     p.add_argument("--max-updates", type=int, default=50_000)
-    p.add_argument("--workers", type=int, default=2, help="parallel worker processes (default 2)")
     p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None, help="float32 or float64 (default: the device's)")
     p.add_argument("--out", default="runs/sweep")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes of the local Dask cluster (default: one per core)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on an existing Dask cluster (e.g. tcp://host:8786) instead of a local "
+                        "one; OUT must be on a filesystem that every worker shares")
+    p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="how long to try to reach --scheduler (default 10)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the grid, how many cells it has and how many are done, and an "
+                        "estimate of the time it needs; run nothing")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
-def _sweep_job(job):
-    """One training run of a sweep (in a worker process); its result is also saved beside it."""
-    import json as _json
-    folder = Path(job["folder"])
-    done = folder / "result.json"
-    if done.exists():                                        # finished in an earlier sweep
-        return _json.loads(done.read_text())
-    config = TrainConfig(**job["config"])
-    start = time.perf_counter()
-    trainer = prepare_run(folder, config, force=True)
-    state = trainer.train(out=folder, progress=False)
-    result = {**{k: job["config"][k] for k in ("task", "cell", "length", "init", "method", "seed")},
-              "success": bool(state.done), "updates": state.update, "last_error": state.last_error,
-              "seconds": round(time.perf_counter() - start, 2)}
-    done.write_text(_json.dumps(result))
-    return result
+# ----------------------------------------------------------------------------- cell identity
+@lru_cache(maxsize=None)
+def code_version() -> str:
+    """A hash of the source of the training loop, the tasks, the models and the engine: a result
+    is reused only by the code that produced it."""
+    h = hashlib.sha256()
+    for source in CODE_SOURCES:
+        path = ROOT / source
+        for f in (sorted(path.rglob("*.py")) if path.is_dir() else [path]):
+            h.update(f.relative_to(ROOT).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
 
 
-def cmd_sweep(args):
-    import csv
-    from concurrent.futures import ProcessPoolExecutor
+def cell_key(config: dict, code: str) -> str:
+    """The identity of a cell: its whole (validated) configuration, the dtype it resolves to,
+    and the code version, hashed."""
+    import numpy as np
 
-    from tqdm import tqdm
+    import minigrad as mg
+    backend = mg.get_backend(config["device"])
+    ident = {"format": KEY_FORMAT, "config": config, "code": code,
+             "dtype": config["dtype"] or np.dtype(backend.default_float).name}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def _label(cell: str, init: str) -> str:
+    return init if cell == "rnn" else cell
+
+
+def plan_cells(args, code: str | None = None):
+    """The rows of the table and every cell of the grid, in table order."""
+    import minigrad as mg
     for init in args.inits:
         if init not in INIT_CHOICES:
             raise RunError(f"unknown init {init!r}: choose one of {', '.join(INIT_CHOICES)}")
-    # The rows of the table: the tanh RNN once per init, each gated cell once (its own init).
+    device = mg.get_backend(args.device).device        # resolved here: the key names the device
+    code = code or code_version()
     rows = [("rnn", init) for init in args.inits if "rnn" in args.cells]
     rows += [(cell, "smart-tanh") for cell in args.cells if cell != "rnn"]
-    out = Path(args.out)
-    jobs = []
+    cells_dir = Path(args.out).resolve() / "cells"          # absolute: workers may run elsewhere
+    cells = []
     for cell, init in rows:
         for method in args.methods:
             for length in args.lengths:
@@ -74,28 +133,691 @@ def cmd_sweep(args):
                                          cell=cell, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha,
                                          eval_every=args.eval_every, eval_size=args.eval_size,
                                          max_updates=args.max_updates, target_error=args.target_error,
-                                         seed=seed, device=args.device).validate()
-                    name = f"{init if cell == 'rnn' else cell}-{method}-T{length}-s{seed}"
-                    jobs.append({"folder": str(out / name), "config": config.__dict__})
-    results = []
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for result in tqdm(pool.map(_sweep_job, jobs), total=len(jobs), unit="run", disable=args.quiet):
-            results.append(result)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(results[0]))
-        writer.writeheader()
-        writer.writerows(results)
-    print(f"\nSuccess rate ({args.task}, {len(args.seeds)} seeds, at most {args.max_updates:,} updates each; "
-          f"success: < {args.target_error:.0%} of {args.eval_size:,} fresh sequences wrong)")
-    print(f"{'init/cell':<11} {'method':<8} " + " ".join(f"{'T=' + str(t):>7}" for t in args.lengths))
+                                         seed=seed, device=device, dtype=args.dtype).validate()
+                    config = asdict(config)
+                    key = cell_key(config, code)
+                    name = f"{_label(cell, init)}-{method}-T{length}-s{seed}"
+                    cells.append({"key": key, "name": name, "label": _label(cell, init), "method": method,
+                                  "length": length, "seed": seed, "config": config, "code": code,
+                                  "folder": str(cells_dir / f"{name}-{key[:12]}")})
+    return rows, cells
+
+
+def read_result(folder, key):
+    """(result, problem): the stored outcome of the cell in ``folder`` if it is there, readable
+    and of this very key; otherwise None and, for a file that is there but unusable, one line."""
+    path = Path(folder) / "result.json"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None, None
+    except OSError as e:
+        return None, f"{path} cannot be read ({e.strerror}): the cell runs again from its checkpoint"
+    try:
+        result = json.loads(text)
+        if not isinstance(result, dict) or not isinstance(result.get("outcome"), str):
+            raise ValueError("no outcome")
+    except ValueError:
+        return None, f"{path} is unreadable (torn or damaged): the cell runs again from its checkpoint"
+    if result.get("key") != key:
+        return None, f"{path} belongs to another configuration: the cell runs again from its checkpoint"
+    return result, None
+
+
+def _one_line(e: BaseException) -> str:
+    text = " ".join(str(e).split()) or "(no message)"
+    return f"{type(e).__name__}: {text}"[:300]
+
+
+# ----------------------------------------------------------------------------- in a worker
+_STOPPED: set = set()            # sweep ids whose client asked its cells to stop (per worker process)
+
+
+def _request_stop(sweep_id):
+    """Run on every worker (``client.run``) when a sweep is interrupted."""
+    _STOPPED.add(sweep_id)
+    return True
+
+
+def dask_setup(worker):
+    """Dask preload (local cluster): a worker process ignores Ctrl-C -- the terminal sends it to
+    the whole process group -- and its cells stop when the client tells them to."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:           # not the main thread
+        pass
+    code_version()               # of the code just imported, not of a later edit
+
+
+class _Stopper:
+    """``Trainer.train(stop=...)``: True once the client asked this sweep to stop, or once the
+    task is no longer wanted (cancelled, its client gone).  Cheap: looks at most every
+    STOP_POLL_S, and reports the cell's update count to the client every REPORT_S."""
+
+    def __init__(self, spec, trainer):
+        self.sweep, self.key, self.trainer = spec.get("sweep"), spec["key"], trainer
+        self.topic = spec.get("topic")
+        self.worker = self.task = None
+        try:
+            from distributed import get_worker
+            from distributed.worker import thread_state
+            self.worker, self.task = get_worker(), getattr(thread_state, "key", None)
+        except (ImportError, ValueError):
+            pass
+        self.next_check = self.next_report = 0.0
+        self.stopped = False
+
+    def __call__(self) -> bool:
+        if self.stopped:
+            return True
+        now = time.monotonic()
+        if now < self.next_check:
+            return False
+        self.next_check = now + STOP_POLL_S
+        if self.sweep in _STOPPED:
+            self.stopped = True
+        elif self.worker is not None and self.task is not None:
+            ts = self.worker.state.tasks.get(self.task)
+            if ts is None or ts.state in ("cancelled", "released", "forgotten"):
+                self.stopped = True
+            elif self.topic and now >= self.next_report:
+                self.next_report = now + REPORT_S
+                try:
+                    self.worker.log_event(self.topic, {"key": self.key, "update": int(self.trainer.state.update)})
+                except Exception:
+                    pass
+        return self.stopped
+
+
+def _stop_profiler():
+    """Stop the Dask worker's sampling profiler (if this runs in a worker and it is on): it holds
+    the frames of the running cell for a moment, every 10 ms, and so keeps alive arrays that
+    mg.trace checks are gone (a false "the traced function kept N array(s)" TraceError)."""
+    try:
+        from distributed import get_worker
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return
+    callbacks = [pc for name, pc in worker.periodic_callbacks.items() if name.startswith("profile")]
+    if not any(pc.is_running() for pc in callbacks):
+        return
+    stopped = threading.Event()
+
+    def stop():
+        for pc in callbacks:
+            pc.stop()
+        stopped.set()
+    worker.loop.add_callback(stop)
+    stopped.wait(5)
+
+
+def _outcome(state, config) -> str:
+    outcome = getattr(state, "outcome", None)
+    if outcome and outcome != "interrupted":
+        return outcome
+    if state.done:
+        return "success"
+    if state.update >= config.max_updates:
+        return "budget"
+    return "interrupted"
+
+
+def run_cell(spec) -> dict:
+    """Train one cell (in a Dask worker thread), resuming its checkpoint if it has one.  A
+    finished cell's result goes to ``result.json`` (atomically) and is returned with
+    ``final: True``; a stopped cell returns ``outcome: "interrupted"``, checkpointed."""
+    import minigrad as mg
+    folder = Path(spec["folder"])
+    ident = {"key": spec["key"], "name": spec["name"]}
+    if code_version() != spec["code"]:
+        return {**ident, "final": False, "outcome": f"error: the worker on {socket.gethostname()} runs other "
+                f"code than the client (code version {code_version()}, client {spec['code']})"}
+    done, _ = read_result(folder, spec["key"])
+    if done is not None:                                   # finished already (a task run again)
+        return {**done, "final": True}
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write(folder / "cell.json", json.dumps({**ident, "code": spec["code"], "config": spec["config"]},
+                                                  indent=1).encode())
+    _stop_profiler()
+    start = time.perf_counter()
+    trainer, resumed_from, note, st = None, 0, None, None
+    try:
+        config = TrainConfig(**spec["config"])
+        saved = _checkpoint_state(folder)
+        if saved is not None and diverged(saved.outcome):       # its result file was lost: the
+            st, outcome = saved, saved.outcome                   # checkpoint says how it ended
+        else:
+            if saved is not None or (folder / "checkpoint.npz").exists():
+                try:
+                    trainer = prepare_run(folder, config, resume=True)
+                    resumed_from = trainer.state.update
+                except (mg.CheckpointError, RunError, OSError, ValueError, KeyError) as e:
+                    note = f"checkpoint unusable ({_one_line(e)}): started again from update 0"
+            if trainer is None:
+                trainer = prepare_run(folder, config, force=True)
+            atomic_write(folder / "running.json", json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "resumed_from": resumed_from,
+                 "started": time.time()}).encode())
+            st = trainer.train(out=folder, progress=False, stop=_Stopper(spec, trainer))
+            outcome = _outcome(st, config)
+    except Exception as e:                                 # a crash is an outcome, not the end
+        outcome = "error: " + _one_line(e)
+        st = trainer.state if trainer is not None else st
+    seconds = round(time.perf_counter() - start, 2)
+    updates = st.update if st is not None else 0
+    (folder / "running.json").unlink(missing_ok=True)
+    if outcome == "interrupted":
+        return {**ident, "final": False, "outcome": "interrupted", "updates": updates, "resumed_from": resumed_from}
+    result = {**ident, "outcome": outcome, "success": outcome == "success", "updates": updates,
+              "last_error": st.last_error if st else None, "best_error": st.best_error if st else None,
+              "seconds": seconds, "resumed_from": resumed_from, "note": note, "code": spec["code"],
+              "config": spec["config"]}
+    atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
+    return {**result, "final": True}
+
+
+# ----------------------------------------------------------------------------- outputs
+CSV_FIELDS = ("name", "task", "cell", "init", "method", "length", "seed", "outcome", "success", "updates",
+              "last_error", "best_error", "seconds", "resumed_from", "hidden", "lr", "clip", "alpha",
+              "eval_every", "eval_size", "target_error", "max_updates", "device", "dtype", "key", "folder")
+
+
+def write_csv(out: Path, cells, results):
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    for c in cells:
+        r = results.get(c["key"])
+        if r is not None:
+            writer.writerow({**c["config"], **r, "folder": c["folder"]})
+    atomic_write(out / "sweep.csv", buf.getvalue().encode())
+
+
+def _rates(rows, methods, lengths, cells, results):
+    """{(label, method): [(length, successes, finished), ...]}"""
+    table = {}
     for cell, init in rows:
-        for method in args.methods:
-            counts = []
-            for length in args.lengths:
-                runs = [r for r in results if r["cell"] == cell and r["init"] == init.replace("-", "_")
-                        and r["method"] == method and r["length"] == length]
-                counts.append(f"{sum(r['success'] for r in runs)}/{len(runs)}")
-            print(f"{init if cell == 'rnn' else cell:<11} {method:<8} " + " ".join(f"{c:>7}" for c in counts))
-    print(f"per-run results: {out / 'sweep.csv'}")
+        for method in methods:
+            line = []
+            for length in lengths:
+                mine = [results[c["key"]] for c in cells if c["label"] == _label(cell, init) and c["method"] == method
+                        and c["length"] == length and c["key"] in results and results[c["key"]].get("final", True)]
+                line.append((length, sum(bool(r.get("success")) for r in mine), len(mine)))
+            table[(_label(cell, init), method)] = line
+    return table
+
+
+def draw_figure(out: Path, args, rows, cells, results):
+    """Figure 7: success rate against length, one line per init/cell x method."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = {"msgd": ":", "msgd-c": "--", "msgd-cr": "-"}
+    for (label, method), line in _rates(rows, args.methods, args.lengths, cells, results).items():
+        xs = [t for t, _, n in line if n]
+        ys = [s / n for _, s, n in line if n]
+        if xs:
+            ax.plot(xs, ys, styles.get(method, "-"), marker="o", label=f"{label} {method.upper()}")
+    ax.set_xlabel("sequence length T")
+    ax.set_ylabel("success rate")
+    ax.set_ylim(-0.05, 1.05)
+    ax.set_xticks(args.lengths)
+    done = sum(c["key"] in results for c in cells)
+    ax.set_title(f"{args.task}: success rate ({done}/{len(cells)} cells)")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write(out / "figure7.png", buf.getvalue())
+
+
+def print_table(args, rows, cells, results):
+    criterion = (f"no fresh sequence of {args.eval_size:,} wrong" if args.target_error == 0 else
+                 f"< {args.target_error * 100:g}% of {args.eval_size:,} fresh sequences wrong")
+    print(f"\nSuccess rate ({args.task}, {len(args.seeds)} seeds, at most {args.max_updates:,} updates each; "
+          f"success: {criterion})")
+    print(f"{'init/cell':<11} {'method':<8} " + " ".join(f"{'T=' + str(t):>7}" for t in args.lengths))
+    for (label, method), line in _rates(rows, args.methods, args.lengths, cells, results).items():
+        print(f"{label:<11} {method:<8} " + " ".join(f"{f'{s}/{n}':>7}" for _, s, n in line))
+    odd = [(c, results[c["key"]]) for c in cells if c["key"] in results
+           and results[c["key"]]["outcome"] not in ("success", "budget")]
+    for c, r in odd[:20]:
+        print(f"  {c['name']}: {r['outcome']}" + ("" if r.get("final", True) else " (not counted, not stored: "
+                                                  "it runs again next time)"))
+    if len(odd) > 20:
+        print(f"  ... and {len(odd) - 20} more (see sweep.csv)")
+    missing = len(cells) - sum(c["key"] in results for c in cells)
+    if missing:
+        print(f"{missing} cell(s) unfinished: the table counts finished cells only")
+
+
+# ----------------------------------------------------------------------------- dry run
+def _seconds_per_update(config: dict) -> float:
+    """A short timing: one warm-up update (tracing), then a few, plus the share of an evaluation."""
+    from .train import Trainer
+    trainer = Trainer(TrainConfig(**{**config, "seed": 0}))
+    trainer.update()
+    n = 3
+    start = time.perf_counter()
+    for _ in range(n):
+        trainer.update()
+        trainer.state.update += 1
+    per_update = (time.perf_counter() - start) / n
+    size = min(config["eval_batch"], config["eval_size"])
+    start = time.perf_counter()
+    trainer.evaluate(size=size)
+    per_eval = (time.perf_counter() - start) * config["eval_size"] / size
+    return per_update + per_eval / config["eval_every"]
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def dry_run(args, rows, cells, done, workers: int, where: str, signals=None):
+    print(f"task {args.task}; rows: {', '.join(_label(c, i) for c, i in rows)}; methods: {', '.join(args.methods)}; "
+          f"lengths: {', '.join(map(str, args.lengths))}; seeds: {', '.join(map(str, args.seeds))}")
+    print(f"hidden {args.hidden}, lr {args.lr}, clip {args.clip}, alpha {args.alpha}, eval every {args.eval_every} "
+          f"on {args.eval_size:,} sequences, target error {args.target_error}, at most {args.max_updates:,} updates, "
+          f"device {cells[0]['config']['device']}; code version {code_version()}")
+    todo = [c for c in cells if c["key"] not in done]
+    print(f"{len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, in {args.out}/cells")
+    if not todo:
+        return 0
+    timings = {}
+    for c in todo:
+        if signals is not None and signals.count:
+            print(f"{LOG}: stopped by Ctrl-C while timing", file=sys.stderr)
+            return 130
+        cfg = c["config"]
+        kind = (cfg["cell"], cfg["init"] == "sigmoid", cfg["method"], cfg["length"])
+        if kind not in timings:
+            timings[kind] = _seconds_per_update(cfg)
+    total = sum(timings[(c["config"]["cell"], c["config"]["init"] == "sigmoid", c["config"]["method"],
+                         c["config"]["length"])] * c["config"]["max_updates"] for c in todo)
+    print(f"estimate: at most {_fmt_seconds(total / workers)} on {workers} {where} (every cell using its whole "
+          f"budget of {args.max_updates:,} updates; successful cells stop sooner); timed "
+          f"{len(timings)} (cell, method, length) kinds here")
     return 0
+
+
+# ----------------------------------------------------------------------------- the client
+class _Signals:
+    """Ctrl-C and SIGTERM in the client: a flag, never an exception (so no traceback)."""
+
+    def __init__(self):
+        self.count = 0
+        self.signum = None
+        self.previous = {}
+
+    def __enter__(self):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[s] = signal.signal(s, self.handle)
+            except ValueError:           # not the main thread (called from a library)
+                pass
+        return self
+
+    def handle(self, signum, frame):
+        self.count += 1
+        self.signum = self.signum or signum
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def _core_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _connect(args):
+    """(client, cluster): a LocalCluster of worker processes, or the cluster at --scheduler."""
+    from distributed import Client, LocalCluster
+    for name in ("distributed", "distributed.client", "distributed.nanny", "distributed.scheduler",
+                 "distributed.worker", "distributed.core", "distributed.comm"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    if args.scheduler:
+        try:
+            client = Client(args.scheduler, timeout=args.connect_timeout, set_as_default=False)
+        except Exception as e:
+            raise RunError(f"could not connect to a Dask scheduler at {args.scheduler} ({_one_line(e)}); start "
+                           f"one with `dask scheduler` and workers with `dask worker <its address>` (see docs/sweep.md), "
+                           f"or leave out --scheduler to use a local cluster") from None
+        return client, None
+    workers = args.workers or _core_count()
+    # Worker processes are in the terminal's process group: Ctrl-C reaches them too.  Blocked
+    # while they are spawned (the mask is inherited, and by the cluster's event-loop thread,
+    # which spawns the replacements of killed workers) and ignored by the preload: only the
+    # client decides how a sweep stops.  A Ctrl-C meanwhile waits, and arrives after.
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        import dask
+        with dask.config.set({"distributed.worker.profile.enabled": False}):      # see _stop_profiler
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=logging.CRITICAL, preload=["tasks.sweep"])
+        client = Client(cluster, set_as_default=False)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+    return client, cluster
+
+
+class _Progress:
+    def __init__(self, quiet: bool, total: int, done: int):
+        self.quiet, self.total, self.done0 = quiet, total, done
+        self.tty = sys.stderr.isatty()
+        self.shown = False
+        self.last_plain = 0.0
+        self.start = time.monotonic()
+
+    def show(self, done, running, queued, rate, left, force=False):
+        if self.quiet:
+            return
+        line = f"{LOG}: {done}/{self.total} cells done, {running} running, {queued} queued"
+        if rate:
+            line += f", {rate:,.0f} updates/s"
+        if left is not None:
+            line += f", at most {_fmt_seconds(left)} left"
+        if self.tty:
+            sys.stderr.write("\r\033[K" + line)
+            sys.stderr.flush()
+            self.shown = True
+        elif force or time.monotonic() - self.last_plain > 30:
+            self.last_plain = time.monotonic()
+            print(line, file=sys.stderr, flush=True)
+
+    def clear(self):
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+            self.shown = False
+
+    def note(self, text):
+        self.clear()
+        print(f"{LOG}: {text}", file=sys.stderr, flush=True)
+
+
+def cmd_sweep(args):
+    with _Signals() as signals:
+        return _sweep(args, signals)
+
+
+def _sweep(args, signals):
+    if args.workers is not None and args.workers < 1:
+        raise RunError(f"--workers must be at least 1, got {args.workers}")
+    if any(seed < 0 for seed in args.seeds):
+        raise RunError(f"--seeds must be 0 or more, got {min(args.seeds)}")
+    if not 0 <= args.target_error < 1:
+        raise RunError(f"--target-error is a fraction of sequences, from 0 to 1 (0.01 is 1%), got {args.target_error}")
+    if not args.alpha >= 0:
+        raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
+    for name in ("lengths", "seeds", "methods", "inits", "cells"):       # a value given twice: one cell
+        setattr(args, name, list(dict.fromkeys(getattr(args, name))))
+    out = Path(args.out)
+    rows, cells = plan_cells(args)
+    results = {}
+    for c in cells:
+        result, problem = read_result(c["folder"], c["key"])
+        if result is not None:
+            results[c["key"]] = result
+        elif problem:
+            print(f"{LOG}: {problem}", file=sys.stderr)
+    if args.dry_run:
+        if args.scheduler:
+            client, _ = _connect(args)
+            try:
+                workers = max(1, sum(client.nthreads().values()))
+            finally:
+                client.close()
+            return dry_run(args, rows, cells, results, workers, f"worker threads at {args.scheduler}", signals)
+        return dry_run(args, rows, cells, results, args.workers or _core_count(), "local worker processes", signals)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [c for c in cells if c["key"] not in results]
+    status = 0
+    if signals.count:
+        print(f"{LOG}: stopped by {_signal_name(signals)} before any cell ran", file=sys.stderr)
+        return _signal_status(signals)
+    if todo:
+        status = _run_cells(args, out, rows, cells, todo, results, signals)
+    write_csv(out, cells, results)
+    _try_draw(out, args, rows, cells, results, None)
+    if status:
+        return status
+    print_table(args, rows, cells, results)
+    print(f"per-cell results: {out / 'sweep.csv'}; figure: {out / 'figure7.png'}")
+    return 0
+
+
+def _try_draw(out, args, rows, cells, results, progress):
+    try:
+        draw_figure(out, args, rows, cells, results)
+    except Exception as e:                          # a picture never stops a sweep
+        (progress.note if progress else lambda t: print(f"{LOG}: {t}", file=sys.stderr))(
+            f"could not draw figure7.png ({_one_line(e)})")
+
+
+def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
+    """Run ``todo`` on Dask; fills ``results``.  Returns 0, or 130/143 when interrupted."""
+    sweep_id = uuid.uuid4().hex
+    topic = f"minigrad-sweep-{sweep_id}"
+    client, cluster = _connect(args)
+    progress = _Progress(args.quiet, len(cells), len(cells) - len(todo))
+    live = {}                        # key -> latest update reported by the running cell
+    base = {}                        # key -> update it started from in this sweep
+
+    def on_event(event):
+        msg = event[1]
+        if isinstance(msg, dict) and "key" in msg:
+            live[msg["key"]] = msg["update"]
+    try:
+        client.subscribe_topic(topic, on_event)
+        queued = list(todo)
+        running = {}                 # future -> cell
+        requeued = {}                # key -> times its task was lost
+        workers_seen = set()
+        history = []                 # (time, updates done in this sweep): the recent rate
+        finished_updates = 0
+        last_draw = 0.0
+        max_updates = {c["key"]: c["config"]["max_updates"] for c in todo}
+        attempts = {}                # key -> tasks submitted for it in this sweep
+        waiting_said = False
+        while (queued or running) and not signals.count:
+            changed = False
+            for fut in [f for f in running if f.done()]:
+                cell = running.pop(fut)
+                r = _future_result(fut)
+                if r.get("outcome") == "interrupted" or r.get("lost"):
+                    if signals.count:
+                        running[fut] = cell                 # _stop reports it
+                        continue
+                    requeued[cell["key"]] = requeued.get(cell["key"], 0) + 1
+                    if requeued[cell["key"]] <= 3:         # stopped without us asking: run it again
+                        queued.insert(0, cell)
+                        continue
+                    r = {**r, "outcome": f"error: stopped {requeued[cell['key']]} times without finishing "
+                                         f"({r.get('outcome')})", "final": False}
+                results[cell["key"]] = _clean(r, cell)
+                finished_updates += max(0, int(r.get("updates") or 0) - base.get(cell["key"], 0))
+                live.pop(cell["key"], None)
+                changed = True
+            try:
+                nthreads = client.nthreads()
+            except Exception:
+                nthreads = {}
+            gone = workers_seen - set(nthreads)
+            if gone and running:
+                progress.note(f"{len(gone)} worker(s) lost ({', '.join(sorted(gone))}): their cells resume "
+                              f"from their checkpoints")
+            workers_seen = set(nthreads)
+            capacity = sum(nthreads.values())
+            while queued and len(running) < capacity and not signals.count:
+                cell = queued.pop(0)
+                attempts[cell["key"]] = attempts.get(cell["key"], 0) + 1
+                spec = {**cell, "sweep": sweep_id, "topic": topic}
+                fut = client.submit(run_cell, spec, pure=False,
+                                    key=f"cell-{cell['name']}-{cell['key'][:12]}-{sweep_id[:8]}-{attempts[cell['key']]}")
+                running[fut] = cell
+                if cell["key"] not in base:
+                    base[cell["key"]] = _checkpoint_update(cell)
+            if changed:
+                write_csv(out, cells, results)
+                if time.monotonic() - last_draw > 10 or not (queued or running):
+                    _try_draw(out, args, rows, cells, results, progress)
+                    last_draw = time.monotonic()
+            done_updates = finished_updates + sum(max(0, live.get(c["key"], base[c["key"]]) - base[c["key"]])
+                                                  for c in running.values())
+            now = time.monotonic()
+            if done_updates or history:                 # from the first update reported
+                history.append((now, done_updates))
+            while len(history) > 2 and now - history[1][0] > RATE_WINDOW_S:
+                history.pop(0)
+            rate = None
+            if history and now - history[0][0] > 2 and done_updates > history[0][1]:
+                rate = (done_updates - history[0][1]) / (now - history[0][0])
+            remaining = sum(max(0, max_updates[c["key"]] - live.get(c["key"], base[c["key"]])) for c in running.values())
+            remaining += sum(max_updates[c["key"]] - _checkpoint_update(c, cached=True) for c in queued)
+            left = remaining / rate if rate else None
+            progress.show(sum(c["key"] in results for c in cells), len(running), len(queued), rate, left,
+                          force=changed)
+            if running:
+                _wait(client, running, 0.5, "FIRST_COMPLETED")
+            elif queued:                   # no worker (yet): a cluster whose jobs are pending
+                if not waiting_said:
+                    progress.note("no worker at the scheduler yet: waiting for one (Ctrl-C to stop)")
+                    waiting_said = True
+                time.sleep(0.5)
+        if signals.count:
+            return _stop(client, sweep_id, running, queued, results, cells, signals, progress)
+        progress.clear()
+        return 0
+    finally:
+        progress.clear()
+        try:
+            client.unsubscribe_topic(topic)
+        except Exception:
+            pass
+        _close(client, cluster)
+
+
+_CKPT_CACHE: dict = {}
+
+
+def _checkpoint_state(folder):
+    """The RunState saved in ``folder``'s checkpoint.npz, or None (none there, or unreadable)."""
+    path = Path(folder) / "checkpoint.npz"
+    if not path.exists():
+        return None
+    try:
+        import numpy as np
+        with np.load(path) as arrays:
+            return RunState(**json.loads(str(arrays["meta"]))["state"])
+    except Exception:
+        return None
+
+
+def _checkpoint_update(cell, cached=False) -> int:
+    """The update a cell's checkpoint is at (0 without one): where it resumes."""
+    if cached and cell["key"] in _CKPT_CACHE:
+        return _CKPT_CACHE[cell["key"]]
+    state = _checkpoint_state(cell["folder"])
+    _CKPT_CACHE[cell["key"]] = update = state.update if state is not None else 0
+    return update
+
+
+def _wait(client, futures, timeout, return_when):
+    """Wait for ``futures`` (at most ``timeout`` seconds; a timeout is no error)."""
+    from distributed import wait
+    try:
+        with client.as_current():
+            wait(list(futures), timeout=timeout, return_when=return_when)
+    except Exception:                  # TimeoutError: nothing finished meanwhile
+        time.sleep(0.05) if not any(f.done() for f in futures) else None
+
+
+def _future_result(fut) -> dict:
+    from distributed.scheduler import KilledWorker
+    try:
+        r = fut.result()
+        if isinstance(r, dict):
+            return r
+        return {"outcome": f"error: the cell returned {type(r).__name__}", "final": False}
+    except KilledWorker as e:
+        return {"outcome": f"error: its worker died every time it ran it ({_one_line(e)})", "final": False}
+    except Exception as e:                     # cancelled (client or scheduler lost), ...
+        return {"outcome": f"lost ({_one_line(e)})", "lost": True, "final": False}
+
+
+def _clean(r: dict, cell) -> dict:
+    """A result for the table and the CSV; ``final`` False: an outcome of this sweep only (the
+    cell's result.json was not written, and the table does not count it)."""
+    r = {k: v for k, v in r.items() if k not in ("lost", "config", "code")}
+    r.setdefault("final", False)
+    r.setdefault("key", cell["key"])
+    r.setdefault("name", cell["name"])
+    r.setdefault("success", r.get("outcome") == "success")
+    return r
+
+
+def _stop(client, sweep_id, running, queued, results, cells, signals, progress) -> int:
+    """Ctrl-C / SIGTERM: ask every running cell to stop (they checkpoint), wait for them (a
+    second Ctrl-C stops waiting), and say so in one line."""
+    first = signals.count
+    try:
+        client.run(_request_stop, sweep_id)
+    except Exception:
+        pass
+    deadline = time.monotonic() + STOP_GRACE_S
+    while running and signals.count == first and time.monotonic() < deadline:
+        _wait(client, running, 0.25, "ALL_COMPLETED")
+        if all(f.done() for f in running):
+            break
+    checkpointed = cut = 0
+    for fut, cell in running.items():
+        if not fut.done():
+            cut += 1
+            continue
+        r = _future_result(fut)
+        if r.get("final"):
+            results[cell["key"]] = _clean(r, cell)
+        elif r.get("outcome") == "interrupted":
+            checkpointed += 1
+        else:
+            cut += 1
+    done = sum(c["key"] in results for c in cells)
+    progress.clear()
+    name = _signal_name(signals)
+    line = (f"{LOG}: stopped by {name}: {checkpointed} running cell(s) checkpointed, {done}/{len(cells)} done, "
+            f"{len(queued)} not started")
+    if cut:
+        line += f", {cut} not checkpointed (they resume from their last checkpoint)"
+    print(line + "; run the same command again to continue", file=sys.stderr, flush=True)
+    return _signal_status(signals)
+
+
+def _signal_name(signals) -> str:
+    return "SIGTERM" if signals.signum == signal.SIGTERM else "Ctrl-C"
+
+
+def _signal_status(signals) -> int:
+    return 143 if signals.signum == signal.SIGTERM else 130
+
+
+def _close(client, cluster):
+    for thing in (client, cluster):
+        if thing is None:
+            continue
+        try:
+            thing.close()
+        except Exception:
+            pass
