@@ -4,18 +4,25 @@
     minigrad train temporal-order --length 20 --method msgd-cr --init smart-tanh --out runs/to20
     minigrad evaluate runs/to20/checkpoint.npz --lengths 50 100 200 400
     minigrad sweep --lengths 20 50 --seeds 0 1 2 --workers 2
+
+Exit status: 0 done; 2 a request refused or failed (one line on stderr, "minigrad: error: ...");
+130 stopped by Ctrl-C (143 by SIGTERM; a training run keeps its checkpoint and continues with
+--resume); 1 a training run whose weights stopped being finite.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 import minigrad as mg
 
 from . import sweep
-from .synthetic import TASKS
+from .synthetic import TASKS, Arithmetic, get_task
 from .train import INIT_CHOICES, METHODS, SCHEDULES, RunError, Trainer, TrainConfig, prepare_run
 
 TRAIN_HELP = """\
@@ -30,7 +37,10 @@ no W_rec to shrink).  Every --eval-every updates, 10,000 fresh sequences are
 classified; the run stops when fewer than --target-error of them are wrong.  The run folder
 gets log.jsonl (one row per evaluation), checkpoint.npz, best.npz (the best evaluation so far)
 and config.json; Ctrl-C stops cleanly
-with a checkpoint, and --resume continues with exactly the numbers of an uninterrupted run.
+with a checkpoint (exit status 130), and --resume continues with exactly the numbers of an
+uninterrupted run.  A run whose estimated memory (weights, the update's tape, evaluation batches
+of 1,000 sequences, the traced programs) exceeds what the machine has available is refused before
+it starts, with both figures.
 """
 
 
@@ -66,6 +76,11 @@ def _add_train_args(p):
 def _config(args) -> TrainConfig:
     if args.init not in INIT_CHOICES:
         raise RunError(f"unknown init {args.init!r}: choose one of {', '.join(INIT_CHOICES)}")
+    _at_least(0, seed=args.seed)
+    if not args.alpha >= 0:
+        raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
+    if not 0 <= args.target_error < 1:
+        raise RunError(f"--target-error is a fraction of sequences, from 0 to 1 (0.01 is 1%), got {args.target_error}")
     return TrainConfig(task=args.task, length=args.length, max_length=args.max_length, method=args.method,
                        init=args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr, clip=args.clip,
                        alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
@@ -78,25 +93,64 @@ def cmd_train(args):
     config = _config(args).validate()
     cell = "" if config.cell == "rnn" else f"-{config.cell}"
     out = Path(args.out or f"runs/{config.task}-T{config.length}{cell}-{config.method}-s{config.seed}")
+    check_memory(f"--hidden {config.hidden} --length {config.length}"
+                 + (f" --max-length {config.max_length}" if config.max_length else ""),
+                 memory_estimate(config), config.device)
+    _check_out_folder(out)
     trainer = prepare_run(out, config, resume=args.resume, force=args.force)
     state = trainer.train(out=out, progress=not args.quiet)
-    outcome = "succeeded" if state.done else ("stopped" if trainer._stop_requested else "reached --max-updates")
-    print(f"{outcome} after {state.update} updates; last error {_pct(state.last_error)}; run folder {out}")
-    return 0
+    interrupted = _interrupted(trainer, state)
+    outcome = getattr(state, "outcome", None)
+    if state.done:
+        said = f"succeeded after {state.update} updates"
+    elif interrupted:
+        said = f"stopped after {state.update} updates"
+    elif isinstance(outcome, str) and outcome.startswith("diverged"):
+        said = f"{outcome}; stopped after {state.update} updates"
+    else:
+        said = f"reached --max-updates after {state.update} updates"
+    print(f"{said}; last error {_pct(state.last_error)}; run folder {out}")
+    status = _exit_status(trainer, interrupted)
+    if interrupted:
+        print(f"minigrad: interrupted (continue with --resume --out {out})", file=sys.stderr)
+    return status
+
+
+def _interrupted(trainer, state) -> bool:
+    """Whether Ctrl-C (or another stop signal) stopped the run: the loop's ``state.outcome``
+    where it says, else the stop flag its signal handler sets."""
+    outcome = getattr(state, "outcome", None)
+    if outcome is not None:
+        return outcome == "interrupted"
+    return bool(getattr(trainer, "_stop_requested", False))
+
+
+def _exit_status(trainer, interrupted: bool) -> int:
+    """The training loop's own exit status where it gives one (130 Ctrl-C, 143 SIGTERM, 1 a
+    divergence, else 0); otherwise 130 for a run stopped by Ctrl-C, else 0."""
+    status = getattr(trainer, "exit_status", None)
+    if isinstance(status, int) and not isinstance(status, bool):
+        return status
+    return 130 if interrupted else 0
 
 
 def cmd_evaluate(args):
+    _at_least(1, size=args.size)
+    _check_checkpoint(args.checkpoint)
     trainer = Trainer.from_checkpoint(args.checkpoint)
     if args.device:
         trainer.model.to(args.device)
         trainer.config.device = args.device
     c = trainer.config
+    for length in args.lengths:
+        if length < trainer.task.min_length:
+            raise RunError(f"--lengths: {length} is below the task's minimum {trainer.task.min_length}")
+    check_memory(f"--lengths {max(args.lengths)} (hidden {c.hidden})",
+                 memory_estimate(c, eval_length=max(args.lengths), eval_size=args.size, training=False), c.device)
     print(f"{c.task}, {c.method}" + ("" if c.cell == "rnn" else f", {c.cell} cell") + f", trained at T={c.length}"
           + (f"..{c.max_length}" if c.max_length else "") + f", {trainer.state.update} updates")
     print(f"{'T':>6} {'% wrong':>9}   (of {args.size} fresh sequences)")
     for length in args.lengths:
-        if length < trainer.task.min_length:
-            raise RunError(f"--lengths: {length} is below the task's minimum {trainer.task.min_length}")
         error = trainer.evaluate(length=length, size=args.size, key=(2, length))
         print(f"{length:>6} {100 * error:>9.2f}")
     return 0
@@ -104,8 +158,14 @@ def cmd_evaluate(args):
 
 def cmd_demo(args):
     """Temporal order at T = 20: MSGD, MSGD-C and MSGD-CR from the same seed."""
-    out = Path(args.out)
+    out = _check_out_folder(args.out)
+    _at_least(1, max_updates=args.max_updates)
+    _at_least(0, seed=args.seed)
+    if out.is_dir() and any(out.iterdir()) and not args.force:
+        raise RunError(f"{out} already exists and is not empty: pass --force to overwrite the demo's runs "
+                       "there, or --out another folder")
     rows = []
+    interrupted = False
     for method in METHODS:
         config = TrainConfig(task="temporal_order", length=20, method=method, init="smart_tanh", hidden=50,
                              lr=0.01, clip=1.0, alpha=4.0, eval_every=500, max_updates=args.max_updates,
@@ -114,7 +174,8 @@ def cmd_demo(args):
         trainer = prepare_run(out / method, config, force=True)
         state = trainer.train(out=out / method, progress=not args.quiet)
         rows.append((method, state.update if state.done else None, state.last_error, time.perf_counter() - start))
-        if trainer._stop_requested:
+        if _interrupted(trainer, state):
+            interrupted = True
             break
     print("\nTemporal order, T = 20, smart tanh, 50 units, lr 0.01, mu 1, alpha 4 "
           f"(seed {args.seed}; paper, median of 5 seeds: MSGD 21k, MSGD-C 11k, MSGD-CR 2k updates)")
@@ -124,6 +185,9 @@ def cmd_demo(args):
         print(f"{method:<9} {done:>19} {_pct(error):>11} {seconds:>8.1f}")
     _demo_pictures(out, [m for m, *_ in rows], args.quiet)
     print(f"logs, checkpoints and pictures in {out}/")
+    if interrupted:
+        print("minigrad: interrupted", file=sys.stderr)
+        return _exit_status(trainer, True)
     return 0
 
 
@@ -163,6 +227,16 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         raise RunError(f"unknown cell {cell_kind!r}: choose one of rnn, lstm, gru, esn")
     if steps < 1:
         raise RunError(f"--steps must be at least 1, got {steps}")
+    if hidden < 1:
+        raise RunError(f"--hidden must be at least 1, got {hidden}")
+    limit = MAX_COLLAPSED_GRAPH_STEPS if collapse else MAX_GRAPH_STEPS
+    if steps > limit:
+        if collapse:
+            raise RunError(f"--steps {steps}: more than {limit} steps, even collapsed, take minutes for dot "
+                           "to lay out and cannot be read; draw fewer steps")
+        raise RunError(f"--steps {steps}: a full graph of more than {limit} steps (about ten nodes each) takes "
+                       f"minutes for dot to lay out and cannot be read; pass --collapse (one node per step, "
+                       f"up to {MAX_COLLAPSED_GRAPH_STEPS} steps) or draw fewer steps")
     if cell_kind == "esn":                    # the reservoir's dynamics, drawn as a leaky cell
         esn = rnn.ESN(n_in, units=hidden, spectral_radius=0.9, lr=0.5, connectivity=0.5, seed=seed)
         cell = rnn.RNNCell(n_in, hidden, "tanh", leak=0.5, seed=seed, device=device,
@@ -183,8 +257,13 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
 
 def cmd_graph(args):
     import viz
+    out = Path(args.out)
+    if out.suffix.lower() not in GRAPH_FORMATS:
+        raise RunError(f"--out {out}: unknown output format {out.suffix!r}: use {', '.join(GRAPH_FORMATS)}")
+    _check_out_file(out)
     graph = build_graph(args.cell, args.steps, hidden=args.hidden, collapse=args.collapse, device=args.device)
-    path = viz.render(graph, args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    path = viz.render(graph, out)
     print(f"wrote {path}")
     return 0
 
@@ -197,9 +276,14 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
 
     import rnn
     from viz import plots
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    snapshots, summary = {}, []
+    out = _check_out_folder(out)
+    if batch < 1:
+        raise RunError(f"--batch must be at least 1, got {batch}")
+    if length < 1:
+        raise RunError(f"--length must be at least 1, got {length}")
+    for checkpoint in checkpoints:
+        _check_checkpoint(checkpoint)
+    trainers = []                               # every checkpoint read and checked before any work
     for checkpoint in checkpoints:
         trainer = Trainer.from_checkpoint(checkpoint)
         if device:
@@ -208,6 +292,13 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
             raise RunError("minigrad jacobian draws one-layer models")
         if length < trainer.task.min_length:
             raise RunError(f"--length {length} is below the task's minimum {trainer.task.min_length}")
+        check_memory(f"--length {length} --batch {batch} (hidden {trainer.config.hidden})",
+                     memory_estimate(trainer.config, eval_length=length, training=False, jacobian_batch=batch),
+                     device or trainer.config.device)
+        trainers.append(trainer)
+    out.mkdir(parents=True, exist_ok=True)
+    snapshots, summary = {}, []
+    for checkpoint, trainer in zip(checkpoints, trainers):
         sampler = trainer._sampler(3, length)
         b = sampler.batch(batch, length)
         outputs, (run,) = trainer.model.run(b.inputs)
@@ -245,9 +336,172 @@ def _pct(x):
     return "-" if x is None else f"{100 * x:.2f}%"
 
 
+# ----------------------------------------------------------------- checks before any work
+MAX_GRAPH_STEPS = 100             # a full graph: ~10 nodes per step; 200 LSTM steps took dot 18 s
+MAX_COLLAPSED_GRAPH_STEPS = 2000  # one node per step: 2,000 steps take dot about 2 s, 10,000 30 s
+GRAPH_FORMATS = (".svg", ".png", ".pdf", ".dot", ".gv")
+
+
+def _at_least(minimum: int, **values):
+    for name, value in values.items():
+        if value < minimum:
+            raise RunError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
+
+
+def _check_checkpoint(path):
+    """A checkpoint argument names an existing file (else one line saying what to give)."""
+    p = Path(path)
+    if p.is_dir():
+        hint = f" such as {p / 'checkpoint.npz'}" if (p / "checkpoint.npz").exists() else ""
+        raise RunError(f"{path} is a folder: give a checkpoint file{hint}")
+    if not p.exists():
+        raise RunError(f"{path}: no such checkpoint (a run folder's checkpoint.npz or best.npz, "
+                       "written by minigrad train)")
+
+
+def _check_out_folder(path, flag: str = "--out", label=None) -> Path:
+    """``path`` is, or can be made as, a folder this process can write in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{label} cannot be made: {path} is a file, not a folder" if label
+                       else f"{flag} {path} is a file, not a folder")
+    label = label or f"{flag} {path}"
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunError(f"{label} cannot be made: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"{label} cannot be written: no permission to write in {parent}")
+    return path
+
+
+def _check_out_file(path, flag: str = "--out") -> Path:
+    """``path`` names a file that can be written (its folder is made if need be)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunError(f"{flag} {path} is a folder: give a file name, such as {path / 'graph.svg'}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RunError(f"{flag} {path} cannot be written: no permission")
+    _check_out_folder(path.parent, label=f"{flag} {path}")
+    return path
+
+
+# Memory of a run, estimated from the sizes before anything is allocated.  Floats kept per
+# sequence, time step and hidden unit, measured as the peak memory of NumPy runs (float64):
+# a training update with Omega (tape, state gradients, Omega's terms) and an evaluation (every
+# state of a batch of eval_batch sequences is kept); e.g. hidden 400, T 800: 2.6 GB measured,
+# 2.6 GB estimated; LSTM hidden 200, T 200, batch 1000: 11.7 GB measured, 12.8 estimated.
+TRAIN_FLOATS_PER_UNIT = {"rnn": 8, "gru": 24, "lstm": 40}
+EVAL_FLOATS_PER_UNIT = {"rnn": 1, "gru": 2, "lstm": 3}
+SQUARE_BLOCKS = {"rnn": 1, "gru": 3, "lstm": 4}     # hidden x hidden matrices of a cell
+WEIGHT_COPIES = 6         # weights, gradients, Omega's gradient, the update's temporaries
+TRACE_BYTES_PER_STEP = 4096   # one traced update program, per time step (train --help)
+
+
+def _steps(task, length: int) -> int:
+    """Time steps of the longest sequence at nominal length ``length`` (memorization adds 2P,
+    the arithmetic tasks jitter by up to 10%)."""
+    return length + length // 10 * isinstance(task, Arithmetic) + 2 * getattr(task, "P", 0)
+
+
+def memory_estimate(config: TrainConfig, eval_length: int | None = None, eval_size: int | None = None,
+                    training: bool = True, jacobian_batch: int | None = None) -> dict:
+    """Bytes a run of ``config`` needs at its peak, by part: {"weights", "training",
+    "evaluation", "traced programs", "Jacobians"}; the peak is the weights, the larger of the
+    training update and the evaluation, the programs and the Jacobians together."""
+    task = get_task(config.task)
+    H, cell = config.hidden, config.cell if config.cell in SQUARE_BLOCKS else "lstm"
+    itemsize = (np.dtype(config.dtype) if config.dtype else mg.get_backend(config.device).default_float).itemsize
+    n_io = task.n_in + task.n_out
+    weights = WEIGHT_COPIES * (SQUARE_BLOCKS[cell] * (H * H + H * task.n_in + H) + H * task.n_out + task.n_out)
+    parts = {"weights": weights * itemsize, "training": 0, "evaluation": 0, "traced programs": 0, "Jacobians": 0}
+    longest = (config.max_length - 1) if config.max_length else config.length
+    if training:
+        steps = _steps(task, longest)
+        parts["training"] = config.batch_size * steps * (H * TRAIN_FLOATS_PER_UNIT[cell] + 3 * n_io) * itemsize
+        if config.trace:                       # one program per sequence length met
+            if config.max_length:
+                lengths = range(config.length, config.max_length)
+            elif isinstance(task, Arithmetic):  # T + U{0..T/10 - 1}
+                lengths = range(config.length, config.length + max(config.length // 10, 1))
+            else:
+                lengths = [config.length]
+            lengths = range(lengths[0], lengths[-1] + 1)
+            steps = len(lengths) * (lengths[0] + lengths[-1]) // 2 + len(lengths) * 2 * getattr(task, "P", 0)
+            parts["traced programs"] = steps * TRACE_BYTES_PER_STEP
+    steps = _steps(task, eval_length if eval_length is not None else longest)
+    batch = min(config.eval_batch, eval_size or config.eval_size)
+    parts["evaluation"] = batch * steps * (H * EVAL_FLOATS_PER_UNIT[cell] + n_io) * itemsize
+    if jacobian_batch:        # (T, B, N, N) one-step Jacobians and their products; (T, T) norms
+        state = 2 * H if cell == "lstm" else H
+        parts["Jacobians"] = (3 * jacobian_batch * steps * state * state + 2 * steps * steps) * itemsize
+        parts["evaluation"] = jacobian_batch * steps * (H * TRAIN_FLOATS_PER_UNIT[cell] + n_io) * itemsize
+    return parts
+
+
+def peak_memory(parts: dict) -> int:
+    return (parts["weights"] + max(parts["training"], parts["evaluation"]) + parts["traced programs"]
+            + parts["Jacobians"])
+
+
+def available_memory(device=None) -> int | None:
+    """Bytes the machine can still give: the free memory of a CUDA device, else the host's
+    MemAvailable (/proc/meminfo), else its physical memory; None where unknown."""
+    try:
+        backend = mg.get_backend(device)
+        if str(backend.device).startswith("cuda"):            # pragma: no cover - needs a GPU
+            return int(backend.xp.cuda.Device(backend.index).mem_info[0])
+    except Exception:
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def check_memory(what: str, parts: dict, device=None):
+    """Refuse, in one line, a run whose estimated peak memory exceeds what the machine has."""
+    need, have = peak_memory(parts), available_memory(device)
+    if have is None or need <= have:
+        return
+    detail = ", ".join(f"{k} {_size(v)}" for k, v in parts.items() if v)
+    largest = max(parts, key=parts.get)
+    raise RunError(f"{what} needs about {_size(need)} of memory ({detail}) but this machine has "
+                   f"{_size(have)} available: {MEMORY_ADVICE[largest]}")
+
+
+MEMORY_ADVICE = {"weights": "lower --hidden", "training": "lower --hidden, the length or --batch-size",
+                 "evaluation": "lower --hidden or the length", "Jacobians": "lower --batch or --length",
+                 "traced programs": "pass --no-trace (one traced program per length met) or narrow the lengths"}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+        return version("minigrad")
+    except Exception:                             # not installed: the source tree's
+        return mg.__version__
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="minigrad", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"minigrad {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train on a synthetic task", description=TRAIN_HELP,
@@ -264,7 +518,7 @@ def build_parser():
                                    "% of fresh sequences it gets wrong at each test length.")
     p.add_argument("checkpoint")
     p.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200, 400])
-    p.add_argument("--size", type=int, default=10_000)
+    p.add_argument("--size", type=int, default=10_000, help="fresh sequences per length (default 10,000)")
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_evaluate)
 
@@ -291,7 +545,8 @@ def build_parser():
     p.add_argument("--cell", default="rnn", help="rnn, lstm, gru or esn")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--hidden", type=int, default=3)
-    p.add_argument("--collapse", action="store_true", help="one node per time step (for long unrolls)")
+    p.add_argument("--collapse", action="store_true", help="one node per time step (for long unrolls; "
+                   f"needed above {MAX_GRAPH_STEPS} steps, up to {MAX_COLLAPSED_GRAPH_STEPS})")
     p.add_argument("--out", default="graph.svg", help=".svg, .png, .pdf (rendered by dot) or .dot")
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_graph)
@@ -300,6 +555,7 @@ def build_parser():
                        description="Train temporal order at T = 20 three times from the same seed (MSGD, "
                                    "MSGD-C, MSGD-CR) and print how many updates each needed.")
     p.add_argument("--out", default="runs/demo")
+    p.add_argument("--force", action="store_true", help="overwrite the runs of an earlier demo in --out")
     p.add_argument("--max-updates", type=int, default=30_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None)
@@ -309,13 +565,27 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; its exit status: 0 done, 2 refused or failed (one line on stderr, no
+    traceback), 130 interrupted by Ctrl-C."""
     try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
         return args.run(args)
+    except KeyboardInterrupt:
+        print("minigrad: interrupted", file=sys.stderr)
+        return 130
     except (RunError, mg.CheckpointError, mg.BackendError, ValueError, RuntimeError) as e:
-        print(f"minigrad: error: {e}", file=sys.stderr)
-        return 2
+        return _fail(e)
+    except MemoryError as e:
+        return _fail(f"out of memory: {e}")
+    except OSError as e:                       # a path that vanished or cannot be written meanwhile
+        return _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e)
+
+
+def _fail(e) -> int:
+    text = "; ".join(line.strip() for line in str(e).splitlines() if line.strip())
+    print(f"minigrad: error: {text}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ give the same sequences.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,10 +185,11 @@ class Memorization(Task):
 
     head = "every_softmax"
     min_length = 1
+    NAMES = {(2, 5): "memorization", (5, 10): "memorization_extended"}     # the names in TASKS
 
     def __init__(self, symbols: int = 2, positions: int = 5):
         self.K, self.P = symbols, positions
-        self.name = "memorization" if (symbols, positions) == (2, 5) else f"memorization_{symbols}_{positions}"
+        self.name = self.NAMES.get((symbols, positions), f"memorization_{symbols}_{positions}")
         self.n_in, self.n_out = symbols + 2, symbols + 1
 
     def generate(self, xp, rng, size, length, dtype):
@@ -213,8 +215,12 @@ TASKS = {
 
 
 def get_task(name: str) -> Task:
-    """A task by name (dashes or underscores)."""
+    """A task by name (dashes or underscores); ``memorization_K_P`` is memorization of P
+    symbols out of K.  ``get_task(t.name)`` gives ``t`` back for every task."""
     key = name.replace("-", "_")
+    custom = re.fullmatch(r"memorization_(\d+)_(\d+)", key)
+    if custom and int(custom[1]) >= 2 and int(custom[2]) >= 1:
+        return Memorization(int(custom[1]), int(custom[2]))
     if key not in TASKS:
         raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
     return TASKS[key]()

@@ -5,6 +5,7 @@
            GPU-safety is proven on machines without a GPU,
 * "cuda"   CuPy on a real GPU, skipped (visibly, with the reason) where there is none.
 """
+import collections
 import os
 
 import numpy as np
@@ -47,3 +48,18 @@ def pytest_collection_modifyitems(items):
     """tests/test_cupy_api.py runs last: it checks every array call the whole run made on the
     strict device against CuPy's API, so the more that ran before it, the more it proves."""
     items.sort(key=lambda item: item.path.name == "test_cupy_api.py")
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line per reason for the skipped tests, "N skipped: <reason>", instead of one line per
+    test (pyproject's addopts ask pytest for failures and errors only, "-rfE").  pytest's own
+    summary line ("N passed, M skipped in ...") still comes last."""
+    counts = collections.Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        counts[reason.removeprefix("Skipped: ")] += 1
+    if counts:
+        terminalreporter.write_sep("-", "skipped, by reason")
+        for reason, n in counts.most_common():
+            terminalreporter.write_line(f"{n} skipped: {reason}")
