@@ -149,7 +149,7 @@ _CONSTANTS: dict = {}          # (value, dtype, device) -> 0-d array; never writ
 
 
 def _scalar(value, dtype, backend) -> Tensor:
-    key = (value, dtype, backend)
+    key = (value, dtype, backend) if value or not isinstance(value, float) else (repr(value), dtype, backend)  # -0.0
     array = _CONSTANTS.get(key)
     if array is None:
         if len(_CONSTANTS) > 4096:

@@ -383,3 +383,9 @@ def test_in_place_methods_change_data_and_count(device):
     w = T([1.0], device, requires_grad=True)
     with pytest.raises(RuntimeError, match="requires grad"):
         w.add_(1.0)
+
+
+def test_negative_zero_constant_is_not_confused_with_zero(device):
+    x = T([1.0], device)
+    assert (x * 0.0).numpy()[0] == 0.0
+    assert np.signbit((x * -0.0).numpy()[0])             # cached constants keep the sign of zero
