@@ -171,7 +171,7 @@ class Cotangents:
         items = self.pending.pop(key)
         products = [p for p in items if type(p) is Product]
         sums = [t for t in items if type(t) is not Product]
-        backend = items[0].g.backend if products else items[0].backend
+        backend = products[0].g.backend if products else sums[0].backend
         total = None
         if products:
             first = products[0]
@@ -196,7 +196,7 @@ class Cotangents:
             total = part if total is None else total + part
         if key not in self.grads:
             self.owned.add(key)               # a new buffer: later terms may add into it
-        self.add(key, _wrap(total, backend))
+        self.add(key, _wrap(backend.asarray(total), backend))   # (NumPy sums to () give scalars)
 
     def flush_all(self):
         for key in list(self.pending):

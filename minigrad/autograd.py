@@ -173,10 +173,14 @@ class Primitive:
 
     ``save`` says what the VJPs read: "inputs", "out", both ("inputs,out") or nothing ("");
     what is not saved arrives in the VJP as ``None`` (out) or a :class:`Shape` (inputs).
+    ``view=True`` marks an op whose output may share memory with its first input (reshape,
+    permute, a slice): the two then share one version cell, so that a change made through
+    either is seen by the nodes that kept the other.
     """
 
-    def __init__(self, forward, name: str | None = None, save: str = "inputs"):
+    def __init__(self, forward, name: str | None = None, save: str = "inputs", view: bool = False):
         self.forward = forward
+        self.view = view
         self.name = name or forward.__name__
         self.__doc__ = forward.__doc__
         self.saves_inputs = "inputs" in save
@@ -207,6 +211,8 @@ class Primitive:
             shapes = ", ".join(f"{x.shape} {x.dtype}" for x in inputs)
             raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from e
         out = _wrap(data, backend)
+        if self.view:
+            out._version = inputs[0]._version
         if requires_grad and _State.grad_enabled:
             _attach(out, Node(self, inputs, params, out), inputs)
         return out
@@ -249,7 +255,7 @@ def _broadcast_to(xp, x, *, shape):
 
 
 sum_to_ = Primitive(_sum_to, name="sum_to", save="")
-broadcast_to_ = Primitive(_broadcast_to, name="broadcast_to", save="")
+broadcast_to_ = Primitive(_broadcast_to, name="broadcast_to", save="", view=True)
 sum_to_.defvjp(lambda g, out, x, *, shape: broadcast_to(g, x.shape))
 broadcast_to_.defvjp(lambda g, out, x, *, shape: sum_to(g, x.shape))
 

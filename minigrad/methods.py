@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import elementwise, linalg, manipulation, ops, reductions
+from . import autograd, elementwise, linalg, manipulation, ops, reductions
 from .backward import backprop
 from .tensor import Tensor, _as_cotangent
 
@@ -76,13 +76,23 @@ OPERATORS = {
 def _setitem(self, index, value):
     """``x[index] = value``: an in-place change (counted, see tensor.py).  Refused on a tensor
     that is part of a graph or a leaf that requires grad (the graph would be wrong)."""
-    if self.requires_grad:
-        raise RuntimeError("x[index] = value on a tensor that requires grad (a leaf being "
-                           "trained or a value in a graph); use mg.where / masked_fill, or "
-                           "do it under mg.no_grad() on .detach()")
+    _check_in_place("x[index] = value", self, value)
     value = value._data if isinstance(value, Tensor) else value
     self._data[ops._normalize_index(index, self.backend)] = value
     self._bump()
+
+
+def _check_in_place(what, target, value=None):
+    """In-place changes are not recorded in the graph: refuse them where a gradient would be
+    lost (the target requires grad, or the value written does while recording)."""
+    if target.requires_grad:
+        raise RuntimeError(f"{what} on a tensor that requires grad (a leaf being trained or a value "
+                           "in a graph); use the out-of-place op (mg.where, masked_fill, +), or "
+                           "change .detach() of it under mg.no_grad()")
+    if isinstance(value, Tensor) and value.requires_grad and autograd.is_grad_enabled():
+        raise RuntimeError(f"{what} with a value that requires grad: the write is not recorded, so "
+                           "its gradient would be lost; build the result out of place (mg.cat, "
+                           "mg.where, masked_fill), or write value.detach()")
 
 
 # --------------------------------------------------------------------------- methods
@@ -96,29 +106,36 @@ def _in_place(name):
     op = getattr(ops, name)
 
     def method(self, other):
-        if self.requires_grad:
-            raise RuntimeError(f"{name}_ on a tensor that requires grad: use the out-of-place "
-                               f"{name} or work on .detach()")
-        result = op(self.detach(), other)
+        _check_in_place(f"{name}_", self, other)
+        with autograd.no_grad():
+            result = op(self.detach(), other.detach() if isinstance(other, Tensor) else other)
         if result._data.dtype != self._data.dtype:
             raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
-        self.data = self.backend.broadcast_to(result._data, self.shape).copy() \
-            if result.shape != self.shape else result._data
-        return self
+        return _write(self, result._data, f"{name}_")
     return method
 
 
-def _zero_(self):
-    self.data = self.backend.zeros_like(self._data)
+def _write(self, values, what):
+    """Write ``values`` into the tensor's own array (so that views and detach() aliases see it)."""
+    if len(values.shape) > self.ndim or any(a not in (1, b) for a, b in zip(reversed(values.shape),
+                                                                           reversed(self.shape))):
+        raise ValueError(f"{what}: a value of shape {tuple(values.shape)} does not fit {self.shape} (broadcasting)")
+    self._data[...] = values
+    self._bump()
     return self
+
+
+def _zero_(self):
+    _check_in_place("zero_", self)
+    return _write(self, self.backend.zeros((), dtype=self._data.dtype), "zero_")
 
 
 def _copy_(self, src):
+    _check_in_place("copy_", self, src)
     src = ops._lift(src, self) if not isinstance(src, Tensor) else src
-    if src.ndim > self.ndim or any(a not in (1, b) for a, b in zip(reversed(src.shape), reversed(self.shape))):
-        raise ValueError(f"copy_: a source of shape {src.shape} does not fit {self.shape} (broadcasting)")
-    self.data = (self.backend.broadcast_to(src._data, self.shape).astype(self._data.dtype, copy=True))
-    return self
+    if src.backend is not self.backend:
+        src = ops.to(src.detach(), self.device)
+    return _write(self, src._data.astype(self._data.dtype, copy=False), "copy_")
 
 
 def _any(self, axis=None, keepdims=False):
@@ -142,7 +159,8 @@ METHODS = {
     "logsumexp": ops.logsumexp, "softmax": ops.softmax, "log_softmax": ops.log_softmax,
     "reshape": _shape_args(ops.reshape), "view": _shape_args(ops.reshape),
     "permute": ops.permute, "transpose": ops.transpose, "swapaxes": ops.swapaxes,
-    "broadcast_to": ops.broadcast_to, "expand": _shape_args(ops.broadcast_to),
+    "broadcast_to": ops.broadcast_to, "expand": _shape_args(lambda self, shape: ops.broadcast_to(
+        self, tuple(n if n != -1 else self.shape[i - len(shape) + self.ndim] for i, n in enumerate(shape)))),
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "any": _any, "all": _all,
     "add_": _in_place("add"), "sub_": _in_place("sub"), "mul_": _in_place("mul"),
@@ -174,6 +192,46 @@ METHODS.update({
     "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile), "tile": M.tile,
     "repeat_interleave": M.repeat_interleave, "sort": M.sort, "topk": M.topk,
     "outer": linalg.outer,
+})
+
+def _chunk(self, chunks: int, dim: int = 0):
+    """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last smaller)."""
+    n = self.shape[dim]
+    size = -(-n // chunks)
+    sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    return tuple(ops.split(self, sizes, axis=dim))
+
+
+def _unbind(self, dim: int = 0):
+    return tuple(ops.squeeze(p, dim) for p in ops.split(self, self.shape[dim], axis=dim))
+
+
+def _flatten(self, start_dim: int = 0, end_dim: int = -1):
+    if self.ndim == 0:
+        return ops.reshape(self, (1,))
+    start, end = start_dim % self.ndim, end_dim % self.ndim
+    shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
+    return ops.reshape(self, shape)
+
+
+def _matrix(name, ndim):
+    def method(self, other):
+        if self.ndim != ndim or other.ndim != ndim:
+            raise ValueError(f"{name} needs two {ndim}-D tensors, got shapes {self.shape} and {other.shape}")
+        return ops.matmul(self, other)
+    return method
+
+
+METHODS.update({
+    "add": _binary(ops.add), "sub": _binary(ops.sub), "mul": _binary(ops.mul), "div": ops.div,
+    "pow": ops.pow, "matmul": ops.matmul, "neg": _unary(ops.neg),
+    "eq": _compare("equal"), "ne": _compare("not_equal"), "lt": _compare("less"),
+    "le": _compare("less_equal"), "gt": _compare("greater"), "ge": _compare("greater_equal"),
+    "amax": ops.max, "amin": ops.min, "flatten": _flatten, "chunk": _chunk, "unbind": _unbind,
+    "t": lambda self: ops.transpose(self) if self.ndim <= 2 else ops.transpose(self, 0, 1),
+    "dot": _matrix("dot", 1), "mm": _matrix("mm", 2), "bmm": _matrix("bmm", 3),
+    "clone": lambda self: ops.identity(self) * 1 if self.requires_grad else self.detach_copy(),
+    "numel": lambda self: self.size, "dim": lambda self: self.ndim,
 })
 
 PROPERTIES = {

@@ -39,15 +39,16 @@ from .tensor import DeviceMismatchError, Tensor, _is_float
 _sum, _max = builtins.sum, builtins.max          # this module defines its own sum and max
 
 
-def primitive(forward=None, *, name=None, save="inputs"):
+def primitive(forward=None, *, name=None, save="inputs", view=False):
     """Decorator: turn a forward function into a Primitive.
 
     ``name`` is the op's name when the Python name differs; ``save`` is what its VJPs read
-    ("inputs", "out", "inputs,out" or ""), so that nothing else is kept for backward.
+    ("inputs", "out", "inputs,out" or ""), so that nothing else is kept for backward; ``view``
+    says the output may share its input's memory (see ``Primitive``).
     """
     if forward is None:
-        return lambda f: Primitive(f, name, save)
-    return Primitive(forward, name, save)
+        return lambda f: Primitive(f, name, save, view)
+    return Primitive(forward, name, save, view)
 
 
 class Binary(Primitive):
@@ -98,21 +99,24 @@ def result_dtype(name: str, a, b) -> np.dtype:
         a, b = b, a                                  # a is a Tensor now
     ta = a._data.dtype
     if isinstance(b, Tensor):
-        tb = b._data.dtype
-        if ta == tb:
-            return ta
-        ka, kb = _kind(ta), _kind(tb)
-        if ka == kb == 2:
-            raise TypeError(
-                f"{name}: dtype mismatch ({ta} and {tb}); minigrad does not upcast "
-                f"silently: convert one operand with .astype()")
-        if ka == 2 or kb == 2:
-            return ta if ka == 2 else tb
-        return np.promote_types(ta, tb)
+        return _promote(name, ta, b._data.dtype)
     kb = _kind(b)
     if kb <= _kind(ta):
         return ta
     return a.backend.default_float if kb == 2 else np.dtype(np.int64)
+
+
+def _promote(name: str, ta, tb) -> np.dtype:
+    """The common dtype of two tensors' dtypes (see :func:`result_dtype`)."""
+    if ta == tb:
+        return ta
+    ka, kb = _kind(ta), _kind(tb)
+    if ka == kb == 2:
+        raise TypeError(f"{name}: dtype mismatch ({ta} and {tb}); minigrad does not upcast "
+                        f"silently: convert one operand with .astype()")
+    if ka == 2 or kb == 2:
+        return ta if ka == 2 else tb
+    return np.promote_types(ta, tb)
 
 
 def _operands(name, a, b):
@@ -193,6 +197,10 @@ def _axes(axis, ndim) -> tuple:
     if axis is None:
         return tuple(range(ndim))
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if ndim == 0:                            # PyTorch: dim 0 or -1 of a 0-d tensor is no axis
+        if any(a not in (0, -1) for a in axes):
+            raise ValueError(f"axis {axis} is out of range for a 0-d tensor (0 or -1 allowed)")
+        return ()
     out = []
     for a in axes:
         if not -ndim <= a < _max(ndim, 1):
@@ -281,13 +289,15 @@ _power.defvjp(lambda g, out, x, *, exponent: (g * exponent * x ** (exponent - 1)
 
 def pow(a, b) -> Tensor:
     """``a ** b``.  A Python number as the exponent takes the cheaper one-input primitive."""
+    if isinstance(b, np.generic):
+        b = b.item()                          # a NumPy scalar would upcast float32 (NEP 50)
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
         dtype = result_dtype("pow", a, b)
         return _power(a if a._data.dtype == dtype else astype(a, dtype=dtype), exponent=b)
     return _pow(a, b)
 
 
-@primitive(save="")
+@primitive(save="", view=True)
 def identity(xp, x):
     """out = x (the same array, a node of its own)      x̄ = ḡ
 
@@ -423,10 +433,17 @@ _clip.defvjp(lambda g, out, x, *, low, high: g * const(
     (x.data >= (-np.inf if low is None else low)) & (x.data <= (np.inf if high is None else high)), g))
 
 
-def clip(x: Tensor, low=None, high=None) -> Tensor:
-    """Limit values to [low, high] (either bound may be None)."""
+def clip(x: Tensor, low=None, high=None, *, min=None, max=None) -> Tensor:
+    """Limit values to [low, high] (either bound may be None; PyTorch's ``min=``/``max=`` too).
+
+    Tensor bounds are taken elementwise, as ``minimum(maximum(x, low), high)``."""
+    low, high = (low if min is None else min), (high if max is None else max)
     if low is None and high is None:
-        raise ValueError("clip needs at least one of low, high")
+        raise ValueError("clip needs at least one of low, high (or min=, max=)")
+    if isinstance(low, Tensor) or isinstance(high, Tensor):
+        out = x if low is None else maximum(x, low)
+        return out if high is None else minimum(out, high)
+    low, high = (b.item() if isinstance(b, np.generic) else b for b in (low, high))
     return _clip(x, low=low, high=high)
 
 
@@ -487,10 +504,12 @@ def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def _extreme_vjp(g, out, x, *, axis, keepdims):
-    """x̄ = ḡ [x = out] / (number of positions equal to out)   (ties share the gradient)"""
+    """x̄ = ḡ [x = out] / (number of positions equal to out)   (ties share the gradient; a NaN
+    is the extreme, and gets the gradient, as in PyTorch)"""
     if not keepdims:
         g, out = expand_dims(g, axis), expand_dims(out, axis)
-    hit = (x._data == out._data).astype(g._data.dtype)
+    xp, xd, od = x.backend, x._data, out._data
+    hit = xp.logical_or(xd == od, xp.logical_and(xp.isnan(xd), xp.isnan(od))).astype(g._data.dtype)
     share = hit / x.backend.sum(hit, axis=axis, keepdims=True)
     return g * const(share, g)
 
@@ -629,7 +648,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
 
 
 # =========================================================================== shapes
-@primitive(name="permute", save="")
+@primitive(name="permute", save="", view=True)
 def _permute(xp, x, *, axes):
     """out = x with axes reordered: out axis i is x's axis axes[i]
     x̄ = ḡ with the inverse order (axis axes[i] of x̄ is ḡ's axis i)"""
@@ -676,7 +695,7 @@ def swapaxes(x: Tensor, a: int, b: int) -> Tensor:
     return permute(x, tuple(order))
 
 
-@primitive(name="reshape", save="")
+@primitive(name="reshape", save="", view=True)
 def _reshape(xp, x, *, shape):
     """out = x with a new shape (same elements, row-major)       x̄ = ḡ reshaped to x's shape"""
     return xp.reshape(x, shape)
@@ -690,7 +709,7 @@ def reshape(x: Tensor, shape) -> Tensor:
     return _reshape(x, shape=shape)
 
 
-@primitive(name="squeeze", save="")
+@primitive(name="squeeze", save="", view=True)
 def _squeeze(xp, x, *, axis):
     """out = x without the given size-1 axes       x̄ = ḡ reshaped to x's shape"""
     return xp.squeeze(x, axis=axis)
@@ -699,16 +718,13 @@ _squeeze.defvjp(lambda g, out, x, *, axis: reshape(g, x.shape))
 
 @accepts_dim
 def squeeze(x: Tensor, axis=None) -> Tensor:
-    if axis is None:
-        axis = tuple(i for i, n in enumerate(x.shape) if n == 1)
-    axis = _axes(axis, x.ndim)
-    for a in axis:
-        if x.shape[a] != 1:
-            raise ValueError(f"squeeze: axis {a} has size {x.shape[a]}, not 1 (shape {x.shape})")
+    """Remove size-1 axes: all of them, or those among ``axis`` (others are left, as PyTorch
+    does)."""
+    axis = tuple(a for a in _axes(axis, x.ndim) if x.shape[a] == 1)
     return _squeeze(x, axis=axis) if axis else x
 
 
-@primitive(name="expand_dims", save="")
+@primitive(name="expand_dims", save="", view=True)
 def _expand_dims(xp, x, *, axis):
     """out = x with new size-1 axes at ``axis``      x̄ = ḡ reshaped to x's shape"""
     return xp.expand_dims(x, axis)
@@ -745,7 +761,12 @@ _getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape, scatter
 
 
 def getitem(x: Tensor, index) -> Tensor:
-    return _getitem(x, index=_normalize_index(index, x.backend))
+    """``x[index]``.  A basic index (ints, slices) gives a view: it shares x's version cell."""
+    index = _normalize_index(index, x.backend)
+    out = _getitem(x, index=index)
+    if is_basic_index(index):
+        out._version = x._version
+    return out
 
 
 @primitive(save="")
@@ -795,9 +816,7 @@ concat_.defvjp_argnum(lambda i, g, out, *xs, axis, offsets:
 
 @accepts_dim
 def concat(xs, axis: int = 0) -> Tensor:
-    xs = list(xs)
-    if not xs:
-        raise ValueError("concat needs at least one tensor")
+    xs = _same_dtype("concat", list(xs))
     axis %= xs[0].ndim
     offsets = [0]
     for x in xs:
@@ -816,7 +835,15 @@ stack_.defvjp_argnum(lambda i, g, out, *xs, axis: g[(slice(None),) * axis + (i,)
 
 @accepts_dim
 def stack(xs, axis: int = 0) -> Tensor:
-    xs = list(xs)
-    if not xs:
-        raise ValueError("stack needs at least one tensor")
+    xs = _same_dtype("stack", list(xs))
     return stack_(*xs, axis=axis % (xs[0].ndim + 1))
+
+
+def _same_dtype(name, xs) -> list:
+    """The tensors converted to one dtype by :func:`result_dtype` (two float dtypes: an error)."""
+    if not xs:
+        raise ValueError(f"{name} needs at least one tensor")
+    dtype = xs[0]._data.dtype
+    for x in xs[1:]:
+        dtype = _promote(name, dtype, x._data.dtype)
+    return [x if x._data.dtype == dtype else astype(x, dtype=dtype) for x in xs]

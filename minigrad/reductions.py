@@ -210,8 +210,10 @@ def cumsum(x: Tensor, axis) -> Tensor:
     tensor, as NumPy does).  Integer inputs stay integers (NumPy's accumulator type)."""
     if axis is None:
         x, axis = ops.reshape(x, (-1,)), 0
-    (axis,) = _axes(axis, x.ndim)
-    return _cumsum(x, axis=axis)
+    axes = _axes(axis, x.ndim)
+    if not axes:                             # a 0-d tensor: its running sum is itself
+        return x
+    return _cumsum(x, axis=axes[0])
 
 
 # =========================================================================== norms

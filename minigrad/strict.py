@@ -234,7 +234,7 @@ class StrictBackend(Backend):
     def asarray(self, data, dtype=None):
         if isinstance(data, StrictArray):
             return data if dtype is None else StrictArray(data._a.astype(dtype, copy=False))
-        return StrictArray(np.asarray(data, dtype=dtype))
+        return StrictArray(np.array(data, dtype=dtype, copy=True))     # host -> device copies
 
     def to_host(self, a):
         if not isinstance(a, StrictArray):

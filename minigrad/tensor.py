@@ -35,6 +35,7 @@ import numpy as np
 from .backend import Backend, get_backend
 
 
+_NUMPY_SCALARS = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np.generic))
 CHANGES = [0]       # in-place changes made so far, to any tensor (see "In-place changes" above)
 
 
@@ -52,6 +53,9 @@ class Tensor:
         if dtype is None and _is_python_float_data(data):
             dtype = backend.default_float
         arr = backend.asarray(data, dtype=dtype)
+        if arr is data or (type(arr) is np.ndarray and isinstance(data, np.ndarray)
+                           and np.may_share_memory(arr, data)):
+            arr = arr.copy()                 # a tensor owns its data, as torch.tensor's does
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self._data, self._version, self.backend, self.requires_grad = arr, [0, 0], backend, bool(requires_grad)
@@ -60,7 +64,10 @@ class Tensor:
 
     @staticmethod
     def _wrap(data, backend: Backend) -> "Tensor":
-        """The fast constructor primitives use: no conversion, no checks."""
+        """The fast constructor primitives use: no conversion, no checks (but NumPy's scalars,
+        which its 0-d operations return, become 0-d arrays: a Tensor always holds an array)."""
+        if data.__class__ in _NUMPY_SCALARS:
+            data = np.asarray(data)
         t = Tensor.__new__(Tensor)
         t._data, t._version, t.backend, t.requires_grad = data, [0, 0], backend, False
         t.grad = t._node = t.name = None
