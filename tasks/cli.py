@@ -23,24 +23,26 @@ import minigrad as mg
 
 from . import sweep
 from .synthetic import TASKS, Arithmetic, get_task
-from .train import INIT_CHOICES, METHODS, SCHEDULES, RunError, Trainer, TrainConfig, prepare_run
+from .train import ALL_METHODS, INIT_CHOICES, METHODS, SCHEDULES, RunError, Trainer, TrainConfig, prepare_run
 
 TRAIN_HELP = """\
 Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 2013).
 
 Methods: msgd (plain SGD), msgd-c (SGD with the gradient norm clipped at --clip), msgd-cr
 (clipping plus the Omega regularizer, weighted by --alpha, that keeps the error signal's norm
-constant through time).  Inits: the paper's sigmoid, basic-tanh (N(0, 0.1)) and smart-tanh
-(sparse W_rec, spectral radius 0.95).  --cell lstm or gru trains a gated cell instead of the
-paper's tanh RNN (Omega in its generic form; the NaN fallback then skips the update, there being
-no W_rec to shrink).  Every --eval-every updates, 10,000 fresh sequences are
-classified; the run stops when fewer than --target-error of them are wrong.  The run folder
-gets log.jsonl (one row per evaluation), checkpoint.npz, best.npz (the best evaluation so far)
-and config.json; Ctrl-C stops cleanly
-with a checkpoint (exit status 130), and --resume continues with exactly the numbers of an
-uninterrupted run.  A run whose estimated memory (weights, the update's tape, evaluation batches
-of 1,000 sequences, the traced programs) exceeds what the machine has available is refused before
-it starts, with both figures.
+constant through time), msgd-r (the regularizer without clipping or its NaN fallback).  Inits:
+the paper's sigmoid, basic-tanh (N(0, 0.1)) and smart-tanh (sparse W_rec, spectral radius 0.95).
+--cell lstm or gru trains a gated cell instead of the paper's tanh RNN (Omega in its generic
+form; the NaN fallback then skips the update, there being no W_rec to shrink).  Every
+--eval-every updates, 10,000 fresh sequences are classified; the run stops when fewer than
+--target-error of them are wrong.  In between, every --check-every updates, a check on
+--check-size fresh sequences that passes is confirmed by such a full evaluation, which then ends
+the run at that update.  The run folder gets log.jsonl (one row per evaluation), checkpoint.npz,
+best.npz (the best evaluation so far) and config.json; Ctrl-C stops cleanly with a checkpoint
+(exit status 130), and --resume continues with exactly the numbers of an uninterrupted run.  A
+run whose estimated memory (weights, the update's tape, evaluation batches of 1,000 sequences,
+the traced programs) exceeds what the machine has available is refused before it starts, with
+both figures.
 """
 
 
@@ -50,7 +52,8 @@ def _add_train_args(p):
     p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length) "
                    "(one traced update program per length, about 4 KiB per time step each: 83 MiB for "
                    "50..200; for wide ranges of long lengths, --no-trace saves that memory)")
-    p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(METHODS)} (default msgd-cr)")
+    p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(ALL_METHODS)} (default msgd-cr; "
+                   "msgd-r: the regularizer without clipping)")
     p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh; "
                    "for --cell rnn)")
     p.add_argument("--cell", default="rnn", help="rnn (the paper's), lstm or gru (default rnn); gated cells "
@@ -65,6 +68,10 @@ def _add_train_args(p):
     p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation")
     p.add_argument("--max-updates", type=int, default=100_000)
     p.add_argument("--target-error", type=float, default=0.01, help="stop below this error rate (0: stop at 0 errors)")
+    p.add_argument("--check-every", type=int, default=50, help="between evaluations, check for success on "
+                   "--check-size fresh sequences every this many updates, a pass confirmed by a full "
+                   "evaluation (default 50; 0: only the evaluations every --eval-every)")
+    p.add_argument("--check-size", type=int, default=1000, help="fresh sequences per check (default 1,000)")
     p.add_argument("--halve-lr", action="store_true", help="halve the learning rate whenever an evaluation's "
                    "error is higher than the previous one (the paper's schedule for natural tasks)")
     p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
@@ -85,7 +92,8 @@ def _config(args) -> TrainConfig:
                        init=args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr, clip=args.clip,
                        alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
                        eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
-                       target_error=args.target_error, halve_lr=args.halve_lr, device=args.device,
+                       target_error=args.target_error, check_every=args.check_every,
+                       check_size=args.check_size, halve_lr=args.halve_lr, device=args.device,
                        seed=args.seed, trace=not args.no_trace)
 
 

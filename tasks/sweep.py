@@ -31,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from .runfiles import atomic_write
-from .train import INIT_CHOICES, METHODS, RunError, RunState, TrainConfig, diverged, prepare_run
+from .train import ALL_METHODS, INIT_CHOICES, METHODS, RunError, RunState, TrainConfig, diverged, prepare_run
 
 DESCRIPTION = ("Train one run (a cell) per (init or cell, method, length, seed) on Dask distributed "
                "-- a local cluster with one worker process per core, or an existing cluster "
@@ -56,7 +56,7 @@ def add_arguments(p):
     p.add_argument("--task", default="temporal-order")
     p.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS)
     p.add_argument("--inits", nargs="+", default=["sigmoid", "basic-tanh", "smart-tanh"])
     p.add_argument("--cells", nargs="+", default=["rnn"], choices=["rnn", "lstm", "gru"],
                    help="rnn: one row per --inits; lstm, gru: one row each (their own init)")

@@ -1,4 +1,6 @@
-"""Training on the synthetic tasks: MSGD, MSGD-C (clipping), MSGD-CR (clipping + Omega).
+"""Training on the synthetic tasks: MSGD, MSGD-C (clipping), MSGD-CR (clipping + Omega), MSGD-R
+(Omega without clipping: no clipping and no fallback, so a run whose gradients explode ends
+"diverged at update N").
 
 One update (PAPER.md, "Training"): a minibatch of 20 fresh sequences; the loss of the task's
 head; BPTT; with R, ``alpha * dOmega/dW_rec`` added to W_rec's gradient; with C, the global norm
@@ -13,6 +15,14 @@ seed ``(seed, 0, u)`` and the test set of an evaluation from ``(seed, 1, u)``, s
 stops and resumes from its checkpoint sees exactly the data an uninterrupted run sees, and
 writes exactly the log it would have written (the period's loss sum is carried over, not
 restarted).
+
+Updates to success are resolved to ``check_every`` updates (50 by default; the authors' code
+evaluated every 20): between the evaluations every ``eval_every`` updates, a cheap check on
+``check_size`` fresh sequences (seeded ``(seed, 3, u)``) runs every ``check_every`` updates;
+when it is below the target, the full evaluation of update ``u`` (``eval_size`` sequences from
+``(seed, 1, u)``, the set a periodic evaluation there would use) confirms it, and if confirmed
+the run logs that evaluation and stops there with "success".  An unconfirmed check leaves no
+trace, so a resumed run repeats it exactly.
 
 How a run ends is its state's ``outcome``: "success" (an evaluation below ``target_error``),
 "budget" (``max_updates`` reached), "interrupted" (Ctrl-C, SIGTERM or the ``stop`` callable:
@@ -38,7 +48,10 @@ from rnn import regularizer
 from .runfiles import RunFiles
 from .synthetic import Sampler, get_task
 
-METHODS = ("msgd", "msgd-c", "msgd-cr")
+METHODS = ("msgd", "msgd-c", "msgd-cr")    # the paper's headline three (the demo's, the sweep's default)
+ALL_METHODS = METHODS + ("msgd-r",)        # and the regularizer without clipping (Figure 7's discussion)
+CLIPPED = ("msgd-c", "msgd-cr")
+REGULARIZED = ("msgd-cr", "msgd-r")
 INIT_CHOICES = ("sigmoid", "basic-tanh", "smart-tanh", "identity", "orthogonal", "uniform")   # CLI spelling
 SCHEDULES = ("constant", "inverse_time", "inverse_linear")
 FALLBACK_NORM = 1e10
@@ -80,6 +93,8 @@ class TrainConfig:
     eval_batch: int = 1000
     max_updates: int = 100_000
     target_error: float = 0.01
+    check_every: int = 50           # a cheap success check every this many updates (0: none)
+    check_size: int = 1000          # fresh sequences per check (a full evaluation confirms a pass)
     halve_lr: bool = False          # the paper halves on its natural tasks, not the synthetic ones
     seed: int = 0
     device: str | None = None
@@ -89,8 +104,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         task = get_task(self.task)                              # raises on an unknown task
         self.task = task.name
-        if self.method not in METHODS:
-            raise RunError(f"unknown method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.method not in ALL_METHODS:
+            raise RunError(f"unknown method {self.method!r}: choose one of {', '.join(ALL_METHODS)}")
         if self.init not in rnn.init.INITS:
             raise RunError(f"unknown init {self.init!r}: choose one of {', '.join(rnn.init.INITS)}")
         if self.cell not in rnn.CELLS:
@@ -104,6 +119,9 @@ class TrainConfig:
         for name in ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates"):
             if getattr(self, name) < 1:
                 raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.check_every < 0 or (self.check_every and self.check_size < 1):
+            raise RunError(f"check_every must be 0 (no checks) or more, and check_size positive, "
+                           f"got {self.check_every} and {self.check_size}")
         for name in ("lr", "clip"):
             if not getattr(self, name) > 0:
                 raise RunError(f"{name} must be positive, got {getattr(self, name)}")
@@ -155,7 +173,8 @@ class Trainer:
         self._gradients = mg.trace(self.gradients, max_programs=max(64, lengths)) if c.trace else self.gradients
 
     # ----------------------------------------------------------------- data
-    TRAIN, EVAL = 0, 1                          # streams of data, each seeded (seed, stream, update)
+    TRAIN, EVAL, CHECK = 0, 1, 3                # streams of data, each seeded (seed, stream, update)
+                                                # (2 is `minigrad evaluate`'s)
 
     def _sampler(self, *key):
         c = self.config
@@ -167,7 +186,7 @@ class Trainer:
         c, st = self.config, self.state
         batch = self._sampler(self.TRAIN, st.update).batch(c.batch_size)
         alpha = None
-        if c.method == "msgd-cr":                 # a tensor: a new value needs no new trace
+        if c.method in REGULARIZED:              # a tensor: a new value needs no new trace
             alpha = mg.tensor(self.alpha(st.update + 1), dtype=self.params[0].dtype, device=c.device)
         result = self._gradients(self.model, batch.inputs, batch.targets, alpha, c.method, c.clip)
         self.opt.lr = st.lr
@@ -182,7 +201,7 @@ class Trainer:
         outputs, runs = model.run(inputs)
         loss = model.head.loss(outputs, targets)
         omega = None
-        if method == "msgd-cr":
+        if method in REGULARIZED:
             grads, deltas = regularizer.state_gradients(loss, runs[0], self.params)
             if self.closed_form:
                 omega, d_omega = regularizer.omega_closed_form(self.cell.W_rec, runs[0].hiddens[1:], deltas,
@@ -200,7 +219,7 @@ class Trainer:
             loss.backward()
         norm = mg.grad_norm(self.params)
         clipped = fallback = None
-        if method != "msgd":
+        if method in CLIPPED:                   # msgd-r: no clipping, no fallback
             clipped, fallback = self._clip(norm, clip)
         return loss.detach(), norm, clipped, fallback, omega
 
@@ -302,7 +321,8 @@ class Trainer:
                     self.last = {"norm": norm, "omega": omega}
                     norms.append(norm)
                     evaluation = st.update % c.eval_every == 0
-                    if evaluation or st.update % FINITE_CHECK_EVERY == 0:
+                    check = not evaluation and c.check_every > 0 and st.update % c.check_every == 0
+                    if evaluation or check or st.update % FINITE_CHECK_EVERY == 0:
                         bad = self._first_non_finite(flags, flags_from)
                         flags, flags_from = [], st.update
                         if bad:
@@ -312,13 +332,18 @@ class Trainer:
                         if st.update % 50 == 0:
                             bar.set_postfix(loss=f"{loss.item():.4f}", grad_norm=f"{norm.item():.3g}",
                                             error="-" if st.last_error is None else f"{st.last_error:.2%}")
+                    confirmed = None            # a check passed and the full evaluation agreed: its error
+                    if check and self._below_target(self.evaluate(size=c.check_size, key=(self.CHECK, st.update))):
+                        error = self.evaluate(key=(self.EVAL, st.update))
+                        if self._below_target(error):
+                            evaluation, confirmed = True, error
                     if evaluation:
                         st.loss_sum = loss_sum.item()
                         st.clipped += 0 if clipped is None else int(clipped.item())
                         st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
                         loss_sum = clipped = fallbacks = None
                         previous_best = st.best_error
-                        row = self._evaluation_row(time.perf_counter() - start)
+                        row = self._evaluation_row(time.perf_counter() - start, confirmed)
                         if st.done:
                             st.outcome = "success"
                         elif st.update >= c.max_updates:
@@ -400,16 +425,24 @@ class Trainer:
         logger.record_outcome(st.outcome, start_checkpoint if start_weights else None)
         logger.plot(force=True)
 
-    def _evaluation_row(self, elapsed):
+    def _below_target(self, error) -> bool:
+        """The paper's success: fewer than ``target_error`` wrong (0 errors when it is 0)."""
+        target = self.config.target_error
+        return error < target or (target == 0 and error == 0)
+
+    def _evaluation_row(self, elapsed, error=None):
+        """Evaluate (unless ``error``, a confirmed check's evaluation, is given) and log."""
         c, st = self.config, self.state
-        error = self.evaluate(key=(self.EVAL, st.update))
+        if error is None:
+            error = self.evaluate(key=(self.EVAL, st.update))
         if c.halve_lr and st.last_error is not None and error > st.last_error:
             st.lr /= 2
         st.last_error = error
         st.best_error = error if st.best_error is None else min(st.best_error, error)
-        if (error < c.target_error) or (c.target_error == 0 and error == 0):
+        if self._below_target(error):
             st.done = True
-        row = {"update": st.update, "loss": st.loss_sum / c.eval_every, "error": error,
+        period = st.update % c.eval_every or c.eval_every      # shorter when a check ended the run
+        row = {"update": st.update, "loss": st.loss_sum / period, "error": error,
                "grad_norm": self.last["norm"].item(), "clipped": st.clipped, "fallbacks": st.fallbacks,
                "omega": None if self.last["omega"] is None else self.last["omega"].item(),
                "spectral_radius": rnn.spectral_radius(self.cell.W_rec.numpy()) if hasattr(self.cell, "W_rec") else None,

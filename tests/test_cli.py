@@ -32,6 +32,30 @@ def test_train_then_evaluate(tmp_path, capsys):
     assert len((out / "log.jsonl").read_text().splitlines()) == 3
 
 
+def test_msgd_r_and_success_checks_from_the_command_line(tmp_path, capsys):
+    """`--method msgd-r` trains (Omega, no clipping); `--check-every`/`--check-size` reach the
+    run's configuration (a pass confirmed by a full evaluation ends the run off the evaluation
+    grid); `sweep --methods` takes msgd-r."""
+    from tasks import sweep
+    from tasks.train import Trainer
+    out = tmp_path / "r"
+    assert main(["train", "temporal-order", "--length", "10", "--hidden", "20", "--lr", "0.05", "--method",
+                 "msgd-r", "--eval-every", "1000", "--eval-size", "500", "--check-every", "25",
+                 "--check-size", "200", "--max-updates", "3000", "--out", str(out), "--quiet"]) == 0
+    t = Trainer.from_checkpoint(out / "checkpoint.npz")
+    c, st = t.config, t.state
+    assert (c.method, c.check_every, c.check_size) == ("msgd-r", 25, 200)
+    assert st.outcome == "success" and st.update % 25 == 0 and st.update % 1000 and st.clipped == 0
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert rows[-1]["update"] == st.update and rows[-1]["omega"] is not None
+    assert "succeeded after" in capsys.readouterr().out
+    args = build_parser().parse_args(["sweep", "--methods", "msgd-r", "msgd-cr", "--lengths", "20", "--seeds", "0",
+                                      "--inits", "smart-tanh", "--out", str(tmp_path / "s")])
+    _, cells = sweep.plan_cells(args, code="x")
+    assert [cell["config"]["method"] for cell in cells] == ["msgd-r", "msgd-cr"]
+    assert build_parser().parse_args(["train", "addition"]).check_every == 50
+
+
 def test_no_trace_trains_the_same_numbers(tmp_path):
     """`--no-trace` (eager updates) and the default (replayed traces) write the same run."""
     import numpy as np
@@ -53,7 +77,8 @@ def test_no_trace_trains_the_same_numbers(tmp_path):
 
 @pytest.mark.parametrize("argv,message", [
     (["train", "xor"], "unknown task 'xor'"),
-    (["train", "addition", "--method", "sgd"], "unknown method 'sgd': choose one of msgd, msgd-c, msgd-cr"),
+    (["train", "addition", "--method", "sgd"], "unknown method 'sgd': choose one of msgd, msgd-c, msgd-cr, msgd-r"),
+    (["train", "addition", "--check-every", "-5"], "check_every must be 0"),
     (["train", "addition", "--init", "he"], "unknown init 'he'"),
     (["train", "addition", "--cell", "transformer"], "unknown cell 'transformer': choose one of rnn, lstm, gru"),
     (["train", "addition", "--device", "tpu"], "unknown device 'tpu'"),

@@ -80,6 +80,36 @@ def test_regularizer_adds_alpha_times_omega_gradient(device):
     np.testing.assert_allclose(reg["W_in"], plain["W_in"], rtol=1e-12)
 
 
+def test_msgd_r_is_msgd_cr_without_clipping(device):
+    """MSGD-R: the gradient MSGD-CR has before clipping (Omega's added to W_rec's), never
+    clipped, whatever mu; and no fallback: a non-finite gradient reaches the weights."""
+    t = Trainer(small(device=device, alpha=2.5, clip=1e6))            # mu so large nothing is clipped
+    unclipped = grads_after(t, "msgd-cr")
+    plain = grads_after(t, "msgd")
+    for clip in (1e6, 1e-3):
+        t.config.clip = clip
+        reg = grads_after(t, "msgd-r")
+        for name in unclipped:
+            np.testing.assert_array_equal(reg[name], unclipped[name])
+    assert not np.array_equal(reg["W_rec"], plain["W_rec"])           # Omega's gradient is there
+    np.testing.assert_array_equal(reg["W_in"], plain["W_in"])
+    t.config.method = "msgd-r"
+    loss, norm, clipped, fallback, omega = t.update()
+    assert clipped is None and fallback is None and norm.item() > 1e-3 and omega.item() >= 0
+    t.cell.W_in.data = t.cell.W_in.data * np.nan                       # MSGD-C would fall back here
+    with np.errstate(invalid="ignore", over="ignore"):
+        t.update()
+    assert np.isnan(t.cell.W_rec.numpy()).all()                         # no fallback: NaN reaches W_rec
+
+
+def test_msgd_r_blowing_up_ends_diverged(tmp_path):
+    """A run of MSGD-R whose gradients explode (huge learning rate) stops "diverged at update N"."""
+    t = Trainer(small(task="addition", method="msgd-r", lr=10.0, alpha=1.0, eval_every=20, max_updates=300))
+    st = t.train(out=tmp_path / "run", progress=False)
+    assert st.outcome.startswith("diverged at update ") and st.outcome.endswith("not finite")
+    assert t.exit_status == 1 and st.update < 300
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_gated_cells_take_the_generic_omega(cell, device):
     """`cell="lstm"/"gru"`: MSGD-CR adds alpha * dOmega/dp to every cell parameter's gradient,
@@ -101,7 +131,7 @@ def test_gated_cells_take_the_generic_omega(cell, device):
     np.testing.assert_allclose(reg["W_out"], plain["W_out"], rtol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["msgd", "msgd-c", "msgd-cr"])
+@pytest.mark.parametrize("method", ["msgd", "msgd-c", "msgd-cr", "msgd-r"])
 @pytest.mark.parametrize("setting", [dict(), dict(init="sigmoid", alpha_schedule="inverse_time"),
                                      dict(task="addition", max_length=14), dict(cell="lstm", hidden=5)])
 def test_traced_updates_equal_eager_updates(method, setting, device):
@@ -213,7 +243,8 @@ def test_foreign_or_broken_checkpoints(tmp_path):
     ("task", "xor", "unknown task 'xor'"), ("method", "adam", "unknown method 'adam'.*msgd-cr"),
     ("init", "he", "unknown init 'he'.*smart_tanh"), ("length", 1, "at least 10"),
     ("max_length", 5, "must exceed --length"), ("device", "tpu", "unknown device 'tpu'"),
-    ("lr", 0.0, "lr must be positive"),
+    ("lr", 0.0, "lr must be positive"), ("method", "sgd", "msgd-cr, msgd-r"),
+    ("check_every", -1, "check_every must be 0"),
 ])
 def test_bad_settings(field, value, message):
     with pytest.raises((RunError, ValueError, mg.BackendError), match=message):
@@ -261,19 +292,22 @@ def test_stopping_rules(target, errors, stops_at):
     assert st.outcome == ("success" if st.done else "budget") and t.exit_status == 0
 
 
-@pytest.mark.parametrize("method,trace", [("msgd-cr", True), ("msgd-c", False), ("msgd-cr", False)])
-def test_host_reads_only_when_an_evaluation_is_written(method, trace, tmp_path, monkeypatch):
+@pytest.mark.parametrize("check_every,reads", [(50, {5, 10, 12}), (4, {4, 5, 8, 10, 12})])
+@pytest.mark.parametrize("method,trace", [("msgd-cr", True), ("msgd-c", False), ("msgd-cr", False),
+                                          ("msgd-r", True)])
+def test_host_reads_only_when_an_evaluation_is_written(method, trace, check_every, reads, tmp_path, monkeypatch):
     """On the strict device an implicit host read raises; the explicit ones (``to_host``) are
     counted here by the update they happen at: only at evaluations (every 5 updates, with the
-    log and checkpoint written) and when the run ends, never inside the updates in between."""
+    log and checkpoint written), at success checks (every ``check_every`` updates) and when the
+    run ends, never inside the updates in between."""
     t = Trainer(small(device="strict", method=method, trace=trace, eval_every=5, max_updates=12,
-                      init="sigmoid"))
+                      init="sigmoid", check_every=check_every))
     backend = mg.get_backend("strict")
     at = []
     to_host = backend.to_host
     monkeypatch.setattr(backend, "to_host", lambda a: at.append(t.state.update) or to_host(a))
     t.train(out=tmp_path / "run", progress=False)
-    assert t.state.update == 12 and set(at) == {5, 10, 12}
+    assert t.state.update == 12 and set(at) == reads
 
 
 # --------------------------------------------------------------------------- issue 12: robust loop
@@ -482,3 +516,54 @@ def test_run_files_never_write_through_a_planted_symlink(tmp_path):
     with pytest.raises(ValueError, match="symbolic link"):
         Trainer(small(max_updates=10)).train(out=other, progress=False)
     assert (victims / "v0").read_bytes() == b"precious"
+
+
+# --------------------------------------------------------------------------- issue 13: success checks
+def test_a_passed_check_confirmed_by_a_full_evaluation_ends_the_run_there(tmp_path):
+    """Every check_every updates a check on check_size fresh sequences (stream 3); a pass is
+    confirmed (or not) by the full evaluation of that update (stream 1); confirmed, the run logs
+    it and stops there.  The periodic evaluations stay."""
+    t = Trainer(small(eval_every=100, max_updates=200, check_every=10, check_size=30))
+    errors = {(3, 10): 0.5, (3, 20): 0.0, (1, 20): 0.02, (3, 30): 0.005, (1, 30): 0.009}
+    calls = []
+
+    def evaluate(length=None, size=None, key=(1, 0)):
+        calls.append((key, size))
+        return errors[key]
+    t.evaluate = evaluate
+    st = t.train(out=tmp_path / "run", progress=False)
+    assert st.update == 30 and st.outcome == "success" and st.last_error == 0.009
+    assert calls == [((3, 10), 30), ((3, 20), 30), ((1, 20), None), ((3, 30), 30), ((1, 30), None)]
+    rows = RunFiles(tmp_path / "run").rows()
+    assert [(r["update"], r["error"]) for r in rows] == [(30, 0.009)]     # an unconfirmed check leaves no row
+    norms = np.fromfile(tmp_path / "run" / "grad_norms.f32", dtype=np.float32)
+    assert len(norms) == 30 and np.isfinite(rows[0]["loss"])
+    assert Trainer.from_checkpoint(tmp_path / "run" / "checkpoint.npz").state.outcome == "success"
+    t0 = Trainer(small(eval_every=100, max_updates=200, check_every=0))       # 0: evaluations only
+    calls.clear()
+    t0.evaluate = lambda length=None, size=None, key=(1, 0): calls.append(key) or 0.0
+    assert t0.train(progress=False).update == 100 and calls == [(1, 100)]
+
+
+def test_checks_resolve_success_to_50_updates_and_resume_exactly(tmp_path):
+    """A real run: with checks (the default, every 50 updates) it stops at the first check that a
+    full evaluation confirms, at or before the update the evaluations alone would stop at; a
+    run stopped before then and resumed stops at the same update with the same weights and log."""
+    config = lambda **kw: small(length=10, hidden=20, method="msgd-cr", eval_every=500, eval_size=1000,  # noqa: E731
+                                max_updates=3000, lr=0.05, **kw)
+    checked = Trainer(config())
+    st = checked.train(out=tmp_path / "full", progress=False)
+    assert st.outcome == "success" and st.update % 50 == 0 and st.last_error < 0.01
+    assert checked.evaluate(key=(Trainer.EVAL, st.update)) == st.last_error
+    only = Trainer(config(check_every=0)).train(progress=False)
+    assert only.outcome == "success" and only.update % 500 == 0 and only.update >= st.update
+    out = tmp_path / "split"
+    t = prepare_run(out, config())
+    for stop_at in sorted({7, 50, st.update // 2 + 3, st.update - 1}):        # at, between and off checks
+        assert t.train(out=out, progress=False, stop=lambda: t.state.update >= stop_at).update == stop_at
+        t = prepare_run(out, config(), resume=True)
+    assert t.train(out=out, progress=False).update == st.update and t.state.outcome == "success"
+    assert _strip(RunFiles(out).rows()) == _strip(RunFiles(tmp_path / "full").rows())
+    assert (out / "grad_norms.f32").read_bytes() == (tmp_path / "full" / "grad_norms.f32").read_bytes()
+    for a, b in zip(checked.params, t.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
