@@ -23,7 +23,8 @@ import minigrad as mg
 
 from . import sweep
 from .synthetic import TASKS, Arithmetic, get_task
-from .train import ALL_METHODS, INIT_CHOICES, METHODS, SCHEDULES, RunError, Trainer, TrainConfig, prepare_run
+from .train import (ALL_METHODS, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
+                    prepare_run)
 
 TRAIN_HELP = """\
 Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 2013).
@@ -46,6 +47,17 @@ both figures.
 """
 
 
+def presets_help() -> str:
+    """The per-task presets, one line per task, for ``train --help``."""
+    lines = ["Per-task presets (the paper's settings, PAPER.md): a flag given overrides them; --init,",
+             "where not listed, is smart-tanh.", ""]
+    for task, values in PRESETS.items():
+        said = " ".join(f"--{k} {v:g}" if isinstance(v, float) else f"--{k} {str(v).replace('_', '-')}"
+                        for k, v in values.items())
+        lines.append(f"  {task.replace('_', '-'):<22} {said}")
+    return "\n".join(lines) + "\n"
+
+
 def _add_train_args(p):
     p.add_argument("task", help=f"one of: {', '.join(t.replace('_', '-') for t in TASKS)}")
     p.add_argument("--length", type=int, default=20, help="sequence length T (the minimum, with --max-length)")
@@ -54,14 +66,15 @@ def _add_train_args(p):
                    "50..200; for wide ranges of long lengths, --no-trace saves that memory)")
     p.add_argument("--method", default="msgd-cr", help=f"one of: {', '.join(ALL_METHODS)} (default msgd-cr; "
                    "msgd-r: the regularizer without clipping)")
-    p.add_argument("--init", default="smart-tanh", help=f"one of: {', '.join(INIT_CHOICES)} (default smart-tanh; "
-                   "for --cell rnn)")
+    p.add_argument("--init", default=None, help=f"one of: {', '.join(INIT_CHOICES)} (default: the task's preset, "
+                   "else smart-tanh; for --cell rnn)")
     p.add_argument("--cell", default="rnn", help="rnn (the paper's), lstm or gru (default rnn); gated cells "
                    "take the generic Omega and their own initialization")
-    p.add_argument("--hidden", type=int, default=50, help="hidden units (default 50)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default 0.01)")
-    p.add_argument("--clip", type=float, default=1.0, help="clipping threshold mu (default 1)")
-    p.add_argument("--alpha", type=float, default=4.0, help="weight of the Omega regularizer (default 4)")
+    p.add_argument("--hidden", type=int, default=None, help="hidden units (default: the task's preset)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the task's preset)")
+    p.add_argument("--clip", type=float, default=None, help="clipping threshold mu (default: the task's preset)")
+    p.add_argument("--alpha", type=float, default=None, help="weight of the Omega regularizer (default: the "
+                   "task's preset)")
     p.add_argument("--alpha-schedule", default="constant", choices=SCHEDULES)
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations and checkpoints")
@@ -81,20 +94,21 @@ def _add_train_args(p):
 
 
 def _config(args) -> TrainConfig:
-    if args.init not in INIT_CHOICES:
+    """The run's config: the task's preset (PRESETS), under every flag the user gave."""
+    if args.init is not None and args.init not in INIT_CHOICES:
         raise RunError(f"unknown init {args.init!r}: choose one of {', '.join(INIT_CHOICES)}")
     _at_least(0, seed=args.seed)
-    if not args.alpha >= 0:
+    if args.alpha is not None and not args.alpha >= 0:
         raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
     if not 0 <= args.target_error < 1:
         raise RunError(f"--target-error is a fraction of sequences, from 0 to 1 (0.01 is 1%), got {args.target_error}")
-    return TrainConfig(task=args.task, length=args.length, max_length=args.max_length, method=args.method,
-                       init=args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr, clip=args.clip,
-                       alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
-                       eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
-                       target_error=args.target_error, check_every=args.check_every,
-                       check_size=args.check_size, halve_lr=args.halve_lr, device=args.device,
-                       seed=args.seed, trace=not args.no_trace)
+    return TrainConfig.for_task(
+        args.task, length=args.length, max_length=args.max_length, method=args.method,
+        init=args.init and args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr,
+        clip=args.clip, alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
+        eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
+        target_error=args.target_error, check_every=args.check_every, check_size=args.check_size,
+        halve_lr=args.halve_lr, device=args.device, seed=args.seed, trace=not args.no_trace)
 
 
 def cmd_train(args):
@@ -512,7 +526,7 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"minigrad {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train on a synthetic task", description=TRAIN_HELP,
+    p = sub.add_parser("train", help="train on a synthetic task", description=TRAIN_HELP + "\n" + presets_help(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_train_args(p)
     p.add_argument("--out", help="run folder (default runs/TASK-TLENGTH-METHOD-sSEED)")

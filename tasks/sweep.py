@@ -57,13 +57,15 @@ def add_arguments(p):
     p.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     p.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS)
-    p.add_argument("--inits", nargs="+", default=["sigmoid", "basic-tanh", "smart-tanh"])
+    p.add_argument("--inits", nargs="+", default=None,
+                   help="default: sigmoid basic-tanh smart-tanh on temporal order (Figure 7), else the "
+                        "task's preset init")
     p.add_argument("--cells", nargs="+", default=["rnn"], choices=["rnn", "lstm", "gru"],
                    help="rnn: one row per --inits; lstm, gru: one row each (their own init)")
-    p.add_argument("--hidden", type=int, default=50)
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--clip", type=float, default=1.0)
-    p.add_argument("--alpha", type=float, default=4.0)
+    p.add_argument("--hidden", type=int, default=None, help="default: the task's preset (train --help)")
+    p.add_argument("--lr", type=float, default=None, help="default: the task's preset")
+    p.add_argument("--clip", type=float, default=None, help="default: the task's preset")
+    p.add_argument("--alpha", type=float, default=None, help="default: the task's preset")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--eval-size", type=int, default=10_000)
     p.add_argument("--target-error", type=float, default=0.01)
@@ -113,9 +115,23 @@ def _label(cell: str, init: str) -> str:
     return init if cell == "rnn" else cell
 
 
+FIGURE7_INITS = ["sigmoid", "basic-tanh", "smart-tanh"]
+
+
+def resolve_presets(args):
+    """Fill the settings not given (None) from the task's preset (TrainConfig.for_task), in
+    ``args`` itself, so that the cells, the dry run and the table all show the values used."""
+    base = TrainConfig.for_task(args.task, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha)
+    args.hidden, args.lr, args.clip, args.alpha = base.hidden, base.lr, base.clip, base.alpha
+    if args.inits is None:
+        args.inits = FIGURE7_INITS if base.task == "temporal_order" else [base.init.replace("_", "-")]
+    return args
+
+
 def plan_cells(args, code: str | None = None):
     """The rows of the table and every cell of the grid, in table order."""
     import minigrad as mg
+    resolve_presets(args)
     for init in args.inits:
         if init not in INIT_CHOICES:
             raise RunError(f"unknown init {init!r}: choose one of {', '.join(INIT_CHOICES)}")
@@ -560,6 +576,7 @@ def _sweep(args, signals):
         raise RunError(f"--seeds must be 0 or more, got {min(args.seeds)}")
     if not 0 <= args.target_error < 1:
         raise RunError(f"--target-error is a fraction of sequences, from 0 to 1 (0.01 is 1%), got {args.target_error}")
+    resolve_presets(args)
     if not args.alpha >= 0:
         raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
     for name in ("lengths", "seeds", "methods", "inits", "cells"):       # a value given twice: one cell

@@ -69,6 +69,30 @@ STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if 
 FINITE_CHECK_EVERY = 10
 
 
+# The paper's per-task settings (../shared/PAPER.md, "Headline numbers to reproduce",
+# "Per-task settings"; temporal order from the headline T = 20 run).  A setting the paper does not
+# state for a task (e.g. the init of permutation) keeps TrainConfig's default.  Keys are task
+# names; memorization_K_P takes "memorization"'s.  Used by TrainConfig.for_task (the CLI, the
+# sweep); TrainConfig(task=...) itself keeps the dataclass defaults.
+PRESETS = {
+    "temporal_order": dict(hidden=50, init="smart_tanh", lr=0.01, alpha=4.0, clip=1.0),
+    "temporal_order_3bit": dict(hidden=100, lr=0.01, alpha=2.0, clip=1.0),
+    "addition": dict(hidden=50, init="basic_tanh", lr=0.01, alpha=0.5, clip=1.0),
+    "multiplication": dict(hidden=50, init="basic_tanh", lr=0.01, alpha=0.5, clip=1.0),
+    "permutation": dict(hidden=100, lr=0.001, alpha=1.0, clip=6.0),
+    "memorization": dict(hidden=100, lr=0.01, alpha=1.0, clip=1.0),
+    "memorization_extended": dict(hidden=100, lr=0.01, alpha=1.0, clip=1.0),
+}
+
+
+def preset(task: str) -> dict:
+    """The paper's settings for ``task`` (any spelling get_task accepts); {} for none."""
+    name = get_task(task).name
+    if name not in PRESETS and name.startswith("memorization"):
+        name = "memorization"
+    return dict(PRESETS.get(name, {}))
+
+
 class RunError(ValueError):
     """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
 
@@ -100,6 +124,15 @@ class TrainConfig:
     device: str | None = None
     dtype: str | None = None
     trace: bool = True              # run updates through mg.trace (same numbers, less Python)
+
+    @classmethod
+    def for_task(cls, task: str = "temporal_order", **overrides) -> "TrainConfig":
+        """A config for ``task`` with the paper's settings for it (PRESETS), then ``overrides``;
+        an override of None means "not given" (the preset's value, else the default), so the
+        CLI passes its arguments as they are.  The task is named as get_task names it; an unknown
+        task raises ValueError."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(task=get_task(task).name, **{**preset(task), **given})
 
     def validate(self) -> "TrainConfig":
         task = get_task(self.task)                              # raises on an unknown task

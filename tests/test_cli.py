@@ -351,3 +351,25 @@ def test_ctrl_c_anywhere_exits_130_in_one_line(monkeypatch, capsys, tmp_path):
 def test_graph_makes_its_folder_and_collapses_long_unrolls(tmp_path):
     assert main(["graph", "--steps", "300", "--collapse", "--out", str(tmp_path / "new" / "g.dot")]) == 0
     assert "t = 299" in (tmp_path / "new" / "g.dot").read_text()
+
+
+def test_train_uses_the_tasks_preset_unless_a_flag_is_given(tmp_path, capsys):
+    """`train addition`: 50 units, basic tanh, lr .01, alpha .5, mu 1 (the paper's), in config.json;
+    `--hidden 20` and `--init smart-tanh` win over the preset."""
+    from tasks.cli import _config
+    out = tmp_path / "add"
+    assert main(["train", "addition", "--length", "10", "--max-updates", "1", "--eval-every", "1",
+                 "--eval-size", "50", "--quiet", "--out", str(out)]) == 0
+    logged = json.loads((out / "config.json").read_text())
+    assert {k: logged[k] for k in ("hidden", "init", "lr", "alpha", "clip")} == dict(
+        hidden=50, init="basic_tanh", lr=0.01, alpha=0.5, clip=1.0)
+    c = _config(build_parser().parse_args(["train", "addition", "--hidden", "20", "--init", "smart-tanh",
+                                           "--clip", "3"]))
+    assert (c.hidden, c.init, c.clip, c.alpha, c.lr) == (20, "smart_tanh", 3.0, 0.5, 0.01)
+    c = _config(build_parser().parse_args(["train", "permutation", "--lr", "0.1"]))
+    assert (c.hidden, c.lr, c.alpha, c.clip) == (100, 0.1, 1.0, 6.0)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "Per-task presets" in text
+    assert "permutation            --hidden 100 --lr 0.001 --alpha 1 --clip 6" in text

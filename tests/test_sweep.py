@@ -283,3 +283,19 @@ def test_second_ctrl_c_is_still_one_line_without_traceback(tmp_path):
     assert "stopped by Ctrl-C" in output and seconds < 20
     for folder in _cells(out):
         assert not (folder / "result.json").exists()
+
+
+def test_sweep_cells_use_the_tasks_preset(tmp_path):
+    """Addition's cells: 50 units, alpha .5, basic tanh (its preset); a flag given wins."""
+    from tasks.cli import build_parser
+    argv = ["sweep", "--task", "addition", "--lengths", "10", "--seeds", "0", "--methods", "msgd-cr",
+            "--out", str(tmp_path / "s")]
+    _, cells = sweep.plan_cells(build_parser().parse_args(argv), code="x")
+    assert [(c["config"]["hidden"], c["config"]["alpha"], c["config"]["init"], c["config"]["lr"])
+            for c in cells] == [(50, 0.5, "basic_tanh", 0.01)]
+    _, cells = sweep.plan_cells(build_parser().parse_args(argv + ["--hidden", "6", "--inits", "sigmoid"]), code="x")
+    assert [(c["config"]["hidden"], c["config"]["alpha"], c["config"]["init"]) for c in cells] == [(6, 0.5, "sigmoid")]
+    _, cells = sweep.plan_cells(build_parser().parse_args(["sweep", "--lengths", "10", "--seeds", "0", "--methods",
+                                                           "msgd", "--out", str(tmp_path / "t")]), code="x")
+    assert [c["config"]["init"] for c in cells] == ["sigmoid", "basic_tanh", "smart_tanh"]    # Figure 7's rows
+    assert {c["config"]["alpha"] for c in cells} == {4.0}

@@ -567,3 +567,33 @@ def test_checks_resolve_success_to_50_updates_and_resume_exactly(tmp_path):
     assert (out / "grad_norms.f32").read_bytes() == (tmp_path / "full" / "grad_norms.f32").read_bytes()
     for a, b in zip(checked.params, t.params):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# The paper's per-task settings (PAPER.md, "Per-task settings" and the temporal order headline),
+# written out by hand, independently of tasks.train.PRESETS.  None: the paper names no init.
+PAPER_SETTINGS = {   # task: (hidden, init, lr, alpha, mu)
+    "addition": (50, "basic_tanh", 0.01, 0.5, 1.0),
+    "multiplication": (50, "basic_tanh", 0.01, 0.5, 1.0),
+    "temporal_order_3bit": (100, None, 0.01, 2.0, 1.0),
+    "permutation": (100, None, 0.001, 1.0, 6.0),
+    "memorization": (100, None, 0.01, 1.0, 1.0),
+    "memorization_extended": (100, None, 0.01, 1.0, 1.0),
+    "temporal_order": (50, "smart_tanh", 0.01, 4.0, 1.0),
+}
+
+
+@pytest.mark.parametrize("task", sorted(PAPER_SETTINGS))
+def test_for_task_gives_the_papers_settings(task):
+    hidden, init, lr, alpha, clip = PAPER_SETTINGS[task]
+    c = TrainConfig.for_task(task.replace("_", "-")).validate()
+    assert (c.task, c.hidden, c.init, c.lr, c.alpha, c.clip) == (task, hidden, init or "smart_tanh", lr, alpha, clip)
+    assert (c.method, c.length, c.max_updates) == ("msgd-cr", 20, 100_000)     # the rest: the defaults
+
+
+def test_for_task_explicit_values_win_and_none_means_not_given():
+    c = TrainConfig.for_task("addition", hidden=20, init="smart_tanh", lr=None, alpha=0.0, clip=None, seed=4)
+    assert (c.hidden, c.init, c.lr, c.alpha, c.clip, c.seed) == (20, "smart_tanh", 0.01, 0.0, 1.0, 4)
+    assert TrainConfig.for_task("memorization_5_3").hidden == 100            # memorization_K_P: memorization's
+    assert TrainConfig(task="addition").hidden == 50 and TrainConfig(task="permutation").lr == 0.01   # plain: defaults
+    with pytest.raises(ValueError, match="unknown task"):
+        TrainConfig.for_task("sorting")
