@@ -89,6 +89,8 @@ def _add_train_args(p):
                    "error is higher than the previous one (the paper's schedule for natural tasks)")
     p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", default=None, help="float32 (the paper trained in float32) or float64 "
+                   "(default: the device's: float64 on cpu, float32 on cuda)")
     p.add_argument("--no-trace", action="store_true", help="run every update eagerly instead of replaying "
                    "its trace (same numbers, about 2.5x slower at the paper's sizes; for debugging)")
 
@@ -108,7 +110,7 @@ def _config(args) -> TrainConfig:
         clip=args.clip, alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
         eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
         target_error=args.target_error, check_every=args.check_every, check_size=args.check_size,
-        halve_lr=args.halve_lr, device=args.device, seed=args.seed, trace=not args.no_trace)
+        halve_lr=args.halve_lr, device=args.device, seed=args.seed, dtype=args.dtype, trace=not args.no_trace)
 
 
 def cmd_train(args):

@@ -137,6 +137,8 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         task = get_task(self.task)                              # raises on an unknown task
         self.task = task.name
+        if self.dtype not in (None, "float32", "float64"):
+            raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
         if self.method not in ALL_METHODS:
             raise RunError(f"unknown method {self.method!r}: choose one of {', '.join(ALL_METHODS)}")
         if self.init not in rnn.init.INITS:

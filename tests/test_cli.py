@@ -1,8 +1,10 @@
 """The minigrad command: train, evaluate, demo, and one-line errors for bad input."""
 import json
 
+import numpy as np
 import pytest
 
+import minigrad as mg
 from tasks.cli import build_parser, main
 
 
@@ -373,3 +375,12 @@ def test_train_uses_the_tasks_preset_unless_a_flag_is_given(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "Per-task presets" in text
     assert "permutation            --hidden 100 --lr 0.001 --alpha 1 --clip 6" in text
+
+
+def test_train_in_float32_as_the_paper_did(tmp_path):
+    out = tmp_path / "f32"
+    assert main(["train", "temporal-order", "--length", "10", "--dtype", "float32", "--max-updates", "4",
+                 "--eval-every", "2", "--eval-size", "50", "--out", str(out), "--quiet"]) == 0
+    arrays = mg.load(out / "checkpoint.npz")
+    assert {a.dtype for k, a in arrays.items() if k.startswith("model.")} == {np.dtype(np.float32)}
+    assert main(["train", "temporal-order", "--dtype", "float16", "--out", str(tmp_path / "f16")]) == 2
