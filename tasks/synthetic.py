@@ -227,9 +227,12 @@ def get_task(name: str) -> Task:
 
 
 class Sampler:
-    """Minibatches of a task: one length per minibatch, ``U[min_length, max_length)`` when a
-    maximum is given, else the task's default at ``min_length`` (fixed, or the arithmetic tasks'
-    jitter).  Seeded (an int, or a tuple of ints); generated on ``device``."""
+    """Minibatches of a task: one nominal length per minibatch, ``U[min_length, max_length)`` when
+    a maximum is given, else ``min_length`` (or the ``length`` a caller asks for, as a test at a
+    given length does); then the task's ``default_length`` of it, which for the arithmetic tasks
+    adds the jitter ``U{0..floor(0.1 T)-1}`` to every minibatch, in fixed- and variable-length
+    training and in testing alike, as the authors' code does (PAPER.md, protocol details).
+    Seeded (an int, or a tuple of ints); generated on ``device``."""
 
     def __init__(self, task, min_length: int, max_length: int | None = None, device=None, seed=0, dtype=None):
         self.task = get_task(task) if isinstance(task, str) else task
@@ -245,11 +248,11 @@ class Sampler:
         self.rng = self.backend.rng(seed)
         self.host_rng = np.random.default_rng(seed)       # lengths are decided on the host
 
-    def next_length(self) -> int:
-        if self.max_length is not None:
-            return int(self.host_rng.integers(self.min_length, self.max_length))
-        return self.task.default_length(self.min_length, self.host_rng)
+    def next_length(self, nominal: int | None = None) -> int:
+        if nominal is None:
+            nominal = (self.min_length if self.max_length is None
+                       else int(self.host_rng.integers(self.min_length, self.max_length)))
+        return self.task.default_length(nominal, self.host_rng)
 
     def batch(self, size: int, length: int | None = None) -> Batch:
-        return self.task.batch(size, self.next_length() if length is None else length, self.rng,
-                               self.device, self.dtype)
+        return self.task.batch(size, self.next_length(length), self.rng, self.device, self.dtype)

@@ -129,3 +129,19 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"must exceed the min length.*\[min, max\)"):
         Sampler("temporal_order", 50, max_length=50)
     assert get_task("temporal-order").name == "temporal_order"
+
+
+def test_arithmetic_length_jitter_everywhere_the_authors_code_applies_it():
+    """PAPER.md: l = T + U{0..floor(0.1 T)-1} for every minibatch of addition and multiplication,
+    in fixed- and variable-length training and in testing alike; other tasks keep their length."""
+    fixed = Sampler("addition", 100, seed=0)
+    variable = Sampler("multiplication", 50, 60, seed=1)
+    test = Sampler("addition", 50, seed=2)
+    got_fixed = {fixed.batch(2).inputs.shape[0] for _ in range(60)}
+    got_variable = {variable.batch(2).inputs.shape[0] for _ in range(200)}
+    got_test = {test.batch(2, 200).inputs.shape[0] for _ in range(80)}
+    assert got_fixed <= set(range(100, 110)) and len(got_fixed) > 5
+    assert got_variable <= set(range(50, 65)) and max(got_variable) > 59       # 59 + up to 5
+    assert got_test <= set(range(200, 220)) and len(got_test) > 10 and min(got_test) == 200
+    order = Sampler("temporal_order", 50, seed=3)
+    assert {order.batch(2, 120).inputs.shape[0] for _ in range(10)} == {120}
