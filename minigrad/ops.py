@@ -576,7 +576,15 @@ _logsumexp.defvjp(_logsumexp_vjp)
 
 @accepts_dim
 def logsumexp(x: Tensor, axis=-1, keepdims: bool = False) -> Tensor:
-    return _logsumexp(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    axes = _axes(axis, x.ndim)
+    if _empty_along(x, axes):                 # log of an empty sum: -inf, as PyTorch gives
+        return sum(x * 0, axes, keepdims) - np.inf
+    return _logsumexp(x, axis=axes, keepdims=keepdims)
+
+
+def _empty_along(x: Tensor, axes) -> bool:
+    """True when an axis reduced over has size 0 (the stable forms' max has no identity)."""
+    return any(x.shape[a] == 0 for a in axes)
 
 
 @primitive(name="softmax", save="out")
@@ -589,7 +597,8 @@ _softmax.defvjp(lambda g, out, x, *, axis: out * (g - sum(g * out, axis, keepdim
 
 @accepts_dim
 def softmax(x: Tensor, axis=-1) -> Tensor:
-    return _softmax(x, axis=_axes(axis, x.ndim))
+    axes = _axes(axis, x.ndim)
+    return x * 0 if _empty_along(x, axes) else _softmax(x, axis=axes)
 
 
 @primitive(name="log_softmax", save="out")
@@ -603,7 +612,8 @@ _log_softmax.defvjp(lambda g, out, x, *, axis: g - exp(out) * sum(g, axis, keepd
 
 @accepts_dim
 def log_softmax(x: Tensor, axis=-1) -> Tensor:
-    return _log_softmax(x, axis=_axes(axis, x.ndim))
+    axes = _axes(axis, x.ndim)
+    return x * 0 if _empty_along(x, axes) else _log_softmax(x, axis=axes)
 
 
 # =========================================================================== linear algebra
