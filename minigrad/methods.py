@@ -106,9 +106,8 @@ def _in_place(name):
     op = getattr(ops, name)
 
     def method(self, other):
-        _check_in_place(f"{name}_", self, other)
-        with autograd.no_grad():
-            result = op(self.detach(), other.detach() if isinstance(other, Tensor) else other)
+        _check_in_place(f"{name}_", self, other)     # so nothing here records a graph
+        result = op(self, other)
         if result._data.dtype != self._data.dtype:
             raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
         return _write(self, result._data, f"{name}_")
@@ -230,7 +229,7 @@ METHODS.update({
     "amax": ops.max, "amin": ops.min, "flatten": _flatten, "chunk": _chunk, "unbind": _unbind,
     "t": lambda self: ops.transpose(self) if self.ndim <= 2 else ops.transpose(self, 0, 1),
     "dot": _matrix("dot", 1), "mm": _matrix("mm", 2), "bmm": _matrix("bmm", 3),
-    "clone": lambda self: ops.identity(self) * 1 if self.requires_grad else self.detach_copy(),
+    "clone": lambda self: ops.mul(self, 1),         # a new array; differentiable
     "numel": lambda self: self.size, "dim": lambda self: self.ndim,
 })
 

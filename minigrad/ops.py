@@ -173,6 +173,9 @@ def const(array, like: Tensor) -> Tensor:
     return Tensor._wrap(array.astype(like._data.dtype, copy=False), like.backend)
 
 
+_UNSET = object()
+
+
 def accepts_dim(fn):
     """Decorator: let a function that takes ``axis=`` / ``keepdims=`` (NumPy's names) also take
     PyTorch's ``dim=`` / ``keepdim=``.  Giving both spellings of one argument is an error."""
@@ -187,9 +190,6 @@ def accepts_dim(fn):
                 kwargs[numpy_name] = value
         return fn(*args, **kwargs)
     return call
-
-
-_UNSET = object()
 
 
 def _axes(axis, ndim) -> tuple:
@@ -281,7 +281,8 @@ _pow.defvjp(_pow_vjp_base, _pow_vjp_exponent)
 
 @primitive(name="power")
 def _power(xp, x, *, exponent):
-    """out = x ** e for a number e      x̄ = ḡ e x^(e-1)   (0 when e = 0, also at x = 0)"""
+    """out = x ** e for a number e      x̄ = ḡ e x^(e-1)   (e = 0: x̄ = 0 everywhere, x = 0 included,
+    where the formula would give 0 · ∞)"""
     return x ** exponent
 _power.defvjp(lambda g, out, x, *, exponent: (g * exponent * x ** (exponent - 1) if exponent != 0
                                               else g * 0))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import get_backend
-from .tensor import Tensor
+from .tensor import Tensor, _shape
 
 
 class Generator:
@@ -85,13 +85,3 @@ def rand(*shape, generator: Generator | None = None, dtype=None, device=None, re
 def randint(low: int, high: int, shape, generator: Generator | None = None, device=None) -> Tensor:
     """Integers uniform in [low, high) (int64); see :func:`randn`."""
     return (generator or _default(device)).integers(low, high, shape)
-
-
-def _shape(shape):
-    """``3``, ``(2, 3)``, or the ``(2, 3)`` of ``randn(2, 3)`` (a tuple of ints or of one tuple)."""
-    if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
-    shape = tuple(shape)
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return shape

@@ -23,7 +23,7 @@ import minigrad as mg
 
 from . import sweep
 from .synthetic import TASKS, Arithmetic, get_task
-from .train import (ALL_METHODS, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
+from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
                     prepare_run)
 
 TRAIN_HELP = """\
@@ -123,39 +123,18 @@ def cmd_train(args):
     _check_out_folder(out)
     trainer = prepare_run(out, config, resume=args.resume, force=args.force)
     state = trainer.train(out=out, progress=not args.quiet)
-    interrupted = _interrupted(trainer, state)
-    outcome = getattr(state, "outcome", None)
     if state.done:
         said = f"succeeded after {state.update} updates"
-    elif interrupted:
+    elif state.outcome == "interrupted":
         said = f"stopped after {state.update} updates"
-    elif isinstance(outcome, str) and outcome.startswith("diverged"):
-        said = f"{outcome}; stopped after {state.update} updates"
+    elif diverged(state.outcome):
+        said = f"{state.outcome}; stopped after {state.update} updates"
     else:
         said = f"reached --max-updates after {state.update} updates"
     print(f"{said}; last error {_pct(state.last_error)}; run folder {out}")
-    status = _exit_status(trainer, interrupted)
-    if interrupted:
+    if state.outcome == "interrupted":
         print(f"minigrad: interrupted (continue with --resume --out {out})", file=sys.stderr)
-    return status
-
-
-def _interrupted(trainer, state) -> bool:
-    """Whether Ctrl-C (or another stop signal) stopped the run: the loop's ``state.outcome``
-    where it says, else the stop flag its signal handler sets."""
-    outcome = getattr(state, "outcome", None)
-    if outcome is not None:
-        return outcome == "interrupted"
-    return bool(getattr(trainer, "_stop_requested", False))
-
-
-def _exit_status(trainer, interrupted: bool) -> int:
-    """The training loop's own exit status where it gives one (130 Ctrl-C, 143 SIGTERM, 1 a
-    divergence, else 0); otherwise 130 for a run stopped by Ctrl-C, else 0."""
-    status = getattr(trainer, "exit_status", None)
-    if isinstance(status, int) and not isinstance(status, bool):
-        return status
-    return 130 if interrupted else 0
+    return trainer.exit_status                  # 130 Ctrl-C, 143 SIGTERM, 1 diverged, else 0
 
 
 def cmd_evaluate(args):
@@ -198,7 +177,7 @@ def cmd_demo(args):
         trainer = prepare_run(out / method, config, force=True)
         state = trainer.train(out=out / method, progress=not args.quiet)
         rows.append((method, state.update if state.done else None, state.last_error, time.perf_counter() - start))
-        if _interrupted(trainer, state):
+        if state.outcome == "interrupted":
             interrupted = True
             break
     print("\nTemporal order, T = 20, smart tanh, 50 units, lr 0.01, mu 1, alpha 4 "
@@ -211,7 +190,7 @@ def cmd_demo(args):
     print(f"logs, checkpoints and pictures in {out}/")
     if interrupted:
         print("minigrad: interrupted", file=sys.stderr)
-        return _exit_status(trainer, True)
+        return trainer.exit_status
     return 0
 
 
