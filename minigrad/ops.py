@@ -153,7 +153,10 @@ _CONSTANTS: dict = {}          # (value, dtype, device) -> 0-d array; never writ
 
 
 def _scalar(value, dtype, backend) -> Tensor:
-    key = (value, dtype, backend) if value or not isinstance(value, float) else (repr(value), dtype, backend)  # -0.0
+    """``value`` as a cached 0-d constant of ``dtype`` on ``backend``."""
+    key = (value, dtype, backend)
+    if value == 0 and isinstance(value, float):
+        key = (repr(value), dtype, backend)    # -0.0 == 0.0: keep their arrays apart
     array = _CONSTANTS.get(key)
     if array is None:
         if len(_CONSTANTS) > 4096:
