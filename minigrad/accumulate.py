@@ -36,20 +36,29 @@ def is_basic_index(index) -> bool:
 
 # --------------------------------------------------------------------------- deferred terms
 class Product:
-    """The cotangent ``aᵀ g`` (2-D ``a`` and ``g``), not yet multiplied out."""
+    """The cotangent ``aᵀ g`` not yet multiplied out: 2-D ``a`` (B, n) and ``g`` (B, m), or
+    stacks of them with the same leading axes (packed models: (S, B, n) and (S, B, m), whose
+    products ``a[s]ᵀ g[s]`` are one batched product)."""
 
     __slots__ = ("a", "g", "shape")
 
     def __init__(self, a, g):
-        self.a, self.g, self.shape = a, g, (a.shape[1], g.shape[1])
+        self.a, self.g, self.shape = a, g, a.shape[:-1] + (g.shape[-1],)
 
     def evaluate(self):
-        return _wrap(self.a._data.T @ self.g._data, self.g.backend)
+        return _wrap(_transposed(self.g.backend, self.a._data) @ self.g._data, self.g.backend)
+
+
+def _transposed(xp, x):
+    """xᵀ of a matrix, or of each matrix of a stack."""
+    return x.T if x.ndim == 2 else xp.swapaxes(x, -1, -2)
 
 
 def transposed_product(a, g):
-    """``aᵀ g`` as a VJP returns it: deferred (a :class:`Product`) where backward can batch it."""
-    if _State.grad_enabled or a.ndim != 2 or g.ndim != 2:
+    """``aᵀ g`` as a VJP returns it: deferred (a :class:`Product`) where backward can batch it:
+    when the gradient is not recorded and ``a`` and ``g`` are matrices, or stacks of matrices
+    with the same leading axes (nothing broadcast)."""
+    if _State.grad_enabled or a.ndim < 2 or a.ndim != g.ndim or a.shape[:-2] != g.shape[:-2]:
         return a.mT @ g
     return Product(a, g)
 
@@ -175,14 +184,14 @@ class Cotangents:
         total = None
         if products:
             first = products[0]
-            if len(products) > 1 and (first.g._data.nbytes < self.SMALL or first.a.shape[1] >= self.WIDE):
-                a = backend.concatenate([p.a._data for p in products])
-                g = backend.concatenate([p.g._data for p in products])
-                total = a.T @ g
+            if len(products) > 1 and (first.g._data.nbytes < self.SMALL or first.a.shape[-1] >= self.WIDE):
+                a = backend.concatenate([p.a._data for p in products], axis=-2)    # the batch axes, end to end
+                g = backend.concatenate([p.g._data for p in products], axis=-2)
+                total = _transposed(backend, a) @ g
             else:
-                total = products[0].a._data.T @ products[0].g._data
+                total = _transposed(backend, products[0].a._data) @ products[0].g._data
                 for p in products[1:]:
-                    total += p.a._data.T @ p.g._data
+                    total += _transposed(backend, p.a._data) @ p.g._data
         if sums:
             shape = key._data.shape
             if len(sums) > 1 and sums[0]._data.nbytes < self.SMALL:

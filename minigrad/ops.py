@@ -633,7 +633,8 @@ def _matmul(xp, a, b):
                         "silently: convert one operand with .astype()")
     return xp.matmul(a, b)
 _matmul.defvjp(lambda g, out, a, b: product_transposed(g, b),      # ḡ bᵀ
-               lambda g, out, a, b: transposed_product(a, g))     # aᵀ ḡ, see autograd.Product
+               lambda g, out, a, b: transposed_product(a, g) if a.ndim == b.ndim   # aᵀ ḡ, see accumulate.Product
+               else a.mT @ g)                                     # (b broadcast: sum_to reduces it)
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

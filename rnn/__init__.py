@@ -5,6 +5,7 @@
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
 ``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/ds_k
+``packed``     many models as one: parameters stacked along a leading model axis
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init
@@ -14,3 +15,4 @@ from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
 from .regularizer import omega_closed_form, omega_generic, state_gradients
 from .jacobian import JacobianChain
 from .esn import ESN
+from .packed import finite_per_model, model_count, stack_models, unstack_into

@@ -4,6 +4,12 @@ operations.  Row-vector convention, as in the paper: a batch of states is a (B, 
 
 Every cell is called as ``new_state = cell(x_t, state)``; ``cell.initial_state(batch)`` gives the
 zero state.  The LSTM's state is the pair ``(h, c)``; the others' is ``h``.
+
+Many models at once: a cell whose parameters carry a leading model axis (``W_rec`` of shape
+(S, N, N), a bias (S, 1, N); :func:`rnn.stack_models` makes one) runs S independent models in
+one computation, with states (S, B, N) and inputs (S, B, n_in): the same lines, through the
+engine's batched matrix product and broadcasting.  ``initial_state`` takes the model axes from
+the weights.
 """
 from __future__ import annotations
 
@@ -25,6 +31,11 @@ ACTIVATIONS = {
 def _param(array, name, dtype, device):
     backend = mg.get_backend(device)
     return Parameter(np.asarray(array), dtype=dtype or backend.default_float, device=device, name=name)
+
+
+def _zeros_state(W, batch, hidden):
+    """Zeros of shape (*model axes of the recurrent weight W, batch, hidden)."""
+    return mg.zeros(W.shape[:-2] + (batch, hidden), dtype=W.dtype, device=W.device)
 
 
 class RNNCell(Module):
@@ -78,7 +89,7 @@ class RNNCell(Module):
         return new
 
     def initial_state(self, batch: int):
-        return mg.zeros((batch, self.hidden), dtype=self.W_rec.dtype, device=self.W_rec.device)
+        return _zeros_state(self.W_rec, batch, self.hidden)
 
 
 class LSTMCell(Module):
@@ -115,7 +126,7 @@ class LSTMCell(Module):
         return h, c
 
     def initial_state(self, batch: int):
-        z = mg.zeros((batch, self.hidden), dtype=self.W_h.dtype, device=self.W_h.device)
+        z = _zeros_state(self.W_h, batch, self.hidden)
         return z, z
 
 
@@ -144,7 +155,7 @@ class GRUCell(Module):
         return n + z * (h - n)                          # = (1 - z) n + z h
 
     def initial_state(self, batch: int):
-        return mg.zeros((batch, self.hidden), dtype=self.U_z.dtype, device=self.U_z.device)
+        return _zeros_state(self.U_z, batch, self.hidden)
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}

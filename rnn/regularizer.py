@@ -46,10 +46,11 @@ def activation_derivative(h, activation: str):
 
 
 def _mean_over_valid(r, d2, eps):
-    """(Ω, mask, N_valid) from per-pair ratios r and squared norms d2 (shape: pairs)."""
+    """(Ω, mask, N_valid) from per-pair ratios r and squared norms d2 (shape: (*models, pairs)):
+    the mean over the last axis, one Ω per model."""
     mask = (d2 >= eps).astype(r.dtype)
-    n_valid = mg.maximum(mask.sum(), 1.0)
-    return (mask * (r - 1) ** 2).sum() / n_valid, mask, n_valid
+    n_valid = mg.maximum(mask.sum(-1), 1.0)
+    return (mask * (r - 1) ** 2).sum(-1) / n_valid, mask, n_valid
 
 
 def omega_closed_form(W_rec, hiddens, deltas, activation: str = "tanh", eps: float = EPS):
@@ -57,21 +58,29 @@ def omega_closed_form(W_rec, hiddens, deltas, activation: str = "tanh", eps: flo
 
     ``hiddens``: (T, B, N) tensor (or list) of h_1..h_T; ``deltas``: the same for dE/dh_k.
     Returns two constant tensors on the device (no host round-trip): ``(omega, grad_W_rec)``.
+
+    Packed models (:func:`rnn.stack_models`): with ``W_rec`` of shape (S, N, N) and hiddens and
+    deltas (T, S, B, N), each model gets its own Ω over its own pairs: ``omega`` has shape
+    (S,) and ``grad_W_rec`` (S, N, N), model s's the same as a run of model s alone.
     """
     with mg.no_grad():
         h = mg.stack(hiddens) if isinstance(hiddens, (list, tuple)) else hiddens
         d = mg.stack(deltas) if isinstance(deltas, (list, tuple)) else deltas
-        if h.shape != d.shape or h.ndim != 3:
-            raise ValueError(f"hiddens and deltas must both be (T, B, N), got {h.shape} and {d.shape}")
+        models = W_rec.shape[:-2]                      # () for one model, (S,) for S packed
+        if h.shape != d.shape or h.ndim != 3 + len(models):
+            want = "(T, B, N)" if not models else "(T, S, B, N)"
+            raise ValueError(f"hiddens and deltas must both be {want}, got {h.shape} and {d.shape}")
+        if models:                                     # pairs of each model together: (S, T, B, N)
+            h, d = h.swapaxes(0, 1), d.swapaxes(0, 1)
         n = h.shape[-1]
-        G = (d * activation_derivative(h, activation)).reshape(-1, n)        # pairs x N
-        A = G @ W_rec.detach().T                                             # δ ∂h_k/∂h_{k-1}
-        d2 = (d * d).sum(-1).reshape(-1)
+        G = (d * activation_derivative(h, activation)).reshape(*models, -1, n)   # pairs x N
+        A = G @ W_rec.detach().mT                                            # δ ∂h_k/∂h_{k-1}
+        d2 = (d * d).sum(-1).reshape(*models, -1)
         safe = mg.where(d2 >= eps, d2, mg.ones_like(d2))
         r = (A * A).sum(-1) / safe
         omega, mask, n_valid = _mean_over_valid(r, d2, eps)
-        s = 4 * mask * (r - 1) / (n_valid * safe)
-        grad = A.T @ (s.reshape(-1, 1) * G)
+        s = 4 * mask * (r - 1) / (n_valid.reshape(*models, 1) * safe)
+        grad = A.mT @ (s.reshape(*models, -1, 1) * G)
     return omega, grad
 
 

@@ -49,8 +49,9 @@ class Unrolled:
 def _check_inputs(inputs, n_in):
     if not isinstance(inputs, mg.Tensor):
         raise TypeError(f"inputs must be a Tensor of shape (T, B, {n_in}), got {type(inputs).__name__}")
-    if inputs.ndim != 3 or inputs.shape[2] != n_in:
-        raise ValueError(f"inputs must have shape (T, B, {n_in}) (time first), got {inputs.shape}")
+    if inputs.ndim not in (3, 4) or inputs.shape[-1] != n_in:
+        raise ValueError(f"inputs must have shape (T, B, {n_in}) (time first), or (T, S, B, {n_in}) for S "
+                         f"packed models, got {inputs.shape}")
 
 
 def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
@@ -77,7 +78,7 @@ def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
     """
     _check_inputs(inputs, cell.n_in)
     if state is None:
-        state = cell.initial_state(inputs.shape[1])
+        state = cell.initial_state(inputs.shape[-2])
     states = [state]
     for t in range(inputs.shape[0]):
         with mg.scope(step=first_step + t):

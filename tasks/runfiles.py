@@ -134,10 +134,11 @@ class RunFiles:
         atomic_write(self.folder / name, data)
 
     def append_norms(self, norms):
-        """Append this period's gradient norms (one float32 per update) to grad_norms.f32."""
-        if norms:
+        """Append this period's gradient norms (one float32 per update; device scalars or a host
+        array) to grad_norms.f32."""
+        if len(norms):
             with np.errstate(over="ignore"):          # a norm beyond float32 is recorded as inf
-                values = mg.stack(norms).numpy().astype(np.float32)
+                values = (norms if isinstance(norms, np.ndarray) else mg.stack(norms).numpy()).astype(np.float32)
             with _open_append(self.folder / "grad_norms.f32") as f:
                 f.write(values.tobytes())
 

