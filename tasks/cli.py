@@ -75,7 +75,12 @@ def _add_train_args(p):
     p.add_argument("--clip", type=float, default=None, help="clipping threshold mu (default: the task's preset)")
     p.add_argument("--alpha", type=float, default=None, help="weight of the Omega regularizer (default: the "
                    "task's preset)")
-    p.add_argument("--alpha-schedule", default="constant", choices=SCHEDULES)
+    p.add_argument("--alpha-schedule", default="constant", choices=SCHEDULES,
+                   help="constant; inverse_time: alpha / t; inverse_linear: alpha / (1 + t / 2800)")
+    p.add_argument("--alpha-every", type=int, default=1, metavar="UPDATES", help="updates per step t of the "
+                   "schedule (default 1: per update; an epoch's updates: per epoch)")
+    p.add_argument("--alpha-delay", type=int, default=0, metavar="UPDATES", help="train this many updates "
+                   "with alpha = 0 before the schedule starts (default 0)")
     p.add_argument("--batch-size", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations and checkpoints")
     p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation")
@@ -107,7 +112,8 @@ def _config(args) -> TrainConfig:
     return TrainConfig.for_task(
         args.task, length=args.length, max_length=args.max_length, method=args.method,
         init=args.init and args.init.replace("-", "_"), cell=args.cell, hidden=args.hidden, lr=args.lr,
-        clip=args.clip, alpha=args.alpha, alpha_schedule=args.alpha_schedule, batch_size=args.batch_size,
+        clip=args.clip, alpha=args.alpha, alpha_schedule=args.alpha_schedule, alpha_every=args.alpha_every,
+        alpha_delay=args.alpha_delay, batch_size=args.batch_size,
         eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
         target_error=args.target_error, check_every=args.check_every, check_size=args.check_size,
         halve_lr=args.halve_lr, device=args.device, seed=args.seed, dtype=args.dtype, trace=not args.no_trace)

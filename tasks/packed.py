@@ -47,7 +47,7 @@ from .train import (CLIPPED, FALLBACK_NORM, FINITE_CHECK_EVERY, REGULARIZED, STO
 
 # Settings that may differ between the runs of one pack; every other TrainConfig field must be
 # equal (the shapes, the method and the schedule of evaluations are shared).
-MAY_DIFFER = ("seed", "init", "alpha")
+MAY_DIFFER = ("seed", "init", "alpha", "alpha_schedule", "alpha_beta", "alpha_every", "alpha_delay")
 
 
 def packable(config: TrainConfig) -> str | None:
@@ -113,7 +113,6 @@ class PackedTrainer:
         self.opt = mg.SGD(self.params, lr=c.lr)
         self.W_rec = getattr(self.model.cell, "W_rec", None)
         self.closed_form = isinstance(self.model.cell, rnn.RNNCell) and self.model.cell.leak is None
-        self.alphas = [m.alpha for m in self.members]
         self._stop_requested = False
         self.stop_signal = None
         self._gradients = mg.trace(self.gradients) if c.trace else self.gradients
@@ -168,7 +167,7 @@ class PackedTrainer:
         dtype = self.params[0].dtype
         alpha = None
         if c.method in REGULARIZED:
-            alpha = mg.tensor([float(self.alphas[s](members[s].state.update + 1)) for s in range(self.S)],
+            alpha = mg.tensor([members[s].alpha_at(members[s].state.update + 1) for s in range(self.S)],
                               dtype=dtype, device=c.device)
         mask = np.zeros(self.S, dtype=bool)
         mask[list(stepping)] = True

@@ -137,6 +137,8 @@ class TrainConfig:
     alpha: float = 4.0
     alpha_schedule: str = "constant"
     alpha_beta: float = 2800.0
+    alpha_every: int = 1            # updates per step t of the schedule (an epoch's updates: per epoch)
+    alpha_delay: int = 0            # updates trained with alpha = 0 before the schedule starts at t = 1
     batch_size: int = 20
     eval_every: int = 500
     eval_size: int = 10_000
@@ -177,7 +179,9 @@ class TrainConfig:
             raise RunError(f"{task.name}: --length must be at least {task.min_length}, got {self.length}")
         if self.max_length is not None and self.max_length <= self.length:
             raise RunError(f"--max-length ({self.max_length}) must exceed --length ({self.length}): lengths are drawn from [length, max-length)")
-        for name in ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates"):
+        if self.alpha_delay < 0:
+            raise RunError(f"alpha_delay must be 0 or more, got {self.alpha_delay}")
+        for name in ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates", "alpha_every"):
             if getattr(self, name) < 1:
                 raise RunError(f"{name} must be positive, got {getattr(self, name)}")
         if self.check_every < 0 or (self.check_every and self.check_size < 1):
@@ -249,12 +253,22 @@ class Trainer:
         batch = self._sampler(self.TRAIN, st.update).batch(c.batch_size)
         alpha = None
         if c.method in REGULARIZED:              # a tensor: a new value needs no new trace
-            alpha = mg.tensor(self.alpha(st.update + 1), dtype=self.params[0].dtype, device=c.device)
+            alpha = mg.tensor(self.alpha_at(st.update + 1), dtype=self.params[0].dtype, device=c.device)
         result = self._gradients(self.model, batch.inputs, batch.targets, alpha, c.method, c.clip)
         self.opt.lr = st.lr
         self.opt.step()
         self.opt.zero_grad()
         return result
+
+    def alpha_at(self, update: int) -> float:
+        """The weight of Omega at update ``update`` (1, 2, ...): 0 during the first
+        ``alpha_delay`` updates, then the schedule at t = 1, 2, ..., t advancing every
+        ``alpha_every`` updates (1: per update, as the paper's character-level schedule; the
+        number of updates in an epoch: per epoch, as its music schedules ``alpha_0 / t``)."""
+        c = self.config
+        if update <= c.alpha_delay:
+            return 0.0
+        return float(self.alpha((update - c.alpha_delay - 1) // c.alpha_every + 1))
 
     def gradients(self, model, inputs, targets, alpha, method, clip):
         """Loss, gradients (into ``.grad``), Omega and clipping of one minibatch: the part of an

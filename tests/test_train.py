@@ -597,3 +597,27 @@ def test_for_task_explicit_values_win_and_none_means_not_given():
     assert TrainConfig(task="addition").hidden == 50 and TrainConfig(task="permutation").lr == 0.01   # plain: defaults
     with pytest.raises(ValueError, match="unknown task"):
         TrainConfig.for_task("sorting")
+
+
+def test_alpha_schedules_per_epoch_and_delayed():
+    t = Trainer(small(alpha=2.0, alpha_schedule="inverse_time", alpha_every=3, alpha_delay=2))
+    # updates 1-2 delayed (0); then t = 1 for updates 3-5, t = 2 for 6-8, t = 3 for 9-11: 2 / t
+    assert [t.alpha_at(u) for u in range(1, 12)] == [0, 0, 2, 2, 2, 1, 1, 1, 2 / 3, 2 / 3, 2 / 3]
+    t = Trainer(small(alpha=1.0, alpha_schedule="inverse_linear", alpha_beta=10.0))
+    assert [t.alpha_at(u) for u in (1, 10, 30)] == [1 / 1.1, 1 / 2, 1 / 4]
+    assert Trainer(small(alpha=4.0)).alpha_at(12345) == 4.0
+    for bad, match in ((dict(alpha_every=0), "alpha_every must be positive"),
+                       (dict(alpha_delay=-1), "alpha_delay must be 0 or more")):
+        with pytest.raises(RunError, match=match):
+            small(**bad).validate()
+
+
+def test_a_delayed_regularizer_trains_as_no_regularizer_until_it_starts():
+    delayed = Trainer(small(method="msgd-cr", alpha=4.0, alpha_delay=6, max_updates=6, eval_every=6))
+    without = Trainer(small(method="msgd-cr", alpha=0.0, max_updates=6, eval_every=6))
+    delayed.train(progress=False), without.train(progress=False)
+    for p, q in zip(delayed.params, without.params):
+        np.testing.assert_array_equal(p.numpy(), q.numpy())
+    delayed.config.max_updates = without.config.max_updates = 7
+    delayed.train(progress=False), without.train(progress=False)
+    assert not np.array_equal(delayed.cell.W_rec.numpy(), without.cell.W_rec.numpy())
