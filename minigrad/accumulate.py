@@ -54,6 +54,11 @@ def _transposed(xp, x):
     return x.T if x.ndim == 2 else xp.swapaxes(x, -1, -2)
 
 
+def _concatenate_rows(xp, xs):
+    """Matrices (or stacks of matrices) one below the other: along their rows, axis -2."""
+    return xp.concatenate(xs) if xs[0].ndim == 2 else xp.concatenate(xs, axis=-2)
+
+
 def transposed_product(a, g):
     """``aᵀ g`` as a VJP returns it: deferred (a :class:`Product`) where backward can batch it:
     when the gradient is not recorded and ``a`` and ``g`` are matrices, or stacks of matrices
@@ -185,8 +190,8 @@ class Cotangents:
         if products:
             first = products[0]
             if len(products) > 1 and (first.g._data.nbytes < self.SMALL or first.a.shape[-1] >= self.WIDE):
-                a = backend.concatenate([p.a._data for p in products], axis=-2)    # the batch axes, end to end
-                g = backend.concatenate([p.g._data for p in products], axis=-2)
+                a = _concatenate_rows(backend, [p.a._data for p in products])     # the batch axes, end to end
+                g = _concatenate_rows(backend, [p.g._data for p in products])
                 total = _transposed(backend, a) @ g
             else:
                 total = _transposed(backend, products[0].a._data) @ products[0].g._data

@@ -657,8 +657,9 @@ def _connect(args):
     try:
         import dask
         with dask.config.set({"distributed.worker.profile.enabled": False}):      # see _stop_profiler
+            # the dashboard on any free port: 8787 may be another sweep's (a warning, otherwise)
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=logging.CRITICAL, preload=["tasks.sweep"])
+                                   dashboard_address=":0", silence_logs=logging.CRITICAL, preload=["tasks.sweep"])
         client = Client(cluster, set_as_default=False)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
