@@ -17,11 +17,21 @@ shapes run that function instead of ``fn``:
     loss = step(model, x, y)             # same shapes: replayed, no Tensor, no Node, no tape
     print(step.code(model, x, y))        # the program: forward and backward, as NumPy calls
 
-Nothing is approximated: a replay makes the same array calls in the same order as ``fn`` did,
-so its numbers are bit-identical to running ``fn``.  (Calls whose results nothing uses are left
-out, and each intermediate array is freed after its last use.)  What a replay cannot do is run
-Python again, so there are rules; they are checked, and breaking one raises
-:class:`TraceError` instead of giving a wrong answer:
+Nothing is approximated.  With ``mg.trace(fn, optimize=False)`` a replay makes the same array
+calls in the same order as ``fn`` did, so its numbers are bit-identical to running ``fn``.
+(Calls whose results nothing uses are left out, and each intermediate array is freed after its
+last use.)  By default the recorded program is first rewritten by the passes of
+:mod:`minigrad.passes` (products that do not depend on a recurrence hoisted out of it, repeated
+calls made once, stacks of slices and of elementwise results made without copying part by
+part, constants computed once, 2-D products through ``dot``): the same calls on the same values
+except that a hoisted product is one large matrix product where there were many small ones.
+A BLAS may round a large product differently from small ones (each element is still a dot
+product of the same length): with NumPy's OpenBLAS the results have been bit-identical in every
+test; what is promised is agreement to a few units in the last place per product
+(tests/test_trace_passes.py checks 1e-10 relative in float64, 1e-4 in float32, over whole
+training updates).  ``step.code(...)`` shows the program that runs.
+What a replay cannot do is run Python again, so there are rules; they are checked, and
+breaking one raises :class:`TraceError` instead of giving a wrong answer:
 
 1. every tensor ``fn`` reads comes in through its arguments (tensors, Modules, and lists,
    tuples or dicts of them); tensors it creates itself (``mg.zeros``) are fine;
@@ -64,8 +74,10 @@ from collections import OrderedDict
 import numpy as np
 
 from . import backend as _backend
+from . import passes as _passes
 from .autograd import DeviceMismatchError
 from .backend import Backend
+from .passes import ALL, Facts, Line
 from .tensor import Tensor
 
 
@@ -201,7 +213,9 @@ class _Recorder:
 
     def __init__(self, inner: Backend):
         self.inner = inner
-        self.lines = []                    # (text, defined register | None, used registers, effect)
+        self.lines = []                    # the program so far: passes.Line, one per call
+        self.facts = Facts()               # shapes, dtypes and memory of the registers (for passes)
+        self._refs = {}                    # register -> weak reference to its Traced
         self.n = 0                         # registers so far
         self.env = {"xp": inner.xp, "backend": inner}
         self._names = {}                   # id(constant) -> its name in env
@@ -209,11 +223,41 @@ class _Recorder:
         self.array_types = (np.generic, type(inner.xp.zeros(0)))
 
     # ----- values and how the program names them
-    def register(self, raw) -> Traced:
+    def register(self, raw, operands=()) -> Traced:
+        """A new register holding ``raw``, computed from the registers ``operands`` (what the
+        passes are told about it: its shape and dtype, and the memory it lives in)."""
         self.n += 1
         t = Traced(raw, self.n - 1, self)
         self.made.append(weakref.ref(t))
+        self._refs[t.reg] = self.made[-1]
+        facts = self.facts
+        if isinstance(raw, self.array_types[1]):
+            facts.shape[t.reg], facts.dtype[t.reg] = raw.shape, raw.dtype
+            facts.roots[t.reg] = self._memory(raw, operands) or {t.reg}
+            if getattr(raw, "base", None) is None and getattr(raw.flags, "writeable", True):
+                facts.owners.add(t.reg)               # its own, writable memory (not broadcast_to)
+        elif isinstance(raw, np.generic) or type(raw) in (int, float, bool, complex):
+            facts.scalars.add(t.reg)
         return t
+
+    def _memory(self, raw, operands) -> set:
+        """The roots of the operands whose arrays ``raw`` may share memory with (a view)."""
+        share = getattr(self.inner.xp, "may_share_memory", None)
+        roots = set()
+        for r in operands:
+            ref = self._refs.get(r)
+            t = ref() if ref is not None else None
+            if t is None or r not in self.facts.roots:
+                continue                              # freed, or not an array: no memory to share
+            if share is None or share(raw, t.raw):    # (no test available: assume a view)
+                roots |= self.facts.roots[r]
+        return roots
+
+    def target(self, obj):
+        """The memory a line writes when it writes into ``obj`` (ALL: cannot tell)."""
+        if type(obj) is Traced and obj.reg is not None and obj.reg in self.facts.roots:
+            return set(self.facts.roots[obj.reg])
+        return ALL
 
     def constant(self, obj) -> str:
         name = self._names.get(id(obj))
@@ -284,22 +328,25 @@ class _Recorder:
             raise TraceError("an array from an earlier trace was written inside this one")
 
     # ----- one line of the program
-    def emit(self, text, raw, uses, effect=False):
-        """Append ``register = text`` (value ``raw``) and return the stand-in for it."""
+    def emit(self, text, raw, uses, effect=False, writes=ALL, op=None, operands=None):
+        """Append ``register = text`` (value ``raw``) and return the stand-in for it.  ``writes``:
+        the memory an effect writes into; ``op``: the call as the passes see it (see
+        passes.Line); ``operands``: the registers ``raw`` may be a view of (default ``uses``)."""
+        operands = uses if operands is None else operands
         if raw is None:
-            self.lines.append((text, None, uses, True))
+            self.lines.append(Line(text, None, uses, True, writes))
             return None
         if isinstance(raw, self.array_types) or type(raw) in (int, float, bool, complex):
-            t = self.register(raw)
-            self.lines.append((f"{_name(t.reg)} = {text}", t.reg, uses, effect))
+            t = self.register(raw, operands)
+            self.lines.append(Line(f"{_name(t.reg)} = {text}", t.reg, uses, effect, writes, op))
             return t
         if type(raw) in (tuple, list) and any(isinstance(x, self.array_types) for x in raw):
             whole = self.register(raw)
-            self.lines.append((f"{_name(whole.reg)} = {text}", whole.reg, uses, effect))
-            return type(raw)(self.emit(f"{_name(whole.reg)}[{i}]", x, [whole.reg])
+            self.lines.append(Line(f"{_name(whole.reg)} = {text}", whole.reg, uses, effect, writes))
+            return type(raw)(self.emit(f"{_name(whole.reg)}[{i}]", x, [whole.reg], operands=operands)
                              if isinstance(x, self.array_types) else x for i, x in enumerate(raw))
         if effect:
-            self.lines.append((text, None, uses, True))
+            self.lines.append(Line(text, None, uses, True, writes))
         return raw                                    # a dtype, a shape: static
 
     def arguments(self, args, kwargs, uses) -> str:
@@ -313,20 +360,61 @@ class _Recorder:
     def call(self, text, fn, args, kwargs, effect=False):
         uses = []
         source = self.arguments(args, kwargs, uses)
+        writes = ALL
         if "out" in kwargs:
             self.writable(kwargs["out"], f"{text}(out=...)")
-            effect = True
+            effect, writes = True, self.target(kwargs["out"])
+        elif effect and args:
+            writes = self.target(args[0])             # copyto, put, scatter_add...: the first
         raw = fn(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{text}({source})", raw, uses, effect)
+        return self.emit(f"{text}({source})", raw, uses, effect, writes, self._op(text, args, kwargs))
+
+    # elementwise NumPy functions the passes may call with out= (all are ufuncs)
+    _UFUNCS = {"tanh", "exp", "log", "log1p", "expm1", "sqrt", "square", "negative", "absolute",
+               "sin", "cos", "add", "subtract", "multiply", "divide", "true_divide", "maximum",
+               "minimum", "reciprocal", "sign"}
+    _OPERATOR_UFUNCS = {"+": "add", "-": "subtract", "*": "multiply", "/": "true_divide"}
+
+    def _op(self, text, args, kwargs):
+        """The call as the passes see it (passes.Line.op), or None."""
+        fn = text[3:] if text.startswith("xp.") else None
+        registers = all(type(a) is Traced and a.reg is not None for a in args)
+        if fn == "matmul" and len(args) == 2 and not kwargs and registers:
+            return ("matmul", args[0].reg, args[1].reg)
+        if (fn == "concatenate" and len(args) == 1 and type(args[0]) in (list, tuple)
+                and kwargs in ({}, {"axis": 0})
+                and all(type(a) is Traced and a.reg is not None for a in args[0])):
+            return ("concatenate", [a.reg for a in args[0]])
+        if fn in self._UFUNCS and not kwargs:
+            return self._ufunc(fn, args)
+        return None
+
+    def _ufunc(self, fn, operands):
+        """("ufunc", fn, sources) when every operand is a register or a number literal."""
+        sources = []
+        for a in operands:
+            if type(a) is Traced and a.reg is not None:
+                sources.append(_name(a.reg))
+            elif type(a) in (int, float) and math.isfinite(a):
+                sources.append(repr(a) if a >= 0 else f"({a!r})")
+            else:
+                return None
+        return ("ufunc", fn, sources)
 
     def binary(self, symbol, fn, a, b):
         uses = []
         text = f"{self.expr(a, uses)} {symbol} {self.expr(b, uses)}"
-        return self.emit(text, fn(self.unwrap(a), self.unwrap(b)), uses)
+        op = None
+        if symbol == "@" and all(type(v) is Traced and v.reg is not None for v in (a, b)):
+            op = ("matmul", a.reg, b.reg)
+        elif symbol in self._OPERATOR_UFUNCS:
+            op = self._ufunc(self._OPERATOR_UFUNCS[symbol], (a, b))
+        return self.emit(text, fn(self.unwrap(a), self.unwrap(b)), uses, op=op)
 
     def unary(self, template, fn, a):
         uses = []
-        return self.emit(template.format(self.expr(a, uses)), fn(a.raw), uses)
+        op = self._ufunc("negative", (a,)) if template == "-{}" else None
+        return self.emit(template.format(self.expr(a, uses)), fn(a.raw), uses, op=op)
 
     def inplace(self, symbol, fn, a, b):
         self.writable(a, f"`{symbol}=`")
@@ -335,7 +423,7 @@ class _Recorder:
         raw = fn(a.raw, self.unwrap(b))
         if raw is not a.raw:                          # an immutable value (a Python number)
             return self.binary(symbol, getattr(operator, fn.__name__[1:]), a, b)
-        self.lines.append((text, None, uses, True))
+        self.lines.append(Line(text, None, uses, True, self.target(a)))
         return a
 
     def attribute(self, a, name):
@@ -348,59 +436,81 @@ class _Recorder:
         uses = []
         source = self.arguments(args, kwargs, uses)
         effect = name in self._IN_PLACE_METHODS or "out" in kwargs
+        writes = ALL
         if effect:
             self.writable(a, f".{name}()")
+            writes = self.target(a)
+            if "out" in kwargs:
+                out = self.target(kwargs["out"])
+                writes = ALL if out is ALL or writes is ALL else writes | out
         raw = getattr(a.raw, name)(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{self.expr(a, uses)}.{name}({source})", raw, uses, effect)
+        return self.emit(f"{self.expr(a, uses)}.{name}({source})", raw, uses, effect, writes)
 
     def getitem(self, a, index):
         uses = []
         text = f"{self.expr(a, uses)}[{self.index_expr(index, uses)}]"
-        return self.emit(text, a.raw[self.unwrap(index)], uses)
+        op, k = None, index[0] if type(index) is tuple and len(index) == 1 else index
+        if type(a) is Traced and a.reg is not None and type(k) in (int, np.intp, np.int64):
+            op = ("index", a.reg, int(k))                 # a[k]: for passes.hoist_products
+        return self.emit(text, a.raw[self.unwrap(index)], uses, op=op)
 
     def setitem(self, a, index, value):
         self.writable(a, "item assignment")
         uses = []
         text = f"{self.expr(a, uses)}[{self.index_expr(index, uses)}] = {self.expr(value, uses)}"
         a.raw[self.unwrap(index)] = self.unwrap(value)
-        self.lines.append((text, None, uses, True))
+        self.lines.append(Line(text, None, uses, True, self.target(a)))
 
     # ----- the finished program
-    def source(self, inputs: list, outputs: list, name: str) -> str:
-        """The program as Python source: unused lines dropped, arrays freed after last use."""
-        out_uses = []
-        returned = [self.expr(o, out_uses) for o in outputs]
+    @staticmethod
+    def _needed(lines, out_uses):
+        """The lines that are effects or lead to the results (``out_uses``), in order."""
         live = set(out_uses)
         kept = []
-        for line in reversed(self.lines):             # keep effects and what leads to results
-            text, defined, uses, effect = line
-            if effect or defined in live:
+        for line in reversed(lines):
+            if line.effect or line.defined in live:
                 kept.append(line)
-                live.update(uses)
+                live.update(line.uses)
         kept.reverse()
+        return kept
+
+    def source(self, inputs: list, outputs: list, name: str, optimize: bool = True) -> str:
+        """The program as Python source: unused lines dropped, the passes of
+        :mod:`minigrad.passes` applied (``optimize``), arrays freed after last use."""
+        out_uses = []
+        returned = [self.expr(o, out_uses) for o in outputs]
+        kept = self._needed(self.lines, out_uses)
+        n_recorded = len(kept)
+        if optimize:
+            self.facts.next_register, self.facts.env, self.facts.constant = self.n, self.env, self.constant
+            for run_pass in (_passes.PASSES if optimize is True else optimize):
+                kept = run_pass(kept, self.facts, set(out_uses))
+            kept = self._needed(kept, out_uses)        # what a pass left unused goes too
         last = {}
-        for i, (_, defined, uses, _) in enumerate(kept):
-            for r in uses:
+        for i, line in enumerate(kept):
+            for r in line.uses:
                 last[r] = i
-            if defined is not None:
-                last[defined] = max(last.get(defined, i), i)
+            if line.defined is not None:
+                last[line.defined] = max(last.get(line.defined, i), i)
         n_inputs = len(inputs)
         number = {i: i for i in range(n_inputs)}      # registers renumbered in order of appearance
-        for _, defined, _, _ in kept:
-            if defined is not None and defined not in number:
-                number[defined] = len(number)
+        for line in kept:
+            if line.defined is not None and line.defined not in number:
+                number[line.defined] = len(number)
         rename = functools.partial(_NAME.sub, lambda m: f"r{number[int(m.group(1))]}")
         keep_alive = set(out_uses)
         body = []
-        for i, (text, defined, uses, _) in enumerate(kept):
-            body.append("    " + rename(text))
-            dead = sorted({r for r in uses + [defined] if r is not None and last[r] == i} - keep_alive,
-                          key=number.get)
+        for i, line in enumerate(kept):
+            body.append("    " + rename(line.text))
+            dead = sorted({r for r in line.uses + [line.defined] if r is not None and last[r] == i}
+                          - keep_alive, key=number.get)
             if dead:
                 body.append("    del " + ", ".join(f"r{number[r]}" for r in dead))
         returned = [rename(r) for r in returned]
         params = ", ".join(f"r{i}" for i in range(n_inputs))
-        head = [f"def {name}({params}):", f"    # {len(kept)} array operations on the inputs"]
+        what = (f"{len(kept)} array operations on the inputs (the {n_recorded} recorded, rewritten "
+                "by minigrad.passes)" if optimize else f"{len(kept)} array operations on the inputs")
+        head = [f"def {name}({params}):", f"    # {what}"]
         head += [f"    #   r{i}: {what}" for i, what in enumerate(inputs)]
         return "\n".join(head + body + [f"    return ({', '.join(returned)}{',' if len(returned) == 1 else ''})", ""])
 
@@ -650,12 +760,14 @@ class trace:
     See the module's docstring for what a replay reproduces and the rules it checks.
     ``.code(*args)`` returns the program for those arguments (tracing them if needed);
     ``.programs`` counts the traces kept (at most ``max_programs``, least recently used first
-    out).
+    out).  ``optimize``: True (default) runs the passes of :mod:`minigrad.passes` over each
+    program, False runs the calls as recorded, a list of pass functions runs just those (in
+    that order: how ``bench/trace_speed.py`` measures what each pass buys).
     """
 
-    def __init__(self, fn, *, max_programs: int = 64):
+    def __init__(self, fn, *, max_programs: int = 64, optimize: bool = True):
         functools.update_wrapper(self, fn)
-        self.fn, self.max_programs = fn, max_programs
+        self.fn, self.max_programs, self.optimize = fn, max_programs, optimize
         self._programs: OrderedDict = OrderedDict()
 
     def __new__(cls, fn=None, **kwargs):
@@ -706,6 +818,8 @@ class trace:
         for t in swapped:
             t._data, t.backend = rec.register(t._data), tb      # a swap, not a change: no version
             inputs.append(t.data)
+            if t._data.reg in rec.facts.roots:
+                rec.facts.roots[t._data.reg] = {-1}    # arguments may be views of one array
         rec.made.clear()                               # what the function makes comes next
         grads_before = [t.grad for t in tensors]
         device_key = _backend._normalize(inner.device)
@@ -740,7 +854,7 @@ class trace:
             described = [f"{_label(names.get(id(t)) or t.name or 'tensor')} {tuple(map(int, t.shape))} "
                          f"{_label(t.dtype)}" for t in tensors]
             described += [f".grad of r{i}" for i in grad_inputs]
-            source = rec.source(described, leaves + grad_values, name)
+            source = rec.source(described, leaves + grad_values, name, self.optimize)
             values = [rec.unwrap(v) for v in leaves]
             final_grads = [rec.unwrap(v) for v in grad_values]
             n_results = len(leaves)

@@ -307,7 +307,7 @@ def test_factories(device):
 # ----------------------------------------------------------------------------- layering
 ORDER = ["backend", "strict", "tensor", "autograd", "accumulate", "backward", "tape", "ops",
          "elementwise", "reductions", "manipulation", "linalg", "losses", "functional", "methods",
-         "random", "nn", "optim", "gradcheck", "trace"]
+         "random", "nn", "optim", "gradcheck", "passes", "trace"]
 
 
 def test_engine_modules_import_only_those_below_them():
