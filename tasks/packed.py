@@ -251,10 +251,7 @@ class PackedTrainer:
         return {s: float(counts[s]) / size for s in which}
 
     # ----------------------------------------------------------------- the loop
-    def request_stop(self, signum=None, frame=None):
-        self._stop_requested = True
-        if signum is not None and self.stop_signal is None:
-            self.stop_signal = signum
+    request_stop = Trainer.request_stop         # the SIGINT and SIGTERM handler: stop after this update
 
     @property
     def exit_status(self) -> int:

@@ -272,6 +272,21 @@ def _stop_profiler():
     stopped.wait(5)
 
 
+def _open_run(folder, config, saved):
+    """(trainer, update resumed from, note) for a cell's run folder: resumed from its checkpoint
+    when it has one (``saved``: its state, or None), else new; a checkpoint that cannot be used
+    is noted and the run starts again from update 0."""
+    import minigrad as mg
+    if saved is not None or (folder / "checkpoint.npz").exists():
+        try:
+            trainer = prepare_run(folder, config, resume=True)
+            return trainer, trainer.state.update, None
+        except (mg.CheckpointError, RunError, OSError, ValueError, KeyError) as e:
+            note = f"checkpoint unusable ({_one_line(e)}): started again from update 0"
+            return prepare_run(folder, config, force=True), 0, note
+    return prepare_run(folder, config, force=True), 0, None
+
+
 def _outcome(state, config) -> str:
     outcome = getattr(state, "outcome", None)
     if outcome and outcome != "interrupted":
@@ -287,7 +302,6 @@ def run_cell(spec) -> dict:
     """Train one cell (in a Dask worker thread), resuming its checkpoint if it has one.  A
     finished cell's result goes to ``result.json`` (atomically) and is returned with
     ``final: True``; a stopped cell returns ``outcome: "interrupted"``, checkpointed."""
-    import minigrad as mg
     folder = Path(spec["folder"])
     ident = {"key": spec["key"], "name": spec["name"]}
     if code_version() != spec["code"]:
@@ -308,14 +322,7 @@ def run_cell(spec) -> dict:
         if saved is not None and diverged(saved.outcome):       # its result file was lost: the
             st, outcome = saved, saved.outcome                   # checkpoint says how it ended
         else:
-            if saved is not None or (folder / "checkpoint.npz").exists():
-                try:
-                    trainer = prepare_run(folder, config, resume=True)
-                    resumed_from = trainer.state.update
-                except (mg.CheckpointError, RunError, OSError, ValueError, KeyError) as e:
-                    note = f"checkpoint unusable ({_one_line(e)}): started again from update 0"
-            if trainer is None:
-                trainer = prepare_run(folder, config, force=True)
+            trainer, resumed_from, note = _open_run(folder, config, saved)
             atomic_write(folder / "running.json", json.dumps(
                 {"pid": os.getpid(), "host": socket.gethostname(), "resumed_from": resumed_from,
                  "started": time.time()}).encode())
@@ -324,14 +331,21 @@ def run_cell(spec) -> dict:
     except Exception as e:                                 # a crash is an outcome, not the end
         outcome = "error: " + _one_line(e)
         st = trainer.state if trainer is not None else st
-    seconds = round(time.perf_counter() - start, 2)
+    return _finish(spec, outcome, st, round(time.perf_counter() - start, 2), resumed_from, note)
+
+
+def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
+    """A cell's result from how its run ended: an interrupted cell is reported (it resumes next
+    time), any other outcome is written to its result.json (atomically) and reported final."""
+    folder = Path(spec["folder"])
+    ident = {"key": spec["key"], "name": spec["name"]}
     updates = st.update if st is not None else 0
     (folder / "running.json").unlink(missing_ok=True)
     if outcome == "interrupted":
         return {**ident, "final": False, "outcome": "interrupted", "updates": updates, "resumed_from": resumed_from}
     result = {**ident, "outcome": outcome, "success": outcome == "success", "updates": updates,
               "last_error": st.last_error if st else None, "best_error": st.best_error if st else None,
-              "seconds": seconds, "resumed_from": resumed_from, "note": note, "code": spec["code"],
+              "seconds": seconds, "resumed_from": resumed_from, "note": note, **extra, "code": spec["code"],
               "config": spec["config"]}
     atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
     return {**result, "final": True}
@@ -398,8 +412,6 @@ def run_pack(specs) -> dict:
     Returns ``{"pack": [one result per spec, as run_cell returns them]}``."""
     if len(specs) == 1:
         return {"pack": [run_cell(specs[0])]}
-    import minigrad as mg
-
     from .packed import PackedTrainer
     if code_version() != specs[0]["code"]:
         return {"pack": [run_cell(spec) for spec in specs]}        # each says which code differs
@@ -419,17 +431,10 @@ def run_pack(specs) -> dict:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / "cell.json", json.dumps({**ident, "code": spec["code"], "config": spec["config"]},
                                                       indent=1).encode())
-        config = TrainConfig(**spec["config"])
-        trainer, resumed_from, note = None, 0, None
-        if saved is not None or (folder / "checkpoint.npz").exists():
-            try:
-                trainer = prepare_run(folder, config, resume=True)
-                resumed_from = trainer.state.update
-            except (mg.CheckpointError, RunError, OSError, ValueError, KeyError) as e:
-                note = f"checkpoint unusable ({_one_line(e)}): started again from update 0"
-        if trainer is None:
-            trainer = prepare_run(folder, config, force=True)
-        todo.append((i, trainer, resumed_from, note))
+        try:
+            todo.append((i, *_open_run(folder, TrainConfig(**spec["config"]), saved)))
+        except Exception as e:                             # this cell's outcome; the others go on
+            results[i] = _finish(spec, "error: " + _one_line(e), None, 0, 0, None)
     if not todo:
         return {"pack": results}
     _stop_profiler()
@@ -450,21 +455,8 @@ def run_pack(specs) -> dict:
         outcomes = ["error: " + _one_line(e)] * len(todo)
         states = [t.state for _, t, *_ in todo]
     seconds = round(time.perf_counter() - start, 2)
-    for (i, trainer, resumed_from, note), st, outcome in zip(todo, states, outcomes):
-        spec = specs[i]
-        folder = Path(spec["folder"])
-        (folder / "running.json").unlink(missing_ok=True)
-        ident = {"key": spec["key"], "name": spec["name"]}
-        if outcome == "interrupted":
-            results[i] = {**ident, "final": False, "outcome": "interrupted", "updates": st.update,
-                          "resumed_from": resumed_from}
-            continue
-        result = {**ident, "outcome": outcome, "success": outcome == "success", "updates": st.update,
-                  "last_error": st.last_error, "best_error": st.best_error, "seconds": seconds,
-                  "resumed_from": resumed_from, "note": note, "packed_with": len(todo), "code": spec["code"],
-                  "config": spec["config"]}
-        atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
-        results[i] = {**result, "final": True}
+    for (i, _, resumed_from, note), st, outcome in zip(todo, states, outcomes):
+        results[i] = _finish(specs[i], outcome, st, seconds, resumed_from, note, packed_with=len(todo))
     return {"pack": results}
 
 

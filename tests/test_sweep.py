@@ -299,3 +299,19 @@ def test_sweep_cells_use_the_tasks_preset(tmp_path):
                                                            "msgd", "--out", str(tmp_path / "t")]), code="x")
     assert [c["config"]["init"] for c in cells] == ["sigmoid", "basic_tanh", "smart_tanh"]    # Figure 7's rows
     assert {c["config"]["alpha"] for c in cells} == {4.0}
+
+
+def test_the_seeds_of_a_grid_point_train_as_one_pack_with_the_results_of_separate_cells(tmp_path):
+    """The default packs the 3 seeds of each (method, length); --pack 1 trains each cell alone:
+    the same outcomes, update counts and errors, cell by cell."""
+    common = ["sweep", "--lengths", "10", "--seeds", "0", "1", "2", "--methods", "msgd-c", "msgd-cr",
+              "--inits", "smart-tanh", "--eval-every", "10", "--max-updates", "60", *SMALL]
+    assert main(common + ["--out", str(tmp_path / "packed")]) == 0
+    assert main(common + ["--out", str(tmp_path / "alone"), "--pack", "1"]) == 0
+    packed = {r["name"]: r for r in _rows(tmp_path / "packed")}
+    alone = {r["name"]: r for r in _rows(tmp_path / "alone")}
+    assert len(packed) == 6 and packed.keys() == alone.keys()
+    for name in packed:
+        assert _result_fields(packed[name]) == {**_result_fields(alone[name]), "key": packed[name]["key"]}
+        assert _result(Path(packed[name]["folder"]))["packed_with"] == 3
+        assert "packed_with" not in _result(Path(alone[name]["folder"]))
