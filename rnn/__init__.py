@@ -6,6 +6,8 @@
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
 ``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/ds_k
 ``packed``     many models as one: parameters stacked along a leading model axis
+``attention``  seq2seq with additive (Bahdanau) attention: Embedding, Encoder, AdditiveAttention, Decoder, Seq2Seq
+``ntm``        Neural Turing Machine: content/location addressing, read, write (Graves et al. 2014)
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init
@@ -16,3 +18,6 @@ from .regularizer import omega_closed_form, omega_generic, state_gradients
 from .jacobian import JacobianChain
 from .esn import ESN
 from .packed import finite_per_model, model_count, stack_models, unstack_into
+from . import ntm
+from .attention import AdditiveAttention, Decoder, Embedding, Encoder, Seq2Seq
+from .ntm import NTM, FeedForwardController

@@ -21,7 +21,7 @@ import numpy as np
 
 import minigrad as mg
 
-from . import sweep
+from . import copy_task, sweep, translation
 from .synthetic import TASKS, Arithmetic, get_task
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
                     prepare_run)
@@ -570,6 +570,16 @@ def build_parser():
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("translate", help="attention seq2seq on a synthetic translation task (reverse or sort digits)",
+                       description=translation.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    translation.add_arguments(p)
+    p.set_defaults(run=translation.cmd_translate)
+
+    p = sub.add_parser("copy", help="Neural Turing Machine on the NTM paper's copy task (train, test longer, draw)",
+                       description=copy_task.DESCRIPTION)
+    copy_task.add_arguments(p)
+    p.set_defaults(run=copy_task.cmd_copy)
     return parser
 
 

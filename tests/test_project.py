@@ -108,6 +108,9 @@ TINY = {
               "--eval-size", "50", "--workers", "1", "--quiet"],
     "graph": [],
     "jacobian": ["--batch", "4"],
+    "translate": ["--max-updates", "5", "--eval-every", "5", "--eval-size", "20", "--quiet"],
+    "copy": ["--max-updates", "4", "--eval-every", "2", "--eval-per-length", "2", "--max-length", "3", "--memory-slots", "8",
+             "--hidden", "8", "--test-lengths", "5", "--test-size", "4", "--figure-length", "5", "--quiet"],
 }
 
 

@@ -3,6 +3,8 @@
 ``graph``  Graphviz graphs of recorded tapes (unrolled BPTT, gradient norms on the edges)
 ``plots``  matplotlib figures: gradient norms, dE/dh_k, Jacobian heat maps and spectra, the
            error cliff, the echo-state property, the logistic map, Figure 7's success rates
+``attention`` attention weights as heat maps, learning curves of translation runs
+``memory``   the NTM's read and write weightings over time, copy-task learning curves
 """
-from . import plots
+from . import attention, memory, plots
 from .graph import draw, edge_colour, render, tape_of
