@@ -715,17 +715,43 @@ def _fill(template, values, backend):
 def _check_nothing_kept(rec):
     """Rule 4: an array the function made and stored somewhere (an optimizer's momentum, an
     attribute) would never be updated by a replay; refuse rather than replay wrongly."""
-    kept = [r() for r in rec.made if r() is not None]
-    if kept:
+    alive = [r for r in rec.made if r() is not None]
+    if alive:
         gc.collect()                                   # reference cycles are not "kept"
-        kept = [r() for r in rec.made if r() is not None]
-    if kept:
+        alive = [r for r in alive if r() is not None and not _only_in_finished_frames(r)]
+    if alive:
+        kept = [r() for r in alive]
         where = ", ".join(f"r{t.reg} {t.raw.shape}" for t in kept[:5])
         raise TraceError(
             f"the traced function kept {len(kept)} array(s) it made ({where}) somewhere other "
             "than its return value, e.g. an optimizer's momentum buffers or an attribute: a "
             "replay would never update them.  Return such values, or keep that part outside "
             "the traced function")
+
+
+def _only_in_finished_frames(ref, limit: int = 10_000) -> bool:
+    """True when every chain of references that holds the array ``ref`` points to ends in the
+    local variables of a frame that has finished running (a profiler's stack samples, a stored
+    traceback): no code can reach the array through them to use it again, so the function did
+    not "keep" it.  Anything else (a container, an attribute, a reference from C) counts as kept."""
+    running = set()
+    frame = inspect.currentframe()
+    while frame is not None:                           # this check's own frames hold it too
+        running.add(id(frame))
+        frame = frame.f_back
+    todo, seen = [ref()], set()
+    while todo:
+        holders = [h for h in gc.get_referrers(todo.pop()) if id(h) not in running and h is not todo]
+        if not holders:
+            return False
+        for h in holders:
+            if not inspect.isframe(h) and id(h) not in seen:
+                seen.add(id(h))
+                todo.append(h)
+        del holders, h                                 # so that they do not hold the next one
+        if len(seen) > limit:
+            return False
+    return True
 
 
 _programs_made = itertools.count()

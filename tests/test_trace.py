@@ -4,6 +4,8 @@ References are independent of the tracer: the same function run eagerly (bit-ide
 a replay makes the same array calls), central finite differences, and hand-derived closed
 forms.  Every rule of the tracer is broken once on purpose and must raise TraceError.
 """
+import sys
+
 import numpy as np
 import pytest
 
@@ -189,6 +191,34 @@ def test_state_kept_outside_is_refused(rng):
         opt.zero_grad()
     with pytest.raises(mg.TraceError, match="kept 1 array"):
         mg.trace(step)(W, T(np.ones((2, 3)), "cpu"))
+
+
+def test_frames_held_by_a_profiler_are_not_keeping(rng):
+    """A sampling profiler (Dask's) holds stack frames that have finished, and with them their
+    locals: those arrays cannot be used again, so the trace goes on, and replays are right."""
+    samples = []
+
+    def f(x):
+        y = x * 2.0
+        samples.append(sys._getframe())                # what a stack sampler does
+        return (y + 1.0).sum()
+    g = mg.trace(f)
+    for value in (1.0, 3.0):
+        x = T(np.full(3, value), "cpu")
+        assert g(x).item() == pytest.approx(3 * (2 * value + 1))
+    assert samples and g.programs == 1
+
+
+def test_kept_in_a_frame_and_a_box_is_refused():
+    box, samples = [], []
+
+    def f(x):
+        y = x * 2.0
+        box.append(y)
+        samples.append(sys._getframe())
+        return y.sum()
+    with pytest.raises(mg.TraceError, match="kept 1 array"):
+        mg.trace(f)(T(np.ones(2), "cpu"))
 
 
 def test_leaked_array_refuses_later_use(rng):
