@@ -25,7 +25,7 @@ import numbers
 from .ops import binary, const, exp, primitive, sigmoid, tanh, where
 from .tensor import Tensor, _is_float
 
-__all__ = ["sqrt", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
+__all__ = ["sqrt", "log1p", "expm1", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
            "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite"]
 
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
@@ -58,6 +58,20 @@ def sqrt(xp, x):
     """out = √x             x̄ = ḡ / (2√x) = ḡ / (2 out)     (infinite at x = 0, NaN below)"""
     return xp.sqrt(_floating(xp, x))
 sqrt.defvjp(lambda g, out, x: g / (out * 2))
+
+
+@primitive
+def log1p(xp, x):
+    """out = log(1 + x)     x̄ = ḡ / (1 + x)     (exact for tiny x, where 1 + x rounds to 1)"""
+    return xp.log1p(_floating(xp, x))
+log1p.defvjp(lambda g, out, x: g / (x + 1))
+
+
+@primitive(save="out")
+def expm1(xp, x):
+    """out = eˣ - 1         x̄ = ḡ eˣ = ḡ (out + 1)     (exact for tiny x, where eˣ rounds to 1)"""
+    return xp.expm1(_floating(xp, x))
+expm1.defvjp(lambda g, out, x: g * (out + 1))
 
 
 @primitive

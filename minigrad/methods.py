@@ -181,7 +181,7 @@ def _varargs(method):
 
 
 METHODS.update({
-    "sqrt": _unary(E.sqrt), "sin": _unary(E.sin), "cos": _unary(E.cos), "erf": _unary(E.erf),
+    "sqrt": _unary(E.sqrt), "log1p": _unary(E.log1p), "expm1": _unary(E.expm1), "sin": _unary(E.sin), "cos": _unary(E.cos), "erf": _unary(E.erf),
     "floor": _unary(E.floor), "ceil": _unary(E.ceil), "round": E.round, "sign": _unary(E.sign),
     "isnan": E.isnan, "isfinite": E.isfinite, "logaddexp": _binary(E.logaddexp),
     "var": R.var, "std": R.std, "prod": R.prod, "cumsum": R.cumsum, "norm": _norm,

@@ -61,6 +61,8 @@ def ref_gelu_tanh(x):
 # name: (minigrad function, reference value, reference derivative, kind of test points)
 UNARY = {
     "sqrt": (mg.sqrt, np.sqrt, lambda x: 0.5 / np.sqrt(x), "positive"),
+    "log1p": (mg.log1p, lambda x: np.log(1 + x), lambda x: 1 / (1 + x), "positive"),
+    "expm1": (mg.expm1, lambda x: np.exp(x) - 1, np.exp, "any"),
     "sin": (mg.sin, np.sin, np.cos, "any"),
     "cos": (mg.cos, np.cos, lambda x: -np.sin(x), "any"),
     "softplus": (mg.softplus, ref_softplus, ref_sigmoid, "any"),
@@ -83,6 +85,19 @@ UNARY = {
              lambda x: ref_sigmoid(x) + x * ref_sigmoid(x) * (1 - ref_sigmoid(x)), "any"),
     "erf": (mg.erf, ref_erf, lambda x: 2 / math.sqrt(math.pi) * np.exp(-x * x), "any"),
 }
+
+
+def test_log1p_and_expm1_are_exact_where_one_plus_x_rounds_to_one(device):
+    """Their reason to exist: for |x| < 1e-8, 1 + x loses x's digits; the Taylor series
+    log(1 + x) = x - x²/2 + ... and eˣ - 1 = x + x²/2 + ... are exact to double precision."""
+    x = np.array([1e-12, -3e-10, 2.5e-9])
+    X = T(x, device, requires_grad=True)
+    np.testing.assert_allclose(mg.log1p(X).numpy(), x - x * x / 2, rtol=1e-15)
+    np.testing.assert_allclose(mg.expm1(X).numpy(), x + x * x / 2, rtol=1e-15)
+    assert abs(np.log(1 + x[0]) - x[0]) > 1e-6 * x[0]                # what the naive form gives
+    (mg.log1p(X) + mg.expm1(X)).sum().backward()
+    np.testing.assert_allclose(X.grad.numpy(), 1 / (1 + x) + np.exp(x), rtol=1e-15)
+    np.testing.assert_allclose(X.log1p().numpy(), mg.log1p(X).numpy())
 
 
 @pytest.mark.parametrize("name", sorted(UNARY))
@@ -117,7 +132,7 @@ def test_float32_stays_float32(name, device, rng):
     np.testing.assert_allclose(X.grad.numpy(), derivative(x64), rtol=1e-5, atol=1e-6)
 
 
-FLOAT_FUNCTIONS = [mg.sqrt, mg.sin, mg.cos, mg.softplus, mg.log_sigmoid, mg.leaky_relu, mg.elu,
+FLOAT_FUNCTIONS = [mg.sqrt, mg.log1p, mg.expm1, mg.sin, mg.cos, mg.softplus, mg.log_sigmoid, mg.leaky_relu, mg.elu,
                    mg.gelu, mg.silu, mg.erf]
 
 
