@@ -8,6 +8,7 @@
 ``packed``     many models as one: parameters stacked along a leading model axis
 ``attention``  seq2seq with additive (Bahdanau) attention: Embedding, Encoder, AdditiveAttention, Decoder, Seq2Seq
 ``ntm``        Neural Turing Machine: content/location addressing, read, write (Graves et al. 2014)
+``dynamics``   the one-unit map's fixed points and bifurcations, RNN fixed points, Lyapunov exponents
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init
@@ -16,6 +17,8 @@ from .init import scale_to_spectral_radius, spectral_radius
 from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
 from .regularizer import omega_closed_form, omega_generic, state_gradients
 from .jacobian import JacobianChain
+from . import dynamics
+from .dynamics import find_fixed_points, largest_lyapunov_exponent, lyapunov_spectrum
 from .esn import ESN
 from .packed import finite_per_model, model_count, stack_models, unstack_into
 from . import ntm

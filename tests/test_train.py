@@ -177,7 +177,9 @@ def test_logs_checkpoints_and_exact_resume(tmp_path, device):
     snaps = sorted(p.name for p in (tmp_path / "full" / "snapshots").glob("*.npz"))
     assert snaps == ["checkpoint_00000010.npz", "checkpoint_00000020.npz", "checkpoint_00000040.npz"]
     row = rows_full[0]
-    assert set(row) >= {"update", "loss", "error", "grad_norm", "clipped", "omega", "spectral_radius", "wall_time"}
+    assert set(row) >= {"update", "loss", "error", "grad_norm", "clipped", "omega", "spectral_radius", "wall_time",
+                        "grad_hist", "tanh_saturation", "gate_saturation", "gate_mean", "lyapunov"}
+    assert sum(row["grad_hist"]["counts"]) == 10 * 20        # compared above: resumed runs log the same diagnostics
     assert 0 <= row["error"] <= 1 and row["spectral_radius"] > 0
     with np.load(tmp_path / "full" / "checkpoint.npz", allow_pickle=False) as z:
         assert "model.layers.0.W_rec" in z.files
