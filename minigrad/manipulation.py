@@ -361,10 +361,10 @@ def repeat_interleave(x: Tensor, repeats: int, dim=None) -> Tensor:
 
 
 # =========================================================================== sorting
-class ValuesIndices(NamedTuple):
-    """What ``sort`` and ``topk`` return: the values (differentiable) and their int64 indices."""
-    values: Tensor
-    indices: Tensor
+# The functional form, so that the field types are the class itself rather than the string
+# "Tensor" (this module's annotations are strings), which documentation tools cannot resolve.
+ValuesIndices = NamedTuple("ValuesIndices", [("values", Tensor), ("indices", Tensor)])
+ValuesIndices.__doc__ = "What ``sort`` and ``topk`` return: the values (differentiable) and their int64 indices."
 
 
 def _argsort(x: Tensor, axis: int, descending: bool):

@@ -145,12 +145,36 @@ def _all(self, axis=None, keepdims=False):
     return Tensor._wrap(self.backend.all(self._data, axis=axis, keepdims=keepdims), self.backend)
 
 
+def _cpu(self):
+    """``self.to("cpu")``."""
+    return ops.to(self, "cpu")
+
+
+def _astype(self, dtype):
+    """The values as ``dtype`` (any NumPy dtype or its name)."""
+    return ops.astype(self, dtype=np.dtype(dtype))
+
+
+def _float(self):
+    """``self.astype("float32")``."""
+    return ops.astype(self, dtype=np.dtype(np.float32))
+
+
+def _double(self):
+    """``self.astype("float64")``."""
+    return ops.astype(self, dtype=np.dtype(np.float64))
+
+
+def _take_along_dim(self, indices, dim=None):
+    """PyTorch's name for :func:`minigrad.take_along_axis`."""
+    return M.take_along_axis(self, indices, dim)
+
+
+# Named functions, not lambdas written inside the dict: documentation tools read a method's
+# source, and a lambda's source line here is not valid Python on its own.
 METHODS = {
     "backward": backward,
-    "to": ops.to, "cpu": lambda self: ops.to(self, "cpu"),
-    "astype": lambda self, dtype: ops.astype(self, dtype=np.dtype(dtype)),
-    "float": lambda self: ops.astype(self, dtype=np.dtype(np.float32)),
-    "double": lambda self: ops.astype(self, dtype=np.dtype(np.float64)),
+    "to": ops.to, "cpu": _cpu, "astype": _astype, "float": _float, "double": _double,
     "exp": _unary(ops.exp), "log": _unary(ops.log), "tanh": _unary(ops.tanh),
     "sigmoid": _unary(ops.sigmoid), "relu": _unary(ops.relu), "abs": _unary(ops.abs),
     "clip": ops.clip, "clamp": ops.clip,
@@ -186,7 +210,7 @@ METHODS.update({
     "isnan": E.isnan, "isfinite": E.isfinite, "logaddexp": _binary(E.logaddexp),
     "var": R.var, "std": R.std, "prod": R.prod, "cumsum": R.cumsum, "norm": _norm,
     "argmax": R.argmax, "argmin": R.argmin,
-    "gather": M.gather, "take_along_dim": lambda self, indices, dim=None: M.take_along_axis(self, indices, dim),
+    "gather": M.gather, "take_along_dim": _take_along_dim,
     "masked_fill": M.masked_fill, "roll": M.roll, "flip": _varargs(M.flip),
     "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile), "tile": M.tile,
     "repeat_interleave": M.repeat_interleave, "sort": M.sort, "topk": M.topk,
@@ -221,16 +245,36 @@ def _matrix(name, ndim):
     return method
 
 
+def _t(self):
+    """PyTorch's ``t``: a matrix transposed (0-d and 1-D tensors as they are); for more
+    dimensions, the first two axes swapped."""
+    return ops.transpose(self) if self.ndim <= 2 else ops.transpose(self, 0, 1)
+
+
+def _clone(self):
+    """A new array with the same values; differentiable."""
+    return ops.mul(self, 1)
+
+
+def _numel(self):
+    """The number of elements (``size``)."""
+    return self.size
+
+
+def _dim(self):
+    """The number of dimensions (``ndim``)."""
+    return self.ndim
+
+
 METHODS.update({
     "add": _binary(ops.add), "sub": _binary(ops.sub), "mul": _binary(ops.mul), "div": ops.div,
     "pow": ops.pow, "matmul": ops.matmul, "neg": _unary(ops.neg),
     "eq": _compare("equal"), "ne": _compare("not_equal"), "lt": _compare("less"),
     "le": _compare("less_equal"), "gt": _compare("greater"), "ge": _compare("greater_equal"),
     "amax": ops.max, "amin": ops.min, "flatten": _flatten, "chunk": _chunk, "unbind": _unbind,
-    "t": lambda self: ops.transpose(self) if self.ndim <= 2 else ops.transpose(self, 0, 1),
+    "t": _t,
     "dot": _matrix("dot", 1), "mm": _matrix("mm", 2), "bmm": _matrix("bmm", 3),
-    "clone": lambda self: ops.mul(self, 1),         # a new array; differentiable
-    "numel": lambda self: self.size, "dim": lambda self: self.ndim,
+    "clone": _clone, "numel": _numel, "dim": _dim,
 })
 
 PROPERTIES = {
