@@ -21,7 +21,7 @@ import numpy as np
 
 import minigrad as mg
 
-from . import copy_task, sweep, translation
+from . import compare, copy_task, diagnostics, dynamics, sweep, translation
 from .synthetic import TASKS, Arithmetic, get_task
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
                     prepare_run)
@@ -98,6 +98,9 @@ def _add_train_args(p):
                    "(default: the device's: float64 on cpu, float32 on cuda)")
     p.add_argument("--no-trace", action="store_true", help="run every update eagerly instead of replaying "
                    "its trace (same numbers, about 2.5x slower at the paper's sizes; for debugging)")
+    p.add_argument("--no-diagnostics", action="store_true", help="log no diagnostics at the evaluations "
+                   "(histogram of log10 ||dE/ds_k||, tanh and gate saturation, largest Lyapunov exponent, "
+                   "drawn by minigrad diagnostics; about 5%% of an evaluation's time)")
 
 
 def _config(args) -> TrainConfig:
@@ -116,7 +119,8 @@ def _config(args) -> TrainConfig:
         alpha_delay=args.alpha_delay, batch_size=args.batch_size,
         eval_every=args.eval_every, eval_size=args.eval_size, max_updates=args.max_updates,
         target_error=args.target_error, check_every=args.check_every, check_size=args.check_size,
-        halve_lr=args.halve_lr, device=args.device, seed=args.seed, dtype=args.dtype, trace=not args.no_trace)
+        halve_lr=args.halve_lr, device=args.device, seed=args.seed, dtype=args.dtype, trace=not args.no_trace,
+        diagnostics=not args.no_diagnostics)
 
 
 def cmd_train(args):
@@ -232,12 +236,15 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
 
     import rnn
     import viz
-    if cell_kind not in ("rnn", "lstm", "gru", "esn"):
-        raise RunError(f"unknown cell {cell_kind!r}: choose one of rnn, lstm, gru, esn")
+    if cell_kind not in GRAPH_CELLS:
+        raise RunError(f"unknown cell {cell_kind!r}: choose one of {', '.join(GRAPH_CELLS)}")
     if steps < 1:
         raise RunError(f"--steps must be at least 1, got {steps}")
     if hidden < 1:
         raise RunError(f"--hidden must be at least 1, got {hidden}")
+    if cell_kind in MODEL_GRAPH_STEPS:
+        return _model_graph("seq2seq" if cell_kind == "attention" else cell_kind, steps, hidden, seed, collapse,
+                            device)
     limit = MAX_COLLAPSED_GRAPH_STEPS if collapse else MAX_GRAPH_STEPS
     if steps > limit:
         if collapse:
@@ -261,6 +268,60 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         loss = (rnn.hidden_of(run.final) ** 2).sum()
     loss.backward()
     title = f"{cell_kind.upper()} unrolled over {steps} steps: loss = |h_T|², edges coloured by gradient norm"
+    return viz.draw(tape, collapse=collapse, title=title)
+
+
+GRAPH_CELLS = ("rnn", "lstm", "gru", "esn", "ntm", "seq2seq", "attention")
+# the most steps of a full and of a collapsed graph: an NTM step is about 120 primitives, a
+# seq2seq step (encoder, or decoder with its attention) about 20-40
+MODEL_GRAPH_STEPS = {"ntm": (10, 200), "seq2seq": (30, 200), "attention": (30, 200)}
+
+
+def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, device):
+    """The graph of an NTM (``steps`` steps, each a cluster holding the controller, the read
+    head, the write head with the memory, the output) or of an attention seq2seq model (a
+    source of ``steps`` digits reversed: ``steps`` encoder steps, then ``steps + 1`` decoder
+    steps, each reading the attention over every encoder state), after one backward pass."""
+    import viz
+    from rnn import Seq2Seq
+    from .compare import MemoryModel
+    full, collapsed = MODEL_GRAPH_STEPS[kind]
+    limit = collapsed if collapse else full
+    if steps > limit:
+        more = "" if collapse else f"; pass --collapse (one node per step, up to {collapsed} steps)"
+        raise RunError(f"--steps {steps}: a {'collapsed ' if collapse else ''}{kind} graph of more than {limit} "
+                       f"steps takes dot minutes to lay out and cannot be read{more}, or draw fewer steps")
+    rng = np.random.default_rng(seed)
+    if kind == "ntm":
+        model = MemoryModel(hidden, seed, slots=4, width=3, device=device)
+        x = mg.tensor(rng.standard_normal((steps, 1, 6)), dtype=model.model.dtype, device=device)
+        with mg.Tape() as tape:
+            logits = model.probe(x, None, perturb=False).loss
+            loss = (logits ** 2).sum()
+        title = (f"NTM (LSTM controller, 4 x 3 memory) unrolled over {steps} steps: loss = |y_T|², "
+                 "edges coloured by gradient norm")
+    else:
+        V = translation.VOCABULARY
+        model = Seq2Seq(V, V, embed=hidden, hidden=hidden, attention=hidden, cell="gru", bidirectional=False,
+                        pad=translation.PAD, bos=translation.BOS, seed=seed, device=device)
+        digits = rng.integers(0, 10, steps) + translation.FIRST_DIGIT
+        source = mg.tensor(digits[:, None].astype(np.int64), device=device)
+        answer = np.concatenate([digits[::-1], [translation.EOS]])
+        targets = mg.tensor(answer[:, None].astype(np.int64), device=device)
+        target_in = mg.tensor(np.concatenate([[translation.BOS], answer[:-1]])[:, None].astype(np.int64),
+                              device=device)
+        with mg.Tape() as tape:
+            with mg.scope(part="once per sentence: encoder's embedding, attention keys, s_0"):
+                memory, state = model.start(source)
+            logits = []
+            for i in range(steps + 1):                 # Seq2Seq.forward's loop
+                with mg.scope(step=steps + i, part="decoder", output=i):
+                    o, state, _ = model.decoder.step(target_in[i], state, memory)
+                logits.append(o)
+            loss = mg.cross_entropy(mg.stack(logits), targets)
+        title = (f"Attention seq2seq (GRU encoder, additive attention) reversing {steps} digits: {steps} encoder "
+                 f"and {steps + 1} decoder steps, loss = cross-entropy, edges coloured by gradient norm")
+    loss.backward()
     return viz.draw(tape, collapse=collapse, title=title)
 
 
@@ -547,11 +608,17 @@ def build_parser():
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_jacobian)
 
+    p = sub.add_parser("diagnostics", help="a run's diagnostics over training: log10 ||dE/ds_k||, saturation, Lyapunov",
+                       description=diagnostics.DESCRIPTION)
+    diagnostics.add_arguments(p)
+    p.set_defaults(run=diagnostics.cmd_diagnostics)
+
     p = sub.add_parser("graph", help="draw an unrolled BPTT graph with Graphviz",
-                       description="Unroll a small cell, backpropagate, and draw the recorded tape: one "
-                                   "cluster per time step, edges coloured and sized by the gradient norm "
-                                   "that flowed along them (blue: vanishing, red: exploding).")
-    p.add_argument("--cell", default="rnn", help="rnn, lstm, gru or esn")
+                       description="Unroll a small cell, NTM or attention seq2seq model, backpropagate, and draw "
+                                   "the recorded tape: one cluster per time step, edges coloured and sized by "
+                                   "the gradient norm that flowed along them (blue: vanishing, red: exploding).")
+    p.add_argument("--cell", default="rnn", help="rnn, lstm, gru, esn, ntm (one cluster per step: controller, "
+                   "read head, write head and memory) or seq2seq / attention (encoder steps, then decoder steps)")
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--hidden", type=int, default=3)
     p.add_argument("--collapse", action="store_true", help="one node per time step (for long unrolls; "
@@ -580,6 +647,16 @@ def build_parser():
                        description=copy_task.DESCRIPTION)
     copy_task.add_arguments(p)
     p.set_defaults(run=copy_task.cmd_copy)
+
+    p = sub.add_parser("compare", help="tanh RNN, LSTM, GRU, attention, NTM: how far back dE/dh_k reaches",
+                       description=compare.DESCRIPTION)
+    compare.add_arguments(p)
+    p.set_defaults(run=compare.cmd_compare)
+
+    p = sub.add_parser("dynamics", help="one-unit bifurcations, fixed points, Lyapunov exponents",
+                       description=dynamics.DESCRIPTION)
+    dynamics.add_arguments(p)
+    p.set_defaults(run=dynamics.cmd_dynamics)
     return parser
 
 

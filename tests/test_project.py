@@ -111,6 +111,10 @@ TINY = {
     "translate": ["--max-updates", "5", "--eval-every", "5", "--eval-size", "20", "--quiet"],
     "copy": ["--max-updates", "4", "--eval-every", "2", "--eval-per-length", "2", "--max-length", "3", "--memory-slots", "8",
              "--hidden", "8", "--test-lengths", "5", "--test-size", "4", "--figure-length", "5", "--quiet"],
+    "diagnostics": [],
+    "compare": ["--updates", "1", "--length", "10", "--hidden", "3", "--probe-size", "2", "--eval-size", "8", "--quiet"],
+    "dynamics": ["--points", "20", "--starts", "8", "--steps", "50", "--length", "12", "--batch", "2", "--radii", "2",
+                 "--train-updates", "2", "--discard", "2", "--hidden", "6", "--quiet"],
 }
 
 

@@ -110,3 +110,65 @@ def test_graph_command_for_every_cell(cell, tmp_path, capsys):
     assert main(["graph", "--cell", "transformer", "--out", str(tmp_path / "x.dot")]) == 2
     assert "unknown cell" in capsys.readouterr().err
     assert build_graph(cell, 2).source.startswith("digraph")
+
+
+# ----------------------------------------------------------------- NTM and attention seq2seq
+def cluster_labels(dot):
+    """[(cluster name, its label)] in the order of the DOT source."""
+    found = re.findall(r'subgraph (cluster_\w+) \{\s*graph \[[^\]]*?label=("[^"]*"|[^\s\]]+)', dot)
+    return [(name, label.strip('"')) for name, label in found]
+
+
+def test_ntm_graph_has_one_cluster_per_step_with_its_stages(tmp_path, capsys):
+    """minigrad graph --cell ntm: one cluster per step, each holding four nested stage clusters
+    (controller, read head, write head and memory, output); the memory written in step t is read
+    in step t + 1 (an edge between the clusters); rendered by the real dot."""
+    assert main(["graph", "--cell", "ntm", "--steps", "3", "--out", str(tmp_path / "n.dot")]) == 0
+    dot = (tmp_path / "n.dot").read_text()
+    assert re.findall(r"subgraph (cluster_step\d+) \{", dot) == ["cluster_step0", "cluster_step1", "cluster_step2"]
+    blocks = [b[:b.index("\n\t}\n")] for b in dot.split("\tsubgraph cluster_step")[1:]]   # each step's cluster
+    assert len(blocks) == 3
+    for t, block in enumerate(blocks):
+        stages = [label for name, label in cluster_labels(block) if name.startswith(f"cluster_s{t}_stage")]
+        assert stages == ["controller", "read head", "write head, memory", "output"]
+    assert "W_heads" in dot and "grad norm" in dot
+    step_of = {op: t for t, block in enumerate(blocks) for op in re.findall(r"^\s*(op\d+) \[", block, re.M)}
+    stage_of = {op: int(stage) for block in blocks
+                for stage, body in re.findall(r"subgraph cluster_s\d+_stage(\d+) \{(.*?)\n\t\t\}", block, re.S)
+                for op in re.findall(r"^\s*(op\d+) \[", body, re.M)}
+    assert set(stage_of) == set(step_of)                    # every op of a step is in one of its stages
+    crossing = {(stage_of[a], stage_of[b]) for a, b in re.findall(r"(op\d+) -> (op\d+)", dot)
+                if a in step_of and b in step_of and step_of[b] == step_of[a] + 1}
+    assert (2, 1) in crossing and (2, 2) in crossing        # the memory written is read, and written again
+    assert (0, 0) in crossing                               # the controller's own recurrence
+    if shutil.which("dot"):
+        assert main(["graph", "--cell", "ntm", "--steps", "2", "--out", str(tmp_path / "n.svg")]) == 0
+        svg = (tmp_path / "n.svg").read_text()
+        assert "<svg" in svg[:400] and "read head" in svg and "t = 1" in svg
+    assert main(["graph", "--cell", "ntm", "--steps", "11", "--out", str(tmp_path / "x.dot")]) == 2
+    err = capsys.readouterr().err
+    assert "more than 10 steps" in err and "--collapse" in err and err.count("\n") == 1
+
+
+def test_seq2seq_graph_has_encoder_and_decoder_steps(tmp_path, capsys):
+    """minigrad graph --cell seq2seq (or attention), 3 steps: a source of 3 digits, reversed: 3
+    encoder clusters, then 4 decoder clusters (3 digits and the end token); every decoder step
+    reads the attention keys made once per sentence, outside the steps."""
+    for name in ("seq2seq", "attention"):
+        assert main(["graph", "--cell", name, "--steps", "3", "--out", str(tmp_path / f"{name}.dot")]) == 0
+    dot = (tmp_path / "seq2seq.dot").read_text()
+    assert re.sub(r"leaf\d+", "leaf", dot) == re.sub(r"leaf\d+", "leaf", (tmp_path / "attention.dot").read_text())
+    labels = [(name[len("cluster_step"):], label) for name, label in cluster_labels(dot)
+              if name.startswith("cluster_step")]
+    assert labels == [("0", "encoder, t = 0"), ("1", "encoder, t = 1"), ("2", "encoder, t = 2"),
+                      ("3", "decoder output 0, t = 3"), ("4", "decoder output 1, t = 4"),
+                      ("5", "decoder output 2, t = 5"), ("6", "decoder output 3, t = 6")]
+    assert "once per sentence" in dot and "W_s" in dot and "softmax" in dot
+    assert main(["graph", "--cell", "seq2seq", "--steps", "4", "--collapse", "--out", str(tmp_path / "c.dot")]) == 0
+    assert sorted(map(int, re.findall(r"^\s*step(\d+) \[", (tmp_path / "c.dot").read_text(), re.M))) == list(range(9))
+    if shutil.which("dot"):
+        assert main(["graph", "--cell", "seq2seq", "--steps", "2", "--out", str(tmp_path / "s.svg")]) == 0
+        svg = (tmp_path / "s.svg").read_text()
+        assert "<svg" in svg[:400] and "decoder output 2, t = 4" in svg and "once per sentence" in svg
+    assert main(["graph", "--cell", "seq2seq", "--steps", "31", "--out", str(tmp_path / "x.dot")]) == 2
+    assert "more than 30 steps" in capsys.readouterr().err

@@ -3,7 +3,11 @@
 ``draw(tape)`` turns a recorded :class:`minigrad.Tape` into a ``graphviz.Digraph``:
 
 * one box per primitive (op name and output shape), grouped in one cluster per time step when
-  the nodes carry ``step`` marks (``rnn.unroll`` sets them);
+  the nodes carry ``step`` marks (``rnn.unroll`` sets them), titled with the ``part`` mark when
+  a step has one ("encoder, t = 2", "decoder output 0, t = 5": rnn.Seq2Seq sets them), and
+  inside a step one dashed cluster per ``stage`` mark (an NTM step: controller, read head,
+  write head and memory, output); nodes with a ``part`` but no ``step`` (the attention's keys,
+  made once per sentence) get a cluster of their part;
 * the hand-off of a state component to the next step (a node marked ``handoff``: the
   ``identity`` through which ``rnn.unroll`` passes an LSTM's h and c) as an arrow-shaped
   node named for the component and the step it goes to;
@@ -139,6 +143,37 @@ def _steps(tape):
     return sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] if kv[0] is not None else 0))
 
 
+def _mark(entry, name):
+    return None if entry.marks is None else entry.marks.get(name)
+
+
+def step_label(step, entries) -> str:
+    """A step cluster's title: ``t = step``, preceded by the ``part`` of the model that made the
+    step when its nodes say (seq2seq: "encoder, t = 2"; "decoder output 0, t = 5")."""
+    parts = {_mark(e, "part") for e in entries} - {None}
+    if len(parts) != 1:
+        return f"t = {step}"
+    part = parts.pop()
+    outputs = {_mark(e, "output") for e in entries} - {None}
+    if len(outputs) == 1:
+        part = f"{part} output {outputs.pop()}"
+    return f"{part}, t = {step}"
+
+
+def _stages(entries, step, by: str = "stage") -> dict:
+    """Nested clusters inside one step, one per ``stage`` mark (an NTM step: controller, read
+    head, write head and memory, output), in the order the stages first occur; for the nodes
+    of no step (``step`` None), one per ``part`` mark."""
+    stages = {}
+    for e in entries:
+        stage = _mark(e, by)
+        if stage is not None and stage not in stages:
+            stages[stage] = graphviz.Digraph(
+                f"cluster_s{step}_stage{len(stages)}",
+                graph_attr={"label": str(stage), "style": "dashed", "color": "#c6dbef", "fontsize": "9"})
+    return stages
+
+
 def _parameters_cluster(graph, params):
     """Each parameter once, with its summary and (after backward) its gradient norm."""
     if not params:
@@ -161,9 +196,13 @@ def _draw_full(graph, tape):
     step_of = {e.index: e.step for e in tape}
     params = {}
     for step, entries in _steps(tape):
-        target = graph if step is None else graphviz.Digraph(
-            f"cluster_step{step}", graph_attr={"label": f"t = {step}", "style": "rounded", "color": "#9ecae1"})
+        outer = graph if step is None else graphviz.Digraph(
+            f"cluster_step{step}", graph_attr={"label": step_label(step, entries), "style": "rounded",
+                                               "color": "#9ecae1"})
+        by = "part" if step is None else "stage"
+        stages = _stages(entries, step, by)
         for e in entries:
+            target = stages.get(_mark(e, by), outer)
             handoff = None if e.marks is None else e.marks.get("handoff")
             if handoff is not None:
                 to = "" if step is None else f" → t = {step + 1}"
@@ -182,8 +221,10 @@ def _draw_full(graph, tape):
                                 fillcolor=PARAM_COLOUR, fontsize="9")
                 else:
                     _leaf_node(target, x, key)
+        for sub in stages.values():
+            outer.subgraph(sub)
         if step is not None:
-            graph.subgraph(target)
+            graph.subgraph(outer)
     _parameters_cluster(graph, params)
     for e in tape:
         for i, x in enumerate(e.inputs):
@@ -213,7 +254,11 @@ def _draw_collapsed(graph, tape):
                 key = (e.step, _param_name(x))
                 into_params[key] = _combine(into_params.get(key, 0.0), norm)
     for step, entries in _steps(tape):
-        name = "after the steps" if step is None else f"t = {step}"
+        if step is None:                     # the loss; a seq2seq model's attention keys, made once
+            parts = {_mark(e, "part") for e in entries} - {None}
+            name = "outside the steps" + "".join(f"\n({p})" for p in sorted(parts))
+        else:
+            name = step_label(step, entries)
         lines = [name, f"{len(entries)} ops"]
         for (s, pname), norm in into_params.items():
             if s == step and norm is not None:
