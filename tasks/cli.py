@@ -23,6 +23,8 @@ import minigrad as mg
 
 from . import compare, copy_task, diagnostics, dynamics, sweep, translation
 from .synthetic import TASKS, Arithmetic, get_task
+from .runfiles import check_checkpoint as _check_checkpoint, check_out_file as _check_out_file
+from .runfiles import check_out_folder as _check_out_folder
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
                     prepare_run)
 
@@ -416,45 +418,6 @@ def _at_least(minimum: int, **values):
     for name, value in values.items():
         if value < minimum:
             raise RunError(f"--{name.replace('_', '-')} must be at least {minimum}, got {value}")
-
-
-def _check_checkpoint(path):
-    """A checkpoint argument names an existing file (else one line saying what to give)."""
-    p = Path(path)
-    if p.is_dir():
-        hint = f" such as {p / 'checkpoint.npz'}" if (p / "checkpoint.npz").exists() else ""
-        raise RunError(f"{path} is a folder: give a checkpoint file{hint}")
-    if not p.exists():
-        raise RunError(f"{path}: no such checkpoint (a run folder's checkpoint.npz or best.npz, "
-                       "written by minigrad train)")
-
-
-def _check_out_folder(path, flag: str = "--out", label=None) -> Path:
-    """``path`` is, or can be made as, a folder this process can write in."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise RunError(f"{label} cannot be made: {path} is a file, not a folder" if label
-                       else f"{flag} {path} is a file, not a folder")
-    label = label or f"{flag} {path}"
-    parent = path
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise RunError(f"{label} cannot be made: {parent} is a file, not a folder")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunError(f"{label} cannot be written: no permission to write in {parent}")
-    return path
-
-
-def _check_out_file(path, flag: str = "--out") -> Path:
-    """``path`` names a file that can be written (its folder is made if need be)."""
-    path = Path(path)
-    if path.is_dir():
-        raise RunError(f"{flag} {path} is a folder: give a file name, such as {path / 'graph.svg'}")
-    if path.exists() and not os.access(path, os.W_OK):
-        raise RunError(f"{flag} {path} cannot be written: no permission")
-    _check_out_folder(path.parent, label=f"{flag} {path}")
-    return path
 
 
 # Memory of a run, estimated from the sizes before anything is allocated.  Floats kept per

@@ -50,8 +50,7 @@ import numpy as np
 import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
-from .runfiles import RunFiles
-from .train import RunError
+from .runfiles import RunError, RunFiles, open_run
 
 DELIMITER_CHANNELS = 1
 
@@ -504,22 +503,13 @@ def cmd_copy(args) -> int:
     if not args.out:
         raise RunError("give --out FOLDER for the run (or --checkpoint FILE to test a trained machine)")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} is a file, not a folder")
-    checkpoint = out / "checkpoint.npz"
-    if args.resume:
-        if not checkpoint.exists():
-            raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
+    checkpoint = open_run(out, args.resume, args.force,
+                          made=("checkpoint.npz", "log.jsonl", "config.json", "weightings.png", "cost.png"))
+    if checkpoint is not None:
         trainer = CopyTrainer.from_checkpoint(checkpoint, _given(args, fields))
-        files = RunFiles(out)
-        rows, lines, _ = files.read_log()                     # drop rows written after the checkpoint
-        files.rewrite_log([line for row, line in zip(rows, lines) if row["update"] <= trainer.state.update])
+        RunFiles(out).trim_log(trainer.state.update)
     else:
-        if (checkpoint.exists() or (out / "log.jsonl").exists()) and not args.force:
-            raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
         trainer = CopyTrainer(CopyConfig(**_given(args, fields)))
-        for name in ("checkpoint.npz", "log.jsonl", "config.json", "weightings.png", "cost.png"):
-            (out / name).unlink(missing_ok=True)
     start = time.perf_counter()
     st = trainer.train(out, progress=not args.quiet)
     c = trainer.config

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 import time
 from dataclasses import asdict
@@ -194,6 +195,81 @@ class RunFiles:
 
     def rewrite_log(self, lines):
         atomic_write(self.log_path, "".join(line + "\n" for line in lines).encode())
+
+    def trim_log(self, update: int):
+        """Before a resume from the checkpoint of ``update``: drop the log rows written after it
+        (and a torn last line, said on stderr), so the resumed run writes them again."""
+        rows, lines, torn = self.read_log()
+        if torn is not None:                                          # a crash cut the last write short
+            print(f"minigrad: note: {self.log_path}: dropped a torn last line ({torn[:40]!r}...)", file=sys.stderr)
+        kept = [line for row, line in zip(rows, lines) if row["update"] <= update]
+        if torn is not None or len(kept) < len(lines):
+            self.rewrite_log(kept)
+
+
+# --------------------------------------------------------------------------- what a command is given
+class RunError(ValueError):
+    """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
+
+
+def check_checkpoint(path) -> Path:
+    """A checkpoint argument names an existing file (else one line saying what to give)."""
+    p = Path(path)
+    if p.is_dir():
+        hint = f" such as {p / 'checkpoint.npz'}" if (p / "checkpoint.npz").exists() else ""
+        raise RunError(f"{path} is a folder: give a checkpoint file{hint}")
+    if not p.exists():
+        raise RunError(f"{path}: no such checkpoint (a run folder's checkpoint.npz or best.npz, "
+                       "written by minigrad train)")
+    return p
+
+
+def check_out_folder(path, flag: str = "--out", label=None) -> Path:
+    """``path`` is, or can be made as, a folder this process can write in."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunError(f"{label} cannot be made: {path} is a file, not a folder" if label
+                       else f"{flag} {path} is a file, not a folder")
+    label = label or f"{flag} {path}"
+    parent = path
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise RunError(f"{label} cannot be made: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"{label} cannot be written: no permission to write in {parent}")
+    return path
+
+
+def check_out_file(path, flag: str = "--out") -> Path:
+    """``path`` names a file that can be written (its folder is made if need be)."""
+    path = Path(path)
+    if path.is_dir():
+        raise RunError(f"{flag} {path} is a folder: give a file name, such as {path / 'graph.svg'}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise RunError(f"{flag} {path} cannot be written: no permission")
+    check_out_folder(path.parent, label=f"{flag} {path}")
+    return path
+
+
+def open_run(out, resume: bool, force: bool, made=("checkpoint.npz", "log.jsonl", "config.json")) -> Path | None:
+    """Where a training command starts, in ``out``: with ``resume``, the checkpoint to continue
+    from (it must exist); else None, after refusing a folder that already holds a run unless
+    ``force``, which deletes the files a run makes (``made``) and any leftover temporary file."""
+    out = check_out_folder(out)
+    checkpoint = out / "checkpoint.npz"
+    if resume:
+        if not checkpoint.exists():
+            raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
+        return checkpoint
+    if checkpoint.exists() or (out / "log.jsonl").exists():
+        if not force:
+            raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
+        for name in made:
+            (out / name).unlink(missing_ok=True)
+        for old in out.glob(".*.tmp"):                  # atomic_write's, left by a killed run
+            old.unlink()
+    return None
 
 
 def _jsonable(v):

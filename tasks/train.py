@@ -51,7 +51,7 @@ import rnn
 from rnn import regularizer
 
 from . import diagnostics
-from .runfiles import RunFiles
+from .runfiles import RunError, RunFiles, open_run
 from .synthetic import Sampler, get_task
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")    # the paper's headline three (the demo's, the sweep's default)
@@ -125,8 +125,6 @@ def keep_freed_memory() -> bool:
 _MEMORY_KEPT = None
 
 
-class RunError(ValueError):
-    """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
 
 
 @dataclass
@@ -581,33 +579,18 @@ class Trainer:
 def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = False) -> Trainer:
     """A Trainer for ``out``: new (refusing a folder that holds a run, unless ``force``) or
     resumed from its checkpoint (``resume``)."""
-    out = Path(out)
-    checkpoint = out / "checkpoint.npz"
-    has_run = checkpoint.exists() or (out / "log.jsonl").exists()
-    if resume:
-        if not checkpoint.exists():
-            raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
+    made = ("checkpoint.npz", "best.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png")
+    checkpoint = open_run(out, resume, force, made)
+    if checkpoint is not None:
         trainer = Trainer.from_checkpoint(checkpoint, config)
         st = trainer.state
         if diverged(st.outcome):
             raise RunError(f"--resume: the run in {out} {st.outcome}; its checkpoint (update {st.update}) "
                            "would diverge again, identically: start over with --force and other settings")
         files = RunFiles(out)
-        rows, lines, torn = files.read_log()
-        if torn is not None:                                          # a crash cut the last write short
-            print(f"minigrad: note: {files.log_path}: dropped a torn last line ({torn[:40]!r}...)", file=sys.stderr)
-        kept = [line for row, line in zip(rows, lines) if row["update"] <= st.update]
-        if torn is not None or len(kept) < len(lines):                # and rows after the checkpoint
-            files.rewrite_log(kept)
+        files.trim_log(st.update)
         files.truncate_norms(st.update)
         return trainer
-    if has_run and not force:
-        raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
-    if has_run and force:
-        for name in ("checkpoint.npz", "best.npz", "log.jsonl", "config.json", "grad_norms.f32", "grad_norms.png"):
-            (out / name).unlink(missing_ok=True)
-        for old in out.glob(".*.tmp"):                  # atomic_write's, left by a killed run
-            old.unlink()
-        for old in (out / "snapshots").glob("checkpoint_*.npz"):
-            old.unlink()
+    for old in (Path(out) / "snapshots").glob("checkpoint_*.npz"):
+        old.unlink()
     return Trainer(config)

@@ -38,8 +38,7 @@ import numpy as np
 import minigrad as mg
 from rnn.attention import Seq2Seq
 
-from .runfiles import RunFiles
-from .train import RunError
+from .runfiles import RunError, RunFiles, open_run
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 VOCABULARY = FIRST_DIGIT + 10
@@ -346,24 +345,15 @@ def cmd_translate(args) -> int:
         return 0
     config = _config(args).validate()
     out = Path(args.out or f"runs/translate-{config.task}-L{config.max_length}-s{config.seed}")
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} is a file, not a folder")
-    checkpoint = out / "checkpoint.npz"
-    if args.resume:
-        if not checkpoint.exists():
-            raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
+    checkpoint = open_run(out, args.resume, args.force,
+                          made=("checkpoint.npz", "log.jsonl", "config.json", "curve.png", "attention.png"))
+    if checkpoint is not None:
         run = Translator.from_checkpoint(checkpoint, config)
         if run.state.outcome == "success" or run.state.outcome.startswith("diverged"):
             raise RunError(f"--resume: the run in {out} already ended ({run.state.outcome})")
         run.state.outcome = None
-        files = RunFiles(out)                                   # drop log rows after the checkpoint
-        rows, lines, _ = files.read_log()
-        files.rewrite_log([line for row, line in zip(rows, lines) if row["update"] <= run.state.update])
+        RunFiles(out).trim_log(run.state.update)
     else:
-        if (checkpoint.exists() or (out / "log.jsonl").exists()) and not args.force:
-            raise RunError(f"{out} already holds a run: pass --resume to continue it or --force to start over")
-        for name in ("checkpoint.npz", "log.jsonl", "config.json", "curve.png", "attention.png"):
-            (out / name).unlink(missing_ok=True)
         run = Translator(config)
     state = run.train(out, progress=not args.quiet)
     from viz.attention import learning_curve
