@@ -11,6 +11,10 @@ updates).  Temporal order, the paper's settings (50 tanh units, smart tanh, batc
 
 Prints, per (length, dtype, method, S): ms per update of the pack, of S separate runs, and the
 throughput ratio (separate time / packed time: how many times more updates per second per model).
+``--clock cpu`` times with this process's CPU time instead of the wall clock: on a machine
+shared with other work it is inflated far less (a process waiting for a core is not counted).
+``--program-only`` times the pack's traced program alone instead of its whole update: the ratio
+is then the ceiling of packing this program (data and the Python around it for free).
 """
 from __future__ import annotations
 
@@ -27,25 +31,36 @@ import common  # noqa: E402,F401  (one BLAS thread for every implementation)
 
 import numpy as np  # noqa: E402
 
+import minigrad as mg  # noqa: E402
+
 from tasks.packed import PackedTrainer  # noqa: E402
 from tasks.train import Trainer, TrainConfig, keep_freed_memory  # noqa: E402
 
 
-def timed(fn, updates):
-    start = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def timed(fn, updates, clock=time.perf_counter):
+    start = clock()
     for _ in range(updates):
         fn()
-    return (time.perf_counter() - start) / updates
+    return (clock() - start) / updates
 
 
-def measure(length, dtype, method, S, updates, repeats):
+def measure(length, dtype, method, S, updates, repeats, clock="wall", program_only=False):
     configs = [TrainConfig.for_task("temporal_order", length=length, method=method, seed=s, dtype=dtype)
                for s in range(S)]
     pack = PackedTrainer(configs)
     everyone = list(range(S))
     alone = [Trainer(c) for c in configs]
+    c = pack.config
+    batch = pack._batch(pack._train_rngs(everyone), c.batch_size)
+    alpha = mg.tensor([0.5] * S, dtype=pack.params[0].dtype) if method == "msgd-cr" else None
 
     def packed_update():
+        if program_only:                        # the traced program alone: no data, no SGD step
+            pack._gradients(pack.model, batch.inputs, batch.targets, alpha, None, c.method, c.clip)
+            return
         pack.update(everyone)
         for m in pack.members:                  # as the training loop counts them
             m.state.update += 1
@@ -59,8 +74,9 @@ def measure(length, dtype, method, S, updates, repeats):
     for r in range(repeats):                    # interleaved, alternating which goes first
         pair = [(packed, packed_update), (separate, separate_updates)]
         for times, fn in (pair if r % 2 == 0 else pair[::-1]):
-            times.append(timed(fn, updates))
+            times.append(timed(fn, updates, CLOCKS[clock]))
     return {"length": length, "dtype": dtype, "method": method, "S": S, "updates": updates, "repeats": repeats,
+            "clock": clock, "program_only": program_only,
             "packed_ms": [1e3 * t for t in packed], "separate_ms": [1e3 * t for t in separate],
             "best_ratio": min(separate) / min(packed), "median_ratio": float(np.median(separate) / np.median(packed))}
 
@@ -73,6 +89,12 @@ def main(argv=None):
     p.add_argument("--methods", nargs="+", default=["msgd-c", "msgd-cr"])
     p.add_argument("--updates", type=int, default=10, help="updates per timing")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall: elapsed time; cpu: this process's CPU time (time.process_time), which other "
+                        "processes on a shared machine inflate far less (one BLAS thread: the work done)")
+    p.add_argument("--program-only", action="store_true",
+                   help="time the pack's traced program alone (forward, BPTT, Omega, clipping: no data, no "
+                        "SGD step, no Python around it): separate time / this is the most packing can give")
     p.add_argument("--json")
     args = p.parse_args(argv)
     rows = []
@@ -81,7 +103,7 @@ def main(argv=None):
         for dtype in args.dtypes:
             for method in args.methods:
                 for S in args.sizes:
-                    r = measure(length, dtype, method, S, args.updates, args.repeats)
+                    r = measure(length, dtype, method, S, args.updates, args.repeats, args.clock, args.program_only)
                     rows.append(r)
                     print(f"{length:>4} {dtype:>8} {method:>8} {S:>3} {min(r['packed_ms']):>10.2f} "
                           f"{min(r['separate_ms']):>12.2f} {r['best_ratio']:>11.2f} {r['median_ratio']:>7.2f}", flush=True)

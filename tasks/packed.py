@@ -8,7 +8,10 @@ the gain).  Each run is still its own run, exactly as :class:`tasks.train.Traine
 it alone:
 
 * its own data: the minibatch of update u of run s is generated from ``(seed_s, 0, u)``, its
-  test sets from ``(seed_s, 1, u)`` and ``(seed_s, 3, u)``, as in a separate run;
+  test sets from ``(seed_s, 1, u)`` and ``(seed_s, 3, u)``, as in a separate run, bit for bit
+  (the same NumPy streams, only made cheaper: the generators' seeding for 64 updates ahead in
+  a few array calls, the draws of all runs turned into symbols and one-hot inputs at once; see
+  :meth:`tasks.synthetic.Task.stacked_batch`);
 * its own loss (the head's mean over its own batch), gradient norm, clipping with the fallback,
   Omega (over its own (step, sequence) pairs) and alpha: everything reduced per model;
 * its own evaluations, success checks, outcome ("success", "budget", "interrupted",
@@ -41,13 +44,16 @@ import rnn
 from rnn import regularizer
 
 from .runfiles import RunFiles
-from .synthetic import Task, get_task
+from .synthetic import Task, get_task, pcg64_states, seed_value
 from .train import (CLIPPED, FALLBACK_NORM, FINITE_CHECK_EVERY, REGULARIZED, STOP_SIGNALS, RunError, RunState,
                     Trainer, TrainConfig, diverged, prepare_run)
 
 # Settings that may differ between the runs of one pack; every other TrainConfig field must be
 # equal (the shapes, the method and the schedule of evaluations are shared).
 MAY_DIFFER = ("seed", "init", "alpha", "alpha_schedule", "alpha_beta", "alpha_every", "alpha_delay")
+
+
+STREAM_CHUNK = 64      # updates ahead whose training generators are seeded at once, per run
 
 
 def packable(config: TrainConfig) -> str | None:
@@ -116,6 +122,7 @@ class PackedTrainer:
         self._stop_requested = False
         self.stop_signal = None
         self._gradients = mg.trace(self.gradients) if c.trace else self.gradients
+        self._states, self._generators = {}, {}      # the training streams' generators (see _train_rngs)
         # a finished run's weights are frozen; a diverged one's are zeroed (no NaN arithmetic)
         for s, m in enumerate(self.members):
             if diverged(m.state.outcome):
@@ -143,18 +150,46 @@ class PackedTrainer:
         return cls(configs, members)
 
     # ----------------------------------------------------------------- data
-    def _stack(self, which, make):
-        """Inputs (T, S, n, n_in) and targets of the runs in ``which`` (a batch each, from
-        ``make(s)``), zeros for the others."""
-        batches = {s: make(s) for s in which}
-        any_batch = next(iter(batches.values()))
-        xs, ys = [], []
-        for s in range(self.S):
-            b = batches.get(s)
-            xs.append(b.inputs if b is not None else mg.zeros_like(any_batch.inputs))
-            ys.append(b.targets if b is not None else mg.zeros_like(any_batch.targets))
-        axis = 1 if self.task.head == "every_softmax" else 0       # targets (T, n) or (n,) / (n, 1)
-        return mg.stack(xs, axis=1), mg.stack(ys, axis=axis)
+    def _rngs(self, keys):
+        """Run s's generator of the stream ``(seed_s,) + keys[s]`` for each run in ``keys``
+        (what its :class:`Sampler` would draw from), None for the others."""
+        rng = self.backend.rng
+        return [rng(seed_value((self.members[s].config.seed,) + tuple(keys[s]))) if s in keys else None
+                for s in range(self.S)]
+
+    def _train_rngs(self, stepping):
+        """:meth:`_rngs` of the training stream, update ``state.update`` of each run in
+        ``stepping``.  With NumPy on the CPU the generators' starting states are computed
+        :data:`STREAM_CHUNK` updates ahead for all runs at once
+        (:func:`tasks.synthetic.pcg64_states`: NumPy's own seeding, vectorized) and set into one
+        reused generator per run: the same streams as ``default_rng(seed_value(key))``."""
+        members = self.members
+        keys = {s: (self.TRAIN, members[s].state.update) for s in stepping}
+        if self.xp is not np or self._states is False:
+            return self._rngs(keys)
+        want = [(s, keys[s][1]) for s in stepping]
+        if any(w not in self._states for w in want):
+            ahead = [(s, u + k) for s, u in want for k in range(STREAM_CHUNK)]
+            entropy = [(members[s].config.seed, self.TRAIN, u) for s, u in ahead]
+            states = pcg64_states(entropy) if all(0 <= v <= 0xFFFFFFFF for e in entropy for v in e) else None
+            if states is None:
+                self._states = False
+                return self._rngs(keys)
+            self._states = dict(zip(ahead, states))
+        rngs = [None] * self.S
+        for s, u in want:
+            g = self._generators.get(s)
+            if g is None:
+                g = self._generators[s] = np.random.Generator(np.random.PCG64(0))
+            g.bit_generator.state = self._states.pop((s, u))
+            rngs[s] = g
+        return rngs
+
+    def _batch(self, rngs, size):
+        """Inputs (T, S, size, n_in) and targets of the runs whose generator is in ``rngs``,
+        zeros for the others: bit for bit each run's ``Sampler.batch(size)`` stacked."""
+        c = self.config
+        return self.task.stacked_batch(size, c.length, rngs, device=c.device, dtype=c.dtype)
 
     # ----------------------------------------------------------------- one update
     def update(self, stepping):
@@ -162,16 +197,18 @@ class PackedTrainer:
         returns device tensors of shape (S,): loss, grad norm, clipped, fallback, omega."""
         c = self.config
         members = self.members
-        inputs, targets = self._stack(stepping, lambda s: members[s]._sampler(self.TRAIN, members[s].state.update)
-                                      .batch(c.batch_size))
+        batch = self._batch(self._train_rngs(stepping), c.batch_size)
+        inputs, targets = batch.inputs, batch.targets
         dtype = self.params[0].dtype
         alpha = None
         if c.method in REGULARIZED:
             alpha = mg.tensor([members[s].alpha_at(members[s].state.update + 1) for s in range(self.S)],
                               dtype=dtype, device=c.device)
-        mask = np.zeros(self.S, dtype=bool)
-        mask[list(stepping)] = True
-        mask = mg.tensor(mask, device=c.device)
+        mask = None                             # every run steps: nothing to mask (a program without it)
+        if len(stepping) < self.S:
+            mask = np.zeros(self.S, dtype=bool)
+            mask[list(stepping)] = True
+            mask = mg.tensor(mask, device=c.device)
         result = self._gradients(self.model, inputs, targets, alpha, mask, c.method, c.clip)
         self.opt.lr = members[stepping[0]].state.lr
         self.opt.step()
@@ -191,8 +228,9 @@ class PackedTrainer:
 
     def gradients(self, model, inputs, targets, alpha, mask, method, clip):
         """The packed counterpart of :meth:`Trainer.gradients`: per-run losses, gradients,
-        Omega, norms, clipping and fallback; runs outside ``mask`` get zero gradients."""
-        xp = mask.backend                       # (while traced, the backend that writes calls down)
+        Omega, norms, clipping and fallback; runs outside ``mask`` get zero gradients (None:
+        every run steps)."""
+        xp = inputs.backend                     # (while traced, the backend that writes calls down)
         outputs, runs = model.run(inputs)
         losses = self.losses(outputs, targets)
         total = losses.sum()                    # d total / d (run s's weights) = d loss_s / d them
@@ -212,7 +250,7 @@ class PackedTrainer:
         for s in sums[1:]:
             n = n + s
         n = xp.sqrt(n)
-        on = mask.data
+        on = None if mask is None else mask.data
         clipped = bad = None
         if method in CLIPPED:
             bad = ~xp.isfinite(n) | (n > FALLBACK_NORM)
@@ -226,10 +264,12 @@ class PackedTrainer:
             shape = (S,) + (1,) * (p.ndim - 1)
             g = p.grad.data
             if method in CLIPPED:
-                fallback = 0.02 * p.data if p is W_rec else xp.zeros_like(p.data)
+                fallback = 0.02 * p.data if p is W_rec else 0
                 g = xp.where(bad.reshape(shape), fallback, g * scale.reshape(shape))
-            p.grad = mg.Tensor(xp.where(on.reshape(shape), g, 0), device=p.device)
-        wrap = lambda a: None if a is None else mg.Tensor(a, device=mask.device)   # noqa: E731
+            if on is not None:
+                g = xp.where(on.reshape(shape), g, 0)
+            p.grad = mg.Tensor(g, device=p.device)
+        wrap = lambda a: None if a is None else mg.Tensor(a, device=inputs.device)   # noqa: E731
         return losses.detach(), wrap(n), wrap(clipped), wrap(bad), omega
 
     # ----------------------------------------------------------------- evaluation
@@ -238,13 +278,13 @@ class PackedTrainer:
         the seed ``(seed_s,) + keys[s]``, as :meth:`Trainer.evaluate` draws them."""
         c = self.config
         size = size or c.eval_size
-        samplers = {s: self.members[s]._sampler(*keys[s]) for s in which}
+        rngs = self._rngs({s: keys[s] for s in which})
         wrong = None
         with mg.no_grad():
             for start in range(0, size, c.eval_batch):
                 n = min(c.eval_batch, size - start)
-                inputs, targets = self._stack(which, lambda s: samplers[s].batch(n))
-                w = self.task.wrong(self.model(inputs), targets)            # (S, n)
+                batch = self._batch(rngs, n)
+                w = self.task.wrong(self.model(batch.inputs), batch.targets)            # (S, n)
                 w = w.astype(np.float64).reshape(self.S, -1).sum(-1)
                 wrong = w if wrong is None else wrong + w
         counts = wrong.numpy()

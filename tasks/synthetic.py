@@ -14,7 +14,10 @@ Encodings follow PAPER.md ("follow the code's executed encoding"); indices are 0
 | memorization(K, P)    | K + 2    | every_softmax  | K ("nothing"), then the pattern     |
 
 Randomness comes from a seeded generator of the device's backend: the same seed and device
-give the same sequences.
+give the same sequences.  A pack of runs (:mod:`tasks.packed`) draws each run's batch from
+that run's own generator, with the per-run work (seeding, Lemire's bounded draws, the one-hot
+code) done for all runs at once: :meth:`Task.stacked_batch`, bit-identical to the runs'
+batches stacked (tests/test_synthetic.py pins the data of every task to that of commit e9d0dca).
 """
 from __future__ import annotations
 
@@ -24,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import minigrad as mg
+
+_M32, _M128 = 0xFFFFFFFF, (1 << 128) - 1
 
 
 @dataclass
@@ -59,6 +64,60 @@ class Task:
         y = mg.tensor(y.astype(dtype) if self.head == "last_linear" else y.astype(np.int64), device=backend.device)
         return Batch(x, y, length)
 
+    def symbols(self, xp, rng, size, length):
+        """(symbols (length, size) ints, targets) for tasks whose inputs are one-hot symbols
+        (:meth:`generate` is their one-hot code); None for the others."""
+        return None
+
+    def stacked_batch(self, size: int, length: int, rngs, device=None, dtype=None) -> Batch:
+        """The batches of several runs along a new model axis: ``rngs[s]`` draws run s's batch
+        (None: zeros, a run that does not step), inputs (l, S, size, channels) and targets
+        (S, size), (l, S, size) for an every-step head, or (S, size, 1).  Bit for bit what
+        stacking ``self.batch(size, length, rngs[s], ...)`` gives, with the one-hot code and
+        the transfers made once for all runs (tests/test_synthetic.py checks it)."""
+        if length < self.min_length:
+            raise ValueError(f"{self.name}: length must be at least {self.min_length}, got {length}")
+        backend = mg.get_backend(device)
+        xp = backend.xp
+        dtype = np.dtype(dtype) if dtype is not None else backend.default_float
+        every = self.head == "every_softmax"
+        live = [s for s, r in enumerate(rngs) if r is not None]
+        if not live:
+            raise ValueError("stacked_batch: no run draws a batch")
+        S = len(rngs)
+        if xp is np and hasattr(self, "stacked_symbols") and all(
+                isinstance(r, np.random.Generator) and isinstance(r.bit_generator, np.random.PCG64)
+                for r in rngs if r is not None):
+            symbols, y = self.stacked_symbols(rngs, size, length)
+            x = _one_hot(xp, symbols, self.n_in, dtype)
+            if len(live) < S:
+                x[:, [s for s in range(S) if rngs[s] is None]] = 0
+            return Batch(mg.tensor(x, device=backend.device), mg.tensor(y, device=backend.device), length)
+        drawn = {s: self.symbols(backend, rngs[s], size, length) for s in live}
+        if drawn[live[0]] is None:                 # not one-hot: each run's arrays, stacked
+            made = {s: self.generate(backend, rngs[s], size, length, dtype) for s in live}
+            x0, y0 = made[live[0]]
+            x = xp.zeros((x0.shape[0], S) + x0.shape[1:], dtype=dtype)
+            y = xp.zeros((S,) + y0.shape, dtype=dtype if self.head == "last_linear" else np.int64)
+            for s, (xs, ys) in made.items():
+                x[:, s] = xs
+                y[s] = ys
+        else:
+            sym0, y0 = drawn[live[0]]
+            steps = sym0.shape[0]
+            symbols = xp.zeros((steps, S, size), dtype=sym0.dtype)
+            y = xp.zeros((steps, S, size) if every else (S, size), dtype=np.int64)
+            for s, (sym, ys) in drawn.items():
+                symbols[:, s] = sym
+                if every:
+                    y[:, s] = ys
+                else:
+                    y[s] = ys
+            x = _one_hot(xp, symbols, self.n_in, dtype)
+            if len(live) < S:
+                x[:, [s for s in range(S) if rngs[s] is None]] = 0
+        return Batch(mg.tensor(x, device=backend.device), mg.tensor(y, device=backend.device), x.shape[0])
+
     def wrong(self, outputs, targets):
         """Per-sequence boolean tensor: True where the sequence is wrong by the paper's criterion
         (argmax for classification, every step for memorization, squared error >= 0.04 for
@@ -79,6 +138,17 @@ class Task:
 def _positions(xp, rng, size, start, span):
     """For each sequence, start + U{0..span-1}."""
     return start + rng.integers(0, max(span, 1), size)
+
+
+def _draw_all(rng, bounds):
+    """``rng.integers(low, high)`` with per-element bounds: the draws of several
+    ``rng.integers(lo_i, hi_i, n_i)`` calls made in one.  NumPy's Generator draws every bounded
+    integer below 2**32 from the bit generator's own 32-bit stream (Lemire's method, one or more
+    32-bit words per value, nothing kept between calls but that stream), whether the bounds are
+    scalars or arrays, so the values and the generator's state afterwards are the same
+    (tests/test_synthetic.py checks it for every length and batch used)."""
+    low, high = bounds
+    return rng.integers(low, high)
 
 
 def _one_hot(xp, symbols, channels, dtype):
@@ -115,16 +185,117 @@ class TemporalOrder(Task):
         return [int(0.1 * length), int(0.3 * length), int(0.6 * length)]
 
     def generate(self, xp, rng, size, length, dtype):
-        symbols = rng.integers(2, 6, (length, size))
+        symbols, target = self.symbols(xp, rng, size, length)
+        return _one_hot(xp, symbols, 6, dtype), target
+
+    def symbols(self, xp, rng, size, length):
+        """(symbols (length, size), targets (size,)): the draws that :meth:`generate` encodes.
+        The distractors first (``integers(2, 6, (l, B))``), then per marker its position and
+        value; with NumPy's generator the same draws are made by one call with per-element
+        bounds (:func:`_draw_all`), which consumes the stream identically."""
         span = int(0.1 * length)
-        target = xp.zeros(size, dtype=np.int64)
+        starts = self.starts(length)
         batch = xp.arange(size)
-        for bit, start in enumerate(self.starts(length)):
-            pos = _positions(xp, rng, size, start, span)
-            value = rng.integers(0, 2, size)
+        if xp is np or getattr(xp, "xp", None) is np:
+            draws = _draw_all(rng, self._bounds(size, length))
+            symbols = draws[: length * size].reshape(length, size)
+            marks = draws[length * size:].reshape(len(starts), 2, size)
+        else:
+            symbols = rng.integers(2, 6, (length, size))
+            marks = None
+        target = xp.zeros(size, dtype=np.int64)
+        for bit, start in enumerate(starts):
+            if marks is None:
+                pos = _positions(xp, rng, size, start, span)
+                value = rng.integers(0, 2, size)
+            else:
+                pos, value = start + marks[bit, 0], marks[bit, 1]
             symbols[pos, batch] = value
             target = target + value * (2 ** bit)
-        return _one_hot(xp, symbols, 6, dtype), target
+        return symbols, target
+
+    def stacked_symbols(self, rngs, size, length):
+        """:meth:`symbols` of several runs at once, for NumPy Generators of PCG64 (None: a run
+        that draws nothing, zeros): symbols (length, S, size) and targets (S, size).
+
+        Each run's 32-bit words come from one ``random_raw`` call (a 64-bit output is two
+        words, low half first, as NumPy's ``next_uint32`` hands them out), and Lemire's
+        method turns them into the bounded integers for all runs in a few array calls:
+        ``value = low + (word * n >> 32)``, a draw of range 1 taking no word.  Lemire rejects
+        a word when ``(word * n) mod 2**32 < (2**32 - n) mod n`` (for n = 10, six words in
+        2**32); a run that meets one is rewound and drawn by NumPy itself
+        (:func:`_draw_all`).  Each generator is left where NumPy would leave it."""
+        S = len(rngs)
+        live = [s for s, r in enumerate(rngs) if r is not None]
+        low, high = self._bounds(size, length)
+        takes, n_words, scale, threshold = self._lemire(size, length)
+        states = [rngs[s].bit_generator.state for s in live]
+        kept = [st["has_uint32"] for st in states]        # a word NumPy kept from the last call
+        words = np.empty((len(live), n_words), np.uint64)
+        raws = []
+        for i, s in enumerate(live):
+            k = kept[i]
+            n_raw = (n_words - k + 1) // 2
+            raw = rngs[s].bit_generator.random_raw(n_raw)
+            row = np.empty(2 * n_raw + k, np.uint64)
+            row[:k] = states[i]["uinteger"]
+            row[k::2] = raw & np.uint64(_M32)
+            row[k + 1::2] = raw >> np.uint64(32)
+            words[i] = row[:n_words]
+            raws.append(raw)
+        m = words * scale
+        draws = np.empty((len(live), len(low)), np.int64)
+        draws[:] = low
+        draws[:, takes] += (m >> np.uint64(32)).astype(np.int64)
+        rejected = ((m & np.uint64(_M32)) < threshold).any(axis=1)
+        for i, s in enumerate(live):
+            bits = rngs[s].bit_generator
+            left = (n_words - kept[i]) % 2                # NumPy keeps the last output's high half
+            if rejected[i]:
+                bits.state = states[i]                    # back to where it started
+                draws[i] = _draw_all(rngs[s], (low, high))
+            elif left or kept[i]:
+                state = bits.state
+                state["has_uint32"] = left
+                state["uinteger"] = int(raws[i][-1] >> np.uint64(32)) if len(raws[i]) else state["uinteger"]
+                bits.state = state
+        cut = length * size
+        symbols = np.zeros((length, S, size), np.int64)
+        symbols[:, live] = draws[:, :cut].reshape(len(live), length, size).transpose(1, 0, 2)
+        marks = draws[:, cut:].reshape(len(live), -1, 2, size)
+        target = np.zeros((S, size), np.int64)
+        runs, batch = np.array(live)[:, None], np.arange(size)[None, :]
+        for bit, start in enumerate(self.starts(length)):
+            value = marks[:, bit, 1]
+            symbols[start + marks[:, bit, 0], runs, batch] = value
+            target[live] = target[live] + value * (2 ** bit)
+        return symbols, target
+
+    def _lemire(self, size, length):
+        """Which draws of :meth:`_bounds` take a 32-bit word (range above 1), how many, their
+        ranges (uint64) and Lemire's rejection thresholds."""
+        key = (size, length)
+        cache = self.__dict__.setdefault("_lemire_cache", {})
+        if key not in cache:
+            low, high = self._bounds(size, length)
+            n = (high - low).astype(np.uint64)
+            takes = n > 1
+            scale = n[takes]
+            cache[key] = (takes, int(takes.sum()), scale, (np.uint64(2**32) - scale) % scale)
+        return cache[key]
+
+    def _bounds(self, size, length):
+        """The (low, high) arrays of :meth:`symbols`' draws, in the order they are drawn."""
+        key = (size, length)
+        cache = self.__dict__.setdefault("_bounds_cache", {})
+        if key not in cache:
+            span = max(int(0.1 * length), 1)
+            n = len(self.starts(length))
+            high = np.concatenate([np.full(length * size, 6)] + [np.repeat([span, 2], size)] * n)
+            low = np.zeros_like(high)
+            low[: length * size] = 2
+            cache[key] = (low, high)
+        return cache[key]
 
 
 class Arithmetic(Task):
@@ -168,10 +339,14 @@ class Permutation(Task):
     name, n_in, n_out, head = "permutation", 100, 100, "last_softmax"
 
     def generate(self, xp, rng, size, length, dtype):
+        symbols, v = self.symbols(xp, rng, size, length)
+        return _one_hot(xp, symbols, 100, dtype), v
+
+    def symbols(self, xp, rng, size, length):
         symbols = rng.integers(2, 100, (length, size))
         v = rng.integers(0, 2, size)
         symbols[0] = v
-        return _one_hot(xp, symbols, 100, dtype), v
+        return symbols, v
 
 
 class Memorization(Task):
@@ -193,6 +368,10 @@ class Memorization(Task):
         self.n_in, self.n_out = symbols + 2, symbols + 1
 
     def generate(self, xp, rng, size, length, dtype):
+        symbols, targets = self.symbols(xp, rng, size, length)
+        return _one_hot(xp, symbols, self.K + 2, dtype), targets
+
+    def symbols(self, xp, rng, size, length):
         K, P, T = self.K, self.P, length
         pattern = rng.integers(0, K, (P, size))
         symbols = xp.full((T + 2 * P, size), K)
@@ -200,7 +379,7 @@ class Memorization(Task):
         symbols[T + P] = K + 1
         targets = xp.full((T + 2 * P, size), K)
         targets[T + P:] = pattern
-        return _one_hot(xp, symbols, K + 2, dtype), targets
+        return symbols, targets
 
 
 TASKS = {
@@ -226,6 +405,97 @@ def get_task(name: str) -> Task:
     return TASKS[key]()
 
 
+def seed_value(seed) -> int:
+    """A Sampler's seed as one int: an int as it is; a tuple of ints (e.g. run seed, stream,
+    update) through NumPy's SeedSequence, its first 32-bit word."""
+    if isinstance(seed, (tuple, list)):
+        return int(np.random.SeedSequence(list(seed)).generate_state(1)[0])
+    return seed
+
+
+# NumPy's SeedSequence and PCG64 seeding, for many seeds at once: the generators of a pack's
+# runs (one per run and update) start from states computed here in a few array calls instead
+# of two SeedSequences and a Generator made per run and update.  The constants and steps are
+# NumPy's (numpy/random/bit_generator.pyx, pcg64.h); :func:`pcg64_states` checks itself
+# against NumPy once and reports None (use default_rng) if NumPy ever seeds otherwise.
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R, _POOL = 0xCA01F9DD, 0x4973F715, 4
+_PCG_MULT = (2549297995355413924 << 64) + 4865540595714422341
+
+
+def seed_sequence_words(entropy, n_words: int) -> np.ndarray:
+    """``SeedSequence(list(row)).generate_state(n_words)`` for every row of ``entropy`` (an
+    (N, k) array of integers in [0, 2**32), each one 32-bit word of entropy), as an (N, n_words)
+    uint32 array: the pool of 4 words mixed by the hash of NumPy's SeedSequence, then drawn."""
+    e = np.asarray(entropy, dtype=np.uint64)
+    if e.ndim != 2 or (e.size and int(e.max()) > _M32):
+        raise ValueError("seed_sequence_words: entropy must be an (N, k) array of integers below 2**32")
+    e = e.astype(np.uint32)
+    u32 = np.uint32
+    const = [_INIT_A]
+
+    def hashmix(v):
+        v = v ^ u32(const[0])
+        const[0] = (const[0] * _MULT_A) & _M32
+        v = v * u32(const[0])
+        return v ^ (v >> u32(16))
+
+    def mix(x, y):
+        r = u32(_MIX_L) * x - u32(_MIX_R) * y
+        return r ^ (r >> u32(16))
+
+    with np.errstate(over="ignore"):
+        zero = np.zeros(len(e), np.uint32)
+        pool = [hashmix(e[:, i] if i < e.shape[1] else zero) for i in range(_POOL)]
+        for src in range(_POOL):
+            for dst in range(_POOL):
+                if src != dst:
+                    pool[dst] = mix(pool[dst], hashmix(pool[src]))
+        for src in range(_POOL, e.shape[1]):
+            for dst in range(_POOL):
+                pool[dst] = mix(pool[dst], hashmix(e[:, src]))
+        out = np.empty((len(e), n_words), np.uint32)
+        const_b = _INIT_B
+        for i in range(n_words):
+            v = pool[i % _POOL] ^ u32(const_b)
+            const_b = (const_b * _MULT_B) & _M32
+            v = v * u32(const_b)
+            out[:, i] = v ^ (v >> u32(16))
+    return out
+
+
+def _pcg64_state(words) -> dict:
+    """PCG64's state seeded from SeedSequence words (8 uint32: initstate, then the stream):
+    ``state = 0; inc = 2 seq + 1; step; state += initstate; step``."""
+    w = [int(x) for x in words]
+    v = [w[i] | (w[i + 1] << 32) for i in range(0, 8, 2)]
+    inc = ((((v[2] << 64) | v[3]) << 1) | 1) & _M128
+    state = (inc + ((v[0] << 64) | v[1])) & _M128          # the first step from 0 gives inc
+    state = (state * _PCG_MULT + inc) & _M128
+    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0, "uinteger": 0}
+
+
+_PCG64_AGREES = None
+
+
+def pcg64_states(keys):
+    """The bit-generator state of ``np.random.default_rng(seed_value(key))`` for every key (a
+    tuple of integers in [0, 2**32)), computed for all keys at once; None where NumPy seeds
+    otherwise than this code knows (checked once against NumPy itself)."""
+    global _PCG64_AGREES
+    if _PCG64_AGREES is None:
+        probe = [(3, 0, 17), (0, 1, 0), (2**32 - 1, 3, 123456)]
+        ref = [np.random.default_rng(seed_value(k)).bit_generator.state for k in probe]
+        _PCG64_AGREES = bool(np.random.default_rng(0).bit_generator.state["bit_generator"] == "PCG64")
+        if _PCG64_AGREES:
+            _PCG64_AGREES = [_pcg64_state(w) for w in
+                             seed_sequence_words(seed_sequence_words(probe, 1), 8)] == ref
+    if not _PCG64_AGREES:
+        return None
+    words = seed_sequence_words(seed_sequence_words(keys, 1), 8)
+    return [_pcg64_state(w) for w in words]
+
+
 class Sampler:
     """Minibatches of a task: one nominal length per minibatch, ``U[min_length, max_length)`` when
     a maximum is given, else ``min_length`` (or the ``length`` a caller asks for, as a test at a
@@ -243,10 +513,17 @@ class Sampler:
         self.min_length, self.max_length = min_length, max_length
         self.backend = mg.get_backend(device)
         self.device, self.dtype = self.backend.device, dtype
-        if isinstance(seed, (tuple, list)):           # e.g. (run seed, stream, update)
-            seed = int(np.random.SeedSequence(list(seed)).generate_state(1)[0])
-        self.rng = self.backend.rng(seed)
-        self.host_rng = np.random.default_rng(seed)       # lengths are decided on the host
+        self.seed = seed_value(seed)
+        self.rng = self.backend.rng(self.seed)
+        self._host_rng = None
+
+    @property
+    def host_rng(self):
+        """The host generator that decides lengths, seeded like ``rng``; made at its first use
+        (a fixed-length sampler of a task without jitter never draws from it)."""
+        if self._host_rng is None:
+            self._host_rng = np.random.default_rng(self.seed)
+        return self._host_rng
 
     def next_length(self, nominal: int | None = None) -> int:
         if nominal is None:

@@ -14,7 +14,7 @@ import pytest
 import minigrad as mg
 import rnn
 from rnn import regularizer
-from tasks.packed import PackedTrainer, check_pack, packable
+from tasks.packed import STREAM_CHUNK, PackedTrainer, check_pack, packable
 from tasks.sweep import make_packs
 from tasks.train import ALL_METHODS, RunError, TrainConfig, Trainer, prepare_run
 
@@ -132,6 +132,26 @@ def test_each_packed_run_follows_its_separate_run(method, device, tmp_path):
         ref_norms = np.fromfile(tmp_path / f"a{s}" / "grad_norms.f32", dtype=np.float32)
         assert norms.shape == ref_norms.shape == (st.update,)
         np.testing.assert_allclose(norms, ref_norms, rtol=1e-5)
+
+
+def test_each_packed_run_draws_its_separate_runs_data(device):
+    """The minibatch of update u of run s is bit for bit what run s alone draws at update u,
+    whichever runs step (a run behind, as after an uneven resume, lags for a while), across
+    the chunks of updates whose generators are seeded ahead; runs that do not step get zeros."""
+    configs = [config(seed=s, device=device) for s in (0, 4, 9)]
+    pack = PackedTrainer(configs)
+    for i in range(STREAM_CHUNK + 10):
+        stepping = [0, 2] if i % 7 == 3 else [0, 1, 2]
+        batch = pack._batch(pack._train_rngs(stepping), pack.config.batch_size)
+        x, y = batch.inputs.numpy(), batch.targets.numpy()
+        for s, m in enumerate(pack.members):
+            if s not in stepping:
+                assert not x[:, s].any() and not y[s].any()
+                continue
+            alone = m._sampler(Trainer.TRAIN, m.state.update).batch(configs[s].batch_size)   # what Trainer.update draws
+            np.testing.assert_array_equal(x[:, s], alone.inputs.numpy())
+            np.testing.assert_array_equal(y[s], alone.targets.numpy())
+            m.state.update += 1
 
 
 def test_runs_that_succeed_at_different_updates_each_stop_there():
