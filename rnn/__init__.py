@@ -1,6 +1,6 @@
 """Recurrent networks built from minigrad's public API only.
 
-``cells``      RNNCell (tanh / sigmoid / relu / linear, leaky units), LSTMCell, GRUCell
+``cells``      RNNCell (tanh / sigmoid / relu / linear, leaky units), LeakyRNNCell (the paper's music cell), LSTMCell, GRUCell
 ``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
@@ -12,7 +12,7 @@
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
 """
 from . import init
-from .cells import CELLS, GRUCell, LSTMCell, RNNCell
+from .cells import CELLS, GRUCell, LeakyRNNCell, LSTMCell, RNNCell
 from .init import scale_to_spectral_radius, spectral_radius
 from .sequence import HEADS, Head, SequenceModel, Unrolled, hidden_of, unroll
 from .regularizer import omega_closed_form, omega_generic, state_gradients

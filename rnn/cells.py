@@ -159,3 +159,38 @@ class GRUCell(Module):
 
 
 CELLS = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+class LeakyRNNCell(RNNCell):
+    r"""The vanilla cell with some leaky-integration units, as the paper's music models
+    (PAPER.md, "Natural tasks": "some leaky-integration units, leak factor U[0.02, 0.2]"):
+
+        h_t = (1 - a) ⊙ h_{t-1} + a ⊙ φ(h_{t-1} W_rec + x_t W_in + b)
+
+    A fraction ``leaky`` of the units (chosen at random) gets a factor ``a`` drawn from
+    U[``leak_range``]; the others have a = 1 (plain units).  One-step Jacobian (column form):
+    ``∂h_t/∂h_{t-1} = diag(1 - a) + diag(a ⊙ φ'(.)) W_recᵀ``: a leaky unit keeps (1 - a) of its
+    own past whatever W_rec does, so its error signal decays like (1 - a)^k at worst.
+
+    The factors are drawn from ``seed`` before the weights (a Generator is shared, so the same
+    seed gives the same cell); they are constants, not parameters, and ``leak`` holds them.
+    """
+
+    def __init__(self, n_in: int, hidden: int, leaky: float = 0.5, leak_range=(0.02, 0.2),
+                 activation: str | None = "sigmoid", init="sigmoid", bias: bool = True, seed=0,
+                 dtype=None, device=None):
+        if not 0 <= leaky <= 1:
+            raise ValueError(f"leaky is the fraction of leaky units, in [0, 1], got {leaky}")
+        lo, hi = leak_range
+        if not 0 < lo <= hi <= 1:
+            raise ValueError(f"leak_range must satisfy 0 < low <= high <= 1, got {tuple(leak_range)}")
+        rng = initializers._rng(seed)
+        factors = np.ones(hidden)
+        chosen = rng.choice(hidden, int(round(leaky * hidden)), replace=False)
+        factors[chosen] = rng.uniform(lo, hi, len(chosen))
+        super().__init__(n_in, hidden, activation, init=init, leak=factors, bias=bias, seed=rng,
+                         dtype=dtype, device=device)
+        # A parameter that is not trained (requires_grad off): saved with the weights, and an
+        # argument of a traced update like them.
+        self.leak = Parameter(factors, dtype=self.W_rec.dtype, device=device, requires_grad=False, name="leak")
+        self.leak_factors = factors

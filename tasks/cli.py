@@ -21,7 +21,7 @@ import numpy as np
 
 import minigrad as mg
 
-from . import compare, copy_task, diagnostics, dynamics, sweep, translation
+from . import charlm, compare, copy_task, diagnostics, dynamics, music, sweep, translation
 from .synthetic import TASKS, Arithmetic, get_task
 from .runfiles import check_checkpoint as _check_checkpoint, check_out_file as _check_out_file
 from .runfiles import check_out_folder as _check_out_folder
@@ -290,9 +290,9 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
     full, collapsed = MODEL_GRAPH_STEPS[kind]
     limit = collapsed if collapse else full
     if steps > limit:
-        more = "" if collapse else f"; pass --collapse (one node per step, up to {collapsed} steps)"
+        more = "" if collapse else f" or pass --collapse (one node per step, up to {collapsed} steps)"
         raise RunError(f"--steps {steps}: a {'collapsed ' if collapse else ''}{kind} graph of more than {limit} "
-                       f"steps takes dot minutes to lay out and cannot be read{more}, or draw fewer steps")
+                       f"steps takes dot minutes to lay out and cannot be read: draw fewer steps{more}")
     rng = np.random.default_rng(seed)
     if kind == "ntm":
         model = MemoryModel(hidden, seed, slots=4, width=3, device=device)
@@ -324,6 +324,10 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
         title = (f"Attention seq2seq (GRU encoder, additive attention) reversing {steps} digits: {steps} encoder "
                  f"and {steps + 1} decoder steps, loss = cross-entropy, edges coloured by gradient norm")
     loss.backward()
+    for name, p in (model.model if kind == "ntm" else model).named_parameters():
+        parts = name.split(".")                    # the encoder's W_z and the decoder's apart
+        group = "attention" if "attention" in parts else parts[0]
+        p.name = f"{group}.{parts[-1]}" if len(parts) > 1 else name     # decoder.W_z, controller.W_x, W_heads
     return viz.draw(tape, collapse=collapse, title=title)
 
 
@@ -610,6 +614,17 @@ def build_parser():
                        description=copy_task.DESCRIPTION)
     copy_task.add_arguments(p)
     p.set_defaults(run=copy_task.cmd_copy)
+
+    p = sub.add_parser("music", help="polyphonic music on the Bach chorales: MSGD, MSGD-C, MSGD-CR (Table 1)",
+                       description=music.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    music.add_arguments(p)
+    p.set_defaults(run=music.cmd_music)
+
+    p = sub.add_parser("charlm", help="character-level language model on the stdlib's docstrings: MSGD, MSGD-C, "
+                       "MSGD-CR (Table 1)", description=charlm.DESCRIPTION,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    charlm.add_arguments(p)
+    p.set_defaults(run=charlm.cmd_charlm)
 
     p = sub.add_parser("compare", help="tanh RNN, LSTM, GRU, attention, NTM: how far back dE/dh_k reaches",
                        description=compare.DESCRIPTION)

@@ -50,7 +50,7 @@ import numpy as np
 import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
-from .runfiles import RunError, RunFiles, open_run
+from .runfiles import RunError, RunFiles, open_run, part
 
 DELIMITER_CHANNELS = 1
 
@@ -367,8 +367,8 @@ class CopyTrainer:
                                f"asked {value}: a resumed run keeps its settings (start a new --out instead)")
             setattr(config, key, value)
         trainer = cls(config)
-        trainer.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-        trainer.opt.load_state_dict({k[len("opt."):]: v for k, v in arrays.items() if k.startswith("opt.")})
+        trainer.model.load_state_dict(part(arrays, "model"))
+        trainer.opt.load_state_dict(part(arrays, "opt"))
         trainer.state = state
         return trainer
 

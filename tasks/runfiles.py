@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +250,33 @@ def check_out_file(path, flag: str = "--out") -> Path:
         raise RunError(f"{flag} {path} cannot be written: no permission")
     check_out_folder(path.parent, label=f"{flag} {path}")
     return path
+
+
+def read_run_checkpoint(path, kind: str, config_cls, state_cls, command: str, config=None):
+    """``(arrays, config, state)`` of a checkpoint written by ``command``, whose "meta" array holds
+    its ``kind``, config and state as JSON.  Given ``config``, a checkpoint of another run is
+    refused (only the settings in ``config_cls.CHANGEABLE`` may differ; they are taken from
+    ``config``)."""
+    arrays = mg.load(path)
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        assert meta["kind"] == kind
+        saved, state = config_cls(**meta["config"]), state_cls(**meta["state"])
+    except (KeyError, ValueError, TypeError, AssertionError):
+        raise RunError(f"{path} is not a checkpoint of {command}") from None
+    if config is not None:
+        diff = [f"{f.name}: checkpoint {getattr(saved, f.name)!r}, asked {getattr(config, f.name)!r}"
+                for f in fields(saved) if f.name not in config_cls.CHANGEABLE
+                and getattr(saved, f.name) != getattr(config, f.name)]
+        if diff:
+            raise RunError(f"{path} is from another run: " + "; ".join(diff))
+        saved = replace(saved, **{name: getattr(config, name) for name in config_cls.CHANGEABLE})
+    return arrays, saved, state
+
+
+def part(arrays: dict, prefix: str) -> dict:
+    """The arrays saved under ``prefix.``, without it (a module's or optimizer's state dict)."""
+    return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
 
 
 def open_run(out, resume: bool, force: bool, made=("checkpoint.npz", "log.jsonl", "config.json")) -> Path | None:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -51,7 +50,7 @@ import rnn
 from rnn import regularizer
 
 from . import diagnostics
-from .runfiles import RunError, RunFiles, open_run
+from .runfiles import RunError, RunFiles, open_run, part
 from .synthetic import Sampler, get_task
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")    # the paper's headline three (the demo's, the sweep's default)
@@ -570,8 +569,7 @@ class Trainer:
             saved.max_updates, saved.device, saved.trace = config.max_updates, config.device, config.trace
             saved.diagnostics = config.diagnostics
         trainer = cls(saved)
-        model_state = {k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")}
-        trainer.model.load_state_dict(model_state)
+        trainer.model.load_state_dict(part(arrays, "model"))
         trainer.state = state
         return trainer
 

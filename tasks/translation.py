@@ -38,7 +38,7 @@ import numpy as np
 import minigrad as mg
 from rnn.attention import Seq2Seq
 
-from .runfiles import RunError, RunFiles, open_run
+from .runfiles import RunError, RunFiles, open_run, part, read_run_checkpoint
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 VOCABULARY = FIRST_DIGIT + 10
@@ -245,25 +245,11 @@ class Translator:
     def from_checkpoint(cls, path, config: TranslateConfig | None = None) -> "Translator":
         """The run saved in ``path``; with ``config``, refuse a checkpoint of another run (only
         ``CHANGEABLE`` settings may differ, and are taken from ``config``)."""
-        arrays = mg.load(path)
-        try:
-            meta = json.loads(str(arrays["meta"]))
-            assert meta["kind"] == "translate"
-            saved, state = TranslateConfig(**meta["config"]), TranslateState(**meta["state"])
-        except (KeyError, ValueError, TypeError, AssertionError):
-            raise RunError(f"{path} is not a checkpoint of `minigrad translate`") from None
-        if config is not None:
-            diff = [f"{f.name}: checkpoint {getattr(saved, f.name)!r}, asked {getattr(config, f.name)!r}"
-                    for f in fields(saved) if f.name not in saved.CHANGEABLE
-                    and getattr(saved, f.name) != getattr(config, f.name)]
-            if diff:
-                raise RunError(f"{path} is from another run: " + "; ".join(diff))
-            for name in saved.CHANGEABLE:
-                setattr(saved, name, getattr(config, name))
+        arrays, saved, state = read_run_checkpoint(path, "translate", TranslateConfig, TranslateState,
+                                                   "`minigrad translate`", config)
         run = cls(saved)
-        run.model.load_state_dict({k[len("model."):]: v for k, v in arrays.items() if k.startswith("model.")})
-        run.optimizer.load_state_dict({k[len("optimizer."):]: v for k, v in arrays.items()
-                                       if k.startswith("optimizer.")})
+        run.model.load_state_dict(part(arrays, "model"))
+        run.optimizer.load_state_dict(part(arrays, "optimizer"))
         run.state = state
         return run
 
