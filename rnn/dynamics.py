@@ -27,9 +27,9 @@ that creates it (w = 4.782): the state ends in another basin and the loss jumps.
 **Fixed points of an RNN** (Sussillo and Barak 2013): minimize ``q(h) = ½ |F(h) - h|²`` over h,
 F(h) the cell's update at a constant input, by gradient descent (Adam) with the engine's
 gradients from many starting states, then Newton steps ``h ← h - (J - I)⁻¹ (F(h) - h)`` with
-the engine's Jacobian, kept only where they lower q.  Zeros of q are fixed points, small
-nonzero minima slow points; the eigenvalues of J = ∂F/∂h there say which directions attract
-(|λ| < 1) and which repel.
+the engine's Jacobian, damped (Levenberg-Marquardt) and kept only where they lower q.  Zeros
+of q are fixed points, small nonzero minima slow points; the eigenvalues of J = ∂F/∂h there
+say which directions attract (|λ| < 1) and which repel.
 
 **Lyapunov exponents.**  For states s_0, s_1, ..., s_T and one-step Jacobians
 ``J_i = ∂s_i/∂s_{i-1}`` (:class:`rnn.JacobianChain`), an infinitesimal perturbation grows as
@@ -37,15 +37,16 @@ nonzero minima slow points; the eigenvalues of J = ∂F/∂h there say which dir
 
     λ_j = lim_{T→∞} (1/T) log σ_j(J_T ... J_1)              (natural log, per step)
 
-computed stably by reorthonormalization (Benettin et al. 1980): with Q_0 = I (its first k
-columns),
+computed stably by reorthonormalization (Benettin et al. 1980): with Q_0 (S x k, orthonormal)
 
     J_i Q_{i-1} = Q_i R_i   (QR),        λ_j ≈ (1/T) Σ_i log |R_i[j, j]|
 
-``log |R_i[j, j]|`` is the local (one-step) growth of the j-th direction; means over windows
-are the finite-time exponents.  λ_1 < 0: perturbations (and back-propagated errors) vanish
-along the trajectory; λ_1 > 0: they explode -- the gradient norm of the paper's analysis,
-measured on the trajectory instead of bounded.
+(Q_0 a random orthonormal start: with Q_0 = I a diagonal Jacobian would never turn e_1
+towards its fastest direction).  ``log |R_i[j, j]|`` is the local (one-step) growth of the j-th
+direction; means over windows are the finite-time exponents.  λ_1 < 0: perturbations (and
+back-propagated errors) vanish along the trajectory, on average by exp(λ_1) per step; λ_1 > 0:
+they explode -- the gradient norm of the paper's analysis, measured on the trajectory instead
+of bounded.
 """
 from __future__ import annotations
 
@@ -120,7 +121,8 @@ def one_unit_fixed_points(w: float, b: float) -> np.ndarray:
 
     g(x) = w σ(x) + b - x is monotone between its critical points (module docstring), so each
     monotone piece of [b, b + w] (or [b + w, b] for w < 0) holds at most one root, found by
-    bisection; a tangency (g = 0 at a critical point: the saddle-node itself) counts once.
+    bisection; a tangency (g = 0 to rounding at a critical point: the saddle-node itself, e.g.
+    b from :func:`one_unit_saddle_nodes`) is one root, the critical point.
     """
     w, b = float(w), float(b)
 
@@ -145,6 +147,13 @@ def one_unit_fixed_points(w: float, b: float) -> np.ndarray:
             continue
         if not roots or abs(root - roots[-1]) > 1e-12 * max(1.0, abs(root)):
             roots.append(root)
+    # At a saddle-node g touches 0 at a critical point c: rounding makes g(c) a hair above or
+    # below 0, which splits the double root into two roots ~1e-8 apart or loses it.  Where g(c)
+    # is zero to rounding, c is the (one) root there.
+    for c in edges[1:-1]:
+        if abs(g(c)) <= 16 * np.finfo(float).eps * (abs(w) + abs(b) + abs(c)):
+            near = 1e-6 * max(1.0, abs(c))
+            roots = sorted([r for r in roots if abs(r - c) > near] + [c])
     return np.array(roots)
 
 
@@ -190,8 +199,19 @@ def one_unit_folds_in_w(b: float) -> np.ndarray:
 
 def one_unit_basin_boundary_w(x0: float, b: float) -> float:
     """The w at which the unstable fixed point passes through x0 (``x0 = w σ(x0) + b``), i.e.
-    where the start x0 changes basin: the error cliff of the paper's Figure 6."""
-    return float((x0 - b) / sigmoid(x0))
+    where the start x0 changes basin: the error cliff of the paper's Figure 6.
+
+    x0 is a fixed point only at ``w = (x0 - b)/σ(x0)``; it is the basin boundary there only if
+    it is unstable, ``w σ'(x0) = (x0 - b)(1 - σ(x0)) > 1`` (which needs w > 4).  Otherwise (the
+    fixed point through x0 is stable, or w <= 0) no basin boundary ever crosses x0 at this b:
+    NaN.  The state's end can then still jump, but only at a saddle-node
+    (:func:`one_unit_folds_in_w`), where the attractor x0 runs to appears or vanishes.
+    """
+    x0, b = float(x0), float(b)
+    w = (x0 - b) / sigmoid(x0)
+    if not (w > 0 and (x0 - b) * (1.0 - sigmoid(x0)) > 1.0):
+        return float("nan")
+    return float(w)
 
 
 def one_unit_attractor(x0, w, b, steps: int = 2000):
@@ -213,7 +233,8 @@ def _as_inputs(cell, inputs):
     """``inputs`` as a (T, B, n_in) tensor on the cell's device and in its dtype."""
     p = _first_param(cell)
     if isinstance(inputs, mg.Tensor):
-        x = inputs.detach()
+        x = inputs.detach().to(p.device)                 # the cell's device and dtype, as for arrays
+        x = x if x.dtype == p.dtype else x.astype(p.dtype)
     else:
         x = mg.tensor(np.asarray(inputs, dtype=float), dtype=p.dtype, device=p.device)
     if x.ndim != 3 or x.shape[-1] != cell.n_in:
@@ -224,15 +245,25 @@ def _as_inputs(cell, inputs):
 
 
 def _as_state(cell, h0, batch):
-    """The start state: zeros, or ``h0`` (array/tensor (B, S), or a tuple for an LSTM), detached."""
+    """The start state: zeros, or ``h0`` -- an array or tensor (B, S) of flat states (for an
+    LSTM (h, c) side by side, S = 2N), or a state as the cell takes it (an LSTM's tuple) --
+    detached, on the cell's device and in its dtype."""
+    template = cell.initial_state(batch)
     if h0 is None:
-        return cell.initial_state(batch)
+        return template
     p = _first_param(cell)
-
-    def one(h):
-        return h.detach() if isinstance(h, mg.Tensor) else mg.tensor(np.asarray(h, dtype=float), dtype=p.dtype,
-                                                                     device=p.device)
-    return tuple(one(h) for h in h0) if isinstance(h0, tuple) else one(h0)
+    parts = h0 if isinstance(h0, tuple) else (h0,)
+    host = [h.numpy() if isinstance(h, mg.Tensor) else np.asarray(h, dtype=float) for h in parts]
+    flat = _flat_host(template)
+    try:
+        given = np.concatenate(host, axis=-1) if len(host) > 1 else host[0]
+    except ValueError:
+        given = None
+    if given is None or given.shape != flat.shape:
+        shapes = " and ".join(str(np.shape(h)) for h in host)
+        raise ValueError(f"h0 must be a ({batch}, {flat.shape[-1]}) array of states (one per sequence of the "
+                         f"batch{', h and c side by side' if isinstance(template, tuple) else ''}), got {shapes}")
+    return _to_state(np.asarray(given, dtype=float), template, p)
 
 
 def _flat_host(state) -> np.ndarray:
@@ -330,13 +361,52 @@ def _flat_tensor(state):
     return mg.concat(list(state), axis=-1) if isinstance(state, tuple) else state
 
 
+def _polish(cell, h, q, r, x, xin, template, p, iterations: int, tol: float):
+    """Levenberg-Marquardt on r(h) = F(h) - h, row by row: with A = J - I,
+
+        δ = -(AᵀA + μ I)⁻¹ Aᵀ r,
+
+    a step kept only where it lowers q (then μ /= 10, towards Newton's δ = -A⁻¹ r and its
+    quadratic convergence), else μ *= 10 (towards a short gradient step).  Plain Newton steps
+    overshoot where J has an eigenvalue near 1 (a slow direction, common in trained networks:
+    the fixed point lies far along a shallow valley of q) and fail where A is singular (a line
+    of fixed points); the damping handles both."""
+    S = h.shape[1]
+    eye = np.eye(S)
+    mu = np.full(len(h), 1e-8)
+    misses = np.zeros(len(h), dtype=int)          # steps refused in a row
+    for _ in range(iterations):
+        # a row is done at q = 0, at μ's ceiling, or below tol after 3 refusals (rounding)
+        active = (q > 0) & (mu < 1e12) & ~((q < tol) & (misses >= 3))
+        if not active.any():
+            break
+        A = state_jacobians(cell, h[active], x) - eye
+        At = np.swapaxes(A, 1, 2)
+        H = At @ A + mu[active, None, None] * eye
+        try:
+            delta = -np.linalg.solve(H, At @ r[active][..., None])[..., 0]
+        except np.linalg.LinAlgError:            # singular to rounding despite μ: least squares
+            delta = -(np.linalg.pinv(H) @ (At @ r[active][..., None]))[..., 0]
+        trial = h.copy()
+        trial[active] += np.nan_to_num(delta)
+        q_new, _, r_new = _q_and_grad(cell, trial, xin, template, p)
+        better = active & (q_new < q)
+        h = np.where(better[:, None], trial, h)
+        q = np.where(better, q_new, q)
+        r = np.where(better[:, None], r_new, r)
+        mu = np.where(better, np.maximum(mu / 10, 1e-15), np.where(active, mu * 10, mu))
+        misses = np.where(better, 0, misses + active)
+    return h, q
+
+
 def find_fixed_points(cell, starts, x=None, steps: int = 2000, lr: float = 0.01, tol: float = 1e-12,
-                      newton: int = 20, merge: float = 1e-4, progress=None) -> FixedPoints:
+                      newton: int = 50, merge: float = 1e-4, progress=None) -> FixedPoints:
     """Fixed and slow points of ``h -> cell(x, h)`` (constant input ``x``, zeros by default),
     by minimizing q(h) = ½|F(h) - h|² from each row of ``starts`` (n, S) (module docstring).
 
     ``steps`` Adam steps of size ``lr`` on all starts at once (the engine's gradient of q), then
-    up to ``newton`` Newton steps, each kept for a start only where it lowers q; end points
+    up to ``newton`` damped Newton (Levenberg-Marquardt) steps with the engine's Jacobian, each
+    kept for a start only where it lowers q (:func:`_polish`); end points
     closer than ``merge`` (relative to their norm) are one point.  Returns :class:`FixedPoints`;
     ``progress`` (a callable taking a number of Adam steps just done) is called every 100 steps
     and after the last.
@@ -358,21 +428,7 @@ def find_fixed_points(cell, starts, x=None, steps: int = 2000, lr: float = 0.01,
         if progress is not None and (t % 100 == 0 or t == steps):
             progress(100 if t % 100 == 0 else t % 100)
     q, _, r = _q_and_grad(cell, h, xin, template, p)
-    eye = np.eye(S)
-    for _ in range(newton):
-        J = state_jacobians(cell, h, x)
-        try:
-            delta = np.linalg.solve(J - eye, -r[..., None])[..., 0]
-        except np.linalg.LinAlgError:
-            break
-        trial = h + np.nan_to_num(delta)
-        q_new, _, r_new = _q_and_grad(cell, trial, xin, template, p)
-        better = q_new < q
-        if not better.any():
-            break
-        h = np.where(better[:, None], trial, h)
-        q = np.where(better, q_new, q)
-        r = np.where(better[:, None], r_new, r)
+    h, q = _polish(cell, h, q, r, x, xin, template, p, newton, tol)
     # merge end points, best first
     order = np.argsort(q)
     points, qs, counts = [], [], []
@@ -427,9 +483,21 @@ class LyapunovRun:
         return used[:n * window].reshape(n, window, *used.shape[1:]).mean(axis=1)
 
 
-def lyapunov_run(cell, inputs, h0=None, k=None, discard: int = 0, chunk: int | None = None) -> LyapunovRun:
+def _tangent_start(S: int, k: int, seed) -> np.ndarray:
+    """The first k columns of a random orthogonal S x S matrix (QR of a Gaussian one): the start
+    Q_0 of the tangent directions.  Not the identity: a map that keeps coordinate subspaces
+    (a diagonal or block-diagonal Jacobian, e.g. an identity W_rec) never turns e_1 towards its
+    fastest-growing direction, and the "largest" exponent would be e_1's own rate.  Taking the
+    first k columns of one S x S draw, the k leading directions are the same for every k."""
+    Q, R = np.linalg.qr(np.random.default_rng(seed).standard_normal((S, S)))
+    return (Q * np.sign(np.diagonal(R)))[:, :k]
+
+
+def lyapunov_run(cell, inputs, h0=None, k=None, discard: int = 0, chunk: int | None = None,
+                 seed=0) -> LyapunovRun:
     """Run ``cell`` over ``inputs`` (T, B, n_in) from ``h0`` (zeros by default) and carry k
-    orthonormal tangent directions along with QR at every step (see the module docstring).
+    orthonormal tangent directions along with QR at every step (see the module docstring),
+    starting from k random orthonormal directions (``seed``; :func:`_tangent_start`).
 
     ``k`` (default: all S state dimensions, S = 2N for an LSTM) is how many exponents;
     ``discard`` leading steps are left out of the means.  The Jacobians come from
@@ -448,7 +516,7 @@ def lyapunov_run(cell, inputs, h0=None, k=None, discard: int = 0, chunk: int | N
         raise ValueError(f"k must be in 1..{S} (the state has {S} dimensions), got {k}")
     if chunk is None:
         chunk = max(1, 4_000_000 // (B * S * S))
-    Q = np.broadcast_to(np.eye(S)[:, :k], (B, S, k)).copy()
+    Q = np.broadcast_to(_tangent_start(S, k, seed), (B, S, k)).copy()
     local = np.empty((T, B, k))
     for start in range(0, T, chunk):
         xs = x[start:start + chunk]
@@ -464,27 +532,28 @@ def lyapunov_run(cell, inputs, h0=None, k=None, discard: int = 0, chunk: int | N
     return LyapunovRun(local=local, discard=discard, final_state=state)
 
 
-def lyapunov_spectrum(cell, inputs, h0=None, k=None, discard: int = 0) -> np.ndarray:
+def lyapunov_spectrum(cell, inputs, h0=None, k=None, discard: int = 0, seed=0) -> np.ndarray:
     """The k largest Lyapunov exponents (natural log per step, largest first) of ``cell``
     driven by ``inputs`` (a (T, B, n_in) tensor or array) from ``h0`` (zeros by default), by QR
-    over the Jacobian chain, leaving out the first ``discard`` steps.
+    over the Jacobian chain, leaving out the first ``discard`` steps; ``seed`` draws the random
+    orthonormal start of the tangent directions.
 
     Each sequence of the batch is its own trajectory; the result is the **mean over the batch**
     of the per-sequence exponents (``lyapunov_run(...).per_sequence`` has them one by one).
     A (k,) NumPy array; ``-inf`` where a Jacobian is exactly singular along a direction.
     """
-    return lyapunov_run(cell, inputs, h0=h0, k=k, discard=discard).exponents
+    return lyapunov_run(cell, inputs, h0=h0, k=k, discard=discard, seed=seed).exponents
 
 
-def largest_lyapunov_exponent(cell, inputs, h0=None, discard: int = 0) -> float:
+def largest_lyapunov_exponent(cell, inputs, h0=None, discard: int = 0, seed=0) -> float:
     """λ_1, the largest Lyapunov exponent (natural log per step) of ``cell`` driven by
     ``inputs`` (T, B, n_in), **mean over the batch** of the per-sequence values: QR with one
     direction, i.e. a tangent vector renormalized every step.  ``exp(λ_1)`` is the factor by
     which the largest perturbation -- and the back-propagated error -- grows per step."""
-    return float(lyapunov_spectrum(cell, inputs, h0=h0, k=1, discard=discard)[0])
+    return float(lyapunov_spectrum(cell, inputs, h0=h0, k=1, discard=discard, seed=seed)[0])
 
 
-def perturbation_exponent(cell, inputs, h0=None, discard: int = 0, eps: float = 1e-7, seed=0) -> float:
+def perturbation_exponent(cell, inputs, h0=None, discard: int = 0, eps: float | None = None, seed=0) -> float:
     """λ_1 by direct simulation, without any Jacobian (the check of :func:`largest_lyapunov_exponent`).
 
     Two trajectories, s and s' = s + eps·u (u a random unit vector), run side by side through
@@ -493,8 +562,10 @@ def perturbation_exponent(cell, inputs, h0=None, discard: int = 0, eps: float = 
 
         λ_1 ≈ (1 / (T - discard)) Σ_{i > discard} log (d_i / eps)
 
-    mean over the batch.  Run it in float64: eps must be far above the rounding of the state
-    and far below the scale on which the map is nonlinear.
+    mean over the batch.  eps must be far above the rounding of the state and far below the
+    scale on which the map is nonlinear: by default 1e-7 in float64, sqrt(machine epsilon) =
+    3.5e-4 in float32 (1e-7 would be below a float32 state's rounding: the two trajectories
+    would coincide and log 0 = -inf); float64 gives the closer check.
     """
     x = _as_inputs(cell, inputs)
     T, B = x.shape[0], x.shape[1]
@@ -507,6 +578,10 @@ def perturbation_exponent(cell, inputs, h0=None, discard: int = 0, eps: float = 
     u = rng.standard_normal((B, S))
     u /= np.linalg.norm(u, axis=-1, keepdims=True)
     p = _first_param(cell)
+    if eps is None:
+        eps = max(1e-7, float(np.sqrt(np.finfo(np.dtype(p.dtype)).eps)))
+    if not eps > 0:
+        raise ValueError(f"eps must be a positive distance, got {eps}")
 
     def to_state(flat):
         return _to_state(flat, template, p)

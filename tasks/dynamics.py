@@ -16,6 +16,7 @@ Everything runs in float64 (the perturbation check needs it).
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,7 @@ from .train import INIT_CHOICES, RunError, TrainConfig, Trainer
 WHATS = ("bifurcation", "fixed-points", "lyapunov")
 PAPER_INITS = ("sigmoid", "basic-tanh", "smart-tanh")
 INPUTS = ("mean", "zero")
+MAX_POINTS = 2000
 
 DESCRIPTION = """\
 Recurrent networks as dynamical systems.  --what bifurcation: the paper's one-unit RNN
@@ -50,7 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--w", type=float, default=5.0, help="the recurrent weight of Figure 3 (default 5)")
     g.add_argument("--cliff-b", type=float, default=-2.5, help="the error-cliff run's bias (default -2.5)")
     g.add_argument("--cliff-x0", type=float, default=0.5, help="the error-cliff run's start (default 0.5)")
-    g.add_argument("--points", type=int, default=400, help="values of b and of w swept (default 400)")
+    g.add_argument("--points", type=int, default=400,
+                   help=f"values of b and of w swept, 10..{MAX_POINTS} (default 400)")
     g = p.add_argument_group("fixed-points and lyapunov")
     g.add_argument("--checkpoint", nargs="+", help="trained run(s): checkpoint.npz written by minigrad train "
                    "(fixed-points takes one)")
@@ -99,8 +102,13 @@ def _check(args):
         raise RunError(f"--out {out}: the figure is written as PNG: give a name ending in .png")
     _check_out_file(out)
     if args.what == "bifurcation":
-        if args.points < 10:
-            raise RunError(f"--points must be at least 10, got {args.points}")
+        for name in ("w", "cliff_b", "cliff_x0"):
+            value = getattr(args, name)
+            if not math.isfinite(value):
+                raise RunError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+        if not 10 <= args.points <= MAX_POINTS:
+            raise RunError(f"--points must be in 10..{MAX_POINTS} (the basins take points x points/2 runs; "
+                           f"1000 take 12 s), got {args.points}")
         if args.w <= 4:
             raise RunError(f"--w {args.w:g}: the one-unit map has saddle-node bifurcations only for w > 4 "
                            "(Figure 3 uses 5)")
@@ -131,15 +139,16 @@ def _check(args):
 
 
 # ----------------------------------------------------------------------------- models
-def _trainer(args, init: str, method: str, updates: int) -> Trainer:
-    """A fresh network of ``init`` on ``--task``, trained ``updates`` updates of ``method``."""
+def _trainer(args, init: str, method: str, updates: int, progress: bool = False) -> Trainer:
+    """A fresh network of ``init`` on ``--task``, trained ``updates`` updates of ``method``
+    (with a progress bar of its own when ``progress``)."""
     config = TrainConfig.for_task(args.task, init=init.replace("-", "_"), method=method, hidden=args.hidden,
                                   length=args.train_length, seed=args.seed, device=args.device, dtype="float64",
                                   max_updates=max(1, updates), eval_every=max(1, updates), eval_size=1000,
                                   eval_batch=1000, check_every=0)
     trainer = Trainer(config)
     if updates:
-        trainer.train(progress=False)
+        trainer.train(progress=progress)
     return trainer
 
 
@@ -147,8 +156,11 @@ def _loaded(path, device) -> Trainer:
     trainer = Trainer.from_checkpoint(path)
     if len(trainer.model.layers) != 1:
         raise RunError(f"{path}: minigrad dynamics reads one-layer models")
-    trainer.model.to(device=device, dtype="float64")
-    trainer.config.device, trainer.config.dtype = device, "float64"
+    if device:                                  # else the device it was trained on (as minigrad evaluate)
+        trainer.model.to(device)
+        trainer.config.device = device
+    trainer.model.to(dtype="float64")
+    trainer.config.dtype = "float64"
     return trainer
 
 
@@ -174,12 +186,30 @@ def run_bifurcation(args, out) -> dict:
     plt.close(fig)
     sn = ", ".join(f"{b:.4f}" for b in n["saddle_nodes_b"])
     print(f"w = {args.w:g}: saddle-node bifurcations at b = {sn} (bistable between them)")
-    if n["saddle_nodes_w"]:
-        sw = ", ".join(f"{w:.4f}" for w in n["saddle_nodes_w"])
-        print(f"b = {args.cliff_b:g}: saddle-nodes at w = {sw}; the basin boundary crosses x0 = {args.cliff_x0:g} "
+    sw = ", ".join(f"{w:.4f}" for w in n["saddle_nodes_w"])
+    where = f"saddle-nodes at w = {sw}" if sw else "no saddle-node over w (b > -2, above the cusp)"
+    if math.isfinite(n["cliff_w"]):
+        print(f"b = {args.cliff_b:g}: {where}; the basin boundary crosses x0 = {args.cliff_x0:g} "
               f"at w = {n['cliff_w']:.4f} (the error cliff)")
+    else:
+        jumps = ", ".join(f"{w:.4f}" for w in _fold_jumps(args.cliff_x0, args.cliff_b, n["saddle_nodes_w"]))
+        print(f"b = {args.cliff_b:g}: {where}; no basin boundary crosses x0 = {args.cliff_x0:g} at any w "
+              "(the fixed point through x0 is stable, or would need w <= 0)"
+              + (f": the state's end jumps only at the saddle-node w = {jumps}, where its attractor "
+                 "appears or vanishes" if jumps else ": the state's end moves continuously with w, no cliff"))
     print(f"wrote {out}")
     return n
+
+
+def _fold_jumps(x0: float, b: float, folds) -> list:
+    """The saddle-nodes w (of ``folds``) across which the end of the run from x0 jumps: the
+    attractor it runs to, by iteration just below and just above each."""
+    jumps = []
+    for w in folds:
+        below, above = dyn.one_unit_attractor(x0, np.array([w * (1 - 1e-6), w * (1 + 1e-6)]), b, steps=20_000)
+        if abs(above - below) > 0.1 * (1 + abs(below)):
+            jumps.append(float(w))
+    return jumps
 
 
 def run_fixed_points(args, out, progress=True) -> dict:
@@ -191,7 +221,7 @@ def run_fixed_points(args, out, progress=True) -> dict:
     else:
         init = (args.init or ["smart-tanh"])[0]
         updates = args.train_updates or 0
-        trainer = _trainer(args, init, args.method, updates)
+        trainer = _trainer(args, init, args.method, updates, progress=progress)
         label = f"{init}" + (f", {updates} updates of {args.method.upper()}" if updates else ", untrained")
     cell = trainer.model.cell
     inputs = _drive(trainer, length, max(args.batch, 1), args.seed)
@@ -229,6 +259,18 @@ def run_fixed_points(args, out, progress=True) -> dict:
     return {"found": found, "label": label}
 
 
+def _run_names(paths) -> dict:
+    """``{checkpoint path: the name of its run}``: the run folder's name (a snapshot's run is the
+    folder above ``snapshots/``), or its whole path where two runs have the same name."""
+    folders = {}
+    for path in paths:
+        folder = Path(path).resolve().parent
+        folders[path] = folder.parent if folder.name == "snapshots" else folder
+    short = {path: f.name or str(f) for path, f in folders.items()}
+    clash = {n for n in short.values() if len({f for p, f in folders.items() if short[p] == n}) > 1}
+    return {path: str(folders[path]) if short[path] in clash else short[path] for path in paths}
+
+
 def _exponent(cell, inputs, discard):
     lam = dyn.largest_lyapunov_exponent(cell, inputs, discard=discard)
     check = dyn.perturbation_exponent(cell, inputs, discard=discard)
@@ -241,17 +283,21 @@ def run_lyapunov(args, out, progress=True) -> dict:
     updates = 3000 if args.train_updates is None else args.train_updates
     if args.checkpoint:
         groups = {}
+        names = _run_names(args.checkpoint)
         for path in args.checkpoint:
             trainer = _loaded(path, args.device)
             if not isinstance(trainer.model.cell, rnn.RNNCell):
                 raise RunError(f"{path}: a {trainer.config.cell} cell has no W_rec: --what lyapunov plots "
                                "against the spectral radius of a vanilla RNN's W_rec")
-            name = f"{Path(path).parent.name or path}"
-            groups[name] = {f"update {trainer.state.update}": trainer}
+            # one group per run, its checkpoints (snapshots) in update order, each update once
+            groups.setdefault(names[path], {})[f"update {trainer.state.update}"] = trainer
+        for name, models in groups.items():
+            groups[name] = dict(sorted(models.items(), key=lambda kv: kv[1].state.update))
     else:
         inits = args.init or list(PAPER_INITS)
         groups = {init: None for init in inits}
-    jobs = sum(1 + (2 if groups[g] is None and updates else 0) for g in groups) + len(groups) * args.radii
+    jobs = sum((1 + (2 if updates else 0)) if groups[g] is None else len(groups[g]) for g in groups)
+    jobs += len(groups) * args.radii
     bar = None
     if progress:
         from tqdm import tqdm
@@ -296,7 +342,7 @@ def run_lyapunov(args, out, progress=True) -> dict:
             scaled = rnn.RNNCell(cell.n_in, cell.hidden, cell.activation, init={
                 "W_in": cell.W_in.numpy(), "W_rec": rnn.scale_to_spectral_radius(W, r),
                 "b": cell.b.numpy() if cell.b is not None else np.zeros(cell.hidden)}, dtype="float64",
-                device=args.device)
+                device=first.config.device)
             lams.append(dyn.largest_lyapunov_exponent(scaled, inputs, discard=args.discard))
             if bar:
                 bar.update(1)
@@ -308,10 +354,11 @@ def run_lyapunov(args, out, progress=True) -> dict:
     title = f"λ_1 against ρ(W_rec), {first.config.task} inputs, {length} steps x {args.batch} sequences"
     plt.close(vd.lyapunov(curves, trained, spectra, gains=gains, path=out, title=title, finite=finite,
                           window=window))
-    print(f"{'network':<14} {'model':<26} {'rho(W_rec)':>10} {'lambda_1 QR':>12} {'perturbation':>12} {'error':>7}")
+    width = max([14] + [len(r[0]) + 1 for r in rows])
+    print(f"{'network':<{width}} {'model':<26} {'rho(W_rec)':>10} {'lambda_1 QR':>12} {'perturbation':>12} {'error':>7}")
     for name, label, rho, lam, check, error in rows:
         e = "-" if error is None else f"{100 * error:.1f}%"
-        print(f"{name:<14} {label:<26} {rho:>10.3f} {lam:>12.4f} {check:>12.4f} {e:>7}")
+        print(f"{name:<{width}} {label:<26} {rho:>10.3f} {lam:>12.4f} {check:>12.4f} {e:>7}")
     worst = max(abs(r[3] - r[4]) for r in rows)
     print(f"QR and perturbation estimates of lambda_1 differ by at most {worst:.2e}")
     print(f"wrote {out}")

@@ -356,3 +356,30 @@ def test_bad_input_gets_one_line(runs, tmp_path, capsys):
         assert _fail(e.value) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("minigrad: error: ")
+
+
+def test_state_gradient_norms_against_numpy_bptt(device):
+    """A NumPy-only BPTT of a tanh RNN with a last-step softmax head (mean cross-entropy):
+    δ_T = (softmax(o) - onehot) W_outᵀ / B, δ_k = (δ_{k+1} ⊙ (1 - h_{k+1}²)) W_recᵀ."""
+    rng = np.random.default_rng(1)
+    T, B, n_in, N, n_out = 7, 3, 2, 4, 3
+    W = rng.standard_normal((N, N)) * 1.5 / np.sqrt(N)
+    model = model_with("rnn", n_in, N, n_out, device, W_rec=W)
+    state = model.state_dict()
+    W_in, b = state["layers.0.W_in"], state["layers.0.b"]
+    W_out, c = model.head.W_out.numpy(), model.head.c.numpy()
+    xs, y = rng.standard_normal((T, B, n_in)), rng.integers(0, n_out, B)
+    hs = [np.zeros((B, N))]
+    for t in range(T):
+        hs.append(np.tanh(hs[-1] @ W + xs[t] @ W_in + b))
+    o = hs[-1] @ W_out + c
+    p = np.exp(o - o.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    p[np.arange(B), y] -= 1
+    delta = p @ W_out.T / B
+    expected = [np.linalg.norm(delta, axis=1)]
+    for k in range(T - 1, 0, -1):
+        delta = (delta * (1 - hs[k + 1] ** 2)) @ W.T
+        expected.append(np.linalg.norm(delta, axis=1))
+    norms, _ = D.state_gradient_norms(model, tensor(xs, device), mg.tensor(y, device=device))
+    np.testing.assert_allclose(norms, np.array(expected[::-1]), rtol=1e-12, atol=1e-300)

@@ -285,3 +285,221 @@ def test_command_refuses_bad_requests_in_one_line(argv, message, tmp_path, monke
     with pytest.raises(RunError, match=message) as e:
         _command(argv)
     assert "\n" not in str(e.value)
+
+
+# ----------------------------------------------------------------------------- review: defects found and fixed
+def test_largest_exponent_of_a_map_that_keeps_coordinate_axes(device):
+    """A diagonal Jacobian never turns e_1 towards the fastest axis: with Q_0 = I the "largest"
+    exponent was e_1's own rate (log 0.9 here, not log 1.5) and the spectrum came out unsorted."""
+    d = np.array([0.9, 1.5, 0.3])
+    cell = rnn.RNNCell(1, 3, activation="linear", init={"W_in": np.zeros((1, 3)), "W_rec": np.diag(d)},
+                       device=device)
+    x, h0 = np.zeros((200, 2, 1)), np.ones((2, 3))
+    assert dyn.largest_lyapunov_exponent(cell, x, h0=h0, discard=100) == pytest.approx(math.log(1.5), abs=1e-6)
+    np.testing.assert_allclose(dyn.lyapunov_spectrum(cell, x, h0=h0, discard=100), np.log([1.5, 0.9, 0.3]),
+                               atol=1e-6)
+    # the identity-initialized ReLU network (IRNN): W_rec = I, a unit shut off makes J = diag(0, 1, 1);
+    # λ_1 = 0 (the open units carry perturbations unchanged), not log 0 = -inf from the shut unit
+    irnn = rnn.RNNCell(1, 3, activation="relu", init={"W_in": np.array([[-1.0, 0.5, 0.25]]), "W_rec": np.eye(3)},
+                       device=device)
+    ones = np.ones((30, 1, 1))
+    assert dyn.largest_lyapunov_exponent(irnn, ones, discard=5) == pytest.approx(0.0, abs=1e-12)
+    assert dyn.perturbation_exponent(irnn, ones, discard=5) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_rotation_scaling_and_the_one_unit_tanh_map(device):
+    """Closed forms: a rotation by θ scaled by r has both exponents log r; the map x -> tanh(a x)
+    (a < 1) has its only fixed point at 0, with exponent log a."""
+    r, th = 0.7, 0.9
+    W = r * np.array([[math.cos(th), -math.sin(th)], [math.sin(th), math.cos(th)]])
+    cell = rnn.RNNCell(1, 2, activation="linear", init={"W_in": np.zeros((1, 2)), "W_rec": W.T}, device=device)
+    np.testing.assert_allclose(dyn.lyapunov_spectrum(cell, np.zeros((50, 1, 1)), h0=np.ones((1, 2))),
+                               [math.log(r)] * 2, atol=1e-12)
+    for a in (0.5, 0.9):
+        cell = rnn.RNNCell(1, 1, activation="tanh", init={"W_in": np.zeros((1, 1)), "W_rec": np.array([[a]])},
+                           device=device)
+        x, h0 = np.zeros((400, 1, 1)), np.array([[0.3]])
+        assert dyn.largest_lyapunov_exponent(cell, x, h0=h0, discard=200) == pytest.approx(math.log(a), abs=1e-9)
+
+
+def test_perturbation_check_in_float32():
+    """eps = 1e-7 was below a float32 state's rounding: the two trajectories coincided and the
+    check returned -inf.  Its default now follows the dtype."""
+    rng = np.random.default_rng(0)
+    n = 10
+    init = {"W_in": rng.standard_normal((2, n)), "W_rec": rng.standard_normal((n, n)) * 0.8 / np.sqrt(n)}
+    cell = rnn.RNNCell(2, n, init=init, dtype="float32")
+    x = rng.standard_normal((300, 2, 2)) * 0.3
+    qr = dyn.largest_lyapunov_exponent(cell, x, discard=50)
+    sim = dyn.perturbation_exponent(cell, x, discard=50)
+    assert math.isfinite(sim) and sim == pytest.approx(qr, abs=5e-3)
+    with pytest.raises(ValueError, match="eps must be a positive distance"):
+        dyn.perturbation_exponent(cell, x, eps=0.0)
+
+
+def test_inputs_and_start_states_are_taken_as_the_cell_takes_them(device):
+    import minigrad as mg
+    cell = _tanh_cell(1.2, n=4, seed=2, device=device)
+    x = np.random.default_rng(1).standard_normal((40, 3, 2))
+    expected = dyn.largest_lyapunov_exponent(cell, x, discard=5)
+    # a float32 tensor for a float64 cell was an engine dtype error; arrays were converted
+    assert dyn.largest_lyapunov_exponent(cell, T(x, device, dtype=np.float32), discard=5) == pytest.approx(
+        expected, abs=1e-5)
+    for bad in (np.zeros((2, 4)), np.zeros(4), np.zeros((3, 5))):
+        with pytest.raises(ValueError, match=r"h0 must be a \(3, 4\) array of states"):
+            dyn.largest_lyapunov_exponent(cell, x, h0=bad)
+    # an LSTM's start state as a flat (B, 2N) array or as the (h, c) pair: the same run
+    lstm = rnn.LSTMCell(2, 3, seed=0, dtype="float64", device=device)
+    h0 = np.random.default_rng(2).standard_normal((3, 6)) * 0.5
+    flat = dyn.lyapunov_run(lstm, x, h0=h0).local
+    pair = dyn.lyapunov_run(lstm, x, h0=(mg.tensor(h0[:, :3], device=device), h0[:, 3:])).local
+    np.testing.assert_array_equal(flat, pair)
+    with pytest.raises(ValueError, match=r"h0 must be a \(3, 6\) array of states .*h and c side by side"):
+        dyn.lyapunov_run(lstm, x, h0=np.zeros((3, 3)))
+
+
+@pytest.mark.parametrize("w", [4.5, 5.0, 6.0, 8.0, 20.0])
+def test_one_unit_map_at_its_saddle_nodes_has_two_fixed_points(w):
+    """At the saddle-node b the tangent double root is one point: rounding had split it into two
+    points 1e-8 apart (three in all) or lost it (one in all)."""
+    for fb, fx in dyn.one_unit_saddle_nodes(w):
+        for b in (fb, np.nextafter(fb, 0.0), np.nextafter(fb, -np.inf)):
+            found = dyn.one_unit_fixed_points(w, b)
+            assert len(found) == 2, (w, b, found)
+            assert np.min(np.abs(found - fx)) < 1e-9                    # the tangency at x_c
+            np.testing.assert_allclose(w * _sigma(found) + b, found, atol=1e-12)
+    # a hair inside the bistable range: three distinct points, found as such
+    (b1, _), (b2, _) = dyn.one_unit_saddle_nodes(w)
+    assert len(dyn.one_unit_fixed_points(w, b1 + 1e-6 * (b2 - b1))) == 3
+
+
+def test_basin_boundary_exists_only_where_the_point_through_x0_is_unstable():
+    b = -2.5
+    w = dyn.one_unit_basin_boundary_w(0.5, b)
+    assert w == pytest.approx(4.8196, abs=1e-4)
+    # x0 = 3: the fixed point through it (w = 5.77, past the second fold) is stable; x0 = -3 < b
+    # would need w < 0: no boundary crosses x0 (was 5.7738 and -10.5428, "the error cliff").  By
+    # brute force the end state from x0 jumps once, at a saddle-node: x0 = 3 where the high
+    # attractor is born (w = 4.782), x0 = -3 where the low one dies (w = 5.616)
+    ws = np.linspace(3.0, 8.0, 5001)
+    for x0, fold in ((3.0, 0), (-3.0, 1)):
+        assert math.isnan(dyn.one_unit_basin_boundary_w(x0, b))
+        steps = np.abs(np.diff(dyn.one_unit_attractor(x0, ws, b, steps=3000)))
+        jump = np.argmax(steps)
+        assert steps[jump] > 2 and np.sort(steps)[-2] < 0.1                       # one jump
+        assert ws[jump] - 1e-3 <= dyn.one_unit_folds_in_w(b)[fold, 0] <= ws[jump + 1] + 1e-3
+    ends = dyn.one_unit_attractor(0.5, ws, b, steps=3000)          # x0 = 0.5: at the boundary crossing
+    jump = np.argmax(np.abs(np.diff(ends)))
+    assert ws[jump] - 1e-3 <= w <= ws[jump + 1] + 1e-3
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--w", "nan"], "--w must be a finite number, got nan"),
+    (["--w", "inf"], "--w must be a finite number, got inf"),
+    (["--cliff-b", "nan"], "--cliff-b must be a finite number"),
+    (["--cliff-x0=-inf"], "--cliff-x0 must be a finite number"),
+    (["--points", "100000"], r"--points must be in 10..2000"),
+])
+def test_bifurcation_refuses_non_finite_numbers(argv, message, tmp_path, monkeypatch):
+    from tasks.train import RunError
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError, match=message) as e:
+        _command(["--what", "bifurcation"] + argv)
+    assert "\n" not in str(e.value) and not (tmp_path / "bifurcation.png").exists()
+
+
+def test_bifurcation_without_a_cliff_and_away_from_the_paper_s_ranges(tmp_path, capsys):
+    import matplotlib.pyplot as plt
+    from viz import dynamics as vd
+    assert _command(["--what", "bifurcation", "--points", "20", "--cliff-x0", "3",
+                     "--out", str(tmp_path / "b.png")]) == 0
+    out = capsys.readouterr().out
+    assert "no basin boundary crosses x0 = 3" in out and "(the error cliff)" not in out
+    assert "jumps only at the saddle-node w = 4.7818" in out
+    # w = 8, cliff b = -6: the saddle-nodes (b = -5.066, -2.934; w = 9.081) lay outside the fixed ranges
+    fig = vd.bifurcation(w=8.0, cliff_b=-6.0, points=20)
+    (b1, _), (b2, _) = dyn.one_unit_saddle_nodes(8.0)
+    lo, hi = fig.axes[0].get_xlim()
+    assert lo < b1 < b2 < hi
+    lo, hi = fig.axes[2].get_xlim()
+    assert lo < dyn.one_unit_folds_in_w(-6.0)[0, 0] < fig.numbers["cliff_w"] < hi
+    plt.close(fig)
+
+
+def test_newton_polish_survives_a_line_of_fixed_points():
+    """J - I singular for every start (an eigenvalue 1: a line of fixed points h = (t, 0)): the
+    Newton steps stopped for all; least squares lands each start on the line."""
+    cell = rnn.RNNCell(1, 2, activation="linear", init={"W_in": np.zeros((1, 2)), "W_rec": np.diag([1.0, 0.5])})
+    starts = np.random.default_rng(0).standard_normal((4, 2))
+    found = dyn.find_fixed_points(cell, starts, steps=20, merge=1e-9)
+    assert np.all(found.final_q < 1e-20)
+    np.testing.assert_allclose(found.finals[:, 1], 0.0, atol=1e-10)
+
+
+def test_checkpoints_of_another_device_and_a_gated_cell(tmp_path, monkeypatch, capsys):
+    """A checkpoint trained on the strict device, read without --device: the network stayed
+    there but the driving inputs were made on the CPU ("inputs live on different devices")."""
+    from tasks.runfiles import RunFiles
+    from tasks.train import RunError, TrainConfig, Trainer
+    monkeypatch.setattr(RunFiles, "plot", lambda self, force=False: None)
+    paths = {}
+    for cell in ("rnn", "lstm"):
+        c = TrainConfig.for_task("addition", cell=cell, hidden=3, length=10, max_updates=4, eval_every=2,
+                                 eval_size=20, eval_batch=20, check_every=0, device="strict", dtype="float32",
+                                 diagnostics=False, trace=False)
+        Trainer(c).train(out=tmp_path / cell, progress=False)
+        paths[cell] = str(tmp_path / cell / "checkpoint.npz")
+    for cell in ("rnn", "lstm"):
+        assert _command(["--what", "fixed-points", "--checkpoint", paths[cell], "--starts", "4", "--steps", "20",
+                         "--length", "12", "--batch", "2", "--quiet", "--out", str(tmp_path / f"f{cell}.png")]) == 0
+        assert _png(tmp_path / f"f{cell}.png")
+    assert "1 fixed points" in capsys.readouterr().out
+    # a run's snapshots are one network over training (they all sat in "snapshots": one row was kept)
+    snapshots = sorted(str(p) for p in (tmp_path / "rnn" / "snapshots").glob("*.npz"))
+    assert len(snapshots) == 2
+    assert _command(["--what", "lyapunov", "--checkpoint", *snapshots, paths["rnn"], "--radii", "2", "--length", "12",
+                     "--batch", "2", "--discard", "2", "--quiet", "--out", str(tmp_path / "l.png")]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("rnn ")]
+    assert [r[:3] for r in rows] == [["rnn", "update", "2"], ["rnn", "update", "4"]]
+    with pytest.raises(RunError, match="a lstm cell has no W_rec") as e:
+        _command(["--what", "lyapunov", "--checkpoint", paths["lstm"], "--quiet", "--out", str(tmp_path / "m.png")])
+    assert "\n" not in str(e.value)
+
+
+def test_the_one_unit_model_as_an_rnn_cell_and_its_picture(tmp_path, device):
+    """h_t = σ(x_t) turns x_t = w σ(x_{t-1}) + b into the one-unit sigmoid cell
+    h_t = σ(w h_{t-1} + b): the fixed-point search finds h* = σ(x*) for each root of the
+    one-unit map, with the Jacobian eigenvalue w σ'(x*) (its multiplier).  The picture of a
+    one-dimensional state space used to fail (a second principal component was indexed)."""
+    import matplotlib.pyplot as plt
+    from viz import dynamics as vd
+    w, b = 5.0, -2.5
+    cell = rnn.RNNCell(1, 1, activation="sigmoid", init={"W_in": np.zeros((1, 1)), "W_rec": np.array([[w]]),
+                                                         "b": np.array([b])}, device=device)
+    found = dyn.find_fixed_points(cell, np.linspace(0.01, 0.99, 12)[:, None], steps=200)
+    xs = dyn.one_unit_fixed_points(w, b)
+    order = np.argsort(found.points[:, 0])
+    np.testing.assert_allclose(found.points[order, 0], _sigma(xs), atol=1e-12)
+    np.testing.assert_allclose(found.eigenvalues[order, 0].real, w * _sigma(xs) * (1 - _sigma(xs)), atol=1e-12)
+    assert list(found.stable[order]) == [True, False, True] and found.fixed.all()
+    traj = np.random.default_rng(0).uniform(0, 1, (10, 3, 1))
+    plt.close(vd.fixed_points(found, traj, path=tmp_path / "f.png"))
+    assert _png(tmp_path / "f.png")
+
+
+def test_polish_converges_from_far_starts(device):
+    """F(h) = tanh(a h + c), a = 0.9636 < 1: a contraction, one fixed point (found here by
+    iterating F).  Undamped Newton steps stalled for the 4 negative starts (q stuck near 5e-4,
+    with 20 or 200 steps); the damped steps take every start there."""
+    a, c = 0.96363616, 0.02944175
+    cell = rnn.RNNCell(1, 1, activation="tanh", init={"W_in": np.zeros((1, 1)), "W_rec": np.array([[a]]),
+                                                      "b": np.array([c])}, device=device)
+    h = 0.0
+    for _ in range(5000):
+        h = math.tanh(a * h + c)
+    starts = np.array([[-3.1], [-2.2], [-1.7], [-0.4], [0.9], [1.6], [2.4], [3.3]])
+    found = dyn.find_fixed_points(cell, starts, steps=0)
+    assert np.all(found.final_q < 1e-20)
+    np.testing.assert_allclose(found.finals[:, 0], h, atol=1e-12)
+    assert len(found.points) == 1 and found.counts[0] == 8 and found.stable[0]
+    assert found.eigenvalues[0, 0].real == pytest.approx(a * (1 - h * h), abs=1e-12)

@@ -48,8 +48,29 @@ def _draw_branches(ax, stable, unstable, label=True):
                         label=f"{name} fixed point" if label and i == 0 else None)
 
 
-def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float = -2.5, cliff_x0: float = 0.5,
-                cliff_steps: int = 50, w_range=(4.3, 5.8), points: int = 400, basin_steps: int = 300):
+def _ranges(w, cliff_b, cliff_x0, b_range, w_range):
+    """The b range of panels (a, b) and the w range of panel (c) when not given: those of the
+    paper's setting (w = 5, b = -2.5: b in [-3.5, -1.5], w in [4.3, 5.8]) when they hold the
+    bifurcations, else moved around them (any w > 4, any cliff b): around the cliff and the
+    saddle-node that makes it, or around the saddle-nodes where there is no cliff."""
+    if b_range is None:
+        lo, hi = dyn.one_unit_saddle_nodes(w)[:, 0] if w > 4 else (-2.5, -2.5)
+        centre, half = (lo + hi) / 2, max(1.0, 1.5 * (hi - lo))
+        b_range = (centre - half, centre + half)
+    if w_range is None:
+        w_range = (4.3, 5.8)
+        folds = list(dyn.one_unit_folds_in_w(cliff_b)[:, 0])
+        w_cliff = dyn.one_unit_basin_boundary_w(cliff_x0, cliff_b)
+        marks = folds[:1] + [w_cliff] if np.isfinite(w_cliff) else folds    # the cliff and the fold before it
+        if marks and not (w_range[0] < min(marks) and max(marks) < w_range[1]):
+            lo, hi = min(marks), max(marks)
+            pad = 0.3 * max(hi - lo, 0.5)
+            w_range = (max(0.05, lo - pad), hi + 2 * pad)          # room for the loss after the cliff
+    return b_range, w_range
+
+
+def bifurcation(path=None, w: float = 5.0, b_range=None, cliff_b: float = -2.5, cliff_x0: float = 0.5,
+                cliff_steps: int = 50, w_range=None, points: int = 400, basin_steps: int = 300):
     """The one-unit RNN ``x_t = w σ(x_{t-1}) + b`` as a dynamical system, four panels.
 
     (a) the paper's Figure 3: fixed points against b at w = ``w``, stable solid, unstable dashed,
@@ -62,8 +83,11 @@ def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float 
     (d) the (b, w) plane: the fold curve (a cusp at b = -2, w = 4) bounding the bistable region,
         Figure 3's line w = ``w`` and the cliff run's line b = ``cliff_b``.
 
-    ``fig.numbers`` holds the bifurcation values drawn.
+    ``b_range`` and ``w_range`` default to the paper's [-3.5, -1.5] and [4.3, 5.8] where these
+    hold the bifurcations, and are widened around them otherwise.  ``fig.numbers`` holds the
+    bifurcation values drawn (``cliff_w`` NaN when no basin boundary crosses x_0 at this b).
     """
+    b_range, w_range = _ranges(w, cliff_b, cliff_x0, b_range, w_range)
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
     (a, bb), (c, d) = axes
     bs = np.linspace(*b_range, points)
@@ -80,7 +104,7 @@ def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float 
     a.set_title(f"(a) bifurcation diagram, w = {w:g} (the paper's Figure 3)", fontsize=9)
     a.legend(fontsize=7, loc="upper left")
 
-    x0s = np.linspace(-4, 4, points // 2)
+    x0s = np.linspace(min(-4.0, b_range[0]), max(4.0, b_range[1] + w), points // 2)
     B, X0 = np.meshgrid(bs, x0s)
     final = dyn.one_unit_attractor(X0, w, B, steps=basin_steps)
     kind = np.zeros_like(final)                         # 0: the only attractor, 1: low, 2: high
@@ -110,7 +134,8 @@ def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float 
         if w_range[0] <= fw <= w_range[1]:
             c.plot([fw], [fx], "o", color="k", ms=5)
             c.annotate(f"saddle-node\nw = {fw:.3f}", (fw, fx), textcoords="offset points", xytext=(-62, 4), fontsize=7)
-    c.axvline(w_cliff, color=CLIFF, lw=1.2, label=f"boundary crosses x0: w = {w_cliff:.3f}")
+    if np.isfinite(w_cliff):
+        c.axvline(w_cliff, color=CLIFF, lw=1.2, label=f"boundary crosses x0: w = {w_cliff:.3f}")
     c.set_xlabel("recurrent weight w")
     c.set_ylabel("fixed point x*")
     c.set_title(f"(c) the error cliff (Figure 6), b = {cliff_b:g}, {cliff_steps} steps", fontsize=9)
@@ -121,16 +146,19 @@ def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float 
     loss_ax.set_ylabel("loss (x_T - 1)² (grey)")
     c.legend(fontsize=7, loc="center right")
 
-    xs = np.linspace(-3, 3, 600)
+    w_top = max(8.0, w + 1.0, (w_cliff + 1.0) if np.isfinite(w_cliff) else 0.0)
+    x_top = float(np.arccosh((w_top - 2.0) / 2.0)) + 0.2          # the fold curve up to w_top
+    xs = np.linspace(-x_top, x_top, 600)
     fb, fw = dyn.one_unit_fold_curve(xs)
     d.fill(np.concatenate([fb, [fb[-1]]]), np.concatenate([fw, [fw[-1]]]), color="#fee0d2",
            label="three fixed points (bistable)")
     d.plot(fb, fw, color="k", lw=1.2, label="saddle-node curve")
     d.axhline(w, color=STABLE, lw=1, label=f"(a): w = {w:g}")
     d.axvline(cliff_b, color=CLIFF, lw=1, label=f"(c): b = {cliff_b:g}")
-    d.plot([cliff_b], [w_cliff], "*", color=CLIFF, ms=10, label="the cliff")
-    d.set_xlim(-4.5, -1.0)
-    d.set_ylim(3.0, 8.0)
+    if np.isfinite(w_cliff):
+        d.plot([cliff_b], [w_cliff], "*", color=CLIFF, ms=10, label="the cliff")
+    d.set_xlim(min(-4.5, b_range[0], cliff_b - 0.5), max(-1.0, cliff_b + 0.5))
+    d.set_ylim(3.0, w_top)
     d.set_xlabel("bias b")
     d.set_ylabel("recurrent weight w")
     d.set_title("(d) bistable region; its edge: w = 2 + 2cosh x, b = x - 1 - eˣ", fontsize=9)
@@ -142,11 +170,17 @@ def bifurcation(path=None, w: float = 5.0, b_range=(-3.5, -1.5), cliff_b: float 
 
 
 def _pca(states: np.ndarray, k: int = 2):
-    """Mean and the first k principal directions (S, k) of the rows of ``states``."""
+    """Mean, the first k principal directions (S, k) of the rows of ``states`` and the fraction
+    of the variance along each; zero directions (explaining 0) where the states span fewer than
+    k dimensions (a one-unit network: its state against 0)."""
     mean = states.mean(axis=0)
     _, sv, vt = np.linalg.svd(states - mean, full_matrices=False)
     explained = sv ** 2 / max((sv ** 2).sum(), 1e-300)
-    return mean, vt[:k].T, explained[:k]
+    P, explained = vt[:k].T, explained[:k]
+    if P.shape[1] < k:                     # fewer state dimensions (or states) than k: zero directions
+        P = np.concatenate([P, np.zeros((P.shape[0], k - P.shape[1]))], axis=1)
+        explained = np.concatenate([explained, np.zeros(k - len(explained))])
+    return mean, P, explained
 
 
 def fixed_points(found, trajectories, path=None, title="Fixed points of the trained network",
