@@ -275,8 +275,9 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
 
 GRAPH_CELLS = ("rnn", "lstm", "gru", "esn", "ntm", "seq2seq", "attention")
 # the most steps of a full and of a collapsed graph: an NTM step is about 120 primitives, a
-# seq2seq step (encoder, or decoder with its attention) about 20-40
-MODEL_GRAPH_STEPS = {"ntm": (10, 200), "seq2seq": (30, 200), "attention": (30, 200)}
+# seq2seq step (encoder, or decoder with its attention) about 20-40; dot lays out a full NTM of
+# 10 steps in 16 s, seq2seq of 15 in 20 s, and gives up on seq2seq at 20 ("trouble in init_rank")
+MODEL_GRAPH_STEPS = {"ntm": (10, 200), "seq2seq": (15, 200), "attention": (15, 200)}
 
 
 def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, device):
@@ -589,7 +590,9 @@ def build_parser():
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--hidden", type=int, default=3)
     p.add_argument("--collapse", action="store_true", help="one node per time step (for long unrolls; "
-                   f"needed above {MAX_GRAPH_STEPS} steps, up to {MAX_COLLAPSED_GRAPH_STEPS})")
+                   f"needed above {MAX_GRAPH_STEPS} steps, up to {MAX_COLLAPSED_GRAPH_STEPS}; ntm: above "
+                   f"{MODEL_GRAPH_STEPS['ntm'][0]}, seq2seq: above {MODEL_GRAPH_STEPS['seq2seq'][0]}, "
+                   f"up to {MODEL_GRAPH_STEPS['ntm'][1]})")
     p.add_argument("--out", default="graph.svg", help=".svg, .png, .pdf (rendered by dot) or .dot")
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_graph)

@@ -185,3 +185,195 @@ def test_figure_from_json_and_empty(tmp_path):
     assert (tmp_path / "g.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="no models"):
         gradient_paths({"k": k, "models": {}})
+
+
+# ----------------------------------------------------------------- independent references
+def _softmax_ce(logits, y):
+    """Per-sequence cross-entropy, (B,), in plain NumPy."""
+    z = logits - logits.max(1, keepdims=True)
+    return np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
+
+
+def test_tanh_rnn_state_gradients_and_chain_against_plain_numpy():
+    """The tanh RNN written again in plain NumPy, h_t = tanh(h_{t-1} W_rec + x_t W_in + b), the
+    loss E_b = CE(h_T W_out + c, y_b) of each sequence: ||dE_b/ds_k|| by central differences of
+    E_b w.r.t. an additive perturbation of h_k (every coordinate), for every k; and the chain
+    ds_T/ds_k = J_T ... J_{k+1}, J_i = diag(1 - h_i²) W_recᵀ, its spectral norm by NumPy.  The
+    J_i differ from step to step, so a product taken in the wrong order fails."""
+    x, y = fresh(length=10, size=2)
+    model = CellModel("rnn", 3, seed=1)
+    cell, head = model.model.cell, model.model.head
+    W_in, W_rec, b = cell.W_in.numpy(), cell.W_rec.numpy() * 2.5, cell.b.numpy()     # far from linear
+    cell.W_rec.data = mg.tensor(W_rec).data
+    W_out, c = head.W_out.numpy(), head.c.numpy()
+    X, Y = x.numpy(), y.numpy()
+    T, B, N = X.shape[0], X.shape[1], 3
+
+    def losses(k=None, delta=None):
+        h, hs = np.zeros((B, N)), []
+        for t in range(T):
+            h = np.tanh(h @ W_rec + X[t] @ W_in + b)
+            if t + 1 == k:
+                h = h + delta
+            hs.append(h)
+        return _softmax_ce(h @ W_out + c, Y), hs
+
+    eps = 1e-6
+    expected = np.empty((T, B))
+    for k in range(1, T + 1):
+        g = np.empty((B, N))
+        for j in range(N):
+            d = np.zeros((B, N))
+            d[:, j] = eps
+            g[:, j] = (losses(k, d)[0] - losses(k, -d)[0]) / (2 * eps)     # sequences are independent
+        expected[k - 1] = np.linalg.norm(g, axis=1)
+    norms, _, probe = state_gradient_norms(model, x, y)
+    np.testing.assert_allclose(norms, expected, rtol=1e-6)
+    hs = losses()[1]
+    J = [(1 - hs[i - 1] ** 2)[:, :, None] * W_rec.T[None] for i in range(1, T + 1)]   # J[i - 1] = J_i, (B, N, N)
+    chain = chain_norms(probe)
+    for k in range(1, T + 1):
+        P = np.broadcast_to(np.eye(N), (B, N, N))
+        for i in range(k + 1, T + 1):
+            P = J[i - 1] @ P                                                 # J_T ... J_{k+1}
+        np.testing.assert_allclose(chain[k - 1], [np.linalg.norm(P[s], 2) for s in range(B)], rtol=1e-9)
+    assert not np.allclose(chain[:-1] / chain[1:], chain[-2] / chain[-1])     # the steps really differ
+
+
+def _numeric_step_jacobians(cell, inputs, states):
+    """J_i = ds_i/ds_{i-1} (B, S, S), i = 1..T, by central differences of the cell itself (every
+    coordinate of the flattened state: h, or h then c), in float64 NumPy."""
+    def flat(s):
+        return np.concatenate([p.numpy() for p in s], axis=1) if isinstance(s, tuple) else s.numpy()
+
+    def unflat(a, like):
+        if isinstance(like, tuple):
+            sizes = np.cumsum([p.shape[1] for p in like])[:-1]
+            return tuple(mg.tensor(part) for part in np.split(a, sizes, axis=1))
+        return mg.tensor(a)
+
+    eps, out = 1e-6, []
+    with mg.no_grad():
+        for i in range(1, len(states)):
+            prev, x = flat(states[i - 1]), inputs[i - 1]
+            B, S = prev.shape
+            J = np.empty((B, S, S))
+            for j in range(S):
+                d = np.zeros((B, S))
+                d[:, j] = eps
+                up = flat(cell(x, unflat(prev + d, states[i - 1])))
+                down = flat(cell(x, unflat(prev - d, states[i - 1])))
+                J[:, :, j] = (up - down) / (2 * eps)
+            out.append(J)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "seq2seq", "ntm"])
+def test_chain_norms_are_spectral_norms_of_the_numpy_product(kind):
+    """||ds_T/ds_k||₂ against NumPy: one-step Jacobians by central differences of the model's
+    own recurrence (the LSTM's (h, c); seq2seq's encoder cell; the NTM's controller with its
+    read vectors as they were), multiplied J_T ... J_{k+1} and np.linalg.norm(P, 2)."""
+    model, (x, y) = small(kind, hidden=3), fresh(length=10, size=2)
+    probe = model.probe(x, y)
+    J = _numeric_step_jacobians(probe.cell, probe.cell_inputs, probe.states)
+    chain, T = chain_norms(probe), x.shape[0]
+    for k in range(1, T + 1):
+        P = np.broadcast_to(np.eye(J[0].shape[1]), J[0].shape)
+        for i in range(k + 1, T + 1):
+            P = J[i - 1] @ P
+        np.testing.assert_allclose(chain[k - 1], [np.linalg.norm(p, 2) for p in P], rtol=1e-6)
+
+
+def test_seq2seq_recurrence_only_is_the_gradient_with_the_attention_frozen():
+    """Independent of the probe's detach: E(ε) with the encoder run again from s_k + εu, the
+    decoder's s_0 made from that run's last state, but the attention reading the annotations
+    of the unperturbed run (constants).  Its central difference is <dE/ds_k through the
+    recurrence, u>; with the attention reading the perturbed run too, it is the total."""
+    model, (x, y) = small("seq2seq", hidden=3), fresh(length=10, size=2)
+    source, bos, targets = AttentionModel.tokens(x, y)
+    encoder, decoder = model.model.encoder, model.model.decoder
+    mask = model.model.source_mask(source)
+
+    def encode(k=None, delta=None):
+        with mg.no_grad():
+            embedded, state, states = encoder.embedding(source), encoder.forward_cell.initial_state(2), []
+            for j in range(source.shape[0]):
+                state = encoder.forward_cell(embedded[j], state)
+                if j + 1 == k:
+                    state = state + mg.tensor(delta)
+                states.append(state)
+        return states
+
+    frozen = mg.stack(encode())
+
+    def loss(k, delta, attention_follows):
+        states = encode(k, delta)
+        with mg.no_grad():
+            memory = decoder.attention.memory(mg.stack(states) if attention_follows else frozen, mask)
+            logits, _, _ = decoder.step(bos[0], decoder.initial_state(states[-1]), memory)
+            return float(mg.cross_entropy(logits, targets[0]).item())
+
+    recurrence = state_gradients(model, x, y, recurrence_only=True)[0]
+    total = state_gradients(model, x, y)[0]
+    rng, eps = np.random.default_rng(3), 1e-6
+    for k in (1, 5, 10):
+        u = rng.standard_normal((2, 3))
+        for follows, gradient in ((False, recurrence), (True, total)):
+            numeric = (loss(k, eps * u, follows) - loss(k, -eps * u, follows)) / (2 * eps)
+            np.testing.assert_allclose((gradient[k - 1] * u).sum(), numeric, rtol=1e-5, atol=1e-11)
+    assert np.linalg.norm(total[0]) > 3 * np.linalg.norm(recurrence[0])     # the cut removed something
+
+
+def test_ntm_recurrence_only_is_the_gradient_with_the_reads_frozen():
+    """Independent of the probe: the NTM's controller run alone from (h_k, c_k) + εu, fed the read
+    vectors r_t of the unperturbed model's own forward pass (rnn.NTM.forward's record) as
+    constants, the last logits [h_T; r_T] W_out + c with r_T constant.  Its central difference
+    is <dE/ds_k through the recurrence, u> (the heads, the memory and the reads cut)."""
+    model, (x, y) = small("ntm", hidden=3), fresh(length=10, size=2)
+    m = model.model
+    with mg.no_grad():
+        _, record = m(x)
+        reads = [m.initial_state(2).read] + list(record.reads)        # reads[t]: what step t + 1 reads
+
+    def loss(k, delta):
+        with mg.no_grad():
+            state = m.controller.initial_state(2)
+            for t in range(x.shape[0]):
+                state = m.controller(mg.concat([x[t], reads[t]], axis=-1), state)
+                if t + 1 == k:
+                    state = tuple(s + mg.tensor(d) for s, d in zip(state, delta))
+            logits = mg.concat([state[0], reads[-1]], axis=-1) @ m.W_out + m.c
+            return float(mg.cross_entropy(logits, y).item())
+
+    recurrence = state_gradients(model, x, y, recurrence_only=True)[0]
+    total = state_gradients(model, x, y)[0]
+    rng, eps = np.random.default_rng(4), 1e-6
+    for k in (1, 5, 10):
+        u = rng.standard_normal((2, 6))
+        numeric = (loss(k, (eps * u[:, :3], eps * u[:, 3:])) - loss(k, (-eps * u[:, :3], -eps * u[:, 3:]))) / (2 * eps)
+        np.testing.assert_allclose((recurrence[k - 1] * u).sum(), numeric, rtol=1e-5, atol=1e-11)
+    assert not np.allclose(total[0], recurrence[0], rtol=0.1)              # the memory path carries something
+
+
+def test_negative_seed_is_one_line(command, tmp_path, capsys):
+    assert command("--out", str(tmp_path / "x"), "--quiet", "--seed", "-1") == 2
+    err = capsys.readouterr().err
+    assert "--seed must be an integer from 0" in err and "-1" in err and err.count("\n") == 1
+
+
+def test_out_under_a_file_is_refused_before_the_run(command, tmp_path, capsys):
+    (tmp_path / "f").write_text("")
+    assert command("--out", str(tmp_path / "f" / "sub"), "--updates", "0", "--quiet") == 2
+    err = capsys.readouterr().err
+    assert "cannot be made" in err and "is a file, not a folder" in err and err.count("\n") == 1
+
+
+def test_figure_axis_fits_the_curves_drawn():
+    """The untrained Jacobian chain is in the JSON but not drawn: it must not stretch the axis."""
+    from viz.gradient_paths import gradient_paths
+    curve = {"grad": [1e-2] * 10, "jacobian": [0.5] * 9 + [1.0]}
+    result = {"k": list(range(1, 11)), "config": {"updates": 1},
+              "models": {"gru": {"label": "GRU", "before": {**curve, "jacobian": [1e-12] * 9 + [1.0]},
+                                 "after": curve, "accuracy_after": 0.25}}}
+    low, high = gradient_paths(result).axes[0].get_ylim()
+    assert low == pytest.approx(1e-2 / 3) and high == pytest.approx(3.0)

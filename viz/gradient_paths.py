@@ -10,9 +10,11 @@ log-scale y axis, against the input step k:
 * ||dE/dM_k|| at the NTM's memory after step k's write, after training;
 * the spectral norm of the Jacobian chain ||ds_T/ds_k||, after training, grey.
 
-For the tanh RNN the gradient follows the chain down (it has no other path); the gated cells
-decay more slowly; in the seq2seq and NTM panels the total gradient stays up while the
-recurrence's share and the chain fall, the distance the attention and the memory remove.
+For the tanh RNN, the LSTM and the GRU the gradient has no other path than the recurrence and
+falls with the chain.  In the seq2seq and NTM panels the distance between the total gradient
+(red) and the recurrence's share (dotted) is what the attention and the memory carry back
+past the recurrence; where the chain itself stays near 1 (an NTM's controller, whose inputs
+include the reads), the recurrence loses little and the two curves stay close.
 The shaded bands mark the steps where temporal order places its two symbols (from 0.1 T and
 from 0.5 T, 0.1 T steps each).
 
@@ -78,12 +80,13 @@ def gradient_paths(result, path=None, title: str | None = None):
         ax.set_xlabel("input step k")
         ax.set_xlim(1, T)
         ax.grid(True, which="major", alpha=0.3)
-    values = np.concatenate([_positive(r[when][key]) for r in models.values() for when in ("before", "after")
-                             for key in COLOURS if key in r[when]])
+    drawn = {"before": ("grad", "grad_recurrence"), "after": tuple(COLOURS)}    # the curves on the axes
+    values = np.concatenate([_positive(r[when][key]) for r in models.values() for when in drawn
+                             for key in drawn[when] if key in r[when]])
     top = np.nanmax(values)
     axes[0].set_ylim(max(FLOOR, np.nanmin(values) / 3), top * 3)
     axes[0].set_ylabel(f"norm (log scale{'; cut at %g' % FLOOR if np.nanmin(values) < FLOOR else ''})")
-    handles, labels = {}, []
+    handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, h)

@@ -238,21 +238,20 @@ def _draw_full(graph, tape):
 def _draw_collapsed(graph, tape):
     """One node per time step, labelled with the gradient each parameter receives from it;
     edges between steps carry the norm of the gradient passed back from one step to the
-    previous (the quantity that vanishes or explodes)."""
+    previous (the quantity that vanishes or explodes): over the tensors of step s that step t
+    reads, sqrt(Σ ||dE/dv||²) of the gradient step t sends to each tensor v (see
+    :func:`_step_flows`).  Pieces that no gradient reached (an op that the loss does not depend
+    on) add nothing; an edge that no gradient reached at all, or a graph drawn before
+    backward, has no number."""
     step_of = {e.index: e.step for e in tape}
-    flows, params, into_params = {}, {}, {}
+    params, into_params = {}, {}
     for e in tape:
         for i, x in enumerate(e.inputs):
-            norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
-            if isinstance(x, int):
-                if step_of[x] == e.step:
-                    continue
-                key = (step_of[x], e.step)
-                flows[key] = _combine(flows.get(key, 0.0), norm)
-            elif _is_param(x):
+            if not isinstance(x, int) and _is_param(x):
+                norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
                 params[_leaf_key(x)] = x
                 key = (e.step, _param_name(x))
-                into_params[key] = _combine(into_params.get(key, 0.0), norm)
+                into_params[key] = _combine(into_params.get(key), norm)
     for step, entries in _steps(tape):
         if step is None:                     # the loss; a seq2seq model's attention keys, made once
             parts = {_mark(e, "part") for e in entries} - {None}
@@ -266,14 +265,49 @@ def _draw_collapsed(graph, tape):
         graph.node(f"step{step}", label="\n".join(_escape(line) for line in lines), shape="box",
                    style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10")
     _parameters_cluster(graph, params)
-    for (src, dst), norm in flows.items():
+    for (src, dst), norm in _step_flows(tape, step_of).items():
         _edge(graph, f"step{src}", f"step{dst}", norm)
 
 
+def _step_flows(tape, step_of) -> dict:
+    """{(step s, step t): norm} of the gradient that the ops of step t send back to the outputs
+    of step s.  Per output v of step s read in step t: the norm of the one piece when one op
+    input of step t reads v; when several do (an NTM's memory, read by the read head, the
+    write head's addressing and the write), the pieces add up as vectors, so their norms
+    cannot simply be combined: if every reader of v is in step t, ||dE/dv|| itself (the tape's
+    grad_norm of v) is exactly their sum; otherwise sqrt(Σ piece²), an estimate.  The outputs
+    are distinct tensors, so their gradients combine as sqrt(Σ ||dE/dv||²)."""
+    pieces, readers = {}, {}
+    for e in tape:
+        for i, x in enumerate(e.inputs):
+            if not isinstance(x, int):
+                continue
+            readers.setdefault(x, set()).add(e.step)
+            if step_of[x] != e.step:
+                norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
+                pieces.setdefault((x, e.step), []).append(norm)
+    flows = {}
+    for (x, step), norms in pieces.items():
+        key = (step_of[x], step)
+        known = [n for n in norms if n is not None]
+        if not known:
+            flows.setdefault(key, None)
+            continue
+        if len(norms) > 1 and readers[x] == {step} and tape.entries[x].grad_norm is not None:
+            norm = tape.entries[x].grad_norm
+        else:
+            norm = math.sqrt(sum(n * n for n in known))
+        flows[key] = _combine(flows.get(key), norm)
+    return flows
+
+
 def _combine(total, norm):
-    """Norm of the sum of orthogonal pieces: sqrt(a² + b²); None when a norm is unknown."""
-    if total is None or norm is None:
-        return None
+    """Norm of the sum of orthogonal pieces: sqrt(a² + b²); a piece without a norm (no gradient
+    reached it) adds nothing, and None stays None only when no piece has a norm."""
+    if norm is None:
+        return total
+    if total is None:
+        return norm
     return math.sqrt(total ** 2 + norm ** 2)
 
 
@@ -306,5 +340,19 @@ def render(graph: graphviz.Digraph, path) -> Path:
         raise RuntimeError("rendering needs Graphviz's 'dot' program, which is not installed: "
                            "apt-get install graphviz (Debian/Ubuntu) or brew install graphviz; "
                            f"the DOT source can still be written with a .dot path ({e})") from e
+    except graphviz.CalledProcessError as e:          # dot gave up (large clustered graphs: init_rank)
+        raise RuntimeError(f"Graphviz's dot could not lay out this graph ({_dot_error(e)}): draw fewer "
+                           "steps or one node per step (collapse), or write the DOT source with a .dot "
+                           "path") from e
     path.write_bytes(data)
     return path
+
+
+def _dot_error(e) -> str:
+    """dot's own complaint, short: its first and last ``Error:`` lines (a failed layout prints
+    thousands of lines of rank data between them)."""
+    text = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else str(e.stderr or "")
+    errors = [line.strip() for line in text.splitlines() if line.strip().lower().startswith("error")]
+    if not errors:
+        return f"exit status {e.returncode}"
+    return errors[0] if len(errors) == 1 else f"{errors[0]} ... {errors[-1]}"
