@@ -122,14 +122,21 @@ def load_corpus(files=None, cache=None) -> dict:
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as z:
-                return {s: z[s] for s in SPLITS}
+                cached = {s: z[s] for s in SPLITS}
+            if all(c.dtype == np.uint8 and c.ndim == 1 and int(c.max(initial=0)) < len(VOCAB)
+                   for c in cached.values()):
+                return cached
         except Exception:                         # a damaged cache file: read the files again
             pass
     corpus = {s: encode(t) for s, t in build_corpus(files).items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, **corpus)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(tmp, **corpus)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise RunError(f"cannot write the cache in {path.parent} ({e.strerror or e}): pass --cache-dir a "
+                       "writable folder") from None
     return corpus
 
 

@@ -203,8 +203,12 @@ class NaturalConfig:
             raise RunError(f"--alpha must be 0 or a positive number, got {self.alpha}")
         if not 0 <= self.leaky <= 1:
             raise RunError(f"--leaky is a fraction of the hidden units, in [0, 1], got {self.leaky}")
-        if self.eval_limit < 0 or self.alpha_delay < 0 or not self.max_minutes >= 0:
-            raise RunError("--eval-limit, --max-minutes and the alpha delay must be 0 or more")
+        for name in ("seed", "eval_limit", "alpha_delay"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise RunError(f"--{name.replace('_', '-')} must be 0 or a positive integer, got {value}")
+        if not (self.max_minutes >= 0 and math.isfinite(self.max_minutes)):
+            raise RunError(f"--max-minutes must be 0 (no limit) or a positive number, got {self.max_minutes}")
         mg.get_backend(self.device)                          # raises BackendError on an unknown device
         return self
 

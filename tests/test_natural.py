@@ -3,6 +3,8 @@ cell (rnn.cells.LeakyRNNCell): loaders on small data, gradients against central 
 costs against closed forms, a tiny training, resuming, bad input."""
 import argparse
 import math
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -337,3 +339,296 @@ def test_refusals_of_folders_and_music_arguments(tmp_path, monkeypatch):
     pytest.importorskip("music21")
     with pytest.raises(RunError, match="music21 could not read the chorale 'bach/no-such-chorale'"):
         music.load_chorales(names=["bach/no-such-chorale"], cache=tmp_path / "cache", progress=False)
+
+
+# ----------------------------------------------------------------------------- review (issue 15, items 5-6)
+def parse_counter(monkeypatch):
+    """Count music21's corpus.parse calls (to tell a cache hit from a parse)."""
+    import music21.corpus
+    real, calls = music21.corpus.parse, []
+
+    def counting(name, *a, **k):
+        calls.append(name)
+        return real(name, *a, **k)
+    monkeypatch.setattr(music21.corpus, "parse", counting)
+    return calls
+
+
+def test_repeated_chorales_are_dropped_so_no_piece_sits_in_two_splits(tmp_path):
+    """music21 lists 371 chorales but 350 distinct names (bwv267 twice, ...), and bwv274 is the
+    same music as bwv62.6 (train by its name's hash) but hashes to test: before the fix the
+    duplicate names were counted twice and that piece sat in train and test."""
+    pytest.importorskip("music21")
+    names = music.chorale_names()
+    assert len(names) == 371 and len(set(names)) == 350               # music21's list, as shipped
+    assert music.split_of("bach/bwv62.6") != music.split_of("bach/bwv274")
+    splits = music.load_chorales(1.0, names=["bach/bwv62.6", "bach/bwv274", "bach/bwv62.6", KNOWN],
+                                 cache=tmp_path, progress=False)
+    kept = [n for s in music.SPLITS for n, _ in splits[s]]
+    assert sorted(kept) == sorted(["bach/bwv62.6", KNOWN])             # the repeats left out
+    rolls = [r.tobytes() for s in music.SPLITS for _, r in splits[s]]
+    assert len(set(rolls)) == len(rolls)
+
+
+def test_music_cache_of_other_data_is_parsed_again(tmp_path, monkeypatch):
+    """A cache file whose lengths do not add up (it loads, but slices the rolls wrongly), or that
+    was written for a step printed the same by %g (0.3 and 0.30000001), is not used."""
+    pytest.importorskip("music21")
+    first = music.load_chorales(1.0, names=[KNOWN], cache=tmp_path, progress=False)
+    roll = [r for s in music.SPLITS for _, r in first[s]][0]
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as z:
+        damaged = dict(z)
+    damaged["lengths"] = damaged["lengths"] - 5
+    np.savez(path, **damaged)
+    calls = parse_counter(monkeypatch)
+    again = music.load_chorales(1.0, names=[KNOWN], cache=tmp_path, progress=False)
+    assert calls == [KNOWN]
+    np.testing.assert_array_equal([r for s in music.SPLITS for _, r in again[s]][0], roll)
+    music.load_chorales(1.0, names=[KNOWN], cache=tmp_path, progress=False)
+    assert calls == [KNOWN]                                           # the rewritten cache is read
+    music.load_chorales(0.3, names=[KNOWN], cache=tmp_path, progress=False)
+    music.load_chorales(0.30000001, names=[KNOWN], cache=tmp_path, progress=False)
+    assert calls == [KNOWN] * 3
+
+
+def test_music_refuses_steps_and_splits_with_nothing_to_predict(tmp_path):
+    """--step inf gave a traceback (IndexError: every roll one step long, the train split
+    empty after dropping them)."""
+    with pytest.raises(RunError, match="--step must be a positive number of quarter notes, got inf"):
+        music.load_chorales(float("inf"), names=[KNOWN], cache=tmp_path, progress=False)
+    one = np.zeros((1, 88), np.uint8)
+    two = np.zeros((2, 88), np.uint8)
+    with pytest.raises(RunError, match="the train split holds no chorale of 2 steps or more"):
+        music.MusicData({"train": [("a", one)], "valid": [("b", two)], "test": [("c", two)]})
+
+
+def test_bad_seed_limits_and_cache_folder_are_one_line(tmp_path):
+    for field_, value, match in (("seed", -1, "--seed must be 0 or a positive integer, got -1"),
+                                 ("eval_limit", -5, "--eval-limit must be 0 or a positive integer, got -5"),
+                                 ("max_minutes", -1.0, "--max-minutes must be 0 .* got -1.0"),
+                                 ("max_minutes", float("inf"), "--max-minutes must be 0 .* got inf")):
+        with pytest.raises(RunError, match=match):
+            NaturalConfig(**{field_: value}).validate()
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    with pytest.raises(RunError, match="cache folder .*afile is a file: pass --cache-dir a folder"):
+        charlm.load_corpus([afile], cache=afile)
+    with pytest.raises(RunError, match="cache folder .*afile is a file"):
+        music.load_chorales(1.0, names=[KNOWN], cache=afile, progress=False)
+    pytest.importorskip("music21")
+    with pytest.raises(RunError, match="--chorales 1000: music21 ships 371 chorales"):
+        music.load_chorales(1.0, limit=1000, cache=tmp_path, progress=False)
+
+
+def test_char_cache_with_codes_outside_the_vocabulary_is_rebuilt(tmp_path):
+    f = tmp_path / "mod.py"
+    f.write_text('"""some text."""\n')
+    corpus = charlm.load_corpus([f], cache=tmp_path / "cache")
+    (path,) = (tmp_path / "cache").glob("*.npz")
+    np.savez(path, **{s: np.full(5, 200, np.int64) for s in charlm.SPLITS})    # loads, but is not codes
+    again = charlm.load_corpus([f], cache=tmp_path / "cache")
+    for s in charlm.SPLITS:
+        np.testing.assert_array_equal(again[s], corpus[s])
+
+
+def test_splits_do_not_depend_on_the_hash_seed(tmp_path):
+    """Two processes with different PYTHONHASHSEED place chorales and modules alike."""
+    import os
+    import subprocess
+    import sys
+    for i in range(12):
+        (tmp_path / f"m{i}.py").write_text(f'"""module number {i}."""\n')
+    code = ("import sys; sys.path.insert(0, '.'); from pathlib import Path; from tasks import charlm, music; "
+            f"c = charlm.build_corpus(sorted(Path({str(tmp_path)!r}).glob('*.py'))); "
+            "print(repr(c), [music.split_of(f'bach/bwv{i}') for i in range(250, 270)])")
+    root = Path(__file__).resolve().parent.parent
+    outs = [subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")]
+    assert outs[0] == outs[1] and "module number" in outs[0]
+
+
+def test_omega_on_the_leaky_cell_against_numpy_bptt():
+    """Omega and alpha dOmega/dW_rec of a music update (leaky units, a padded minibatch) against
+    a NumPy BPTT of the leaky sigmoid RNN and central differences of Omega(W_rec) with the
+    deltas and sigmoid outputs held constant (the immediate derivative)."""
+    rng = np.random.default_rng(0)
+    rolls = [rng.integers(0, 2, (n, 88)).astype(np.uint8) for n in (7, 4, 6)]
+    data = music.MusicData({s: [(str(i), r) for i, r in enumerate(rolls)] for s in music.SPLITS})
+
+    def trainer(method):
+        return NaturalTrainer(NaturalConfig(task="music", method=method, hidden=6, leaky=0.5, std=0.5, batch_size=3,
+                                            clip=1e9, alpha=1.0, dtype="float64", trace=False), data)
+    x, y, _ = data.batch(0, 3, 0)
+    X, Y = mg.tensor(x, dtype="float64"), mg.tensor(y, dtype="float64")
+    plain, reg = trainer("msgd-c"), trainer("msgd-cr")
+    plain.gradients(plain.model, X, Y, None, "msgd-c", 1e9)
+    omega = reg.gradients(reg.model, X, Y, mg.tensor(1.0, dtype="float64"), "msgd-cr", 1e9)[4]
+    d_omega = reg.cell.W_rec.grad.numpy() - plain.cell.W_rec.grad.numpy()
+    cell, head = plain.cell, plain.model.head
+    W_in, W, b, a = cell.W_in.numpy(), cell.W_rec.numpy(), cell.b.numpy(), cell.leak_factors
+    W_out, c = head.W_out.numpy(), head.c.numpy()
+    steps, B, _ = x.shape
+    hs, ss = [np.zeros((B, 6))], []
+    for t in range(steps):
+        ss.append(sigmoid(hs[-1] @ W + x[t] @ W_in + b))
+        hs.append((1 - a) * hs[-1] + a * ss[-1])
+    mask = y[..., 0] >= 0
+    deltas, later = [None] * steps, np.zeros((B, 6))
+    for t in reversed(range(steps)):                    # dE/dh_{t+1}: the head's term plus the later steps'
+        p = sigmoid(hs[t + 1] @ W_out + c)
+        deltas[t] = ((p - np.maximum(y[t], 0)) * mask[t][:, None]) @ W_out.T / mask.sum() + later
+        later = deltas[t] * (1 - a) + (deltas[t] * a * ss[t] * (1 - ss[t])) @ W.T
+
+    def Omega(Wr):
+        terms = []
+        for t in range(steps):
+            d = deltas[t]
+            pushed = d * (1 - a) + (d * a * ss[t] * (1 - ss[t])) @ Wr.T
+            d2 = (d * d).sum(-1)
+            terms += [((pushed[i] ** 2).sum() / d2[i] - 1) ** 2 for i in range(B) if d2[i] >= 1e-20]
+        return np.mean(terms)
+    assert omega.item() == pytest.approx(Omega(W), rel=1e-10)
+    numeric = np.zeros_like(W)
+    for i, j in np.ndindex(W.shape):
+        e = np.zeros_like(W)
+        e[i, j] = 1e-6
+        numeric[i, j] = (Omega(W + e) - Omega(W - e)) / 2e-6
+    np.testing.assert_allclose(d_omega, numeric, rtol=1e-5, atol=1e-9)
+
+
+def test_char_updates_carry_the_state_and_sum_the_cost_like_numpy():
+    """The cost of each traced update against a NumPy forward pass that starts every segment from
+    the last one's final state (zeros at a new pass), and h0 after it against that final state."""
+    text = charlm.encode("the cat sat on the mat, " * 40)
+    data = charlm.CharData({"train": text, "valid": text[:300], "test": text[:300]}, segment=9)
+    run = NaturalTrainer(NaturalConfig(task="charlm", method="msgd-c", hidden=6, lr=0.05, bias=False, std=0.3,
+                                       batch_size=3, segment=9, clip=45.0, dtype="float64"), data)
+    per = data.updates_per_epoch(3)
+    h = np.zeros((3, 6))
+    for u in [*range(3), *range(per - 1, per + 2)]:
+        while run.state.update < u:                     # skip ahead through the pass
+            run.update()
+            run.state.update += 1
+        if u == per - 1:
+            h = run.model.h0.numpy().copy()
+        W_in, W, W_out = (run.model.cell.W_in.numpy().copy(), run.model.cell.W_rec.numpy().copy(),
+                          run.model.head.W_out.numpy().copy())
+        x, y, reset = data.batch(u, 3, 0)
+        assert reset == (u % per == 0)
+        if reset:
+            h = np.zeros((3, 6))
+        total = 0.0
+        for t in range(len(x)):
+            h = sigmoid(h @ W + x[t] @ W_in)
+            z = h @ W_out
+            logp = z - z.max(-1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(-1, keepdims=True))
+            total -= logp[np.arange(3), y[t]].sum()
+        cost = run.update()[0].item()
+        run.state.update += 1
+        assert cost == pytest.approx(total / 3, rel=1e-12)           # summed over the segment, mean over streams
+        np.testing.assert_allclose(run.model.h0.numpy(), h, rtol=1e-12, atol=1e-15)
+
+
+def test_piano_roll_of_a_chorale_against_its_parts_note_lists(chorales):
+    """Every step of bwv66.6 against a roll built another way: each part with its ties merged
+    (music21's stripTies), each note's offset in its part, sounding on [onset, onset + length)."""
+    from music21 import corpus
+    _, _, splits = chorales
+    roll = dict(pair for split in splits.values() for pair in split)[KNOWN]
+    score = corpus.parse(KNOWN)
+    spans = []
+    for part in score.parts:
+        merged = part.stripTies()
+        for n in merged.recurse().notes:
+            onset = float(n.getOffsetInHierarchy(merged))
+            spans += [(onset, onset + float(n.duration.quarterLength), p.midi) for p in n.pitches]
+    want = np.zeros((int(math.ceil(max(end for _, end, _ in spans))), 88), np.uint8)
+    for onset, end, midi in spans:
+        for step in range(len(want)):
+            if onset <= step < end:
+                want[step, midi - 21] = 1
+    np.testing.assert_array_equal(roll, want)
+
+
+def test_evaluations_against_numpy_over_whole_sequences():
+    """Bits per character: each of the evaluation's streams read in one go from a zero state (the
+    state carried across segments makes segmenting invisible), cross-entropy over every predicted
+    character / ln 2.  Music: each chorale from zeros, BCE summed over the 88 keys, mean over
+    every step of every chorale (no padding counted)."""
+    rng = np.random.default_rng(1)
+    text = charlm.encode("".join(rng.choice(list("abc de.\n"), 1500)))
+    data = charlm.CharData({"train": text, "valid": text, "test": text}, segment=7)
+    m = NaturalModel(70, 5, 70, "chars_summed", 2, bias=False, std=0.5, seed=0, dtype="float64")
+    W_in, W, W_out = m.cell.W_in.numpy(), m.cell.W_rec.numpy(), m.head.W_out.numpy()
+    for limit in (0, 500):
+        codes = text[:limit or len(text)]
+        count = min(charlm.EVAL_STREAMS, len(codes) // 8)
+        n, nats, chars = len(codes) // count, 0.0, 0
+        for s in range(count):
+            seq, h = codes[s * n:(s + 1) * n], np.zeros(5)
+            for t in range(len(seq) - 1):
+                h = sigmoid(h @ W + W_in[seq[t]])
+                z = h @ W_out
+                nats += np.log(np.exp(z - z.max()).sum()) + z.max() - z[seq[t + 1]]
+                chars += 1
+        assert data.evaluate(m, "valid", limit) == pytest.approx(nats / chars / math.log(2), rel=1e-12)
+    rolls = [rng.integers(0, 2, (n, 88)).astype(np.uint8) for n in (5, 19, 2)]
+    mdata = music.MusicData({s: [(str(i), r) for i, r in enumerate(rolls)] for s in music.SPLITS})
+    mm = NaturalModel(88, 6, 88, "piano_roll", 2, leaky=0.5, std=0.3, seed=1, dtype="float64")
+    W_in, W, b, a = mm.cell.W_in.numpy(), mm.cell.W_rec.numpy(), mm.cell.b.numpy(), mm.cell.leak_factors
+    W_out, c = mm.head.W_out.numpy(), mm.head.c.numpy()
+    nats, steps = 0.0, 0
+    for r in rolls:
+        h = np.zeros(6)
+        for t in range(len(r) - 1):
+            h = (1 - a) * h + a * sigmoid(h @ W + r[t] @ W_in + b)
+            p = sigmoid(h @ W_out + c)
+            nats -= (r[t + 1] * np.log(p) + (1 - r[t + 1]) * np.log(1 - p)).sum()
+            steps += 1
+    assert mdata.evaluate(mm, "test") == pytest.approx(nats / steps, rel=1e-10)
+
+
+def test_lr_halved_when_validation_gets_worse_and_steps_clipped_to_lr_mu(tmp_path, monkeypatch):
+    data = tiny_char_data()
+    run = NaturalTrainer(replace(tiny_config("msgd-c"), clip=1e-3), data)
+    before = np.concatenate([p.numpy().ravel() for p in run.params])
+    run.update()                                     # the gradient is far above mu: the step is lr * mu long
+    after = np.concatenate([p.numpy().ravel() for p in run.params])
+    assert np.linalg.norm(after - before) == pytest.approx(0.01 * 1e-3, rel=1e-9)
+    scripted = iter([5.0, 4.0, 4.5, 4.4, 6.0])
+    monkeypatch.setattr(data, "evaluate", lambda model, split, limit=0: next(scripted))
+    run = NaturalTrainer(replace(tiny_config("msgd-c"), max_updates=50), data)
+    run.train(tmp_path / "r", progress=False, plots=False)
+    rows = natural.RunFiles(tmp_path / "r").rows()
+    assert [r["lr"] for r in rows] == [0.01, 0.01, 0.005, 0.005, 0.0025]
+    assert run.state.best_update == 20 and run.state.best_valid == 4.0
+
+
+def test_only_the_voices_of_a_cantata_chorale_are_read(tmp_path):
+    """bwv248.42-4 (Christmas Oratorio) has 12 parts: horns, oboes, strings, organ and the four
+    voices, which rest through a 9-beat instrumental coda.  Before the fix its roll held 8 keys
+    at once and ended on 2 silent steps.  Its roll must be the four sung parts' notes alone."""
+    pytest.importorskip("music21")
+    from music21 import corpus
+    name = "bach/bwv248.42-4"
+    score = corpus.parse(name)
+    sung = [p for p in score.parts if p.partName in ("Soprano", "Alto", "Tenor", "Bass")]
+    assert len(score.parts) == 12 and len(sung) == 4
+    assert [p.partName for p in music.voices(score)] == ["Soprano", "Alto", "Tenor", "Bass"]
+    spans = []
+    for part in sung:
+        merged = part.stripTies()
+        for n in merged.recurse().notes:
+            onset = float(n.getOffsetInHierarchy(merged))
+            spans += [(onset, onset + float(n.duration.quarterLength), p.midi) for p in n.pitches]
+    first, last = min(s for s, _, _ in spans), max(e for _, e, _ in spans)
+    want = np.zeros((int(math.ceil(last - math.floor(first))), 88), np.uint8)
+    for onset, end, midi in spans:
+        for step in range(len(want)):
+            if onset <= step + math.floor(first) < end:
+                want[step, midi - 21] = 1
+    roll = music.piano_roll(score)
+    assert roll.sum(1).max() <= 4 and roll[0].any() and roll[-1].any()
+    np.testing.assert_array_equal(roll, want)
