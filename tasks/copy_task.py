@@ -50,7 +50,7 @@ import numpy as np
 import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
-from .runfiles import RunError, RunFiles, open_run, part
+from .runfiles import RunError, RunFiles, count, open_run, part, positive, require
 
 DELIMITER_CHANNELS = 1
 
@@ -191,16 +191,12 @@ class CopyConfig:
             raise RunError(f"unknown controller {self.controller!r}: choose one of {', '.join(CONTROLLERS)}")
         if self.dtype not in (None, "float32", "float64"):
             raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
-        for name in ("min_length", "width", "memory_slots", "memory_width", "hidden", "batch_size",
-                     "max_updates", "eval_every", "eval_per_length", "test_size"):
-            if getattr(self, name) < 1:
-                raise RunError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        require(self, ("min_length", "width", "memory_slots", "memory_width", "hidden", "batch_size",
+                       "max_updates", "eval_every", "eval_per_length", "test_size"), count, "at least 1")
         if self.max_length < self.min_length:
             raise RunError(f"--max-length ({self.max_length}) must be at least --min-length ({self.min_length}): "
                            "training lengths are drawn from min-length..max-length")
-        for name in ("lr", "clip_value"):
-            if not getattr(self, name) > 0:
-                raise RunError(f"--{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        require(self, ("lr", "clip_value"), positive, "positive")
         for name in ("momentum", "decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise RunError(f"--{name} must lie in [0, 1), got {getattr(self, name)}")

@@ -60,7 +60,7 @@ from minigrad.nn import Module, Parameter
 from rnn import regularizer
 from rnn.cells import LeakyRNNCell, RNNCell
 
-from .runfiles import RunFiles, part, read_run_checkpoint
+from .runfiles import RunFiles, count, natural, part, positive, read_run_checkpoint, require
 from .train import METHODS, REGULARIZED, SCHEDULES, STOP_SIGNALS, RunError, Trainer, keep_freed_memory
 
 LN2 = math.log(2.0)
@@ -192,21 +192,14 @@ class NaturalConfig:
             raise RunError(f"unknown alpha schedule {self.alpha_schedule!r}: choose one of {', '.join(SCHEDULES)}")
         if self.dtype not in (None, "float32", "float64"):
             raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
-        for name in ("hidden", "batch_size", "segment", "eval_every", "max_updates", "alpha_every"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise RunError(f"--{name.replace('_', '-')} must be a positive integer, got {getattr(self, name)}")
-        for name in ("lr", "clip", "std", "alpha_beta"):
-            value = getattr(self, name)
-            if not (value > 0 and math.isfinite(value)):
-                raise RunError(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+        require(self, ("hidden", "batch_size", "segment", "eval_every", "max_updates", "alpha_every"),
+                count, "a positive integer")
+        require(self, ("lr", "clip", "std", "alpha_beta"), positive, "a positive number")
         if not (self.alpha >= 0 and math.isfinite(self.alpha)):
             raise RunError(f"--alpha must be 0 or a positive number, got {self.alpha}")
         if not 0 <= self.leaky <= 1:
             raise RunError(f"--leaky is a fraction of the hidden units, in [0, 1], got {self.leaky}")
-        for name in ("seed", "eval_limit", "alpha_delay"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise RunError(f"--{name.replace('_', '-')} must be 0 or a positive integer, got {value}")
+        require(self, ("seed", "eval_limit", "alpha_delay"), natural, "0 or a positive integer")
         if not (self.max_minutes >= 0 and math.isfinite(self.max_minutes)):
             raise RunError(f"--max-minutes must be 0 (no limit) or a positive number, got {self.max_minutes}")
         mg.get_backend(self.device)                          # raises BackendError on an unknown device

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import numbers
 import os
 import sys
 import tempfile
@@ -210,6 +211,30 @@ class RunFiles:
 # --------------------------------------------------------------------------- what a command is given
 class RunError(ValueError):
     """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
+
+
+def count(value) -> bool:
+    """A whole number of 1 or more (sizes, budgets, periods)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 1
+
+
+def natural(value) -> bool:
+    """A whole number of 0 or more (seeds, delays, limits where 0 means none)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
+def positive(value) -> bool:
+    """A finite number above 0 (rates, thresholds, scales)."""
+    return isinstance(value, numbers.Real) and value > 0 and math.isfinite(value)
+
+
+def require(config, names, ok, allowed: str) -> None:
+    """Refuse, in one line, the first setting among ``names`` (fields of ``config``) whose value
+    ``ok`` does not accept: ``--batch-size must be at least 1, got 0``."""
+    for name in names:
+        value = getattr(config, name)
+        if not ok(value):
+            raise RunError(f"--{name.replace('_', '-')} must be {allowed}, got {value}")
 
 
 def check_checkpoint(path) -> Path:

@@ -50,7 +50,7 @@ import rnn
 from rnn import regularizer
 
 from . import diagnostics
-from .runfiles import RunError, RunFiles, open_run, part
+from .runfiles import RunError, RunFiles, count, natural, open_run, part, positive, require
 from .synthetic import Sampler, get_task
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")    # the paper's headline three (the demo's, the sweep's default)
@@ -183,17 +183,13 @@ class TrainConfig:
             raise RunError(f"{task.name}: --length must be at least {task.min_length}, got {self.length}")
         if self.max_length is not None and self.max_length <= self.length:
             raise RunError(f"--max-length ({self.max_length}) must exceed --length ({self.length}): lengths are drawn from [length, max-length)")
-        if self.alpha_delay < 0:
-            raise RunError(f"alpha_delay must be 0 or more, got {self.alpha_delay}")
-        for name in ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates", "alpha_every"):
-            if getattr(self, name) < 1:
-                raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        require(self, ("alpha_delay",), natural, "0 or more")
+        require(self, ("hidden", "batch_size", "eval_every", "eval_size", "eval_batch", "max_updates", "alpha_every"),
+                count, "at least 1")
         if self.check_every < 0 or (self.check_every and self.check_size < 1):
             raise RunError(f"check_every must be 0 (no checks) or more, and check_size positive, "
                            f"got {self.check_every} and {self.check_size}")
-        for name in ("lr", "clip"):
-            if not getattr(self, name) > 0:
-                raise RunError(f"{name} must be positive, got {getattr(self, name)}")
+        require(self, ("lr", "clip"), positive, "a positive number")
         mg.get_backend(self.device)                            # raises BackendError on a bad device
         return self
 

@@ -38,7 +38,7 @@ import numpy as np
 import minigrad as mg
 from rnn.attention import Seq2Seq
 
-from .runfiles import RunError, RunFiles, open_run, part, read_run_checkpoint
+from .runfiles import RunError, RunFiles, count, open_run, part, positive, read_run_checkpoint, require
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 VOCABULARY = FIRST_DIGIT + 10
@@ -129,12 +129,9 @@ class TranslateConfig:
             raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
         if not 1 <= self.max_length <= 100:
             raise RunError(f"--max-length must be from 1 to 100 digits, got {self.max_length}")
-        for name in ("embed", "hidden", "attention", "batch_size", "max_updates", "eval_every", "eval_size"):
-            if getattr(self, name) < 1:
-                raise RunError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "clip"):
-            if not (getattr(self, name) > 0 and math.isfinite(getattr(self, name))):
-                raise RunError(f"--{name} must be a positive number, got {getattr(self, name)}")
+        require(self, ("embed", "hidden", "attention", "batch_size", "max_updates", "eval_every", "eval_size"),
+                count, "at least 1")
+        require(self, ("lr", "clip"), positive, "a positive number")
         if not 0 <= self.momentum < 1:
             raise RunError(f"--momentum must be in [0, 1), got {self.momentum}")
         if not 0 < self.target_accuracy <= 1:

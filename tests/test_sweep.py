@@ -176,7 +176,7 @@ def test_a_crashing_cell_is_a_one_line_error_outcome(tmp_path):
     spec = {"key": "k" * 64, "name": "bad", "folder": str(tmp_path / "bad"), "config": config,
             "code": sweep.code_version()}
     result = sweep.run_cell(spec)
-    assert result["final"] and result["outcome"].startswith("error: RunError: hidden must be positive")
+    assert result["final"] and result["outcome"].startswith("error: RunError: --hidden must be at least 1")
     assert "\n" not in result["outcome"]
     assert _result(tmp_path / "bad")["outcome"] == result["outcome"]
 

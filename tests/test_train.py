@@ -245,7 +245,7 @@ def test_foreign_or_broken_checkpoints(tmp_path):
     ("task", "xor", "unknown task 'xor'"), ("method", "adam", "unknown method 'adam'.*msgd-cr"),
     ("init", "he", "unknown init 'he'.*smart_tanh"), ("length", 1, "at least 10"),
     ("max_length", 5, "must exceed --length"), ("device", "tpu", "unknown device 'tpu'"),
-    ("lr", 0.0, "lr must be positive"), ("method", "sgd", "msgd-cr, msgd-r"),
+    ("lr", 0.0, "--lr must be a positive number, got 0.0"), ("method", "sgd", "msgd-cr, msgd-r"),
     ("check_every", -1, "check_every must be 0"),
 ])
 def test_bad_settings(field, value, message):
@@ -608,8 +608,8 @@ def test_alpha_schedules_per_epoch_and_delayed():
     t = Trainer(small(alpha=1.0, alpha_schedule="inverse_linear", alpha_beta=10.0))
     assert [t.alpha_at(u) for u in (1, 10, 30)] == [1 / 1.1, 1 / 2, 1 / 4]
     assert Trainer(small(alpha=4.0)).alpha_at(12345) == 4.0
-    for bad, match in ((dict(alpha_every=0), "alpha_every must be positive"),
-                       (dict(alpha_delay=-1), "alpha_delay must be 0 or more")):
+    for bad, match in ((dict(alpha_every=0), "--alpha-every must be at least 1, got 0"),
+                       (dict(alpha_delay=-1), "--alpha-delay must be 0 or more, got -1")):
         with pytest.raises(RunError, match=match):
             small(**bad).validate()
 
