@@ -6,7 +6,10 @@
 * "cuda"   CuPy on a real GPU, skipped (visibly, with the reason) where there is none.
 """
 import collections
+import json
 import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,6 +53,42 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.path.name == "test_cupy_api.py")
 
 
+# ------------------------------------------------------------------ the CuPy check across processes
+# With pytest-xdist the test files run in several processes, and tests/test_cupy_api.py sees only
+# the strict-device calls of its own.  So each worker writes its calls to a folder the controller
+# made, and the controller checks their union against CuPy's API once all have finished.
+_CALLS_DIR = "MINIGRAD_STRICT_CALLS_DIR"
+
+
+def pytest_configure(config):
+    if not os.environ.get("PYTEST_XDIST_WORKER") and getattr(config.option, "numprocesses", None):
+        os.environ[_CALLS_DIR] = tempfile.mkdtemp(prefix="minigrad-strict-calls-")   # workers inherit it
+
+
+def strict_calls_problems(folder) -> tuple[int, list]:
+    """(number of distinct calls, the ones CuPy would not take) over every worker's file in ``folder``."""
+    from test_cupy_api import not_in_cupy
+    calls = set()
+    for path in sorted(Path(folder).glob("*.json")):
+        calls |= {(name, None if keywords is None else tuple(keywords)) for name, keywords in json.loads(path.read_text())}
+    return len(calls), not_in_cupy(calls)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    folder = os.environ.get(_CALLS_DIR)
+    if not folder:
+        return
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        from minigrad import strict
+        (Path(folder) / f"{worker}.json").write_text(json.dumps(sorted(strict.CALLS, key=repr)))
+        return
+    n, problems = strict_calls_problems(folder)
+    session.config._minigrad_cupy_check = (n, problems)
+    if problems:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter):
     """One line per reason for the skipped tests, "N skipped: <reason>", instead of one line per
     test (pyproject's addopts ask pytest for failures and errors only, "-rfE").  pytest's own
@@ -63,3 +102,10 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_sep("-", "skipped, by reason")
         for reason, n in counts.most_common():
             terminalreporter.write_line(f"{n} skipped: {reason}")
+    check = getattr(terminalreporter.config, "_minigrad_cupy_check", None)
+    if check is not None:                              # the suite ran in several processes
+        n, problems = check
+        terminalreporter.write_sep("-", "strict-device calls of all processes against CuPy's API")
+        terminalreporter.write_line(f"{n} distinct calls checked; {len(problems)} not in CuPy")
+        for line in problems:
+            terminalreporter.write_line("FAILED (CuPy API): " + line, red=True)

@@ -116,3 +116,14 @@ def test_everything_the_project_does_on_a_device_is_in_cupy(tmp_path):
     used = {name for name, _ in strict.CALLS}
     assert {"tanh", "matmul", "linalg.solve", "Generator.integers", "sqrt", "isfinite"} <= used
     assert not_in_cupy(strict.CALLS) == []
+
+
+def test_calls_of_all_processes_are_checked_together(tmp_path):
+    """With the suite spread over processes (pytest-xdist), conftest.py checks the union of every
+    worker's strict-device calls at the end; the union is read right and a bad call fails it."""
+    from conftest import strict_calls_problems
+    (tmp_path / "gw0.json").write_text(json.dumps([["tanh", []], ["ndarray.sum", None]]))
+    (tmp_path / "gw1.json").write_text(json.dumps([["tanh", []], ["clip", ["max", "min"]]]))
+    n, problems = strict_calls_problems(tmp_path)
+    assert n == 3 and len(problems) == 1 and problems[0].startswith("clip: CuPy's takes no keyword max, min")
+
