@@ -45,7 +45,7 @@ from rnn import regularizer
 
 from .runfiles import RunFiles
 from .synthetic import Task, get_task, pcg64_states, seed_value
-from .train import (CLIPPED, FALLBACK_NORM, FINITE_CHECK_EVERY, REGULARIZED, STOP_SIGNALS, RunError, RunState,
+from .train import (CLIPPED, FALLBACK_NORM, FINITE_CHECK_EVERY, REGULARIZED, STOP_SIGNALS, RunError,
                     Trainer, TrainConfig, diverged, prepare_run)
 
 # Settings that may differ between the runs of one pack; every other TrainConfig field must be

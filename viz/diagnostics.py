@@ -79,6 +79,12 @@ def gradient_histogram(rows, path=None, title="Where the error signal is: log10 
     return _finish(fig, path)
 
 
+def _series(rows, key, gate=None) -> list:
+    """One logged value per row (``row[key]``, or ``row[key][gate]``), NaN where it is missing."""
+    values = [r.get(key) if gate is None else (r.get(key) or {}).get(gate) for r in rows]
+    return [np.nan if v is None else v for v in values]
+
+
 def saturation(rows, path=None, title="Saturation over training"):
     """Left: the mean of 1 - |u| over the tanh units (0: all saturated at ±1, 1: all at 0) and,
     for gated cells, over each sigmoid gate as 1 - |2g - 1|; right (gated cells): each gate's
@@ -87,12 +93,11 @@ def saturation(rows, path=None, title="Saturation over training"):
     gates = sorted({g for r in rows for g in (r.get("gate_saturation") or {})}, key="ifozr".find)
     fig, axes = plt.subplots(1, 2 if gates else 1, figsize=(11 if gates else 7, 4), squeeze=False)
     left = axes[0][0]
-    tanh = np.array([np.nan if r.get("tanh_saturation") is None else r["tanh_saturation"] for r in rows])
+    tanh = np.array(_series(rows, "tanh_saturation"))
     if np.isfinite(tanh).any():
         left.plot(x, tanh, "o-", ms=3, color="#444444", label="tanh units: 1 - |u|")
     for g in gates:
-        values = [np.nan if (r.get("gate_saturation") or {}).get(g) is None else r["gate_saturation"][g] for r in rows]
-        left.plot(x, values, "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}: 1 - |2{g} - 1|")
+        left.plot(x, _series(rows, "gate_saturation", g), "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}: 1 - |2{g} - 1|")
     left.set_ylim(-0.02, 1.02)
     left.set_xlabel("update")
     left.set_ylabel("mean distance from saturation")
@@ -104,8 +109,7 @@ def saturation(rows, path=None, title="Saturation over training"):
     if gates:
         right = axes[0][1]
         for g in gates:
-            values = [np.nan if (r.get("gate_mean") or {}).get(g) is None else r["gate_mean"][g] for r in rows]
-            right.plot(x, values, "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}")
+            right.plot(x, _series(rows, "gate_mean", g), "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}")
         right.set_ylim(-0.02, 1.02)
         right.set_xlabel("update")
         right.set_ylabel("mean gate value")
