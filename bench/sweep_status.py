@@ -5,8 +5,11 @@ to run, the measured training rate per length, and a projection of the time left
     python bench/sweep_status.py /work/runs/figure7 [--workers 1]
 
 Rates: a finished cell's result.json gives its updates and the wall time of its task (a pack's
-cells share one task, so their updates are added); lengths with no finished cell are projected
-from the nearest measured one, the time of an update taken as proportional to the length.  The
+cells share one task, so their updates are added).  A length with no finished cell takes the rate
+of its running cells: the updates their logs gained since the run last (re)started, over the
+``wall_time`` those rows advanced (one pack's cells run together, so their updates add up).  A
+length with neither is projected from the nearest measured one, the time of an update taken as
+proportional to the length; with nothing measured at all the time left is "unknown", never 0.  The
 projection is an upper bound: every unfinished cell is counted for its whole remaining budget,
 though a successful one stops sooner.
 """
@@ -26,20 +29,44 @@ def read_cells(out: Path) -> list:
             ident = json.loads((folder / "cell.json").read_text())
         except (OSError, ValueError):
             continue
-        cell = {"name": ident["name"], "config": ident["config"], "folder": folder, "result": None, "update": 0}
+        cell = {"name": ident["name"], "config": ident["config"], "folder": folder, "result": None, "update": 0,
+                "segment": None}
         try:
             cell["result"] = json.loads((folder / "result.json").read_text())
         except (OSError, ValueError):
-            log = folder / "log.jsonl"
-            if log.exists():
-                lines = [line for line in log.read_text().splitlines() if line.strip()]
-                if lines:
-                    try:
-                        cell["update"] = int(json.loads(lines[-1])["update"])
-                    except (ValueError, KeyError):
-                        pass
+            rows = read_log(folder / "log.jsonl")
+            if rows:
+                cell["update"] = rows[-1][0]
+                cell["segment"] = last_segment(rows)
         cells.append(cell)
     return cells
+
+
+def read_log(path: Path) -> list:
+    """(update, wall_time) of each readable row of a run's log.jsonl (a torn last line is skipped)."""
+    rows = []
+    try:
+        text = path.read_text()
+    except OSError:
+        return rows
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+            rows.append((int(row["update"]), float(row.get("wall_time", "nan"))))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return rows
+
+
+def last_segment(rows) -> tuple | None:
+    """(updates gained, seconds) since the run last (re)started: a resumed run's wall_time starts
+    again near 0, so the segment is the trailing run of rows whose wall_time increases."""
+    end = len(rows) - 1
+    start = end
+    while start > 0 and rows[start - 1][1] < rows[start][1]:
+        start -= 1
+    updates, seconds = rows[end][0] - rows[start][0], rows[end][1] - rows[start][1]
+    return (updates, seconds) if updates > 0 and seconds > 0 else None
 
 
 def rates(cells) -> dict:
@@ -59,13 +86,35 @@ def rates(cells) -> dict:
     return {length: n / s for length, (n, s) in per_length.items() if s > 0}
 
 
-def projected_rate(length, measured: dict) -> tuple:
+def running_rates(cells) -> dict:
+    """Model-updates per second by length from the running cells' logs: the cells of one grid
+    point (one pack, or cells alone one after the other) add their updates over the longest
+    of their segments' times."""
+    points = defaultdict(list)
+    for c in cells:
+        if not c["result"] and c["segment"]:
+            cfg = c["config"]
+            points[(cfg["length"], cfg["init"], cfg["method"])].append(c["segment"])
+    per_length = defaultdict(lambda: [0, 0.0])
+    for (length, *_), segments in points.items():
+        per_length[length][0] += sum(u for u, _ in segments)
+        per_length[length][1] += max(s for _, s in segments)
+    return {length: n / s for length, (n, s) in per_length.items() if s > 0}
+
+
+def projected_rate(length, measured: dict, running: dict | None = None) -> tuple:
+    """(model-updates per second at ``length``, how it was found); (None, why) when nothing was
+    measured at any length."""
     if length in measured:
         return measured[length], "measured"
-    if not measured:
-        return None, "no finished cell yet"
-    nearest = min(measured, key=lambda m: abs(m - length))
-    return measured[nearest] * nearest / length, f"from T = {nearest}"
+    running = running or {}
+    if length in running:
+        return running[length], "measured on running cells since they last started"
+    known = {**running, **measured}
+    if not known:
+        return None, "no finished or running cell to measure"
+    nearest = min(known, key=lambda m: abs(m - length))
+    return known[nearest] * nearest / length, f"from T = {nearest}"
 
 
 def main(argv=None):
@@ -82,6 +131,7 @@ def main(argv=None):
         print(f"{args.out}: no cells", file=sys.stderr)
         return 1
     measured = rates(cells)
+    running = running_rates(cells)
     points = defaultdict(list)
     for c in cells:
         cfg = c["config"]
@@ -95,12 +145,15 @@ def main(argv=None):
                            else c["result"]["outcome"].split(":")[0] for c in sorted(done, key=lambda c: c["config"]["seed"]))
         print(f"{init:<11} {method:<8} {length:>4} {len(done):>2}/{len(group):<2} {len(wins):>4}/{len(done):<3}  {detail}")
         remaining = sum(c["config"]["max_updates"] - c["update"] for c in group if not c["result"])
-        rate, _ = projected_rate(length, measured)
-        if remaining and rate:
-            left += remaining / rate
+        rate, _ = projected_rate(length, measured, running)
+        if remaining:
+            left = left + remaining / rate if rate else float("nan")
     print("\nmeasured model-updates per second (finished tasks, whole wall time: training, evaluations, checks):")
-    for length in sorted({c["config"]["length"] for c in cells}):
-        rate, how = projected_rate(length, measured)
+    lengths = {c["config"]["length"] for c in cells}
+    if args.plan:
+        lengths |= {int(t) for t in args.plan[2].split(",")}
+    for length in sorted(lengths):
+        rate, how = projected_rate(length, measured, running)
         print(f"  T = {length}: " + (f"{rate:,.0f} ({how})" if rate else how))
     unfinished = sum(not c["result"] for c in cells)
     if args.plan:
@@ -109,13 +162,17 @@ def main(argv=None):
         missing = [(i, m, int(t), int(s)) for i in inits for m in methods for t in lengths for s in seeds
                    if (i, m, int(t), int(s)) not in have]
         for _, _, length, _ in missing:
-            rate, _ = projected_rate(length, measured)
-            left += args.max_updates / rate if rate else 0.0
+            rate, _ = projected_rate(length, measured, running)
+            left = left + args.max_updates / rate if rate else float("nan")
         print(f"{len(missing)} cells of the plan not started yet (counted for {args.max_updates:,} updates each)")
         unfinished += len(missing)
         cells = cells + [None] * len(missing)
-    print(f"\n{len(cells) - unfinished} of {len(cells)} cells finished; at most {left / 3600 / args.workers:.1f} h "
-          f"left on {args.workers} worker(s), every unfinished cell counted for its whole budget")
+    done = f"\n{len(cells) - unfinished} of {len(cells)} cells finished; "
+    if left != left:                                    # NaN: some length has no rate at all
+        print(done + "time left unknown: no cell has finished or run long enough to measure a rate")
+    else:
+        print(done + f"at most {left / 3600 / args.workers:.1f} h left on {args.workers} worker(s), every "
+              "unfinished cell counted for its whole budget")
     return 0
 
 

@@ -1,0 +1,51 @@
+"""bench/sweep_status.py: where a long sweep stands and how long it still needs, from its folder."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cell(out, name, length, seed, result=None, log=()):
+    folder = out / "cells" / f"{name}-{seed}"
+    folder.mkdir(parents=True)
+    config = {"init": "smart_tanh", "method": "msgd", "length": length, "seed": seed, "max_updates": 10_000}
+    (folder / "cell.json").write_text(json.dumps({"name": name, "config": config}))
+    if result is not None:
+        (folder / "result.json").write_text(json.dumps(result))
+    if log:
+        (folder / "log.jsonl").write_text("".join(json.dumps({"update": u, "wall_time": w}) + "\n" for u, w in log)
+                                          + '{"update": 99')           # a torn last line: skipped
+
+
+def _status(out, *extra):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "sweep_status.py"), str(out), *extra],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_rates_from_finished_and_running_cells_and_the_time_left(tmp_path):
+    # a finished pack at T = 20: two cells of one task, 1,000 updates each in 100 s -> 20 model-updates/s
+    for seed in (0, 1):
+        _cell(tmp_path, "p20", 20, seed, result={"outcome": "success", "updates": 1000, "seconds": 100.0})
+    # a pack running at T = 50, resumed once (wall_time starts again): since then 1,000 updates in
+    # 100 s per cell, two cells -> 20 model-updates/s; the rows before the resume do not count
+    for seed in (0, 1):
+        _cell(tmp_path, "p50", 50, seed, log=[(500, 9000.0), (1000, 9100.0), (1500, 10.0), (2000, 60.0), (2500, 110.0)])
+    out = _status(tmp_path, "--plan", "smart_tanh", "msgd", "20,50,100", "0,1", "--max-updates", "10000")
+    assert "T = 20: 20 (measured)" in out
+    assert "T = 50: 20 (measured on running cells" in out
+    assert "T = 100: 10 (from T = 50)" in out                    # 20 * 50 / 100
+    # left: the T = 50 cells 2 x 7,500 updates at 20/s = 750 s; the two T = 100 cells of the plan
+    # not started, 2 x 10,000 at 10/s = 2,000 s; 2,750 s = 0.76 h
+    assert "at most 0.8 h left on 1 worker(s)" in out
+    assert "2 of 6 cells finished" in out
+
+
+def test_nothing_measured_is_unknown_not_zero(tmp_path):
+    for seed in (0, 1):
+        _cell(tmp_path, "p50", 50, seed, log=[(0, 0.0)])          # started, no progress logged yet
+    out = _status(tmp_path)
+    assert "time left unknown" in out and "0.0 h" not in out
