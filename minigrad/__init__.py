@@ -27,7 +27,7 @@ from .tensor import (DeviceMismatchError, Tensor, arange, eye, full, linspace, o
 from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
                        no_grad, scope, sum_to)
 from .tape import Tape, TapeEntry
-from .ops import (abs, add, astype, clip, concat, div, exp, expand_dims, getitem,
+from .ops import (abs, add, amax, amin, astype, clip, concat, div, exp, expand_dims, getitem,
                   identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
                   mul, neg, permute, pow, relu, reshape, sigmoid, softmax, split, squeeze, stack, sub,
                   sum, swapaxes, tanh, to, transpose, where)
@@ -46,5 +46,6 @@ from .random import Generator, manual_seed, rand, randint, randn
 from .trace import TraceError, trace
 
 cat = concat
+clamp = clip
 
 __version__ = "0.1.0"

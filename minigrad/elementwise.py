@@ -22,11 +22,12 @@ from __future__ import annotations
 import math
 import numbers
 
-from .ops import binary, const, exp, primitive, sigmoid, tanh, where
+from .ops import binary, const, div, exp, mul, pow, primitive, sigmoid, tanh, where
 from .tensor import Tensor, _is_float
 
 __all__ = ["sqrt", "log1p", "expm1", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
-           "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite"]
+           "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite", "remainder",
+           "floor_divide", "square", "reciprocal", "rsqrt"]
 
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
@@ -86,6 +87,22 @@ def cos(xp, x):
     """out = cos x          x̄ = -ḡ sin x"""
     return xp.cos(_floating(xp, x))
 cos.defvjp(lambda g, out, x: -(g * sin(x)))
+
+
+# =========================================================================== powers (compositions)
+def square(x: Tensor) -> Tensor:
+    """out = x²       x̄ = 2 ḡ x        (``x * x``; integers stay integers, as in PyTorch)"""
+    return mul(x, x)
+
+
+def reciprocal(x: Tensor) -> Tensor:
+    """out = 1 / x    x̄ = -ḡ / x²      (``1 / x``; integers give the default float, as in PyTorch)"""
+    return div(1, x)
+
+
+def rsqrt(x: Tensor) -> Tensor:
+    """out = 1 / √x   x̄ = -ḡ / (2 x^(3/2))      (``x ** -0.5``: +∞ at 0, NaN below, as PyTorch)"""
+    return pow(x if _is_float(x.dtype) else x.astype(x.backend.default_float), -0.5)
 
 
 # =========================================================================== smooth activations
@@ -365,6 +382,31 @@ def sign(xp, x):
         return xp.sign(x)
     return xp.where(xp.isnan(x), x, xp.sign(x))
 sign.defvjp(lambda g, out, x: _zeros(g))
+
+
+# =========================================================================== integer division
+@binary(save="inputs")
+def remainder(xp, a, b):
+    """out = a - b ⌊a / b⌋, with the sign of b (Python's and PyTorch's ``%``)
+    ā = ḡ,  b̄ = -ḡ ⌊a / b⌋     (⌊a / b⌋ is piecewise constant: a constant here, as in PyTorch)
+
+    ``x % 3`` and ``3 % x`` call it.  Integers stay integers; a zero divisor gives NaN for
+    floats (NumPy's rule; PyTorch raises for integers).
+    """
+    return xp.remainder(a, b)
+remainder.defvjp(lambda g, out, a, b: g,
+                 lambda g, out, a, b: g * const(-a.backend.floor_divide(a.data, b.data), g))
+
+
+@binary(save="")
+def floor_divide(xp, a, b):
+    """out = ⌊a / b⌋ (Python's and PyTorch's ``//``, rounding towards -∞)      ā = b̄ = 0
+
+    Piecewise constant, so its derivative is 0 wherever it exists (PyTorch's choice too); as a
+    primitive with zero VJPs it can sit inside a graph.  Integers stay integers.
+    """
+    return xp.floor_divide(a, b)
+floor_divide.defvjp(lambda g, out, a, b: _zeros(g), lambda g, out, a, b: _zeros(g))
 
 
 # =========================================================================== tests on values

@@ -94,7 +94,10 @@ def einsum(subscripts: str, *operands: Tensor) -> Tensor:
     Supported: explicit (``->``) and implicit outputs, any number of operands, batch letters,
     contractions.  Not supported: ``...`` and a letter repeated within one operand (diagonals,
     traces).  All operands must have one dtype (no silent upcast) and sizes must match exactly
-    (no broadcasting of size-1 axes)."""
+    (no broadcasting of size-1 axes).  The operands may also come as one list, as PyTorch's
+    ``einsum("ij,jk", [a, b])``."""
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])            # einsum("ij,jk", [a, b]), as PyTorch accepts
     if not operands:
         raise ValueError("einsum needs at least one operand")
     if not all(isinstance(x, Tensor) for x in operands):

@@ -17,17 +17,15 @@ Indices (``index``, ``mask``) are device arrays kept as parameters of the node, 
 """
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import ops
 from .autograd import DeviceMismatchError
-from .ops import _axes, accepts_dim, const, primitive
+from .ops import ValuesIndices, _axes, accepts_dim, const, primitive
 from .tensor import Tensor
 
 __all__ = ["take_along_axis", "gather", "masked_fill", "one_hot", "roll", "flip", "pad",
-           "tril", "triu", "tile", "repeat_interleave", "sort", "topk", "ValuesIndices"]
+           "tril", "triu", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices"]
 
 
 # =========================================================================== helpers
@@ -361,12 +359,6 @@ def repeat_interleave(x: Tensor, repeats: int, dim=None) -> Tensor:
 
 
 # =========================================================================== sorting
-# The functional form, so that the field types are the class itself rather than the string
-# "Tensor" (this module's annotations are strings), which documentation tools cannot resolve.
-ValuesIndices = NamedTuple("ValuesIndices", [("values", Tensor), ("indices", Tensor)])
-ValuesIndices.__doc__ = "What ``sort`` and ``topk`` return: the values (differentiable) and their int64 indices."
-
-
 def _argsort(x: Tensor, axis: int, descending: bool):
     """Stable argsort along axis.  Descending and still stable (equal values keep their order):
     sort the reversed x ascending, reverse the result, map the positions back (n - 1 - i)."""
@@ -377,22 +369,42 @@ def _argsort(x: Tensor, axis: int, descending: bool):
     return (n - 1) - xp.flip(xp.argsort(xp.flip(x.data, axis=axis), axis=axis, kind="stable"), axis=axis)
 
 
+def _scalar_values_indices(x: Tensor, dim) -> ValuesIndices:
+    """A 0-d tensor's sort or top-1: itself (a node of its own), at index 0."""
+    _axes(dim, 0)                               # dim must be 0 or -1
+    return ValuesIndices(ops.identity(x), Tensor._wrap(x.backend.zeros((), dtype=np.int64), x.backend))
+
+
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True) -> ValuesIndices:
     """Sort along ``dim``: ``(values, indices)`` with ``values = take_along_axis(x, indices, dim)``.
 
     The gradient of ``values`` is the cotangent put back where each value came from
     (``x̄[indices[j]] = ḡ[j]``); ``indices`` (int64) has no graph.  The sort is always stable
-    (``stable=False`` is accepted: a stable order is a valid unstable one)."""
+    (``stable=False`` is accepted: a stable order is a valid unstable one).  A 0-d tensor is
+    already sorted: itself, at index 0 (``dim`` 0 or -1)."""
+    if x.ndim == 0:
+        return _scalar_values_indices(x, dim)
     axis = _axis(dim, x.ndim)
     idx = _argsort(x, axis, descending).astype(np.int64, copy=False)
     return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
+
+
+def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = True) -> Tensor:
+    """The int64 indices that sort ``x`` along ``dim`` (``sort(...).indices``; stable: equal
+    values keep their order, also when ``descending``).  An index has no gradient."""
+    return sort(x, dim, descending, stable).indices
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> ValuesIndices:
     """The ``k`` largest (``largest=False``: smallest) values along ``dim`` with their int64
     indices, in sorted order (``sorted=False`` is accepted; the order is then still sorted).
 
-    ``values`` is differentiable: the gradient goes to the selected elements, 0 elsewhere."""
+    ``values`` is differentiable: the gradient goes to the selected elements, 0 elsewhere.
+    A 0-d tensor gives itself at index 0 for k = 0 or 1 (as PyTorch does)."""
+    if x.ndim == 0:
+        if k not in (0, 1) or isinstance(k, bool):
+            raise ValueError(f"topk: k must be 0 or 1 for a 0-d tensor, got {k!r}")
+        return _scalar_values_indices(x, dim)
     axis = _axis(dim, x.ndim)
     n = x.shape[axis]
     if not isinstance(k, (int, np.integer)) or not 0 <= k <= n:

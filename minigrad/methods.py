@@ -65,6 +65,8 @@ OPERATORS = {
     "__truediv__": ops.div, "__rtruediv__": _swap(ops.div),
     "__pow__": ops.pow, "__rpow__": _swap(ops.pow),
     "__matmul__": ops.matmul, "__rmatmul__": _swap(ops.matmul),
+    "__floordiv__": _binary(elementwise.floor_divide), "__rfloordiv__": _swap(elementwise.floor_divide),
+    "__mod__": _binary(elementwise.remainder), "__rmod__": _swap(elementwise.remainder),
     "__neg__": _unary(ops.neg), "__abs__": _unary(ops.abs), "__getitem__": ops.getitem,
     # comparisons: no gradient, a boolean result
     "__lt__": _compare("less"), "__le__": _compare("less_equal"),
@@ -137,12 +139,50 @@ def _copy_(self, src):
     return _write(self, src._data.astype(self._data.dtype, copy=False), "copy_")
 
 
+@ops.accepts_dim
 def _any(self, axis=None, keepdims=False):
-    return Tensor._wrap(self.backend.any(self._data, axis=axis, keepdims=keepdims), self.backend)
+    """True where any element along ``axis`` is nonzero (``dim=`` / ``keepdim=`` too); no graph."""
+    axes = ops._axes(axis, self.ndim) if axis is not None else None
+    return Tensor._wrap(self.backend.any(self._data, axis=axes, keepdims=keepdims), self.backend)
 
 
+@ops.accepts_dim
 def _all(self, axis=None, keepdims=False):
-    return Tensor._wrap(self.backend.all(self._data, axis=axis, keepdims=keepdims), self.backend)
+    """True where every element along ``axis`` is nonzero (``dim=`` / ``keepdim=`` too); no graph."""
+    axes = ops._axes(axis, self.ndim) if axis is not None else None
+    return Tensor._wrap(self.backend.all(self._data, axis=axes, keepdims=keepdims), self.backend)
+
+
+def _bitwise(name):
+    """``~x``, ``x & y``, ``x | y``, ``x ^ y`` on bool tensors (logical) and integer tensors
+    (bitwise), as in PyTorch; no graph.  Floating operands are refused, as PyTorch does."""
+    def method(self, other=None):
+        operands = (self,) if other is None else (self, other)
+        raw = []
+        for x in operands:
+            if isinstance(x, Tensor):
+                if x.backend is not self.backend:
+                    raise ops.DeviceMismatchError(f"{name}: operands on {self.device!r} and {x.device!r}")
+                x = x._data
+            elif not isinstance(x, (bool, int, np.bool_, np.integer)):
+                raise TypeError(f"{name} takes bool or integer tensors and Python bools or ints, got "
+                                f"{type(x).__name__}")
+            if getattr(x, "dtype", np.dtype(bool)).kind not in "biu":
+                raise TypeError(f"{name} takes bool or integer tensors, got dtype {x.dtype}")
+            raw.append(x)
+        return Tensor._wrap(getattr(self.backend, name)(*raw), self.backend)
+    return method
+
+
+def _swapped(method):
+    return lambda self, other: method(Tensor._wrap(self.backend.asarray(other), self.backend), self)
+
+
+def _to_dtype(dtype, name):
+    def method(self):
+        return ops.astype(self, dtype=np.dtype(dtype))
+    method.__doc__ = f"``self.astype({name!r})`` (PyTorch's ``.{dtype.__name__}()`` habit)."
+    return method
 
 
 def _cpu(self):
@@ -186,6 +226,12 @@ METHODS = {
         self, tuple(n if n != -1 else self.shape[i - len(shape) + self.ndim] for i, n in enumerate(shape)))),
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "any": _any, "all": _all,
+    "__invert__": _bitwise("invert"), "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"),
+    "__xor__": _bitwise("bitwise_xor"), "__rand__": _swapped(_bitwise("bitwise_and")),
+    "__ror__": _swapped(_bitwise("bitwise_or")), "__rxor__": _swapped(_bitwise("bitwise_xor")),
+    # (no .int() / .bool(): as method names they would shadow the builtins in every Tensor
+    # method's type annotations, as read by the documentation; use .astype("int32"/"bool"))
+    "long": _to_dtype(np.int64, "int64"),
     "add_": _in_place("add"), "sub_": _in_place("sub"), "mul_": _in_place("mul"),
     "div_": _in_place("div"), "zero_": _zero_, "copy_": _copy_,
 }
@@ -208,14 +254,23 @@ METHODS.update({
     "sqrt": _unary(E.sqrt), "log1p": _unary(E.log1p), "expm1": _unary(E.expm1), "sin": _unary(E.sin), "cos": _unary(E.cos), "erf": _unary(E.erf),
     "floor": _unary(E.floor), "ceil": _unary(E.ceil), "round": E.round, "sign": _unary(E.sign),
     "isnan": E.isnan, "isfinite": E.isfinite, "logaddexp": _binary(E.logaddexp),
+    "remainder": _binary(E.remainder), "floor_divide": _binary(E.floor_divide),
     "var": R.var, "std": R.std, "prod": R.prod, "cumsum": R.cumsum, "norm": _norm,
     "argmax": R.argmax, "argmin": R.argmin,
     "gather": M.gather, "take_along_dim": _take_along_dim,
     "masked_fill": M.masked_fill, "roll": M.roll, "flip": _varargs(M.flip),
     "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile), "tile": M.tile,
-    "repeat_interleave": M.repeat_interleave, "sort": M.sort, "topk": M.topk,
+    "repeat_interleave": M.repeat_interleave, "sort": M.sort, "argsort": M.argsort, "topk": M.topk,
+    "square": _unary(E.square), "reciprocal": _unary(E.reciprocal), "rsqrt": _unary(E.rsqrt),
+    "maximum": _binary(ops.maximum), "minimum": _binary(ops.minimum),
     "outer": linalg.outer,
 })
+
+def _split(self, split_size_or_sections, dim: int = 0):
+    """PyTorch's ``x.split(size, dim)``: pieces of ``size`` along ``dim`` (the last smaller), or
+    of the sizes in a list (see :func:`minigrad.split`)."""
+    return ops.split(self, split_size_or_sections, dim)
+
 
 def _chunk(self, chunks: int, dim: int = 0):
     """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last smaller)."""
@@ -271,7 +326,7 @@ METHODS.update({
     "pow": ops.pow, "matmul": ops.matmul, "neg": _unary(ops.neg),
     "eq": _compare("equal"), "ne": _compare("not_equal"), "lt": _compare("less"),
     "le": _compare("less_equal"), "gt": _compare("greater"), "ge": _compare("greater_equal"),
-    "amax": ops.max, "amin": ops.min, "flatten": _flatten, "chunk": _chunk, "unbind": _unbind,
+    "amax": ops.amax, "amin": ops.amin, "flatten": _flatten, "split": _split, "chunk": _chunk, "unbind": _unbind,
     "t": _t,
     "dot": _matrix("dot", 1), "mm": _matrix("mm", 2), "bmm": _matrix("bmm", 3),
     "clone": _clone, "numel": _numel, "dim": _dim,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -90,7 +91,9 @@ def result_dtype(name: str, a, b) -> np.dtype:
     * Two tensors of one dtype: that dtype.  Two floating dtypes that differ: an error
       (``float32 + float64`` is refused, not upcast: convert one with ``.astype()``).
     * A floating tensor with an integer or bool one: the floating dtype; two integer or bool
-      tensors: NumPy's promotion (``int32 + int64 -> int64``).
+      tensors: NumPy's promotion (``int32 + int64 -> int64``), except that a 0-d integer
+      tensor with a tensor of dimensions of another integer dtype counts as a number, as in
+      PyTorch (``int32 tensor + tensor(5)`` stays int32).
     * A tensor with a Python number: the tensor's dtype, unless the number is of a higher kind
       (bool < int < float): an integer tensor times ``0.5`` is a tensor of the device's default
       float dtype, a bool tensor plus ``1`` is int64.
@@ -99,7 +102,10 @@ def result_dtype(name: str, a, b) -> np.dtype:
         a, b = b, a                                  # a is a Tensor now
     ta = a._data.dtype
     if isinstance(b, Tensor):
-        return _promote(name, ta, b._data.dtype)
+        tb = b._data.dtype
+        if (a.ndim == 0) != (b.ndim == 0) and ta != tb and _kind(ta) == _kind(tb) == 1:
+            return tb if a.ndim == 0 else ta     # a 0-d integer tensor counts as a number
+        return _promote(name, ta, tb)
     kb = _kind(b)
     if kb <= _kind(ta):
         return ta
@@ -135,6 +141,9 @@ def _operands(name, a, b):
 
 def _constant_array(value, like: Tensor, name: str):
     """NumPy arrays and lists as tensors on ``like``'s device; Tensors and numbers as they are."""
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Tensor) for v in value):
+        raise TypeError(f"{name}: cannot combine a Tensor with a tuple of Tensors ({type(value).__name__}; "
+                        "the (values, indices) pair of max(x, dim) or sort? take .values)")
     if isinstance(value, (np.ndarray, list, tuple)):
         return Tensor(value, device=like.device, dtype=like.dtype if _is_float(like.dtype) else None)
     if isinstance(value, Tensor) or isinstance(value, (bool, int, float, np.number)):
@@ -320,24 +329,31 @@ neg.defvjp(lambda g, out, x: -g)
 
 
 # =========================================================================== elementwise
+def _floating(xp, x):
+    """Integer and bool arrays as the device's default float, as PyTorch does for functions with
+    real values (``exp(tensor([True]))`` is ``tensor([2.7183])``): NumPy would give float16 for
+    bool and 8-bit integers, float32 for 16-bit ones.  Floats stay as they are."""
+    return x if _is_float(x.dtype) else x.astype(xp.default_float)
+
+
 @primitive(save="out")
 def exp(xp, x):
-    """out = eˣ             x̄ = ḡ eˣ = ḡ out"""
-    return xp.exp(x)
+    """out = eˣ             x̄ = ḡ eˣ = ḡ out      (integer and bool inputs: the default float)"""
+    return xp.exp(_floating(xp, x))
 exp.defvjp(lambda g, out, x: g * out)
 
 
 @primitive
 def log(xp, x):
-    """out = ln x           x̄ = ḡ / x"""
-    return xp.log(x)
+    """out = ln x           x̄ = ḡ / x             (integer and bool inputs: the default float)"""
+    return xp.log(_floating(xp, x))
 log.defvjp(lambda g, out, x: g / x)
 
 
 @primitive(save="out")
 def tanh(xp, x):
-    """out = tanh x         x̄ = ḡ (1 - tanh² x) = ḡ (1 - out²)"""
-    return xp.tanh(x)
+    """out = tanh x         x̄ = ḡ (1 - tanh² x) = ḡ (1 - out²)   (integers: the default float)"""
+    return xp.tanh(_floating(xp, x))
 tanh.defvjp(lambda g, out, x: tanh_vjp(g, out))
 
 
@@ -357,8 +373,10 @@ def sigmoid(xp, x):
     """out = σ(x) = 1 / (1 + e⁻ˣ)        x̄ = ḡ σ(x)(1 - σ(x)) = ḡ out (1 - out)
 
     Computed without overflow: with e = e^-|x| (never above 1),
-    σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.
+    σ(x) = 1 / (1 + e) for x ≥ 0 and e / (1 + e) for x < 0.  Integer and bool inputs give the
+    default float.
     """
+    x = _floating(xp, x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1, e) / (1 + e)
 sigmoid.defvjp(lambda g, out, x: sigmoid_vjp(g, out))
@@ -389,34 +407,52 @@ def abs(xp, x):
 abs.defvjp(lambda g, out, x: g * const(x.backend.sign(x.data), g))
 
 
-def _share(xp, first_wins, tie):
-    """1 where the first operand is selected, 0.5 on ties, else 0."""
-    return xp.where(first_wins, 1.0, xp.where(tie, 0.5, 0.0))
+def _share(xp, loses, tie):
+    """0 where this operand is not selected, 0.5 on ties, else 1 (also where a NaN makes the
+    comparison false both ways: PyTorch gives ḡ to both operands there)."""
+    return xp.where(loses, 0.0, xp.where(tie, 0.5, 1.0))
 
 
 @binary
 def maximum(xp, a, b):
-    """out = max(a, b)      ā = ḡ [a > b],  b̄ = ḡ [b > a]   (ties: half each)"""
+    """out = max(a, b)      ā = ḡ [not a < b],  b̄ = ḡ [not b < a]   (ties: half each)
+
+    Where either is NaN (out is NaN) neither comparison holds, and both get ḡ, as in PyTorch.
+    """
     return xp.maximum(a, b)
-maximum.defvjp(lambda g, out, a, b: g * const(_share(a.backend, a.data > b.data, a.data == b.data), g),
-               lambda g, out, a, b: g * const(_share(a.backend, b.data > a.data, a.data == b.data), g))
+maximum.defvjp(lambda g, out, a, b: g * const(_share(a.backend, a.data < b.data, a.data == b.data), g),
+               lambda g, out, a, b: g * const(_share(a.backend, b.data < a.data, a.data == b.data), g))
 
 
 @binary
 def minimum(xp, a, b):
-    """out = min(a, b)      ā = ḡ [a < b],  b̄ = ḡ [b < a]   (ties: half each)"""
+    """out = min(a, b)      ā = ḡ [not a > b],  b̄ = ḡ [not b > a]   (ties: half each; NaN:
+    both get ḡ)"""
     return xp.minimum(a, b)
-minimum.defvjp(lambda g, out, a, b: g * const(_share(a.backend, a.data < b.data, a.data == b.data), g),
-               lambda g, out, a, b: g * const(_share(a.backend, b.data < a.data, a.data == b.data), g))
+minimum.defvjp(lambda g, out, a, b: g * const(_share(a.backend, a.data > b.data, a.data == b.data), g),
+               lambda g, out, a, b: g * const(_share(a.backend, b.data > a.data, a.data == b.data), g))
 
 
 class _Where(Primitive):
     """``where(condition, a, b)``: the condition is a constant, not an input to differentiate."""
 
     def __call__(self, condition, a, b):
+        if not isinstance(a, Tensor) and not isinstance(b, Tensor) and isinstance(condition, Tensor):
+            a = _scalar_like(a, condition)                # where(mask, 1.0, 0.0), as PyTorch accepts
         a, b = _operands("where", a, b)
         cond = condition._data if isinstance(condition, Tensor) else a.backend.asarray(condition)
         return Primitive.__call__(self, a, b, condition=cond)
+
+
+def _scalar_like(value, condition: Tensor) -> Tensor:
+    """A Python number as a 0-d tensor on ``condition``'s device: its own kind (bool, int64, or
+    the default float), so that ``where(mask, 1.0, 0)`` gives a float tensor, as in PyTorch."""
+    if not isinstance(value, (bool, int, float, np.number)):
+        raise TypeError(f"where: operands must be Tensors or Python numbers, got {type(value).__name__}")
+    backend = condition.backend
+    kind = _kind(value)
+    dtype = np.dtype(np.bool_) if kind == 0 else np.dtype(np.int64) if kind == 1 else backend.default_float
+    return _scalar(value, dtype, backend)
 
 
 def _where(xp, a, b, *, condition):
@@ -431,16 +467,23 @@ where.defvjp(lambda g, out, a, b, *, condition: g * const(condition, g),
 
 @primitive(name="clip")
 def _clip(xp, x, *, low, high):
-    """out = min(max(x, low), high)        x̄ = ḡ [low ≤ x ≤ high]"""
+    """out = min(max(x, low), high)        x̄ = ḡ [low < x < high]
+
+    At a bound itself (x = low or x = high) the gradient is 0, the minimum-norm subgradient, as
+    relu and hardtanh have at their kinks and as PyTorch 2.14's clamp gives (measured; earlier
+    PyTorch versions gave 1 there).  A NaN gets 0 too.
+    """
     return xp.clip(x, low, high)
 _clip.defvjp(lambda g, out, x, *, low, high: g * const(
-    (x.data >= (-np.inf if low is None else low)) & (x.data <= (np.inf if high is None else high)), g))
+    (x.data > (-np.inf if low is None else low)) & (x.data < (np.inf if high is None else high)), g))
 
 
 def clip(x: Tensor, low=None, high=None, *, min=None, max=None) -> Tensor:
     """Limit values to [low, high] (either bound may be None; PyTorch's ``min=``/``max=`` too).
 
-    Tensor bounds are taken elementwise, as ``minimum(maximum(x, low), high)``."""
+    Number bounds: gradient ḡ [low < x < high], 0 at the bounds (see ``_clip``).  Tensor
+    bounds are taken elementwise, as ``minimum(maximum(x, low), high)``: at a tie x and the
+    bound share the gradient, half each (PyTorch's rule for tensor bounds too)."""
     low, high = (low if min is None else min), (high if max is None else max)
     if low is None and high is None:
         raise ValueError("clip needs at least one of low, high (or min=, max=)")
@@ -493,10 +536,19 @@ def compare(name: str, a, b) -> Tensor:
 
 
 # =========================================================================== reductions
+def _accumulator(x):
+    """The dtype a sum, product or running sum of ``x`` accumulates in: int64 for bool and every
+    integer dtype (PyTorch's rule; NumPy uses uint64 for unsigned ones), else None (x's own)."""
+    return np.int64 if x.dtype.kind in "biu" else None
+
+
 @primitive(name="sum", save="")
 def _sum_(xp, x, *, axis, keepdims):
-    """out = Σ_axis x        x̄ = ḡ broadcast back over the summed axes"""
-    return xp.sum(x, axis=axis, keepdims=keepdims)
+    """out = Σ_axis x        x̄ = ḡ broadcast back over the summed axes
+
+    Bool and integer inputs are summed in int64, as PyTorch does (NumPy would give uint64 for
+    unsigned ones)."""
+    return xp.sum(x, axis=axis, keepdims=keepdims, dtype=_accumulator(x))
 _sum_.defvjp(lambda g, out, x, *, axis, keepdims:
              broadcast_to(g if keepdims else expand_dims(g, axis), x.shape))
 
@@ -532,20 +584,109 @@ def _min_(xp, x, *, axis, keepdims):
 _min_.defvjp(_extreme_vjp)
 
 
-@accepts_dim
-def max(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Largest value over ``axis`` (None: all axes)."""
-    if x.size == 0:
-        raise ValueError("max of an empty tensor")
-    return _max_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+# The functional form, so that the field types are the class itself rather than the string
+# "Tensor" (this module's annotations are strings), which documentation tools cannot resolve.
+ValuesIndices = NamedTuple("ValuesIndices", [("values", Tensor), ("indices", Tensor)])
+ValuesIndices.__doc__ = ("What ``max(x, dim)``, ``min(x, dim)``, ``sort`` and ``topk`` return, as in "
+                         "PyTorch: the values (differentiable) and their int64 indices (no graph); "
+                         "``v, i = x.max(1)``.")
+
+
+def _check_nonempty(name: str, x: Tensor, axes: tuple) -> None:
+    """A max or min over no elements has no value (PyTorch and NumPy refuse it too); a tensor
+    that is empty along another axis only gives an empty result."""
+    if x.size == 0 and (not axes or any(x.shape[a] == 0 for a in axes)):
+        raise ValueError(f"{name} of an empty tensor: axis {[a for a in axes if x.shape[a] == 0] or None} "
+                         f"of shape {x.shape} has no elements to take the {name} of")
+
+
+def _extreme(name: str, values_only, arg: str, x, dim, keepdim, axis, keepdims):
+    """The shared front end of :func:`max` and :func:`min` (see :func:`max`)."""
+    if isinstance(dim, Tensor) or (dim is not None and not isinstance(dim, (int, np.integer, tuple, list))):
+        if axis is not None or keepdim or keepdims is not None:
+            raise TypeError(f"{name}(x, other) compares two tensors elementwise; it takes no axis")
+        return (maximum if name == "max" else minimum)(x, dim)           # torch.max(x, y)
+    if dim is not None and axis is not None:
+        raise TypeError(f"{name}: give dim= (PyTorch: values and indices) or axis= (NumPy: values), not both")
+    if keepdims is not None and keepdim:
+        raise TypeError(f"{name}: give keepdim= or keepdims=, not both")
+    keep = bool(keepdim or keepdims)
+    if isinstance(dim, (int, np.integer)):                               # one dim: PyTorch's pair
+        axes = _axes(dim, x.ndim)
+        _check_nonempty(name, x, axes)
+        return _values_indices(x, axes, keep, arg)
+    axes = _axes(axis if dim is None else dim, x.ndim)
+    _check_nonempty(name, x, axes)
+    return values_only(x, axis=axes, keepdims=keep)
+
+
+def _values_indices(x: Tensor, axes: tuple, keepdims: bool, arg: str) -> ValuesIndices:
+    """``(values, indices)`` of the extreme along one axis, PyTorch's ``max(dim)``:
+
+        i = argmax_axis x  (the first extreme on ties; the first NaN if there is one)
+        out = x[..., i, ...]          x̄ = ḡ at [..., i, ...], 0 elsewhere
+
+    The gradient goes to the one element whose index is returned, not shared among ties as
+    by :func:`amax` (PyTorch routes it the same way).  The values are picked with
+    :func:`getitem`, so they have second derivatives too.  A 0-d tensor is its own extreme,
+    at index 0."""
+    xp = x.backend
+    if not axes:
+        return ValuesIndices(identity(x), Tensor._wrap(xp.zeros((), dtype=np.int64), xp))
+    (axis,) = axes
+    index = getattr(xp, arg)(x._data, axis=axis).astype(np.int64, copy=False)
+    grid = tuple(index if d == axis else
+                 xp.arange(n).reshape(tuple(n if e == d else 1 for e in range(x.ndim) if e != axis))
+                 for d, n in enumerate(x.shape))
+    values = getitem(x, grid)
+    if keepdims:
+        values, index = expand_dims(values, axis), xp.expand_dims(index, axis)
+    return ValuesIndices(values, Tensor._wrap(index, xp))
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """The largest value: PyTorch's ``max``, and NumPy's with ``axis=``.
+
+    * ``max(x)``: the largest of all elements, a 0-d tensor.
+    * ``max(x, dim)`` / ``max(x, dim=d)`` with one int d: ``ValuesIndices(values, indices)``
+      as ``torch.max``, so ``v, i = x.max(1)`` works; ``indices`` is int64, the first maximum
+      on ties (the first NaN if there is one, whose value is NaN).  The gradient goes to that
+      element only: x̄ = ḡ at [..., i, ...] (:func:`_values_indices`).
+    * ``max(x, axis=a)`` (NumPy's keyword, an int or a tuple) or ``max(x, (a, b))`` (a tuple of
+      dims): the values only, as :func:`amax`; ties share the gradient,
+      x̄ = ḡ [x = out] / (number of maxima).
+    * ``max(x, other)`` with a Tensor ``other``: the elementwise :func:`maximum`, as in PyTorch.
+
+    ``keepdim`` (or ``keepdims``) keeps the reduced axis with size 1.  A max over no elements
+    is an error; a tensor empty along another axis gives an empty result.
+    """
+    return _extreme("max", _max_, "argmax", x, dim, keepdim, axis, keepdims)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
+    """The smallest value; the same forms as :func:`max` (``min(x, dim)`` gives
+    ``ValuesIndices``, the first minimum on ties, gradient to that element; ``axis=`` or a
+    tuple gives the values, ties sharing the gradient; ``min(x, other)`` is :func:`minimum`)."""
+    return _extreme("min", _min_, "argmin", x, dim, keepdim, axis, keepdims)
 
 
 @accepts_dim
-def min(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
-    """Smallest value over ``axis`` (None: all axes)."""
-    if x.size == 0:
-        raise ValueError("min of an empty tensor")
-    return _min_(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
+def amax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """The largest value over ``axis`` (None: all axes; an int or a tuple), values only, as
+    ``torch.amax`` / ``numpy.amax``.  Ties share the gradient:
+    x̄ = ḡ [x = out] / (number of maxima) (a NaN is the maximum and takes the gradient)."""
+    axes = _axes(axis, x.ndim)
+    _check_nonempty("amax", x, axes)
+    return _max_(x, axis=axes, keepdims=keepdims)
+
+
+@accepts_dim
+def amin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """The smallest value over ``axis`` (None: all axes; an int or a tuple), values only, as
+    ``torch.amin``.  Ties share the gradient: x̄ = ḡ [x = out] / (number of minima)."""
+    axes = _axes(axis, x.ndim)
+    _check_nonempty("amin", x, axes)
+    return _min_(x, axis=axes, keepdims=keepdims)
 
 
 @accepts_dim
@@ -796,20 +937,46 @@ def scatter_add(xp, g, *, index, shape):
 scatter_add.defvjp(lambda g, out, x, *, index, shape: getitem(g, index))
 
 
-@accepts_dim
-def split(x: Tensor, sizes, axis: int = 0) -> list[Tensor]:
-    """Cut ``x`` along ``axis`` into pieces of the given sizes (or into ``sizes`` equal parts).
+def split(x: Tensor, sizes, dim=None, *, axis=None) -> list[Tensor]:
+    """Cut ``x`` into pieces along one axis: PyTorch's ``split``, and NumPy's with ``axis=``.
 
-    Each piece is a slice of ``x``; fine for a few pieces (LSTM gates).  To take apart a long
-    sequence, keep it whole and index it step by step, or use ``stack``'s inverse by slicing.
+    * ``sizes`` a list: pieces of exactly those sizes (they must add up to the axis' size),
+      whichever spelling is used.
+    * ``sizes`` an int with ``dim`` (positional or ``dim=``) or no axis at all (axis 0): PyTorch's
+      meaning, the size of each piece; the last is smaller when it does not divide
+      (``split(arange(5), 2)`` gives sizes 2, 2, 1).
+    * ``sizes`` an int with ``axis=`` (NumPy's keyword): ``numpy.split``'s meaning, the number
+      of equal pieces (``split(z, 4, axis=-1)``: an LSTM's four gates); it must divide.
+
+    Each piece is a slice of ``x`` (a view); its gradient is ḡ placed back at the slice.  Fine
+    for a few pieces; to take apart a long sequence, index it step by step instead.
     """
-    axis %= x.ndim
+    if dim is not None and axis is not None:
+        raise TypeError("split: give dim= (PyTorch: an int is each piece's size) or axis= (NumPy: an "
+                        "int is the number of pieces), not both")
+    numpy_style = axis is not None
+    axis = axis if numpy_style else (0 if dim is None else dim)
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"split: the axis to split along is one int, got {axis!r}")
+    axis = _axes(axis, x.ndim)
+    if not axis:
+        raise ValueError("split: a 0-d tensor has no axis to split")
+    (axis,) = axis
     n = x.shape[axis]
-    if isinstance(sizes, int):
-        if n % sizes:
-            raise ValueError(f"split: axis {axis} of size {n} does not divide into {sizes} equal parts")
-        sizes = [n // sizes] * sizes
-    if _sum(sizes) != n:
+    if isinstance(sizes, (int, np.integer)):
+        if sizes <= 0:
+            raise ValueError(f"split: an int must be positive, got {sizes}")
+        if numpy_style:
+            if n % sizes:
+                raise ValueError(f"split: axis {axis} of size {n} does not divide into {sizes} equal parts "
+                                 "(axis= is NumPy's spelling: the int is the number of parts)")
+            sizes = [n // sizes] * sizes
+        else:
+            sizes = [int(sizes)] * (n // sizes) + ([n % sizes] if n % sizes else [])
+            if not sizes:
+                sizes = [0]                          # an empty axis: one empty piece, as PyTorch
+    sizes = [int(s) for s in sizes]
+    if _sum(sizes) != n or any(s < 0 for s in sizes):
         raise ValueError(f"split: sizes {list(sizes)} do not add up to {n}, the size of axis {axis}")
     pieces, start = [], 0
     for s in sizes:

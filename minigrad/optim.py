@@ -16,10 +16,18 @@ from .tensor import Tensor, check_fits
 
 
 class SGD:
-    """Stochastic gradient descent, optionally with (heavy-ball) momentum.
+    """Stochastic gradient descent, optionally with (heavy-ball) momentum: ``torch.optim.SGD``.
 
     ``v ← momentum · v + g`` then ``p ← p - lr · v``; with ``momentum=0`` simply
-    ``p ← p - lr · g``, the paper's MSGD.
+    ``p ← p - lr · g``, the paper's MSGD.  PyTorch's other options, in its order of
+    application (λ = ``weight_decay``, τ = ``dampening``, μ = ``momentum``):
+
+        g ← g + λ p                                  (L2 weight decay)
+        v ← g on the first step, else μ v + (1 - τ) g
+        g ← g + μ v if ``nesterov`` else v           (with μ > 0)
+        p ← p + lr · g if ``maximize`` else p - lr · g
+
+    ``nesterov=True`` needs μ > 0 and τ = 0, as in PyTorch.
 
     ``params`` are leaf tensors (``model.parameters()``), each once.  A leaf that does not
     require grad (a frozen parameter) is accepted, as in PyTorch: it gets no gradient, so
@@ -27,7 +35,8 @@ class SGD:
     update to it would be lost.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0):
+    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
         self.params = _parameters("SGD", params)
         if not self.params:
             raise ValueError("SGD got an empty parameter list")
@@ -39,6 +48,14 @@ class SGD:
         if not 0 <= _number("SGD", "momentum", momentum) < 1:
             raise ValueError(f"SGD: momentum must be a number in [0, 1), got {momentum}")
         self.momentum = momentum
+        if not 0 <= _number("SGD", "dampening", dampening) <= 1:
+            raise ValueError(f"SGD: dampening must be a number in [0, 1], got {dampening}")
+        if not 0 <= _number("SGD", "weight_decay", weight_decay) < math.inf:
+            raise ValueError(f"SGD: weight_decay must be a non-negative number, got {weight_decay}")
+        if nesterov and (momentum == 0 or dampening != 0):
+            raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
+        self.dampening, self.weight_decay = dampening, weight_decay
+        self.nesterov, self.maximize = bool(nesterov), bool(maximize)
         self.velocity = [None] * len(self.params)
 
     @property
@@ -59,11 +76,22 @@ class SGD:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if g is None:
                 continue
+            if self.weight_decay:
+                g = g + self.weight_decay * p.data
             if self.momentum:
                 v = self.velocity[i]
-                self.velocity[i] = v = g.copy() if v is None else self.momentum * v + g
-                g = v
-            p.data -= self.lr * g
+                if v is None:
+                    v = g.copy()
+                elif self.dampening:
+                    v = self.momentum * v + (1 - self.dampening) * g
+                else:
+                    v = self.momentum * v + g
+                self.velocity[i] = v
+                g = g + self.momentum * v if self.nesterov else v
+            if self.maximize:
+                p.data += self.lr * g
+            else:
+                p.data -= self.lr * g
 
     def zero_grad(self) -> None:
         for p in self.params:

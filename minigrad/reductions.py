@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from . import ops
-from .ops import _axes, accepts_dim, const, expand_dims, primitive
+from .ops import _accumulator, _axes, accepts_dim, const, expand_dims, primitive
 from .tensor import Tensor, _is_float
 
 __all__ = ["argmax", "argmin", "cumsum", "norm", "prod", "std", "var", "vector_norm"]
@@ -113,7 +113,7 @@ def _prod(xp, x, *, axis, keepdims):
     position has a nonzero gradient (the product of the rest); with two or more, every
     gradient is 0.  Both are exact, with no special case.
     """
-    return xp.prod(x, axis=axis, keepdims=keepdims)
+    return xp.prod(x, axis=axis, keepdims=keepdims, dtype=_accumulator(x))
 
 
 def _prod_vjp(g, out, x, *, axis, keepdims):
@@ -128,7 +128,7 @@ _prod.defvjp(_prod_vjp)
 @accepts_dim
 def prod(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Product over ``axis`` (None: all axes; an int or a tuple of ints).  Integer and bool
-    inputs give integers (NumPy's accumulator type), without gradient."""
+    inputs give int64 (as in PyTorch), without gradient."""
     return _prod(x, axis=_axes(axis, x.ndim), keepdims=keepdims)
 
 
@@ -190,7 +190,7 @@ def _cumsum(xp, x, *, axis):
     Each x_j appears in out_j, out_{j+1}, ..., so its cotangent collects ḡ from there on: the
     cumulative sum taken backwards, :func:`_reverse_cumsum`.
     """
-    return xp.cumsum(x, axis=axis)
+    return xp.cumsum(x, axis=axis, dtype=_accumulator(x))
 
 
 @primitive(name="reverse_cumsum", save="")
@@ -207,7 +207,7 @@ _reverse_cumsum.defvjp(lambda g, out, x, *, axis: _cumsum(g, axis=axis))
 @accepts_dim
 def cumsum(x: Tensor, axis) -> Tensor:
     """Running sum along ``axis`` (PyTorch's ``cumsum(dim)``; ``axis=None`` sums the flattened
-    tensor, as NumPy does).  Integer inputs stay integers (NumPy's accumulator type)."""
+    tensor, as NumPy does).  Bool and integer inputs give int64, as in PyTorch."""
     if axis is None:
         x, axis = ops.reshape(x, (-1,)), 0
     axes = _axes(axis, x.ndim)

@@ -259,6 +259,13 @@ def ones(*shape, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 def full(shape, value, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """A tensor of ``shape`` filled with ``value``.  Without ``dtype`` the dtype follows the
+    value, as in PyTorch: bool for a bool, int64 for an int, the device's default float for a
+    float (``full((2,), 3)`` is int64, not a float tensor)."""
+    if dtype is None and isinstance(value, (bool, np.bool_)):
+        dtype = np.bool_
+    elif dtype is None and isinstance(value, (int, np.integer)):
+        dtype = np.int64
     return _filled(value, shape, dtype, device, requires_grad)
 
 

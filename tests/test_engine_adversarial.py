@@ -39,8 +39,11 @@ GRAD_CASES = [
     ("sum_dim_keepdim", lambda a: a.sum(dim=-1, keepdim=True) ** 2, [X]),
     ("sum_list_axes", lambda a: (a * a).sum([0, 2]), [X3]),
     ("mean_neg_tuple_keep", lambda a: (a * a).mean(dim=(-1, -3), keepdim=True), [X3]),
-    ("max_dim", lambda a: a.max(dim=1) * a.sum(), [X]),
-    ("min_keepdim_neg", lambda a: a.min(dim=-2, keepdim=True) ** 2, [X]),
+    ("max_dim", lambda a: a.max(dim=1).values * a.sum(), [X]),
+    ("max_dim_positional_first", lambda a: (a * a).max(1)[0], [X]),
+    ("amax_dim", lambda a: a.amax(dim=1) * a.sum(), [X]),
+    ("min_keepdim_neg", lambda a: a.min(dim=-2, keepdim=True).values ** 2, [X]),
+    ("amin_keepdim_neg", lambda a: mg.amin(a, dim=-2, keepdim=True) ** 2, [X]),
     ("max_tuple_axes", lambda a: mg.max(a * a, axis=(0, -1)), [X3]),
     ("logsumexp_tuple_keep", lambda a: mg.logsumexp(a, dim=(0, 2), keepdim=True) ** 2, [X3]),
     ("softmax_dim0", lambda a: mg.softmax(a, dim=0) * a, [X]),
@@ -211,7 +214,9 @@ def _np_softmax(a, axis):
 VALUE_CASES = [
     ("sum_neg_keep", lambda t: t.sum(dim=-2, keepdim=True), lambda a: a.sum(axis=-2, keepdims=True)),
     ("mean_tuple", lambda t: t.mean((0, -1)), lambda a: a.mean(axis=(0, -1))),
-    ("max_dim", lambda t: t.max(dim=-1), lambda a: a.max(axis=-1)),
+    ("max_dim", lambda t: t.max(dim=-1).values, lambda a: a.max(axis=-1)),
+    ("max_dim_indices", lambda t: t.max(dim=-1).indices, lambda a: a.argmax(axis=-1)),
+    ("max_axis", lambda t: t.max(axis=-1), lambda a: a.max(axis=-1)),
     ("min_all", lambda t: t.min(), lambda a: a.min()),
     ("var", lambda t: mg.var(t, dim=1), lambda a: a.var(axis=1, ddof=1)),
     ("std_ddof0", lambda t: mg.std(t, dim=(0, 2), correction=0), lambda a: a.std(axis=(0, 2))),
@@ -289,9 +294,12 @@ KINKS = [
     ("relu_at_0", mg.relu, [0., -1, 1], [0., 0, 1]),
     ("leaky_relu_at_0", lambda x: mg.leaky_relu(x, 0.1), [0., -1, 1], [0.1, 0.1, 1]),
     ("elu_at_0", lambda x: mg.elu(x, 0.5), [0.], [0.5]),
-    ("clamp_at_bounds", lambda x: x.clamp(-1, 1), [-1., 1, 0, 2, -3], [1., 1, 1, 0, 0]),
+    ("clamp_at_bounds", lambda x: x.clamp(-1, 1), [-1., 1, 0, 2, -3], [0., 0, 1, 0, 0]),
+    ("clamp_tensor_bounds_tie_half", lambda x: x.clamp(mg.tensor(-1.0, device=x.device), mg.tensor(1.0, device=x.device)), [-1., 1, 0, 2], [0.5, 0.5, 1, 0]),
     ("max_all_ties_share", lambda x: x.max(), [1., 3, 3], [0., 0.5, 0.5]),
-    ("min_dim_ties_share", lambda x: x.min(dim=0), [[1., 3], [1, 2]], [[0.5, 0], [0.5, 1]]),
+    ("min_dim_ties_first", lambda x: x.min(dim=0).values, [[1., 3], [1, 2]], [[1., 0], [0, 1]]),
+    ("amin_dim_ties_share", lambda x: x.amin(dim=0), [[1., 3], [1, 2]], [[0.5, 0], [0.5, 1]]),
+    ("min_axis_ties_share", lambda x: x.min(axis=0), [[1., 3], [1, 2]], [[0.5, 0], [0.5, 1]]),
     ("maximum_tie_half", lambda x: mg.maximum(x, 1.0), [1., 3, 0], [0.5, 1, 0]),
     ("minimum_tie_half", lambda x: mg.minimum(x, 1.0), [1., 3, 0], [0.5, 0, 1]),
     ("norm_at_0", lambda x: x.norm(), [0., 0], [0., 0]),
@@ -402,7 +410,8 @@ INT_CASES = [
     ("pow_int", lambda: mg.tensor([1, 2]) ** 2, "int64", [1, 4]),
     ("rpow_int", lambda: 2 ** mg.tensor([1, 2]), "int64", [2, 4]),
     ("rpow_float", lambda: 2.5 ** mg.tensor([1, 2]), "float64", [2.5, 6.25]),
-    ("int_max_dim", lambda: mg.tensor([[1, 2]]).max(dim=1), "int64", [2]),
+    ("int_max_dim", lambda: mg.tensor([[1, 2]]).max(dim=1).values, "int64", [2]),
+    ("int_max_dim_indices", lambda: mg.tensor([[1, 2]]).max(dim=1).indices, "int64", [1]),
     ("prod", lambda: mg.prod(mg.tensor([2, 3])), "int64", 6),
     ("cumsum", lambda: mg.cumsum(mg.tensor([1, 2]), 0), "int64", [1, 3]),
     ("std", lambda: mg.tensor([1, 2]).std(), "float64", math.sqrt(0.5)),
@@ -445,7 +454,8 @@ def test_pytorch_habit_spellings(device):
     np.testing.assert_allclose(x.sum(1, True).numpy(), a.sum(1, keepdims=True))
     np.testing.assert_allclose(x.sum(dim=1, keepdim=True).numpy(), a.sum(1, keepdims=True))
     np.testing.assert_allclose(x.mean(dim=-1).numpy(), a.mean(-1))
-    np.testing.assert_allclose(x.max(1).numpy(), a.max(1))
+    np.testing.assert_allclose(x.max(1).values.numpy(), a.max(1))
+    np.testing.assert_array_equal(x.max(1).indices.numpy(), a.argmax(1))
     np.testing.assert_allclose(x.var(dim=1, unbiased=False).numpy(), a.var(1))
     np.testing.assert_allclose(x.std(1).numpy(), a.std(1, ddof=1))
     np.testing.assert_allclose(x.softmax(dim=-1).numpy(), _np_softmax(a, -1))
@@ -753,7 +763,7 @@ def test_max_with_nan_routes_gradient_to_the_nan(device):
 @pytest.mark.parametrize("op", ["sum0", "sum-1", "max0", "mean-1", "softmax", "logsumexp", "cumsum", "prod0"])
 def test_zero_d_tensor_accepts_dim_0_and_minus_1(device, op):
     x = T(2.0, device, True)
-    f = {"sum0": lambda: x.sum(dim=0), "sum-1": lambda: x.sum(dim=-1), "max0": lambda: x.max(dim=0),
+    f = {"sum0": lambda: x.sum(dim=0), "sum-1": lambda: x.sum(dim=-1), "max0": lambda: x.max(dim=0).values,
          "mean-1": lambda: x.mean(dim=-1), "softmax": lambda: mg.softmax(x, dim=-1),
          "logsumexp": lambda: mg.logsumexp(x, dim=0), "cumsum": lambda: mg.cumsum(x, 0),
          "prod0": lambda: mg.prod(x, dim=0)}[op]

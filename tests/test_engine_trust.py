@@ -42,8 +42,10 @@ NEGATIVE_AXIS_OPS = {
     "sum": lambda x: x.sum(-1) * 1.3,
     "sum_keep": lambda x: x.sum(axis=(-1, -3), keepdims=True) * 1.3,
     "mean": lambda x: x.mean(-2) ** 2,
-    "max": lambda x: x.max(-1) * 2.0,
-    "min": lambda x: x.min(-2) * 2.0,
+    "max": lambda x: x.max(-1).values * 2.0,
+    "amax": lambda x: x.amax(-1) * 2.0,
+    "min": lambda x: x.min(-2).values * 2.0,
+    "min_axis": lambda x: x.min(axis=-2) * 2.0,
     "logsumexp": lambda x: mg.logsumexp(x, -2),
     "softmax": lambda x: mg.softmax(x, -2) ** 2,
     "log_softmax": lambda x: mg.log_softmax(x, -3) * 1.1,
@@ -70,7 +72,8 @@ def test_negative_axes_forward_values(device, rng):
     t = T(x, device)
     np.testing.assert_allclose(t.permute(-1, 0, 1).numpy(), np.transpose(x, (2, 0, 1)))
     np.testing.assert_allclose(t.sum(-2).numpy(), x.sum(-2))
-    np.testing.assert_allclose(t.min(-1).numpy(), x.min(-1))
+    np.testing.assert_allclose(t.min(-1).values.numpy(), x.min(-1))
+    np.testing.assert_array_equal(t.min(-1).indices.numpy(), x.argmin(-1))
     np.testing.assert_allclose(mg.softmax(t, -3).numpy(), np.exp(x) / np.exp(x).sum(0, keepdims=True))
     np.testing.assert_allclose(t.transpose(-1, -3).numpy(), np.swapaxes(x, -1, -3))
     np.testing.assert_allclose(mg.stack([t, t], axis=-1).numpy(), np.stack([x, x], axis=-1))
@@ -151,7 +154,7 @@ def test_min_on_unsigned_extreme_and_bool(device):
     assert extreme.max().item() == 5
     b = mg.tensor([True, False, True], device=device)
     assert b.min().item() is False and b.max().item() is True
-    np.testing.assert_array_equal(mg.tensor([[3, 1], [0, 9]], device=device).min(dim=1).numpy(), [1, 0])
+    np.testing.assert_array_equal(mg.tensor([[3, 1], [0, 9]], device=device).min(dim=1).values.numpy(), [1, 0])
 
 
 def test_min_gradient_shares_ties(device):
@@ -261,7 +264,7 @@ def test_dim_and_keepdim_are_accepted(device, rng):
     t = T(x, device)
     np.testing.assert_allclose(t.sum(dim=1, keepdim=True).numpy(), x.sum(1, keepdims=True))
     np.testing.assert_allclose(t.mean(dim=-1).numpy(), x.mean(-1))
-    np.testing.assert_allclose(t.max(dim=0).numpy(), x.max(0))
+    np.testing.assert_allclose(t.max(dim=0).values.numpy(), x.max(0))
     np.testing.assert_allclose(mg.softmax(t, dim=1).numpy(), np.exp(x) / np.exp(x).sum(1, keepdims=True))
     np.testing.assert_allclose(mg.cat([t, t], dim=2).numpy(), np.concatenate([x, x], 2))
     np.testing.assert_allclose(mg.stack([t, t], dim=0).numpy(), np.stack([x, x]))
