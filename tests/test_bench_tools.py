@@ -49,3 +49,31 @@ def test_nothing_measured_is_unknown_not_zero(tmp_path):
         _cell(tmp_path, "p50", 50, seed, log=[(0, 0.0)])          # started, no progress logged yet
     out = _status(tmp_path)
     assert "time left unknown" in out and "0.0 h" not in out
+
+
+def test_program_profile_sorts_program_lines_by_kind_and_times_them():
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import program_profile as pp
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    kinds = {"r8 = xp.matmul(c2, r1)": "products", "r292 = r291 @ r290": "products",
+             "r12 = xp.tanh(r11)": "tanh", "r297 = xp.sum(r296, axis=(1,), keepdims=True)": "sums",
+             "r295 = 1 - r294": "elementwise", "r170 += r298": "elementwise",
+             "r289 = xp.concatenate([r125, r119], axis=(-2))": "concatenate", "r7 = r5[0]": "other",
+             "r285 = xp.swapaxes(r36, (-1), (-2))": "other"}
+    assert {line: pp.kind(line) for line in kinds} == kinds
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "program_profile.py"), "--length", "10", "--size", "2",
+                        "--updates", "1", "--repeats", "1"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in r.stdout.splitlines()[2:8]}
+    assert list(rows) == list(pp.KINDS)
+    assert float(rows["products"][0]) > 0 and float(rows["tanh"][0]) > 0     # timed, not left at 0
+    assert "packing gain of this program" in r.stdout
+
+
+def test_program_profile_refuses_a_length_the_task_cannot_make_in_one_line():
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "program_profile.py"), "--length", "4"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "--length must be at least 10, got 4" in r.stderr.strip().splitlines()[-1]
