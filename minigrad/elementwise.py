@@ -9,12 +9,13 @@ differentiated (second derivatives).  The definitions follow PyTorch's (``torch.
 Three conventions hold for every function here:
 
 * integer and bool inputs of the functions with real-valued results (all but floor, ceil,
-  round, sign, isnan, isfinite) are first converted to the device's default float, as PyTorch does
+  round, sign, square, remainder, floor_divide, isnan, isfinite) are first converted to the
+  device's default float, as PyTorch does
   (``sqrt(tensor([4]))`` is ``tensor([2.])``); float inputs keep their dtype (float32 stays
   float32, and parameters such as ``beta`` are taken as Python floats so as not to change it);
-* ``floor``, ``ceil``, ``round`` and ``sign`` are piecewise constant: their derivative is 0
-  wherever it exists, and, as in PyTorch, they are primitives whose VJP is zeros, so they can
-  sit inside a graph without breaking backward;
+* ``floor``, ``ceil``, ``round``, ``sign`` and ``floor_divide`` are piecewise constant: their
+  derivative is 0 wherever it exists, and (as PyTorch's first four) they are primitives whose
+  VJP is zeros, so they can sit inside a graph without breaking backward;
 * ``isnan`` and ``isfinite`` answer a question about values: a boolean tensor, no graph.
 """
 from __future__ import annotations
@@ -22,7 +23,9 @@ from __future__ import annotations
 import math
 import numbers
 
-from .ops import binary, const, div, exp, mul, pow, primitive, sigmoid, tanh, where
+import numpy as np
+
+from .ops import _floating, astype, binary, const, div, exp, mul, primitive, sigmoid, tanh, where
 from .tensor import Tensor, _is_float
 
 __all__ = ["sqrt", "log1p", "expm1", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
@@ -32,11 +35,6 @@ __all__ = ["sqrt", "log1p", "expm1", "sin", "cos", "softplus", "log_sigmoid", "l
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # 2/√π, erf'(0)
-
-
-def _floating(xp, x):
-    """Integer and bool arrays become the device's default float (PyTorch's rule); floats stay."""
-    return x if _is_float(x.dtype) else x.astype(xp.default_float)
 
 
 def _number(name: str, value) -> float:
@@ -91,7 +89,10 @@ cos.defvjp(lambda g, out, x: -(g * sin(x)))
 
 # =========================================================================== powers (compositions)
 def square(x: Tensor) -> Tensor:
-    """out = x²       x̄ = 2 ḡ x        (``x * x``; integers stay integers, as in PyTorch)"""
+    """out = x²       x̄ = 2 ḡ x        (``x * x``; integers stay integers and bools become int64,
+    as in PyTorch)"""
+    if x.dtype == np.bool_:
+        x = astype(x, dtype=np.dtype(np.int64))
     return mul(x, x)
 
 
@@ -100,9 +101,14 @@ def reciprocal(x: Tensor) -> Tensor:
     return div(1, x)
 
 
-def rsqrt(x: Tensor) -> Tensor:
-    """out = 1 / √x   x̄ = -ḡ / (2 x^(3/2))      (``x ** -0.5``: +∞ at 0, NaN below, as PyTorch)"""
-    return pow(x if _is_float(x.dtype) else x.astype(x.backend.default_float), -0.5)
+@primitive(save="out")
+def rsqrt(xp, x):
+    """out = 1 / √x         x̄ = -ḡ / (2 x^(3/2)) = -½ ḡ out³
+
+    Computed as PyTorch does, as the quotient 1 / √x (bit-identical with it): +∞ at 0, -∞ at
+    -0.0 (where ``x ** -0.5`` gives +∞), NaN below 0.  Integers: the default float."""
+    return 1 / xp.sqrt(_floating(xp, x))
+rsqrt.defvjp(lambda g, out, x: g * -0.5 * (out * out * out))
 
 
 # =========================================================================== smooth activations
@@ -385,14 +391,22 @@ sign.defvjp(lambda g, out, x: _zeros(g))
 
 
 # =========================================================================== integer division
+def _no_bool(name: str, a) -> None:
+    """``%`` and ``//`` of two bools are refused, as by PyTorch (NumPy would give int8)."""
+    if a.dtype == np.bool_:
+        raise TypeError(f"{name} of two bools is not defined: convert them with .astype('int64')")
+
+
 @binary(save="inputs")
 def remainder(xp, a, b):
     """out = a - b ⌊a / b⌋, with the sign of b (Python's and PyTorch's ``%``)
     ā = ḡ,  b̄ = -ḡ ⌊a / b⌋     (⌊a / b⌋ is piecewise constant: a constant here, as in PyTorch)
 
-    ``x % 3`` and ``3 % x`` call it.  Integers stay integers; a zero divisor gives NaN for
-    floats (NumPy's rule; PyTorch raises for integers).
+    ``x % 3`` and ``3 % x`` call it.  Integers stay integers.  A zero divisor gives NaN for
+    floats; for integers it gives 0 (NumPy's rule, with a RuntimeWarning): PyTorch raises on
+    the CPU, but refusing would mean reading the divisor back from the device on every call.
     """
+    _no_bool("remainder", a)
     return xp.remainder(a, b)
 remainder.defvjp(lambda g, out, a, b: g,
                  lambda g, out, a, b: g * const(-a.backend.floor_divide(a.data, b.data), g))
@@ -402,9 +416,12 @@ remainder.defvjp(lambda g, out, a, b: g,
 def floor_divide(xp, a, b):
     """out = ⌊a / b⌋ (Python's and PyTorch's ``//``, rounding towards -∞)      ā = b̄ = 0
 
-    Piecewise constant, so its derivative is 0 wherever it exists (PyTorch's choice too); as a
-    primitive with zero VJPs it can sit inside a graph.  Integers stay integers.
+    Piecewise constant, so its derivative is 0 wherever it exists, as for ``floor`` (PyTorch's
+    ``floor_divide`` has no derivative and refuses backward); as a primitive with zero VJPs it
+    can sit inside a graph.  Integers stay integers; an integer zero divisor gives 0, as in
+    :func:`remainder`.
     """
+    _no_bool("floor_divide", a)
     return xp.floor_divide(a, b)
 floor_divide.defvjp(lambda g, out, a, b: _zeros(g), lambda g, out, a, b: _zeros(g))
 

@@ -10,7 +10,7 @@ rearrangement of the cotangent ``ḡ``: to "undo" where a value went.  Read the 
 * ``roll`` by s is undone by ``roll`` by -s, ``flip`` by ``flip``, ``tril`` by ``tril``;
 * ``tile`` and ``repeat_interleave`` copy each value several times: their VJPs sum the copies;
 * ``sort`` and ``topk`` are a ``gather`` with indices found by sorting (constants: no gradient
-  flows into the indices, which are integers);
+  flows into the indices, which are integers); ``argsort`` is ``sort``'s indices alone;
 * ``masked_fill`` replaces values: no gradient flows to the replaced ones.
 
 Indices (``index``, ``mask``) are device arrays kept as parameters of the node, never inputs.

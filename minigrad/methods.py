@@ -155,27 +155,22 @@ def _all(self, axis=None, keepdims=False):
 
 def _bitwise(name):
     """``~x``, ``x & y``, ``x | y``, ``x ^ y`` on bool tensors (logical) and integer tensors
-    (bitwise), as in PyTorch; no graph.  Floating operands are refused, as PyTorch does."""
+    (bitwise), as in PyTorch; no graph.  The result has the dtype of ``x + y``
+    (:func:`ops.result_dtype`: a Python int or a 0-d tensor keeps an int32 tensor int32).
+    Floating operands are refused, as PyTorch does.  ``&``, ``|`` and ``^`` commute, so the
+    reflected operators (``1 & x``) are the same methods."""
     def method(self, other=None):
-        operands = (self,) if other is None else (self, other)
-        raw = []
-        for x in operands:
-            if isinstance(x, Tensor):
-                if x.backend is not self.backend:
-                    raise ops.DeviceMismatchError(f"{name}: operands on {self.device!r} and {x.device!r}")
-                x = x._data
-            elif not isinstance(x, (bool, int, np.bool_, np.integer)):
-                raise TypeError(f"{name} takes bool or integer tensors and Python bools or ints, got "
-                                f"{type(x).__name__}")
-            if getattr(x, "dtype", np.dtype(bool)).kind not in "biu":
-                raise TypeError(f"{name} takes bool or integer tensors, got dtype {x.dtype}")
-            raw.append(x)
-        return Tensor._wrap(getattr(self.backend, name)(*raw), self.backend)
+        if other is not None and not isinstance(other, (Tensor, bool, int, np.bool_, np.integer)):
+            raise TypeError(f"{name} takes bool or integer tensors and Python bools or ints, got "
+                            f"{type(other).__name__}")
+        if isinstance(other, Tensor) and other.backend is not self.backend:
+            raise ops.DeviceMismatchError(f"{name}: operands on {self.device!r} and {other.device!r}")
+        operands = (self,) if other is None else ops._operands(name, self, other)
+        if operands[0].dtype.kind not in "biu":
+            raise TypeError(f"{name} takes bool or integer tensors, got dtype "
+                            f"{self.dtype if self.dtype.kind not in 'biu' else other.dtype}")
+        return Tensor._wrap(getattr(self.backend, name)(*(x._data for x in operands)), self.backend)
     return method
-
-
-def _swapped(method):
-    return lambda self, other: method(Tensor._wrap(self.backend.asarray(other), self.backend), self)
 
 
 def _to_dtype(dtype, name):
@@ -227,8 +222,8 @@ METHODS = {
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "any": _any, "all": _all,
     "__invert__": _bitwise("invert"), "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"),
-    "__xor__": _bitwise("bitwise_xor"), "__rand__": _swapped(_bitwise("bitwise_and")),
-    "__ror__": _swapped(_bitwise("bitwise_or")), "__rxor__": _swapped(_bitwise("bitwise_xor")),
+    "__xor__": _bitwise("bitwise_xor"), "__rand__": _bitwise("bitwise_and"),
+    "__ror__": _bitwise("bitwise_or"), "__rxor__": _bitwise("bitwise_xor"),
     # (no .int() / .bool(): as method names they would shadow the builtins in every Tensor
     # method's type annotations, as read by the documentation; use .astype("int32"/"bool"))
     "long": _to_dtype(np.int64, "int64"),
@@ -266,10 +261,10 @@ METHODS.update({
     "outer": linalg.outer,
 })
 
-def _split(self, split_size_or_sections, dim: int = 0):
-    """PyTorch's ``x.split(size, dim)``: pieces of ``size`` along ``dim`` (the last smaller), or
-    of the sizes in a list (see :func:`minigrad.split`)."""
-    return ops.split(self, split_size_or_sections, dim)
+def _split(self, split_size_or_sections, dim=None, *, axis=None):
+    """PyTorch's ``x.split(size, dim)``: pieces of ``size`` along ``dim`` (default 0; the last
+    smaller), or of the sizes in a list; ``axis=`` is NumPy's spelling (see :func:`minigrad.split`)."""
+    return ops.split(self, split_size_or_sections, dim, axis=axis)
 
 
 def _chunk(self, chunks: int, dim: int = 0):

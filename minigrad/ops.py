@@ -483,11 +483,16 @@ def clip(x: Tensor, low=None, high=None, *, min=None, max=None) -> Tensor:
 
     Number bounds: gradient ḡ [low < x < high], 0 at the bounds (see ``_clip``).  Tensor
     bounds are taken elementwise, as ``minimum(maximum(x, low), high)``: at a tie x and the
-    bound share the gradient, half each (PyTorch's rule for tensor bounds too)."""
+    bound share the gradient, half each (PyTorch's rule for tensor bounds too).  Where out is
+    NaN (x or a bound is) only x gets ḡ, as in PyTorch: :func:`maximum` would also give it to
+    the bound, so the bounds enter there as constants."""
     low, high = (low if min is None else min), (high if max is None else max)
     if low is None and high is None:
         raise ValueError("clip needs at least one of low, high (or min=, max=)")
     if isinstance(low, Tensor) or isinstance(high, Tensor):
+        bounds = [b for b in (low, high) if isinstance(b, Tensor)]
+        nan = functools.reduce(x.backend.logical_or, [x.backend.isnan(t._data) for t in [x, *bounds]])
+        low, high = (where(nan, const(b._data, b), b) if isinstance(b, Tensor) else b for b in (low, high))
         out = x if low is None else maximum(x, low)
         return out if high is None else minimum(out, high)
     low, high = (b.item() if isinstance(b, np.generic) else b for b in (low, high))
@@ -561,7 +566,8 @@ def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 def _extreme_vjp(g, out, x, *, axis, keepdims):
     """x̄ = ḡ [x = out] / (number of positions equal to out)   (ties share the gradient; a NaN
-    is the extreme, and gets the gradient, as in PyTorch)"""
+    is the extreme, and the NaNs share the gradient, as ``torch.max()`` of all elements gives;
+    ``torch.amax`` gives NaN to the whole slice there)"""
     if not keepdims:
         g, out = expand_dims(g, axis), expand_dims(out, axis)
     xp, xd, od = x.backend, x._data, out._data
@@ -600,12 +606,14 @@ def _check_nonempty(name: str, x: Tensor, axes: tuple) -> None:
                          f"of shape {x.shape} has no elements to take the {name} of")
 
 
-def _extreme(name: str, values_only, arg: str, x, dim, keepdim, axis, keepdims):
-    """The shared front end of :func:`max` and :func:`min` (see :func:`max`)."""
+def _extreme(name: str, values_only, arg: str, elementwise, x, dim, keepdim, axis, keepdims):
+    """The shared front end of :func:`max` and :func:`min` (see :func:`max`): ``values_only`` is
+    the reduction (``_max_``), ``arg`` the array function of the index (``"argmax"``),
+    ``elementwise`` the two-tensor form (:func:`maximum`)."""
     if isinstance(dim, Tensor) or (dim is not None and not isinstance(dim, (int, np.integer, tuple, list))):
         if axis is not None or keepdim or keepdims is not None:
             raise TypeError(f"{name}(x, other) compares two tensors elementwise; it takes no axis")
-        return (maximum if name == "max" else minimum)(x, dim)           # torch.max(x, y)
+        return elementwise(x, dim)                                       # torch.max(x, y)
     if dim is not None and axis is not None:
         raise TypeError(f"{name}: give dim= (PyTorch: values and indices) or axis= (NumPy: values), not both")
     if keepdims is not None and keepdim:
@@ -660,14 +668,14 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None)
     ``keepdim`` (or ``keepdims``) keeps the reduced axis with size 1.  A max over no elements
     is an error; a tensor empty along another axis gives an empty result.
     """
-    return _extreme("max", _max_, "argmax", x, dim, keepdim, axis, keepdims)
+    return _extreme("max", _max_, "argmax", maximum, x, dim, keepdim, axis, keepdims)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None):
     """The smallest value; the same forms as :func:`max` (``min(x, dim)`` gives
     ``ValuesIndices``, the first minimum on ties, gradient to that element; ``axis=`` or a
     tuple gives the values, ties sharing the gradient; ``min(x, other)`` is :func:`minimum`)."""
-    return _extreme("min", _min_, "argmin", x, dim, keepdim, axis, keepdims)
+    return _extreme("min", _min_, "argmin", minimum, x, dim, keepdim, axis, keepdims)
 
 
 @accepts_dim
@@ -774,8 +782,8 @@ def _matmul(xp, a, b):
                         "silently: convert one operand with .astype()")
     return xp.matmul(a, b)
 _matmul.defvjp(lambda g, out, a, b: product_transposed(g, b),      # ḡ bᵀ
-               lambda g, out, a, b: transposed_product(a, g) if a.ndim == b.ndim   # aᵀ ḡ, see accumulate.Product
-               else a.mT @ g)                                     # (b broadcast: sum_to reduces it)
+               lambda g, out, a, b: transposed_product(a, g) if a.shape[:-2] == b.shape[:-2]   # aᵀ ḡ,
+               else a.mT @ g)         # deferred (accumulate.Product); b broadcast: sum_to reduces it
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

@@ -22,10 +22,11 @@ class SGD:
     ``p ← p - lr · g``, the paper's MSGD.  PyTorch's other options, in its order of
     application (λ = ``weight_decay``, τ = ``dampening``, μ = ``momentum``):
 
-        g ← g + λ p                                  (L2 weight decay)
+        g ← -g if ``maximize``                       (ascent: before the decay, so that
+        g ← g + λ p                                   the decay still pulls p towards 0)
         v ← g on the first step, else μ v + (1 - τ) g
         g ← g + μ v if ``nesterov`` else v           (with μ > 0)
-        p ← p + lr · g if ``maximize`` else p - lr · g
+        p ← p - lr · g
 
     ``nesterov=True`` needs μ > 0 and τ = 0, as in PyTorch.
 
@@ -76,6 +77,8 @@ class SGD:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if g is None:
                 continue
+            if self.maximize:
+                g = -g
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             if self.momentum:
@@ -85,13 +88,10 @@ class SGD:
                 elif self.dampening:
                     v = self.momentum * v + (1 - self.dampening) * g
                 else:
-                    v = self.momentum * v + g
+                    v = self.momentum * v + g            # τ = 0 (the usual case): one product fewer
                 self.velocity[i] = v
                 g = g + self.momentum * v if self.nesterov else v
-            if self.maximize:
-                p.data += self.lr * g
-            else:
-                p.data -= self.lr * g
+            p.data -= self.lr * g
 
     def zero_grad(self) -> None:
         for p in self.params:

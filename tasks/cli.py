@@ -26,7 +26,7 @@ from .synthetic import TASKS, Arithmetic, get_task
 from .runfiles import check_checkpoint as _check_checkpoint, check_out_file as _check_out_file
 from .runfiles import check_out_folder as _check_out_folder
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
-                    prepare_run)
+                    prepare_run, training_lengths)
 
 TRAIN_HELP = """\
 Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 2013).
@@ -96,8 +96,8 @@ def _add_train_args(p):
                    "error is higher than the previous one (the paper's schedule for natural tasks)")
     p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default=None, help="float32 (the paper trained in float32) or float64 "
-                   "(default: the device's: float64 on cpu, float32 on cuda)")
+    p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's preset, float32 as "
+                   "the paper trained)")
     p.add_argument("--no-trace", action="store_true", help="run every update eagerly instead of replaying "
                    "its trace (same numbers, about 2.5x slower at the paper's sizes; for debugging)")
     p.add_argument("--no-diagnostics", action="store_true", help="log no diagnostics at the evaluations "
@@ -143,7 +143,9 @@ def cmd_train(args):
         said = f"{state.outcome}; stopped after {state.update} updates"
     else:
         said = f"reached --max-updates after {state.update} updates"
-    print(f"{said}; last error {_pct(state.last_error)}; run folder {out}")
+    chance = f" (chance {_pct(trainer.task.chance)})" if state.last_error is not None else \
+        f" (no evaluation yet: the first is at update {config.eval_every}, --eval-every)"
+    print(f"{said}; last error {_pct(state.last_error)}{chance}; run folder {out}")
     if state.outcome == "interrupted":
         print(f"minigrad: interrupted (continue with --resume --out {out})", file=sys.stderr)
     return trainer.exit_status                  # 130 Ctrl-C, 143 SIGTERM, 1 diverged, else 0
@@ -458,14 +460,8 @@ def memory_estimate(config: TrainConfig, eval_length: int | None = None, eval_si
     if training:
         steps = _steps(task, longest)
         parts["training"] = config.batch_size * steps * (H * TRAIN_FLOATS_PER_UNIT[cell] + 3 * n_io) * itemsize
-        if config.trace:                       # one program per sequence length met
-            if config.max_length:
-                lengths = range(config.length, config.max_length)
-            elif isinstance(task, Arithmetic):  # T + U{0..T/10 - 1}
-                lengths = range(config.length, config.length + max(config.length // 10, 1))
-            else:
-                lengths = [config.length]
-            lengths = range(lengths[0], lengths[-1] + 1)
+        if config.trace:                       # one program per sequence length met, the jitter
+            lengths = training_lengths(config)  # of the arithmetic tasks included (50..200: 50..219)
             steps = len(lengths) * (lengths[0] + lengths[-1]) // 2 + len(lengths) * 2 * getattr(task, "P", 0)
             parts["traced programs"] = steps * TRACE_BYTES_PER_STEP
     steps = _steps(task, eval_length if eval_length is not None else longest)

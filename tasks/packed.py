@@ -378,7 +378,7 @@ class PackedTrainer:
                     confirmed = {}
                     if check:
                         passed = [s for s, e in self.evaluate(check, c.check_size, {s: (self.CHECK, u) for s in check}).items()
-                                  if members[s]._below_target(e)]
+                                  if members[s]._check_passes(e)]
                         if passed:
                             full = self.evaluate(passed, None, {s: (self.EVAL, u) for s in passed})
                             confirmed = {s: e for s, e in full.items() if members[s]._below_target(e)}

@@ -71,7 +71,8 @@ def add_arguments(p):
     p.add_argument("--target-error", type=float, default=0.01)
     p.add_argument("--max-updates", type=int, default=50_000)
     p.add_argument("--device", default=None)
-    p.add_argument("--dtype", default=None, help="float32 or float64 (default: the device's)")
+    p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's preset, float32 as "
+                   "the paper trained)")
     p.add_argument("--out", default="runs/sweep")
     p.add_argument("--workers", type=int, default=None,
                    help="worker processes of the local Dask cluster (default: one per core)")
@@ -104,15 +105,18 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def cell_key(config: dict, code: str) -> str:
-    """The identity of a cell: its whole (validated) configuration, the dtype it resolves to,
-    and the code version, hashed."""
+def resolved_dtype(config: dict) -> str:
+    """The dtype a cell trains in: its config's, else its device's default (float64 on the CPU)."""
     import numpy as np
 
     import minigrad as mg
-    backend = mg.get_backend(config["device"])
-    ident = {"format": KEY_FORMAT, "config": config, "code": code,
-             "dtype": config["dtype"] or np.dtype(backend.default_float).name}
+    return config["dtype"] or np.dtype(mg.get_backend(config["device"]).default_float).name
+
+
+def cell_key(config: dict, code: str) -> str:
+    """The identity of a cell: its whole (validated) configuration, the dtype it resolves to,
+    and the code version, hashed."""
+    ident = {"format": KEY_FORMAT, "config": config, "code": code, "dtype": resolved_dtype(config)}
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -126,8 +130,9 @@ FIGURE7_INITS = ["sigmoid", "basic-tanh", "smart-tanh"]
 def resolve_presets(args):
     """Fill the settings not given (None) from the task's preset (TrainConfig.for_task), in
     ``args`` itself, so that the cells, the dry run and the table all show the values used."""
-    base = TrainConfig.for_task(args.task, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha)
-    args.hidden, args.lr, args.clip, args.alpha = base.hidden, base.lr, base.clip, base.alpha
+    base = TrainConfig.for_task(args.task, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha,
+                                dtype=args.dtype)
+    args.hidden, args.lr, args.clip, args.alpha, args.dtype = base.hidden, base.lr, base.clip, base.alpha, base.dtype
     if args.inits is None:
         args.inits = FIGURE7_INITS if base.task == "temporal_order" else [base.init.replace("_", "-")]
     return args
@@ -473,7 +478,7 @@ def write_csv(out: Path, cells, results):
     for c in cells:
         r = results.get(c["key"])
         if r is not None:
-            writer.writerow({**c["config"], **r, "folder": c["folder"]})
+            writer.writerow({**c["config"], **r, "dtype": resolved_dtype(c["config"]), "folder": c["folder"]})
     atomic_write(out / "sweep.csv", buf.getvalue().encode())
 
 
@@ -497,7 +502,7 @@ def draw_figure(out: Path, args, rows, cells, results):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    styles = {"msgd": ":", "msgd-c": "--", "msgd-cr": "-"}
+    styles = {"msgd": ":", "msgd-c": "--", "msgd-cr": "-", "msgd-r": "-."}
     for (label, method), line in _rates(rows, args.methods, args.lengths, cells, results).items():
         xs = [t for t, _, n in line if n]
         ys = [s / n for _, s, n in line if n]
@@ -701,6 +706,8 @@ def cmd_sweep(args):
 def _sweep(args, signals):
     if args.workers is not None and args.workers < 1:
         raise RunError(f"--workers must be at least 1, got {args.workers}")
+    if args.pack is not None and args.pack < 1:
+        raise RunError(f"--pack must be at least 1 (1: every cell alone), got {args.pack}")
     if any(seed < 0 for seed in args.seeds):
         raise RunError(f"--seeds must be 0 or more, got {min(args.seeds)}")
     if not 0 <= args.target_error < 1:

@@ -134,6 +134,17 @@ class Task:
         """The length of one minibatch when training at nominal length T (fixed by default)."""
         return T
 
+    def lengths(self, T: int) -> range:
+        """Every length :meth:`default_length` can give at nominal length T."""
+        return range(T, T + 1)
+
+    @property
+    def chance(self) -> float:
+        """The fraction of sequences wrong at chance: the error rate, by :meth:`wrong`, of the
+        best prediction made without looking at the input (PAPER.md: 75% for the 4 classes of
+        temporal order, whose NLL is then ln 4)."""
+        raise NotImplementedError
+
 
 def _positions(xp, rng, size, start, span):
     """For each sequence, start + U{0..span-1}."""
@@ -178,6 +189,12 @@ class TemporalOrder(Task):
         self.bits, self.second = bits, second
         self.name = "temporal_order" if bits == 2 else "temporal_order_3bit"
         self.n_out = 2 ** bits
+
+    @property
+    def chance(self) -> float:
+        """1 - 1/4 = 75% wrong (2 bits), 1 - 1/8 = 87.5% (3 bits): the classes are equally likely.
+        (50% wrong is not chance: it means one of the two symbols has been learned.)"""
+        return 1 - 1 / self.n_out
 
     def starts(self, length):
         if self.bits == 2:
@@ -318,6 +335,20 @@ class Arithmetic(Task):
     def default_length(self, T, rng):
         return T + int(rng.integers(0, max(int(0.1 * T), 1)))
 
+    def lengths(self, T):
+        return range(T, T + max(int(0.1 * T), 1))
+
+    @property
+    def chance(self) -> float:
+        """The best constant prediction c is wrong when ``|t - c| >= 0.2``.  Addition: t, the mean of
+        two U[0, 1), is triangular on [0, 1] about 1/2; c = 1/2 is wrong when ``a + b < 0.6`` or
+        ``a + b > 1.4``, probability ``2 * 0.6**2 / 2 = 0.36``.  Multiplication: t = ab has the
+        decreasing density ``-ln t`` on (0, 1], so the best window is [0, 0.4) (c = 0.2), right
+        with probability ``F(0.4) = 0.4 - 0.4 ln 0.4``: wrong ``0.6 + 0.4 ln 0.4 = 0.2335``."""
+        if self.name == "addition":
+            return 0.36
+        return 0.6 + 0.4 * float(np.log(0.4))
+
     def generate(self, xp, rng, size, length, dtype):
         values = rng.random((length, size))
         tenth = int(0.1 * length)
@@ -337,6 +368,8 @@ class Permutation(Task):
     (one-hot of 100); predict v at the last step (a 100-way softmax)."""
 
     name, n_in, n_out, head = "permutation", 100, 100, "last_softmax"
+    chance = 0.5          # v is 0 or 1, equally likely: a blind guess of either is right half the time
+                          # (not 99%: the other 98 classes never are the answer)
 
     def generate(self, xp, rng, size, length, dtype):
         symbols, v = self.symbols(xp, rng, size, length)
@@ -366,6 +399,12 @@ class Memorization(Task):
         self.K, self.P = symbols, positions
         self.name = self.NAMES.get((symbols, positions), f"memorization_{symbols}_{positions}")
         self.n_in, self.n_out = symbols + 2, symbols + 1
+
+    @property
+    def chance(self) -> float:
+        """The "nothing" steps are right without looking; the P pattern steps are all right for a
+        blind guess with probability K^-P: wrong 1 - K^-P (96.875% for K = 2, P = 5)."""
+        return 1 - float(self.K) ** -self.P
 
     def generate(self, xp, rng, size, length, dtype):
         symbols, targets = self.symbols(xp, rng, size, length)

@@ -212,8 +212,8 @@ def test_ctrl_c_or_sigterm_stops_cleanly_with_a_checkpoint(signame, tmp_path):
     assert state.update >= 20 and str(state.update) in stdout and state.outcome == "interrupted"
     end = (state.update // 20 + 2) * 20
     assert main(["train"] + common + ["--max-updates", str(end), "--resume"]) == 0
-    once = Trainer(TrainConfig(task="temporal_order", length=10, hidden=8, eval_every=20, eval_size=100,
-                               max_updates=end))
+    once = Trainer(TrainConfig.for_task("temporal_order", length=10, hidden=8, eval_every=20, eval_size=100,
+                                        max_updates=end))        # the preset `minigrad train` uses (float32)
     once.train(out=tmp_path / "once", progress=False)
     strip = lambda path: [json.dumps({k: v for k, v in json.loads(line).items() if k != "wall_time"})  # noqa: E731
                           for line in path.read_text().splitlines()]
@@ -271,7 +271,7 @@ REFUSALS = [
     # too long to draw, too large for memory
     (["graph", "--steps", "2000", "--out", "{tmp}/g.svg"], "more than 100 steps"),
     (["graph", "--steps", "2001", "--collapse", "--out", "{tmp}/g.svg"], "more than 2000 steps, even collapsed"),
-    (["train", "addition", "--hidden", "100000", "--out", "{tmp}/x", "--quiet"],
+    (["train", "addition", "--hidden", "100000", "--dtype", "float64", "--out", "{tmp}/x", "--quiet"],
      "--hidden 100000 --length 20 needs about 463.4 GiB of memory (weights 447.1 GiB"),
     (["train", "temporal-order", "--length", "10000000", "--out", "{tmp}/x", "--quiet"],
      "but this machine has 64.0 GiB available"),

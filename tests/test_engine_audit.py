@@ -5,7 +5,11 @@ minigrad, and needs no PyTorch: ``max(x, dim)`` returning ``(values, indices)``,
 exp/log/tanh/sigmoid of bool and small integers, clamp's gradient at its bounds, maximum's
 gradient at a NaN, 0-d integer promotion, int64 accumulation of unsigned sums, 0-d sort and
 topk, einsum with a list of operands, and SGD's weight decay, dampening, Nesterov and
-maximize options."""
+maximize options (every combination also against the algorithm of PyTorch's documentation).
+The last block pins what a review of the audit found: bitwise operators' dtypes, ``%`` and
+``//`` of bools, ``square`` of bool, ``rsqrt`` as 1/√x, ``split``'s ``axis=`` on the method,
+and a traced replay of the new ops."""
+import itertools
 import math
 
 import numpy as np
@@ -197,9 +201,49 @@ def _run(steps=2, **options):
     (dict(momentum=0.9), 0.71),
     # ascent: p = 1 + 0.1 + 0.1 = 1.2
     (dict(maximize=True), 1.2),
+    # ascent with decay (PyTorch negates g before adding λ p, so the decay still pulls p to 0):
+    # g1 = -1 + 0.1·1 = -0.9: p = 1.09; g2 = -1 + 0.109 = -0.891: p = 1.1791
+    (dict(maximize=True, weight_decay=0.1), 1.1791),
+    # the same with momentum: v1 = -0.9: p = 1.09; v2 = 0.9·(-0.9) - 0.891 = -1.701: p = 1.2601
+    (dict(maximize=True, weight_decay=0.1, momentum=0.9), 1.2601),
+    # and Nesterov: step g1 + μ v1 = -1.71: p = 1.171; g2 = -1 + 0.1171 = -0.8829,
+    # v2 = -0.81 - 0.8829 = -1.6929, step -0.8829 + 0.9·(-1.6929) = -2.40651: p = 1.411651
+    (dict(maximize=True, weight_decay=0.1, momentum=0.9, nesterov=True), 1.411651),
 ])
 def test_sgd_options_by_hand(options, expected):
     assert _run(**options) == pytest.approx(expected, rel=1e-12)
+
+
+def _torch_sgd_reference(p, grads, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """torch.optim.SGD's documented algorithm (the pseudo-code of its docs page), in NumPy."""
+    b = None
+    for g in grads:
+        g = -g if maximize else g
+        if weight_decay:
+            g = g + weight_decay * p
+        if momentum:
+            b = g.copy() if b is None else momentum * b + (1 - dampening) * g
+            g = g + momentum * b if nesterov else b
+        p = p - lr * g
+    return p
+
+
+def test_sgd_every_option_combination_against_the_documented_algorithm():
+    rng = np.random.default_rng(7)
+    p0, grads = rng.normal(size=3), rng.normal(size=(5, 3))
+    for momentum, dampening, weight_decay, nesterov, maximize in itertools.product(
+            [0.0, 0.9], [0.0, 0.5], [0.0, 0.1], [False, True], [False, True]):
+        if nesterov and (momentum == 0 or dampening):
+            continue                                          # refused (next test)
+        options = dict(momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                       nesterov=nesterov, maximize=maximize)
+        p = mg.tensor(p0.copy(), requires_grad=True)
+        opt = mg.SGD([p], lr=0.1, **options)
+        for g in grads:
+            p.grad = mg.tensor(g)
+            opt.step()
+        np.testing.assert_allclose(p.numpy(), _torch_sgd_reference(p0, grads, 0.1, **options),
+                                   rtol=1e-13, atol=1e-15, err_msg=str(options))
 
 
 def test_sgd_nesterov_needs_momentum():
@@ -292,3 +336,96 @@ def test_square_reciprocal_rsqrt_argsort_clamp_by_hand(device):
     assert v.argsort(descending=True).numpy().tolist() == [0, 2, 3, 1]      # stable on the tie
     assert mg.clamp(v, max=2.0).numpy().tolist() == [2.0, 1.0, 2.0, 2.0]
     assert v.maximum(T([2.0] * 4, device)).numpy().tolist() == [3.0, 2.0, 3.0, 2.0]
+
+
+# ----------------------------------------------------------------------------- review of the audit
+def test_bitwise_operators_keep_the_tensor_dtype_as_arithmetic_does(device):
+    # a Python int or a 0-d tensor counts as a number (PyTorch's rule, as for +): int32 stays
+    # int32, also reflected (3 & x); two tensors of dimensions promote (uint8 with int8: int16)
+    x = mg.tensor(np.array([5, 3, 0], dtype=np.int32), device=device)
+    for y, expected in [(x & 3, [1, 3, 0]), (3 & x, [1, 3, 0]), (x | 8, [13, 11, 8]), (6 ^ x, [3, 5, 6]),
+                        (x & mg.tensor(6, device=device), [4, 2, 0])]:
+        assert y.dtype == np.int32 and y.numpy().tolist() == expected
+    u = mg.tensor(np.array([5, 3], dtype=np.uint8), device=device)
+    i8 = mg.tensor(np.array([6, 1], dtype=np.int8), device=device)
+    assert (u | i8).dtype == np.int16 and (u | i8).numpy().tolist() == [7, 3]
+    assert (mg.tensor([True, False], device=device) & 3).dtype == np.int64        # bool & int: int64
+
+
+def test_remainder_and_floor_divide_refuse_two_bools(device):
+    m = mg.tensor([True, False], device=device)
+    for f in (lambda: m % m, lambda: m // m, lambda: mg.remainder(m, True)):
+        with pytest.raises(TypeError, match="bools"):
+            f()
+    assert (m % 2).dtype == np.int64 and (m % 2).numpy().tolist() == [1, 0]    # bool with an int: int64
+
+
+def test_square_of_bool_is_int64(device):
+    y = mg.tensor([True, False], device=device).square()
+    assert y.dtype == np.int64 and y.numpy().tolist() == [1, 0]
+
+
+def test_rsqrt_is_one_over_the_root(device):
+    # 1/√x as PyTorch computes it: 1/√(-0.0) = 1/(-0.0) = -∞ (IEEE √-0 = -0), where x ** -0.5
+    # gives +∞; and exactly the quotient 1 / math.sqrt(x) of the correctly rounded root
+    x = T([0.0, -0.0, 4.0, -1.0, 2.0, 3.0], device, requires_grad=True)
+    y = mg.rsqrt(x)
+    np.testing.assert_array_equal(y.numpy(), [math.inf, -math.inf, 0.5, math.nan, 1 / math.sqrt(2.0),
+                                              1 / math.sqrt(3.0)])
+    (g,) = mg.grad(y.sum(), [x])            # -1/(2 x^1.5): -∞ at 0, +∞ at -0.0, -1/16 at 4
+    np.testing.assert_array_equal(g.numpy()[:3], [-math.inf, math.inf, -0.0625])
+    assert mg.rsqrt(mg.tensor([4], device=device)).dtype == x.backend.default_float
+    assert mg.gradcheck(mg.rsqrt, [T([0.5, 2.0, 3.0], device, requires_grad=True)], order=2)
+
+
+def test_split_method_takes_the_numpy_axis_keyword(device):
+    z = T(np.arange(8.0).reshape(1, 8), device)
+    assert [p.shape for p in z.split(4, axis=-1)] == [(1, 2)] * 4      # 4 parts (NumPy's meaning)
+    assert [p.shape for p in z.split(4, -1)] == [(1, 4)] * 2          # parts of 4 (PyTorch's)
+
+
+def _new_ops(a, b):
+    """Every op the audit added or changed, in one function of two (3, 4) tensors."""
+    v, i = a.max(1)
+    parts = mg.split(a * b, 2, 1)
+    return (mg.remainder(a, b) * a + (a // b) * b + mg.rsqrt(a) * b.square() + b.reciprocal()
+            + mg.clamp(a, 2.5, 3.5) * mg.maximum(a, b) + mg.minimum(a, b) * v[:, None]
+            + mg.amax(b, 0) + a.amin(-1, keepdim=True) + mg.concat(parts[::-1], 1)
+            + mg.take_along_axis(b, mg.argsort(a, 1, descending=True), 1) + i[:, None])
+
+
+def test_traced_new_ops_replay_the_eager_values_and_gradients(device):
+    """A traced function gives the eager values and gradients, on its first call (the trace)
+    and on its replay."""
+    rng = np.random.default_rng(3)
+    a0, b0 = rng.uniform(2, 4, (3, 4)), rng.uniform(1, 3, (3, 4))
+    a, b = T(a0, device, requires_grad=True), T(b0, device, requires_grad=True)
+    y = _new_ops(a, b)
+    ga, gb = mg.grad((y * y).sum(), [a, b])
+
+    @mg.trace
+    def step(a, b):
+        y = _new_ops(a, b)
+        (y * y).sum().backward()
+        return y
+
+    for _ in range(2):
+        a.grad = b.grad = None
+        out = step(a, b)
+        np.testing.assert_array_equal(out.numpy(), y.numpy())
+        np.testing.assert_allclose(a.grad.numpy(), ga.numpy(), rtol=1e-12)
+        np.testing.assert_allclose(b.grad.numpy(), gb.numpy(), rtol=1e-12)
+
+
+def test_clamp_with_tensor_bounds_gives_a_nan_result_gradient_to_x_only(device):
+    # out = NaN wherever x or a bound is NaN; PyTorch sends ḡ to x there, none to the bounds
+    # (maximum's NaN rule alone would send it to the bound as well)
+    x = T([math.nan, 0.5, 0.5, -1.0, 2.0], device, requires_grad=True)
+    lo = T([0.0, math.nan, 0.0, 0.0, 0.0], device, requires_grad=True)
+    hi = T([1.0, 1.0, math.nan, 1.0, 1.0], device, requires_grad=True)
+    y = mg.clamp(x, lo, hi)
+    assert np.isnan(y.numpy()[:3]).all() and y.numpy()[3:].tolist() == [0.0, 1.0]
+    gx, glo, ghi = mg.grad(y.sum(), [x, lo, hi])
+    np.testing.assert_array_equal(gx.numpy(), [1, 1, 1, 0, 0])
+    np.testing.assert_array_equal(glo.numpy(), [0, 0, 0, 1, 0])
+    np.testing.assert_array_equal(ghi.numpy(), [0, 0, 0, 0, 1])

@@ -158,7 +158,8 @@ def test_runs_that_succeed_at_different_updates_each_stop_there():
     # the paper's MSGD-CR at T = 20 (preset: 50 units, lr 0.01, alpha 4): seeds 1 and 2 succeed
     # at different checks, seed 3 not within the budget
     configs = [TrainConfig.for_task("temporal_order", length=20, method="msgd-cr", seed=s, max_updates=900,
-                                    eval_every=300, eval_size=500, eval_batch=250, check_every=50, check_size=200)
+                                    eval_every=300, eval_size=500, eval_batch=250, check_every=50, check_size=200,
+                                    dtype="float64")
                for s in (1, 2, 3)]
     pack = PackedTrainer(configs)
     states = pack.train(progress=False)
@@ -307,3 +308,32 @@ def test_the_sweep_packs_the_seeds_of_a_grid_point():
         ["addition200"], ["addition201"]]
     assert [len(p) for p in make_packs(cells, 2)] == [2, 2, 1, 2, 1, 1]
     assert all(len(p) == 1 for p in make_packs(cells, 1))
+
+
+def test_sigint_stops_a_pack_with_checkpoints_and_the_resumed_pack_ends_as_an_uninterrupted_one(tmp_path, monkeypatch):
+    """A real SIGINT (Ctrl-C) in the middle of update 15: every run finishes that update, is
+    checkpointed "interrupted" (exit status 130); resumed, each ends as the uninterrupted pack."""
+    import os
+    import signal
+
+    from tasks.runfiles import RunFiles
+    monkeypatch.setattr(RunFiles, "plot", lambda self, force=False: None)      # pictures: not the point here
+    configs = [config(method="msgd-cr", seed=s, max_updates=30, eval_every=20, eval_size=100, check_every=0,
+                      trace=False, diagnostics=False) for s in range(2)]
+    outs = [tmp_path / f"r{s}" for s in range(2)]
+    first = PackedTrainer.for_folders(outs, configs)
+
+    def ctrl_c():
+        if first.members[0].state.update == 15:
+            os.kill(os.getpid(), signal.SIGINT)
+        return False
+    states = first.train(outs=outs, progress=False, stop=ctrl_c)
+    assert [(st.outcome, st.update) for st in states] == [("interrupted", 15)] * 2 and first.exit_status == 130
+    again = PackedTrainer.for_folders(outs, configs, resume=True)
+    again.train(outs=outs, progress=False)
+    ref = PackedTrainer(configs)
+    ref.train(progress=False)
+    for s in range(2):
+        assert again.members[s].state.history == ref.members[s].state.history
+        for p, q in zip(again.params, ref.params):
+            np.testing.assert_array_equal(p.numpy()[s], q.numpy()[s])

@@ -315,3 +315,34 @@ def test_the_seeds_of_a_grid_point_train_as_one_pack_with_the_results_of_separat
         assert _result_fields(packed[name]) == {**_result_fields(alone[name]), "key": packed[name]["key"]}
         assert _result(Path(packed[name]["folder"]))["packed_with"] == 3
         assert "packed_with" not in _result(Path(alone[name]["folder"]))
+
+
+@pytest.mark.parametrize("pack", ["0", "-2"])
+def test_pack_below_one_is_refused_in_one_line(pack, tmp_path, capsys):
+    """--pack -2 once planned no pack at all: the sweep ran no cell and exited 0 ("0/0")."""
+    argv = ["sweep", "--lengths", "10", "--seeds", "0", "1", "--methods", "msgd", "--inits", "smart-tanh",
+            "--max-updates", "10", "--pack", pack, "--out", str(tmp_path / "s"), *SMALL]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"minigrad: error: --pack must be at least 1 (1: every cell alone), got {pack}"]
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_csv_names_the_dtype_a_cell_trained_in(tmp_path):
+    """A cell without --dtype trains in its task preset's float32 (the paper's); a config with no
+    dtype at all (a library caller's) in its device's default, float64 on the CPU, which its key
+    already resolves: the CSV names it (it was an empty column)."""
+    from tasks.cli import build_parser
+    argv = ["sweep", "--lengths", "10", "--seeds", "0", "--methods", "msgd", "--inits", "smart-tanh",
+            "--out", str(tmp_path)]
+    rows, cells = sweep.plan_cells(build_parser().parse_args(argv), code="x")
+    _, cells64 = sweep.plan_cells(build_parser().parse_args(argv + ["--dtype", "float64"]), code="x")
+    unset = [{**c, "key": "u" * 64, "config": {**c["config"], "dtype": None}} for c in cells]
+    results = {c["key"]: {"name": c["name"], "outcome": "budget", "success": False, "updates": 10}
+               for c in cells + cells64 + unset}
+    sweep.write_csv(tmp_path, cells, results)
+    assert [r["dtype"] for r in _rows(tmp_path)] == ["float32"]
+    sweep.write_csv(tmp_path, cells64, results)
+    assert [r["dtype"] for r in _rows(tmp_path)] == ["float64"]
+    sweep.write_csv(tmp_path, unset, results)
+    assert [r["dtype"] for r in _rows(tmp_path)] == ["float64"]
