@@ -384,3 +384,19 @@ def test_train_in_float32_as_the_paper_did(tmp_path):
     arrays = mg.load(out / "checkpoint.npz")
     assert {a.dtype for k, a in arrays.items() if k.startswith("model.")} == {np.dtype(np.float32)}
     assert main(["train", "temporal-order", "--dtype", "float16", "--out", str(tmp_path / "f16")]) == 2
+
+
+def test_train_prints_the_tasks_chance_beside_the_last_error(tmp_path, capsys):
+    """75% wrong is chance for temporal order's 4 equally likely classes, 87.5% for the 3-bit
+    task's 8; before any evaluation there is no error to compare, and it says when the first is."""
+    common = ["--length", "10", "--hidden", "4", "--eval-size", "100", "--quiet"]
+    assert main(["train", "temporal-order", *common, "--max-updates", "20", "--eval-every", "10",
+                 "--out", str(tmp_path / "a")]) == 0
+    assert "(chance 75.00%)" in capsys.readouterr().out
+    assert main(["train", "temporal-order-3bit", *common, "--max-updates", "20", "--eval-every", "10",
+                 "--out", str(tmp_path / "b")]) == 0
+    assert "(chance 87.50%)" in capsys.readouterr().out
+    assert main(["train", "temporal-order", *common, "--max-updates", "5", "--eval-every", "10",
+                 "--out", str(tmp_path / "c")]) == 0
+    out = capsys.readouterr().out
+    assert "last error - (no evaluation yet: the first is at update 10, --eval-every)" in out
