@@ -113,13 +113,19 @@ class SGD:
             self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype)
 
 
-def grad_norm(params) -> Tensor:
-    """The global L2 norm ``sqrt(sum over params of ||grad||²)``, a 0-d tensor on the device."""
-    return _grad_norm("grad_norm", _parameters("grad_norm", params))
+def grad_norm(params, norm_type: float = 2.0) -> Tensor:
+    """The global norm of all gradients taken as one vector, a 0-d tensor on the device:
+    ``sqrt(Σ_params ||grad||²)`` by default; ``norm_type`` p: ``(Σ |g|ᵖ)^(1/p)``, ``inf``:
+    ``max |g|`` (PyTorch's ``norm_type``)."""
+    return _grad_norm("grad_norm", _parameters("grad_norm", params), norm_type)
 
 
-def _grad_norm(who: str, params: list) -> Tensor:
-    grads = [_check_grad(who, i, p) for i, p in enumerate(params) if p.grad is not None]
+def _grad_norm(who: str, params: list, norm_type: float = 2.0) -> Tensor:
+    p = _number(who, "norm_type", norm_type)
+    if not p > 0:
+        raise ValueError(f"{who}: norm_type must be positive (2 is the usual norm, inf the largest "
+                         f"|g|), got {norm_type}")
+    grads = [_check_grad(who, i, q) for i, q in enumerate(params) if q.grad is not None]
     if not grads:
         raise ValueError(f"{who}: no parameter has a gradient (call backward() first)")
     devices = list(dict.fromkeys(g.device for g in grads))
@@ -127,11 +133,14 @@ def _grad_norm(who: str, params: list) -> Tensor:
         raise DeviceMismatchError(f"{who}: the gradients are on several devices ({', '.join(map(repr, devices))}); "
                                   f"move the model to one with .to(device)")
     xp = grads[0].backend
+    if p == float("inf"):                         # max |g| over every element (0 for no elements)
+        parts = [xp.max(xp.abs(g.data)) for g in grads if g.data.size]
+        return Tensor._wrap(xp.max(xp.stack(parts)) if parts else xp.zeros((), dtype=grads[0].data.dtype), xp)
     total = None
     for g in grads:
-        s = xp.sum(g.data * g.data)
+        s = xp.sum(g.data * g.data) if p == 2 else xp.sum(xp.abs(g.data) ** p)
         total = s if total is None else total + s
-    return Tensor._wrap(xp.sqrt(total), xp)
+    return Tensor._wrap(xp.sqrt(total) if p == 2 else total ** (1 / p), xp)
 
 
 def clip_scale(norm: Tensor, max_norm: float):
@@ -142,19 +151,21 @@ def clip_scale(norm: Tensor, max_norm: float):
     return xp.where(clipped, max_norm / xp.where(clipped, n, 1), 1).astype(n.dtype), clipped
 
 
-def clip_grad_norm(params, max_norm: float) -> Tensor:
+def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0) -> Tensor:
     """Rescale all gradients together so their global norm is at most ``max_norm``.
 
     If ``||g|| > max_norm`` every gradient is multiplied by ``max_norm / ||g||`` (the paper's
-    clipping, Algorithm 1).  Returns the norm *before* clipping as a 0-d tensor, left on the
-    device.  A NaN or infinite norm is not an error here: the gradients are left untouched and
-    the returned norm reports it; what to do then is the caller's choice (the paper replaces
-    the update, see the training loop).
+    clipping, Algorithm 1; PyTorch divides by ``||g|| + 1e-6``, a relative difference of about
+    1e-6 / ||g||).  ``norm_type`` chooses the norm as in :func:`grad_norm` (2 by default, as the
+    paper).  Returns the norm *before* clipping as a 0-d tensor, left on the device.  A NaN or
+    infinite norm is not an error here: the gradients are left untouched and the returned norm
+    reports it; what to do then is the caller's choice (the paper replaces the update, see the
+    training loop).
     """
     if not _number("clip_grad_norm", "max_norm", max_norm) > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm}")
     params = _parameters("clip_grad_norm", params)
-    norm = _grad_norm("clip_grad_norm", params)
+    norm = _grad_norm("clip_grad_norm", params, norm_type)
     xp = norm.backend
     scale, _ = clip_scale(norm, max_norm)
     for p in params:

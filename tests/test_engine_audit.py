@@ -430,3 +430,26 @@ def test_clamp_with_tensor_bounds_gives_a_nan_result_gradient_to_x_only(device):
     np.testing.assert_array_equal(gx.numpy(), [1, 1, 1, 0, 0])
     np.testing.assert_array_equal(glo.numpy(), [0, 0, 0, 1, 0])
     np.testing.assert_array_equal(ghi.numpy(), [0, 0, 0, 0, 1])
+
+
+@pytest.mark.parametrize("norm_type,expected", [(1, 19.0), (2, 13.0), (3, (27 + 64 + 1728) ** (1 / 3)),
+                                                (math.inf, 12.0), (0.5, (3 ** 0.5 + 2 + 12 ** 0.5) ** 2)])
+def test_grad_norm_and_clipping_take_pytorchs_norm_type(device, norm_type, expected):
+    """Gradients (3, -4) and (12,) as one vector: |.|_1 = 19, |.|_2 = 13, |.|_inf = 12; clipping
+    to 6.5 multiplies every gradient by 6.5 / norm."""
+    a, b = T([0.0, 0.0], device, requires_grad=True), T([0.0], device, requires_grad=True)
+    a.grad, b.grad = T([3.0, -4.0], device), T([12.0], device)
+    assert mg.grad_norm([a, b], norm_type).item() == pytest.approx(expected, rel=1e-12)
+    norm = mg.clip_grad_norm([a, b], 6.5, norm_type=norm_type)
+    assert norm.item() == pytest.approx(expected, rel=1e-12)
+    scale = 6.5 / expected
+    np.testing.assert_allclose(a.grad.numpy(), [3 * scale, -4 * scale], rtol=1e-12)
+    np.testing.assert_allclose(b.grad.numpy(), [12 * scale], rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan")])
+def test_a_norm_type_that_is_no_norm_is_refused(bad):
+    a = mg.tensor([1.0], requires_grad=True)
+    a.grad = mg.tensor([1.0])
+    with pytest.raises(ValueError, match="norm_type must be positive"):
+        mg.clip_grad_norm([a], 1.0, norm_type=bad)
