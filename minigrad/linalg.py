@@ -52,8 +52,7 @@ def _parse(subscripts: str, operands) -> tuple:
     operands' shapes.  Implicit output: the letters used exactly once, in alphabetical order."""
     spec = subscripts.replace(" ", "")
     if "." in spec:
-        raise ValueError(f"einsum: '...' (ellipsis) is not supported, in {subscripts!r}; "
-                         "name every axis with a letter")
+        spec = _expand_ellipsis(spec, subscripts, operands)
     if spec.count("->") > 1:
         raise ValueError(f"einsum: more than one '->' in {subscripts!r}")
     lhs, arrow, output = spec.partition("->")
@@ -87,13 +86,49 @@ def _parse(subscripts: str, operands) -> tuple:
     return inputs, output
 
 
+def _expand_ellipsis(spec: str, subscripts: str, operands) -> str:
+    """``"...ij,jk->...ik"`` with letters for the axes ``...`` stands for: letters no operand uses,
+    the same letter for the same axis counted from the right (an operand with fewer such axes
+    takes the last ones), as in NumPy.  The implicit output puts them first.  Those axes must
+    match in size exactly, as every other axis here (no size-1 broadcasting)."""
+    lhs, arrow, output = spec.partition("->")
+    terms = lhs.split(",")
+    if spec.count(".") != 3 * spec.count("...") or any(t.count("...") > 1 for t in terms + [output]):
+        raise ValueError(f"einsum: '.' may only appear as one '...' per operand, in {subscripts!r}")
+    if len(terms) != len(operands):
+        raise ValueError(f"einsum: {subscripts!r} names {len(terms)} operands, {len(operands)} given")
+    widths = []
+    for k, (term, x) in enumerate(zip(terms, operands)):
+        named = len(term.replace("...", ""))
+        if "..." not in term:
+            widths.append(0)
+        elif x.ndim < named:
+            raise ValueError(f"einsum: operand {k} has {x.ndim} dimensions, fewer than the {named} "
+                             f"letters of {term!r}")
+        else:
+            widths.append(x.ndim - named)
+    free = [c for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" if c not in spec]
+    ellipsis = "".join(free[:max(widths)])
+    terms = [t.replace("...", ellipsis[len(ellipsis) - w:]) for t, w in zip(terms, widths)]
+    if not arrow:
+        letters = "".join(t for t in terms)
+        once = sorted(c for c in set(letters) if letters.count(c) == 1 and c not in ellipsis)
+        output = ellipsis + "".join(once)
+    elif "..." in output:
+        output = output.replace("...", ellipsis)
+    elif ellipsis:
+        raise ValueError(f"einsum: the operands' '...' stand for {len(ellipsis)} axes but the output of "
+                         f"{subscripts!r} has no '...' to put them (NumPy's rule)")
+    return ",".join(terms) + "->" + output
+
+
 def einsum(subscripts: str, *operands: Tensor) -> Tensor:
     """Einstein summation over Tensors, NumPy's notation: ``einsum("bij,bjk->bik", a, b)``
     (batched matrix product), ``einsum("i,i", u, v)`` (dot product), ``einsum("ij->ji", a)``.
 
     Supported: explicit (``->``) and implicit outputs, any number of operands, batch letters,
-    contractions.  Not supported: ``...`` and a letter repeated within one operand (diagonals,
-    traces).  All operands must have one dtype (no silent upcast) and sizes must match exactly
+    contractions, ``...`` for the leading axes (``einsum("...ij,jk->...ik", a, w)``).  Not
+    supported: a letter repeated within one operand (diagonals, traces).  All operands must have one dtype (no silent upcast) and sizes must match exactly
     (no broadcasting of size-1 axes).  The operands may also come as one list, as PyTorch's
     ``einsum("ij,jk", [a, b])``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):

@@ -11,6 +11,7 @@ The last block pins what a review of the audit found: bitwise operators' dtypes,
 and a traced replay of the new ops."""
 import itertools
 import math
+import re
 
 import numpy as np
 import pytest
@@ -453,3 +454,30 @@ def test_a_norm_type_that_is_no_norm_is_refused(bad):
     a.grad = mg.tensor([1.0])
     with pytest.raises(ValueError, match="norm_type must be positive"):
         mg.clip_grad_norm([a], 1.0, norm_type=bad)
+
+
+@pytest.mark.parametrize("spec,shapes", [("...ij,jk->...ik", [(2, 3, 4), (4, 5)]),     # a batched product
+                                         ("...ij,jk", [(2, 3, 4), (4, 5)]),          # implicit: ... first
+                                         ("i...->...", [(3, 2, 5)]),
+                                         ("...,...", [(2, 3), (3,)]),                # fewer axes: the last ones
+                                         ("b...,b...->b...", [(2, 3, 4), (2, 3, 4)]),
+                                         ("...ij,...jk->...ik", [(4, 2), (2, 3)])])   # '...' of no axes
+def test_einsum_ellipsis_as_numpy(device, spec, shapes):
+    r = np.random.default_rng(3)
+    hosts = [r.standard_normal(s) for s in shapes]
+    xs = [T(h, device, requires_grad=True) for h in hosts]
+    np.testing.assert_allclose(mg.einsum(spec, *xs).numpy(), np.einsum(spec, *hosts), rtol=1e-12, atol=1e-12)
+    assert mg.gradcheck(lambda *t: mg.einsum(spec, *t), xs, order=2)
+
+
+@pytest.mark.parametrize("spec,shapes,message", [
+    ("...ij->ij", [(2, 3, 4)], "has no '...' to put them"),
+    ("b...,b...->b", [(2, 3, 4), (2, 3, 4)], "has no '...' to put them"),
+    ("..ij", [(3, 4)], "'.' may only appear as one '...'"),
+    ("......i", [(3, 4)], "'.' may only appear as one '...'"),
+    ("...ijk", [(3, 4)], "fewer than the 3 letters"),
+    ("...i,...i", [(2, 3), (4, 3)], "has size 2 in one operand and 4"),            # no silent broadcasting
+])
+def test_einsum_ellipsis_refusals(spec, shapes, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mg.einsum(spec, *[mg.tensor(np.ones(s)) for s in shapes])

@@ -331,8 +331,8 @@ def test_einsum_gradients_are_matmuls(device, rng):
 
 def test_einsum_refusals(device):
     a, b = T(np.ones((2, 3)), device), T(np.ones((3, 3)), device)
-    with pytest.raises(ValueError, match="ellipsis"):
-        mg.einsum("...j,jk->...k", a, b)
+    with pytest.raises(ValueError, match="has no '...' to put them"):      # '...' is supported, NumPy's rules
+        mg.einsum("...j,jk->k", a, b)
     with pytest.raises(ValueError, match="repeated within one operand"):
         mg.einsum("ii,ij->j", b, b)
     with pytest.raises(ValueError, match="letter 'j' has size 3 in one operand and 2"):
