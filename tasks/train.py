@@ -543,8 +543,7 @@ class Trainer:
         fail a 1,000-sequence check 41% of the time (9 expected errors, 10 or more seen) and its
         success be noticed 50 updates late or more; below 2%, it fails it 0.04% of the time
         (20 or more of Binomial(1000, 0.009))."""
-        target = self.config.target_error
-        return error < self.CHECK_MARGIN * target or (target == 0 and error == 0)
+        return self._below_target(error / self.CHECK_MARGIN)
 
     def _evaluation_row(self, elapsed, error=None):
         """Evaluate (unless ``error``, a confirmed check's evaluation, is given) and log."""
