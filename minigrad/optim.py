@@ -83,12 +83,7 @@ class SGD:
                 g = g + self.weight_decay * p.data
             if self.momentum:
                 v = self.velocity[i]
-                if v is None:
-                    v = g.copy()
-                elif self.dampening:
-                    v = self.momentum * v + (1 - self.dampening) * g
-                else:
-                    v = self.momentum * v + g            # τ = 0 (the usual case): one product fewer
+                v = g.copy() if v is None else self.momentum * v + (1 - self.dampening) * g
                 self.velocity[i] = v
                 g = g + self.momentum * v if self.nesterov else v
             p.data -= self.lr * g
