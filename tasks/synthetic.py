@@ -36,6 +36,9 @@ class Batch:
     inputs: mg.Tensor          # (l, B, channels)
     targets: mg.Tensor         # (B,) classes, (l, B) classes, or (B, 1) values
     length: int
+    # A test batch of sequences of several lengths (Sampler.test_batch): ((start, stop, length), ...),
+    # sequences start..stop-1 being ``length`` steps long, zero-padded after their end to ``self.length``.
+    groups: tuple | None = None
 
 
 class Task:
@@ -572,3 +575,45 @@ class Sampler:
 
     def batch(self, size: int, length: int | None = None) -> Batch:
         return self.task.batch(size, self.next_length(length), self.rng, self.device, self.dtype)
+
+    def varies(self, length: int | None = None) -> bool:
+        """Whether sequences drawn at nominal ``length`` (default: the sampler's range) can have
+        different lengths: a range of nominal lengths, or the arithmetic tasks' jitter."""
+        if length is None and self.max_length is not None:
+            return True
+        return len(self.task.lengths(self.min_length if length is None else length)) > 1
+
+    def test_batch(self, size: int, length: int | None = None) -> Batch:
+        """``size`` test sequences.  Where one length is possible, :meth:`batch`.  Else each
+        sequence draws its own nominal length (``length``, or ``U[min_length, max_length)``) and
+        its own jitter, the sequences of each length are generated together, in increasing
+        length, and zero-padded after their end to the longest (``Batch.groups`` says where each
+        length is).  So a test of 10,000 sequences at lengths 50-200 meets every length about 66
+        times; one length per minibatch, as in training (and the authors' test), meets only 10
+        of the 151 (the padding changes no state before a sequence's end: the cells are causal)."""
+        if not self.varies(length):
+            return self.batch(size, length)
+        host = self.host_rng
+        nominal = (np.full(size, length) if length is not None
+                   else host.integers(self.min_length, self.max_length, size) if self.max_length is not None
+                   else np.full(size, self.min_length))
+        drawn = np.array([self.task.default_length(int(T), host) for T in nominal])
+        distinct, counts = np.unique(drawn, return_counts=True)
+        parts = [self.task.batch(int(n), int(L), self.rng, self.device, self.dtype)
+                 for L, n in zip(distinct, counts)]
+        xp, first = self.backend.xp, parts[0]
+        longest = max(part.inputs.shape[0] for part in parts)      # memorization: the gap T + 2P
+        every = self.task.head == "every_softmax"
+        x = xp.zeros((longest, size) + first.inputs.shape[2:], dtype=first.inputs.data.dtype)
+        y = xp.zeros((longest, size) if every else (size,) + first.targets.shape[1:], dtype=first.targets.data.dtype)
+        groups, start = [], 0
+        for part in parts:
+            L, stop = part.inputs.shape[0], start + part.inputs.shape[1]
+            x[:L, start:stop] = part.inputs.data
+            if every:
+                y[:L, start:stop] = part.targets.data
+            else:
+                y[start:stop] = part.targets.data
+            groups.append((start, stop, L))
+            start = stop
+        return Batch(mg.Tensor(x, device=self.device), mg.Tensor(y, device=self.device), longest, tuple(groups))

@@ -201,6 +201,29 @@ class TrainConfig:
         return self
 
 
+def outputs_at_ends(model, batch):
+    """The outputs of a :class:`rnn.SequenceModel` for ``batch``, each sequence's read where it
+    ends: for a batch of one length, ``model(inputs)``; for a padded test batch
+    (``batch.groups``) of a last-step head, the head of each sequence's own last state,
+    ``(B, n_out)``; of an every-step head, the outputs at every step ``(l, B, n_out)``, padding
+    included (:func:`count_wrong` reads each group's own steps)."""
+    if batch.groups is None or model.head.kind == "every_softmax":
+        return model(batch.inputs)
+    _, runs = model.run(batch.inputs)
+    hiddens = runs[-1].hiddens[1:]                              # h_1 .. h_l
+    return model.head([mg.cat([hiddens[L - 1][a:b] for a, b, L in batch.groups])])
+
+
+def count_wrong(task, model, batch):
+    """The number of sequences of ``batch`` wrong by ``task.wrong``, a float64 device scalar."""
+    outputs = outputs_at_ends(model, batch)
+    if batch.groups is None or task.head != "every_softmax":
+        return task.wrong(outputs, batch.targets).astype(np.float64).sum()
+    counts = [task.wrong(outputs[:L, a:b], batch.targets[:L, a:b]).astype(np.float64).sum()
+              for a, b, L in batch.groups]
+    return sum(counts[1:], counts[0])
+
+
 def training_lengths(config: TrainConfig) -> range:
     """Every length a training minibatch of ``config`` can have: the nominal lengths (``length``,
     or ``[length, max_length)``), each with the task's jitter (addition and multiplication:
@@ -342,9 +365,10 @@ class Trainer:
     # ----------------------------------------------------------------- evaluation
     def evaluate(self, length: int | None = None, size: int | None = None, key=(1, 0)):
         """Fraction of ``size`` fresh sequences that are wrong by the paper's criterion, at
-        ``length`` if given, else at the training lengths: with ``max_length``, one length per
-        batch of ``eval_batch`` sequences drawn from ``[length, max_length)`` as in training (the
-        authors' code; the supplement's text says test minibatches of lengths in [50, 100])."""
+        ``length`` if given, else at the training lengths, in batches of ``eval_batch``.  Where
+        lengths vary (``max_length``, the arithmetic tasks' jitter) each sequence has its own
+        (:meth:`Sampler.test_batch`), so every length is tested: stricter than the authors' code,
+        which tests one length per minibatch as in training (10 of 151 lengths in 10 batches)."""
         c = self.config
         size = size or c.eval_size
         sampler = self._sampler(*key)
@@ -352,8 +376,7 @@ class Trainer:
         with mg.no_grad():
             for start in range(0, size, c.eval_batch):
                 n = min(c.eval_batch, size - start)
-                b = sampler.batch(n, length)
-                w = self.task.wrong(self.model(b.inputs), b.targets).astype(np.float64).sum()
+                w = count_wrong(self.task, self.model, sampler.test_batch(n, length))
                 wrong = w if wrong is None else wrong + w
         return wrong.item() / size
 
