@@ -545,21 +545,31 @@ def print_table(args, rows, cells, results):
 
 # ----------------------------------------------------------------------------- dry run
 def _seconds_per_update(config: dict) -> float:
-    """A short timing: one warm-up update (tracing), then a few, plus the share of an evaluation."""
+    """A short timing: a few updates, each first run once to trace its program (the
+    arithmetic tasks' jitter gives each update a length of its own: timing an update that
+    traces would count the tracing), then timed; plus the shares of an evaluation and of the
+    checks."""
     from .train import Trainer
     trainer = Trainer(TrainConfig(**{**config, "seed": 0}))
-    trainer.update()
     n = 3
-    start = time.perf_counter()
-    for _ in range(n):
+    for u in range(n):                          # warm-up: trace the lengths of updates 0..n-1
+        trainer.state.update = u
         trainer.update()
-        trainer.state.update += 1
+    start = time.perf_counter()
+    for u in range(n):                          # the same updates, replayed
+        trainer.state.update = u
+        trainer.update()
     per_update = (time.perf_counter() - start) / n
     size = min(config["eval_batch"], config["eval_size"])
     start = time.perf_counter()
     trainer.evaluate(size=size)
     per_eval = (time.perf_counter() - start) * config["eval_size"] / size
-    return per_update + per_eval / config["eval_every"]
+    per_check = 0.0
+    if config["check_every"]:
+        start = time.perf_counter()
+        trainer.evaluate(size=config["check_size"], key=(trainer.CHECK, 0))
+        per_check = (time.perf_counter() - start) / config["check_every"]
+    return per_update + per_eval / config["eval_every"] + per_check
 
 
 def _fmt_seconds(s: float) -> str:

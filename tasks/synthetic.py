@@ -29,13 +29,17 @@ import numpy as np
 import minigrad as mg
 
 _M32, _M128 = 0xFFFFFFFF, (1 << 128) - 1
+# Cached draw bounds per (batch size, length), at most this many: a training run meets one
+# size at up to 170 lengths; the test batches of varying lengths (Sampler.test_batch) meet a
+# new size at every length each time, ~2,250 pairs and 36 MiB after 400 tests at 50-200.
+BOUNDS_CACHE_LIMIT = 512
 
 
 @dataclass
 class Batch:
     inputs: mg.Tensor          # (l, B, channels)
     targets: mg.Tensor         # (B,) classes, (l, B) classes, or (B, 1) values
-    length: int
+    length: int                # the nominal length (memorization: the gap T); a padded test batch: its steps
     # A test batch of sequences of several lengths (Sampler.test_batch): ((start, stop, length), ...),
     # sequences start..stop-1 being ``length`` steps long, zero-padded after their end to ``self.length``.
     groups: tuple | None = None
@@ -309,6 +313,8 @@ class TemporalOrder(Task):
         key = (size, length)
         cache = self.__dict__.setdefault("_bounds_cache", {})
         if key not in cache:
+            if len(cache) >= BOUNDS_CACHE_LIMIT:     # a test batch meets ~150 (size, length) pairs
+                cache.clear()
             span = max(int(0.1 * length), 1)
             n = len(self.starts(length))
             high = np.concatenate([np.full(length * size, 6)] + [np.repeat([span, 2], size)] * n)
@@ -543,7 +549,8 @@ class Sampler:
     a maximum is given, else ``min_length`` (or the ``length`` a caller asks for, as a test at a
     given length does); then the task's ``default_length`` of it, which for the arithmetic tasks
     adds the jitter ``U{0..floor(0.1 T)-1}`` to every minibatch, in fixed- and variable-length
-    training and in testing alike, as the authors' code does (PAPER.md, protocol details).
+    training, as the authors' code does (PAPER.md, protocol details).  A test batch
+    (:meth:`test_batch`) draws the nominal length and the jitter per sequence instead.
     Seeded (an int, or a tuple of ints); generated on ``device``."""
 
     def __init__(self, task, min_length: int, max_length: int | None = None, device=None, seed=0, dtype=None):
@@ -583,21 +590,34 @@ class Sampler:
             return True
         return len(self.task.lengths(self.min_length if length is None else length)) > 1
 
-    def test_batch(self, size: int, length: int | None = None) -> Batch:
-        """``size`` test sequences.  Where one length is possible, :meth:`batch`.  Else each
-        sequence draws its own nominal length (``length``, or ``U[min_length, max_length)``) and
-        its own jitter, the sequences of each length are generated together, in increasing
-        length, and zero-padded after their end to the longest (``Batch.groups`` says where each
-        length is).  So a test of 10,000 sequences at lengths 50-200 meets every length about 66
-        times; one length per minibatch, as in training (and the authors' test), meets only 10
-        of the 151 (the padding changes no state before a sequence's end: the cells are causal)."""
-        if not self.varies(length):
-            return self.batch(size, length)
-        host = self.host_rng
+    def test_lengths(self, size: int, length: int | None = None) -> np.ndarray:
+        """The lengths of ``size`` test sequences, in increasing order: each its own nominal
+        length (``length``, or ``U[min_length, max_length)``) and its own jitter, from a
+        generator of their own (seeded ``[seed, 1]``): the sequences are drawn from ``rng``, and
+        lengths drawn from ``host_rng``, seeded as ``rng`` is, would be the same words as the
+        first symbols (as a training minibatch's one length is: kept, it is the recorded runs' data)."""
+        host = np.random.default_rng([self.seed, 1])
         nominal = (np.full(size, length) if length is not None
                    else host.integers(self.min_length, self.max_length, size) if self.max_length is not None
                    else np.full(size, self.min_length))
-        drawn = np.array([self.task.default_length(int(T), host) for T in nominal])
+        return np.sort(np.array([self.task.default_length(int(T), host) for T in nominal]))
+
+    def test_batch(self, size: int, length: int | None = None, lengths=None) -> Batch:
+        """``size`` test sequences.  Where one length is possible, :meth:`batch`.  Else each
+        sequence has its own length (``lengths``, increasing, e.g. a slice of
+        :meth:`test_lengths` drawn for a whole test; by default drawn here), the sequences of
+        each length are generated together, in increasing length, and zero-padded after their
+        end to the longest (``Batch.groups`` says where each length is).  So a test of 10,000
+        sequences at lengths 50-200 meets every length about 66 times; one length per minibatch,
+        as in training (and the authors' test), meets only 10 of the 151 (the padding changes no
+        state before a sequence's end: the cells are causal).  A test cut from lengths drawn for
+        all of it (:meth:`Trainer.evaluate`) has neighbouring lengths in each batch, padded by a
+        few steps only."""
+        if not self.varies(length):
+            return self.batch(size, length)
+        drawn = self.test_lengths(size, length) if lengths is None else np.asarray(lengths)
+        if len(drawn) != size:
+            raise ValueError(f"test_batch: {len(drawn)} lengths for {size} sequences")
         distinct, counts = np.unique(drawn, return_counts=True)
         parts = [self.task.batch(int(n), int(L), self.rng, self.device, self.dtype)
                  for L, n in zip(distinct, counts)]

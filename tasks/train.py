@@ -372,11 +372,13 @@ class Trainer:
         c = self.config
         size = size or c.eval_size
         sampler = self._sampler(*key)
+        lengths = sampler.test_lengths(size, length) if sampler.varies(length) else None
         wrong = None
         with mg.no_grad():
             for start in range(0, size, c.eval_batch):
                 n = min(c.eval_batch, size - start)
-                w = count_wrong(self.task, self.model, sampler.test_batch(n, length))
+                chunk = None if lengths is None else lengths[start:start + n]      # neighbouring lengths
+                w = count_wrong(self.task, self.model, sampler.test_batch(n, length, chunk))
                 wrong = w if wrong is None else wrong + w
         return wrong.item() / size
 
