@@ -10,7 +10,7 @@ The modules build on each other from the bottom up; each imports only the ones l
     tape         the recorded nodes made visible (``with mg.Tape() as tape:``)
     ops          the core primitives, each forward next to its derivative
     elementwise, reductions, manipulation, linalg, losses   more primitives and compositions
-    functional   grad, vjp, jacobian, hvp
+    functional   grad, vjp, jvp, jacobian, hessian, hvp
     methods      attaches operators and methods (``x + y``, ``x.sum()``, ``x.backward()``) to Tensor
     nn, optim, random, gradcheck, trace   modules, optimizers, random tensors, checks, speed
 
@@ -22,10 +22,10 @@ The modules build on each other from the bottom up; each imports only the ones l
 """
 from .backend import Backend, BackendError, cuda_is_available, get_backend
 from . import strict  # noqa: F401  (registers the "strict" device)
-from .tensor import (DeviceMismatchError, Tensor, arange, eye, full, linspace, ones, ones_like, tensor,
-                     zeros, zeros_like)
+from .tensor import (DeviceMismatchError, Tensor, arange, as_tensor, eye, from_numpy, full, full_like,
+                     linspace, ones, ones_like, tensor, zeros, zeros_like)
 from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
-                       no_grad, scope, sum_to)
+                       no_grad, scope, set_grad_enabled, sum_to)
 from .tape import Tape, TapeEntry
 from .ops import (abs, add, amax, amin, astype, clip, concat, div, exp, expand_dims, getitem,
                   identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
@@ -36,13 +36,13 @@ from .reductions import *  # noqa: F401,F403
 from .manipulation import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
-from .functional import grad, hvp, jacobian, vjp
+from .functional import grad, hessian, hvp, jacobian, jvp, vjp
 from . import methods  # noqa: F401  (Tensor's operators and methods)
 from . import nn, optim
 from .gradcheck import GradcheckError, gradcheck
 from .nn import CheckpointError, load, save
 from .optim import SGD, clip_grad_norm, grad_norm
-from .random import Generator, manual_seed, rand, randint, randn
+from .random import Generator, manual_seed, rand, rand_like, randint, randn, randn_like
 from .trace import TraceError, trace
 
 cat = concat

@@ -17,7 +17,9 @@ primitives the backward pass itself needs to undo broadcasting (``sum_to`` and i
 """
 from __future__ import annotations
 
+import functools
 import itertools
+import weakref
 from contextlib import contextmanager
 
 from .tensor import CHANGES, DeviceMismatchError, Tensor
@@ -58,6 +60,32 @@ def enable_grad():
 
 def is_grad_enabled() -> bool:
     return _State.grad_enabled
+
+
+class set_grad_enabled:
+    """Turn recording on or off, as ``torch.set_grad_enabled``: as a function it switches at
+    once (``mg.set_grad_enabled(False)``); as a context manager (``with
+    mg.set_grad_enabled(training):``) the previous mode comes back at the end of the block; as
+    a decorator (``@mg.set_grad_enabled(False)``) it switches only while the function runs."""
+
+    def __init__(self, mode: bool):
+        self.mode = bool(mode)
+        self.previous, _State.grad_enabled = _State.grad_enabled, self.mode
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _State.grad_enabled = self.previous
+
+    def __call__(self, fn):
+        _State.grad_enabled = self.previous          # decorating switches nothing by itself
+
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            with _grad_mode(self.mode):
+                return fn(*args, **kwargs)
+        return call
 
 
 @contextmanager
@@ -232,6 +260,54 @@ def _attach(out, node, inputs) -> None:
     out.requires_grad, out._node = True, node
     for tape in _State.tapes:
         tape._record(node, inputs, out)
+
+
+# --------------------------------------------------------------------------- hooks
+HOOKS: dict = {}
+"""``id`` of a Node or a leaf Tensor -> the functions registered on it with
+``Tensor.register_hook``, called in order by the backward pass with the tensor's gradient once
+it is complete.  Keyed by ``id`` (a Tensor's ``==`` is elementwise, so a Tensor cannot be a key
+that is compared); an entry goes when its Node or Tensor does (``weakref.finalize``)."""
+
+
+class HookHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+
+    def __init__(self, key_id: int, fn):
+        self._key_id, self._fn = key_id, fn
+
+    def remove(self) -> None:
+        hooks = HOOKS.get(self._key_id)
+        if hooks and self._fn in hooks:
+            hooks.remove(self._fn)
+
+
+def register_hook(t: Tensor, fn) -> HookHandle:
+    """Call ``fn(grad)`` when backward has computed the gradient of ``t`` (all of it: the sum
+    over every use); if ``fn`` returns a Tensor, that replaces the gradient from then on (what
+    flows further back, what ``.grad`` and ``mg.grad`` show), as in PyTorch.  Hooks run in the
+    order registered, each on the previous one's result.  (The hook of an intermediate value
+    lives on the Node that made it, as PyTorch's lives on its ``grad_fn``.)"""
+    if not t.requires_grad:
+        raise RuntimeError("register_hook on a tensor that does not require grad: it gets no gradient")
+    key = t._node if t._node is not None else t
+    if id(key) not in HOOKS:
+        HOOKS[id(key)] = []
+        weakref.finalize(key, HOOKS.pop, id(key), None)
+    HOOKS[id(key)].append(fn)
+    return HookHandle(id(key), fn)
+
+
+def run_hooks(key, g: Tensor) -> Tensor:
+    """``g`` passed through the hooks registered on ``key`` (see :func:`register_hook`)."""
+    for fn in HOOKS.get(id(key), ()):
+        result = fn(g)
+        if result is not None:
+            if not isinstance(result, Tensor) or result.shape != g.shape or result.dtype != g.dtype:
+                raise TypeError(f"a gradient hook must return None or a Tensor of shape {g.shape} and "
+                                f"dtype {g.dtype}, got {type(result).__name__}")
+            g = result
+    return g
 
 
 class GraphReleasedError(RuntimeError):

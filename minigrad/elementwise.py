@@ -9,14 +9,15 @@ differentiated (second derivatives).  The definitions follow PyTorch's (``torch.
 Three conventions hold for every function here:
 
 * integer and bool inputs of the functions with real-valued results (all but floor, ceil,
-  round, sign, square, remainder, floor_divide, isnan, isfinite) are first converted to the
-  device's default float, as PyTorch does
+  round, trunc, sign, square, remainder, fmod, floor_divide, nan_to_num and the tests on
+  values) are first converted to the device's default float, as PyTorch does
   (``sqrt(tensor([4]))`` is ``tensor([2.])``); float inputs keep their dtype (float32 stays
   float32, and parameters such as ``beta`` are taken as Python floats so as not to change it);
-* ``floor``, ``ceil``, ``round``, ``sign`` and ``floor_divide`` are piecewise constant: their
-  derivative is 0 wherever it exists, and (as PyTorch's first four) they are primitives whose
-  VJP is zeros, so they can sit inside a graph without breaking backward;
-* ``isnan`` and ``isfinite`` answer a question about values: a boolean tensor, no graph.
+* ``floor``, ``ceil``, ``round``, ``trunc``, ``sign`` and ``floor_divide`` are piecewise constant:
+  their derivative is 0 wherever it exists, and (as PyTorch's first five) they are primitives
+  whose VJP is zeros, so they can sit inside a graph without breaking backward;
+* ``isnan``, ``isfinite``, ``isclose`` and the ``logical_*`` functions answer a question about
+  values: a boolean tensor, no graph (``allclose`` and ``equal``: a Python bool).
 """
 from __future__ import annotations
 
@@ -25,16 +26,19 @@ import numbers
 
 import numpy as np
 
-from .ops import _floating, astype, binary, const, div, exp, mul, primitive, sigmoid, tanh, where
-from .tensor import Tensor, _is_float
+from .ops import _floating, astype, binary, compare, const, div, exp, mul, primitive, sigmoid, tanh, where
+from .tensor import DeviceMismatchError, Tensor, _is_float
 
-__all__ = ["sqrt", "log1p", "expm1", "sin", "cos", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
+__all__ = ["sqrt", "log1p", "expm1", "log2", "log10", "exp2", "sin", "cos", "tan", "asin", "acos", "atan",
+           "atan2", "sinh", "cosh", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
            "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite", "remainder",
-           "floor_divide", "square", "reciprocal", "rsqrt"]
+           "floor_divide", "square", "reciprocal", "rsqrt", "trunc", "frac", "fmod", "nan_to_num", "lerp",
+           "logical_and", "logical_or", "logical_xor", "logical_not", "isclose", "allclose", "equal"]
 
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
 _TWO_OVER_SQRT_PI = 2 / math.sqrt(math.pi)  # 2/√π, erf'(0)
+_LN2, _LN10 = math.log(2), math.log(10)
 
 
 def _number(name: str, value) -> float:
@@ -74,6 +78,27 @@ expm1.defvjp(lambda g, out, x: g * (out + 1))
 
 
 @primitive
+def log2(xp, x):
+    """out = log₂ x         x̄ = ḡ / (x ln 2)       (xp.log2, not ln x / ln 2: log2(8) is exactly 3)"""
+    return xp.log2(_floating(xp, x))
+log2.defvjp(lambda g, out, x: g / (x * _LN2))
+
+
+@primitive
+def log10(xp, x):
+    """out = log₁₀ x        x̄ = ḡ / (x ln 10)"""
+    return xp.log10(_floating(xp, x))
+log10.defvjp(lambda g, out, x: g / (x * _LN10))
+
+
+@primitive(save="out")
+def exp2(xp, x):
+    """out = 2ˣ             x̄ = ḡ 2ˣ ln 2 = ḡ out ln 2"""
+    return xp.exp2(_floating(xp, x))
+exp2.defvjp(lambda g, out, x: g * out * _LN2)
+
+
+@primitive
 def sin(xp, x):
     """out = sin x          x̄ = ḡ cos x"""
     return xp.sin(_floating(xp, x))
@@ -85,6 +110,70 @@ def cos(xp, x):
     """out = cos x          x̄ = -ḡ sin x"""
     return xp.cos(_floating(xp, x))
 cos.defvjp(lambda g, out, x: -(g * sin(x)))
+
+
+@primitive(save="out")
+def tan(xp, x):
+    """out = tan x          x̄ = ḡ / cos² x = ḡ (1 + tan² x) = ḡ (1 + out²)"""
+    return xp.tan(_floating(xp, x))
+tan.defvjp(lambda g, out, x: g * (out * out + 1))
+
+
+@primitive
+def asin(xp, x):
+    """out = arcsin x       x̄ = ḡ / √(1 - x²)     (+∞ at x = ±1, NaN beyond, as in PyTorch)"""
+    return xp.arcsin(_floating(xp, x))
+asin.defvjp(lambda g, out, x: g * rsqrt(1 - x * x))
+
+
+@primitive
+def acos(xp, x):
+    """out = arccos x       x̄ = -ḡ / √(1 - x²)    (-∞ at x = ±1, NaN beyond, as in PyTorch)"""
+    return xp.arccos(_floating(xp, x))
+acos.defvjp(lambda g, out, x: -(g * rsqrt(1 - x * x)))
+
+
+@primitive
+def atan(xp, x):
+    """out = arctan x       x̄ = ḡ / (1 + x²)"""
+    return xp.arctan(_floating(xp, x))
+atan.defvjp(lambda g, out, x: g / (x * x + 1))
+
+
+@primitive
+def sinh(xp, x):
+    """out = sinh x = (eˣ - e⁻ˣ) / 2      x̄ = ḡ cosh x"""
+    return xp.sinh(_floating(xp, x))
+sinh.defvjp(lambda g, out, x: g * cosh(x))
+
+
+@primitive
+def cosh(xp, x):
+    """out = cosh x = (eˣ + e⁻ˣ) / 2      x̄ = ḡ sinh x"""
+    return xp.cosh(_floating(xp, x))
+cosh.defvjp(lambda g, out, x: g * sinh(x))
+
+
+@binary
+def atan2(xp, a, b):
+    """out = the angle of the point (b, a): arctan(a / b), in the right quadrant (-π, π]
+    ā = ḡ b / (a² + b²),  b̄ = -ḡ a / (a² + b²)
+
+    At the origin (a = b = 0) both are 0, as in PyTorch: there a² + b² is replaced by 1 in
+    the formula (the numerator is 0 already), which gives exactly 0 with no 0/0 for a second
+    derivative to pick up.  Operands broadcast; integers give the default float.
+    """
+    return xp.arctan2(_floating(xp, a), _floating(xp, b))
+
+
+def _squared_radius(a, b):
+    """a² + b², with 1 where it is 0 (see atan2)."""
+    r = a * a + b * b
+    return where(r.data == 0, 1, r)
+
+
+atan2.defvjp(lambda g, out, a, b: g * b / _squared_radius(a, b),
+             lambda g, out, a, b: -(g * a / _squared_radius(a, b)))
 
 
 # =========================================================================== powers (compositions)
@@ -390,6 +479,23 @@ def sign(xp, x):
 sign.defvjp(lambda g, out, x: _zeros(g))
 
 
+@primitive(save="")
+def trunc(xp, x):
+    """out = x rounded towards 0 (its integer part)     x̄ = 0    (integers are kept as they are)"""
+    return _keep_integers(x, xp.trunc)
+trunc.defvjp(lambda g, out, x: _zeros(g))
+
+
+def frac(x: Tensor) -> Tensor:
+    """out = x - trunc(x), the fractional part with x's sign        x̄ = ḡ
+
+    A composition (trunc's derivative is 0, so the gradient is exactly ḡ).  Floating tensors
+    only, as in PyTorch (an integer's fractional part would always be 0)."""
+    if not _is_float(x.dtype):
+        raise TypeError(f"frac takes floating tensors, got dtype {x.dtype}")
+    return x - trunc(x)
+
+
 # =========================================================================== integer division
 def _no_bool(name: str, a) -> None:
     """``%`` and ``//`` of two bools are refused, as by PyTorch (NumPy would give int8)."""
@@ -426,6 +532,21 @@ def floor_divide(xp, a, b):
 floor_divide.defvjp(lambda g, out, a, b: _zeros(g), lambda g, out, a, b: _zeros(g))
 
 
+@binary(save="inputs")
+def fmod(xp, a, b):
+    """out = a - b trunc(a / b), with the sign of a (C's fmod, PyTorch's ``fmod``; ``%`` is
+    :func:`remainder`, with the sign of b)
+    ā = ḡ,  b̄ = -ḡ trunc(a / b)      (trunc(a / b) piecewise constant: a constant, as in PyTorch)
+
+    Integers stay integers; a zero divisor gives NaN for floats and 0 for integers (as
+    :func:`remainder`).
+    """
+    _no_bool("fmod", a)
+    return xp.fmod(a, b)
+fmod.defvjp(lambda g, out, a, b: g,
+            lambda g, out, a, b: g * const(-a.backend.trunc(a.data / b.data), g))
+
+
 # =========================================================================== tests on values
 def isnan(x: Tensor) -> Tensor:
     """True where x is NaN: a boolean tensor, not differentiable (no graph)."""
@@ -435,3 +556,86 @@ def isnan(x: Tensor) -> Tensor:
 def isfinite(x: Tensor) -> Tensor:
     """True where x is neither infinite nor NaN: a boolean tensor, no graph."""
     return Tensor._wrap(x.backend.isfinite(x.data), x.backend)
+
+
+# =========================================================================== replacing values, mixing
+@primitive(name="nan_to_num")
+def _nan_to_num(xp, x, *, nan, posinf, neginf):
+    """out = x, with NaN, +∞ and -∞ replaced by ``nan``, ``posinf``, ``neginf``
+    x̄ = ḡ where x is finite, 0 where it was replaced (PyTorch's rule)"""
+    return xp.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+_nan_to_num.defvjp(lambda g, out, x, *, nan, posinf, neginf: g * const(x.backend.isfinite(x.data), g))
+
+
+def nan_to_num(x: Tensor, nan=0.0, posinf=None, neginf=None) -> Tensor:
+    """NaN -> ``nan`` (0), +∞ -> ``posinf``, -∞ -> ``neginf`` (None: the largest and the lowest
+    finite value of x's dtype), as ``torch.nan_to_num``.  Integer tensors come back unchanged."""
+    if not _is_float(x.dtype):
+        return Tensor._wrap(x.data.copy(), x.backend)
+    finite = [None if v is None else _number(k, v) for k, v in (("posinf", posinf), ("neginf", neginf))]
+    return _nan_to_num(x, nan=_number("nan", nan), posinf=finite[0], neginf=finite[1])
+
+
+def lerp(start: Tensor, end: Tensor, weight) -> Tensor:
+    """out = start + weight (end - start), the linear interpolation (``torch.lerp``)
+    start̄ = ḡ (1 - weight),  end̄ = ḡ weight,  weight̄ = ḡ (end - start)
+
+    A composition.  As PyTorch, it is computed as ``end - (end - start)(1 - weight)`` where
+    |weight| ≥ 0.5, so that weight = 1 gives ``end`` exactly; the derivatives are the same in
+    both forms.  ``weight`` is a number or a tensor (broadcasting)."""
+    d = end - start
+    if not isinstance(weight, Tensor):
+        weight = _number("lerp: weight", weight)
+        return start + d * weight if abs(weight) < 0.5 else end - d * (1 - weight)
+    return where(weight.backend.abs(weight.data) < 0.5, start + d * weight, end - d * (1 - weight))
+
+
+# =========================================================================== logic and closeness: no graph
+def _pair(name: str, a, b) -> None:
+    """Two Tensors on one device, or a TypeError / DeviceMismatchError naming what was given."""
+    for x in (a, b):
+        if not isinstance(x, Tensor):
+            raise TypeError(f"{name} takes two Tensors, got {type(x).__name__}")
+    if a.backend is not b.backend:
+        raise DeviceMismatchError(f"{name}: operands on {a.device!r} and {b.device!r}; move one with .to()")
+
+
+def _logical(name: str):
+    def fn(a: Tensor, b: Tensor) -> Tensor:
+        _pair(name, a, b)
+        return Tensor._wrap(getattr(a.backend, name)(a.data, b.data), a.backend)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = (f"``{name}(a, b)``: elementwise, nonzero as True; a bool tensor (broadcasting), no graph.")
+    return fn
+
+
+logical_and, logical_or, logical_xor = _logical("logical_and"), _logical("logical_or"), _logical("logical_xor")
+
+
+def logical_not(x: Tensor) -> Tensor:
+    """True where x is 0 (False, 0, 0.0): a bool tensor, no graph."""
+    return Tensor._wrap(x.backend.logical_not(x.data), x.backend)
+
+
+def isclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> Tensor:
+    """True where |a - b| ≤ atol + rtol |b| (``torch.isclose``, the same defaults; NaNs are equal
+    only with ``equal_nan``): a bool tensor, no graph.  Both operands need one dtype."""
+    _pair("isclose", a, b)
+    if a.dtype != b.dtype:
+        raise TypeError(f"isclose: dtypes {a.dtype} and {b.dtype} differ (as in PyTorch, they must be "
+                        "equal): convert one with .astype()")
+    close = a.backend.isclose(a.data, b.data, rtol=_number("rtol", rtol), atol=_number("atol", atol),
+                              equal_nan=bool(equal_nan))
+    return Tensor._wrap(close, a.backend)
+
+
+def allclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = False) -> bool:
+    """True when :func:`isclose` holds everywhere: a Python bool (read from the device)."""
+    return bool(isclose(a, b, rtol, atol, equal_nan).numpy().all())
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    """True when ``a`` and ``b`` have one shape and equal elements, compared by value
+    (``torch.equal``: an int tensor can equal a float one): a Python bool."""
+    _pair("equal", a, b)
+    return a.shape == b.shape and bool(compare("equal", a, b).numpy().all())

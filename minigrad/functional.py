@@ -1,17 +1,22 @@
-"""Derivatives as functions: grad, vjp, jacobian, hvp.
+"""Derivatives as functions: grad, vjp, jvp, jacobian, hessian, hvp.
 
-All four are thin layers over the one backward pass, :func:`minigrad.backward.backprop`.
+All six are thin layers over the one backward pass, :func:`minigrad.backward.backprop`.
 
-``grad`` works on a graph you recorded; ``vjp``, ``jacobian`` and ``hvp`` take a function ``f``
-and record it themselves.  For those three the derivative of something ``f`` does not depend
-on is zero (PyTorch's ``torch.autograd.functional`` with ``strict=False``): an unused input gets
-a zero block, a linear ``f`` a zero Hessian.  ``f`` must return a Tensor or a tuple of Tensors.
+``grad`` works on a graph you recorded; the others take a function ``f`` and record it
+themselves.  For those the derivative of something ``f`` does not depend on is zero (PyTorch's
+``torch.autograd.functional`` with ``strict=False``): an unused input gets a zero block, a
+linear ``f`` a zero Hessian.  ``f`` must return a Tensor or a tuple of Tensors.
+
+What they return is what PyTorch's functions of the same names return, so that code moves
+over unchanged: ``out, vjp_fn = vjp(f, x)`` (``torch.func.vjp``), ``out, jv = jvp(f, x, v)``
+and ``out, hv = hvp(f, x, v)`` (``torch.autograd.functional``; ``torch.func.jvp`` alike),
+``jacobian(f, x)`` and ``hessian(f, x)`` (``torch.autograd.functional``).
 """
 from __future__ import annotations
 
 from . import autograd
 from .backward import backprop
-from .tensor import Tensor, _as_cotangent
+from .tensor import Tensor, _as_cotangent, check_fits
 
 
 def _tensors(xs, what: str) -> list:
@@ -115,7 +120,7 @@ def _leaves(xs) -> list:
 
 
 def vjp(f, *xs):
-    """Evaluate ``out = f(*xs)`` and return ``(out, vjp_fn)``.
+    """Evaluate ``out = f(*xs)`` and return ``(out, vjp_fn)``, as ``torch.func.vjp`` does.
 
     ``out`` is what ``f`` returned (a Tensor or a tuple of Tensors), detached.  ``vjp_fn(g)``
     takes a cotangent shaped like ``out`` (a tuple of them for a tuple ``out``; None for a
@@ -182,22 +187,91 @@ def jacobian(f, inputs, chunk: int | None = None):
     return tuple(b[0] for b in blocks) if outs_tuple else blocks[0][0]
 
 
-def hvp(f, x: Tensor, v: Tensor) -> Tensor:
-    """Hessian-vector product ``H v`` of a scalar function ``f`` at ``x``, without forming H:
-    differentiate ``<grad f(x), v>`` once more (reverse over reverse).
+def _directions(v, xs, who: str) -> list:
+    """The direction(s) ``v``: one Tensor per input, each of its input's shape and dtype;
+    None for one-element inputs means 1 (as PyTorch)."""
+    if v is None:
+        if any(x.size != 1 for x in xs):
+            raise ValueError(f"{who}: v is needed unless every input has one element")
+        return [Tensor._wrap(x.backend.ones(x.data.shape, dtype=x.data.dtype), x.backend) for x in xs]
+    vs = _tensors(v, f"{who}: v")
+    if len(vs) != len(xs):
+        raise ValueError(f"{who}: {len(xs)} inputs but {len(vs)} directions in v")
+    for u, x in zip(vs, xs):
+        check_fits(u, x, f"{who}: v", "its input")
+    return [u.detach() for u in vs]
 
-    Returns a Tensor of ``x``'s shape.  Zeros where the Hessian is zero: for ``f`` linear or
-    piecewise linear in ``x`` (its gradient is then constant and records no graph).
-    """
-    (x,) = _leaves([x])
-    if not isinstance(v, Tensor) or v.shape != x.shape:
-        raise ValueError(f"hvp: v must be a Tensor of x's shape {x.shape}, got "
-                         f"{v.shape if isinstance(v, Tensor) else type(v).__name__}")
-    ys, is_tuple = _outputs(f(x), "hvp")
+
+def _scalar_output(f, xs, who: str) -> Tensor:
+    ys, is_tuple = _outputs(f(*xs), who)
     if is_tuple or ys[0].size != 1:
         got = f"a tuple of {len(ys)}" if is_tuple else f"shape {ys[0].shape}"
-        raise ValueError(f"hvp needs a scalar function, f(x) returned {got}")
-    y = ys[0]
-    (g,) = _pullback([y], [x], [None], create_graph=True)
-    (hv,) = _pullback([(g * v.detach()).sum()], [x], [None])
-    return hv
+        raise ValueError(f"{who} needs a scalar function, f returned {got}")
+    return ys[0]
+
+
+def hvp(f, inputs, v=None) -> tuple:
+    """Hessian-vector product: ``(f(x), H v)`` for a scalar function ``f`` at ``x``, as
+    ``torch.autograd.functional.hvp`` returns them (``out, hv = mg.hvp(f, x, v)``), computed
+    without forming H: differentiate ``<grad f(x), v>`` once more (reverse over reverse).
+
+    ``inputs`` is a Tensor (``Hv`` has its shape) or a tuple of them (``f(*inputs)``; ``v`` and
+    the result are then tuples too).  Zeros where the Hessian is zero: for ``f`` linear or
+    piecewise linear in ``x`` (its gradient is then constant and records no graph).
+    """
+    xs = _leaves(inputs)
+    vs = _directions(v, xs, "hvp")
+    y = _scalar_output(f, xs, "hvp")
+    gs = _pullback([y], xs, [None], create_graph=True)
+    terms = [(g * u).sum() for g, u in zip(gs, vs) if g.requires_grad]
+    hv = _pullback([_add(terms)], xs, [None]) if terms else tuple(_zeros(x) for x in xs)
+    return y.detach(), (hv[0] if isinstance(inputs, Tensor) else hv)
+
+
+def _add(terms: list) -> Tensor:
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
+    return total
+
+
+def jvp(f, inputs, v=None) -> tuple:
+    """Jacobian-vector product (forward mode's result): ``(f(x), J v)``, as
+    ``torch.autograd.functional.jvp`` and ``torch.func.jvp`` return them.
+
+    ``inputs`` a Tensor or a tuple of them (``f(*inputs)``), ``v`` alike (None: ones, for
+    one-element inputs); the result has the structure of ``f``'s output.  minigrad has only
+    reverse mode, so ``J v`` is found by the double-VJP trick: ``u ↦ Jᵀ u`` is linear in the
+    cotangent ``u``, and the derivative of ``<Jᵀ u, v>`` with respect to ``u`` is ``J v``.  Two
+    backward passes, each of the cost of a gradient; exact (no finite difference).
+    """
+    xs = _leaves(inputs)
+    vs = _directions(v, xs, "jvp")
+    outs, is_tuple = _outputs(f(*xs), "jvp")
+    live = [k for k, o in enumerate(outs) if o.requires_grad]     # the others do not depend on x
+    us = [_zeros(outs[k]).requires_grad_() for k in live]           # any value: the map is linear
+    jv = [_zeros(o) for o in outs]
+    if live:
+        gs = _pullback([outs[k] for k in live], xs, us, create_graph=True)   # Jᵀ u, a graph in u
+        terms = [(g * u).sum() for g, u in zip(gs, vs) if g.requires_grad]
+        if terms:
+            for k, j in zip(live, _pullback([_add(terms)], us, [None])):
+                jv[k] = j
+    detached = tuple(o.detach() for o in outs)
+    return (detached, tuple(jv)) if is_tuple else (detached[0], jv[0])
+
+
+def hessian(f, inputs):
+    """The Hessian of a scalar function ``f`` at ``inputs``, as
+    ``torch.autograd.functional.hessian`` gives it: for a Tensor ``x``, one Tensor of shape
+    ``x.shape + x.shape`` with ``H[i..., j...] = ∂²f / ∂x[i...] ∂x[j...]``; for a tuple of
+    inputs, a tuple of tuples, ``H[i][j]`` of shape ``x_i.shape + x_j.shape``.
+
+    The Jacobian (:func:`jacobian`, one backward pass per row) of the gradient, which is
+    recorded with ``create_graph=True``; zeros where the gradient does not depend on an input.
+    """
+    def gradient(*xs):
+        y = _scalar_output(f, xs, "hessian")
+        gs = _pullback([y], list(xs), [None], create_graph=True)
+        return gs[0] if isinstance(inputs, Tensor) else gs
+    return jacobian(gradient, inputs)

@@ -19,7 +19,7 @@ from . import ops
 from .autograd import Primitive
 from .tensor import Tensor
 
-__all__ = ["einsum", "outer"]
+__all__ = ["einsum", "outer", "mv", "addmm"]
 
 
 def _einsum_forward(xp, *operands, inputs, output):
@@ -151,3 +151,25 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise ValueError(f"outer: needs two 1-D tensors, got shapes {a.shape} and {b.shape}")
     return ops.mul(ops.reshape(a, (a.shape[0], 1)), ops.reshape(b, (1, b.shape[0])))
+
+
+def mv(A: Tensor, v: Tensor) -> Tensor:
+    """The matrix-vector product ``A v`` of a 2-D ``A`` and a 1-D ``v`` (:func:`minigrad.matmul`)."""
+    if A.ndim != 2 or v.ndim != 1:
+        raise ValueError(f"mv: needs a 2-D and a 1-D tensor, got shapes {A.shape} and {v.shape}")
+    return ops.matmul(A, v)
+
+
+def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta · input + alpha · (mat1 @ mat2)`` (``torch.addmm``; ``input`` broadcasts to the
+    product's shape).  With ``beta = 0`` the input is not read at all (a NaN there does not
+    spread), as in PyTorch.  A composition: input̄ = β ḡ, mat1̄ = α ḡ mat2ᵀ, mat2̄ = α mat1ᵀ ḡ."""
+    if mat1.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {mat1.shape} and {mat2.shape}")
+    product = ops.matmul(mat1, mat2)
+    if alpha != 1:
+        product = product * alpha
+    if beta == 0:
+        ops.broadcast_to(input, product.shape)             # must fit all the same (PyTorch checks)
+        return product
+    return product + (input if beta == 1 else input * beta)

@@ -7,6 +7,8 @@ rearrangement of the cotangent ``ḡ``: to "undo" where a value went.  Read the 
   ``scatter_add_along`` adds ``ḡ`` back at the same places (a value picked twice gets two
   contributions).  Each is the other's VJP, so second derivatives work;
 * ``pad`` surrounds ``x`` with a constant, ``crop`` cuts the edges off: each is the other's VJP;
+* ``diagonal`` reads a matrix's diagonal out, ``diag_place`` writes a vector onto one: each is
+  the other's VJP (``diag`` is one or the other, as PyTorch's; ``trace`` sums a diagonal);
 * ``roll`` by s is undone by ``roll`` by -s, ``flip`` by ``flip``, ``tril`` by ``tril``;
 * ``tile`` and ``repeat_interleave`` copy each value several times: their VJPs sum the copies;
 * ``sort`` and ``topk`` are a ``gather`` with indices found by sorting (constants: no gradient
@@ -24,8 +26,8 @@ from .autograd import DeviceMismatchError
 from .ops import ValuesIndices, _axes, accepts_dim, const, primitive
 from .tensor import Tensor
 
-__all__ = ["take_along_axis", "gather", "masked_fill", "one_hot", "roll", "flip", "pad",
-           "tril", "triu", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices"]
+__all__ = ["take_along_axis", "gather", "index_select", "masked_fill", "one_hot", "roll", "flip", "pad",
+           "tril", "triu", "diag", "diagonal", "trace", "diff", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices"]
 
 
 # =========================================================================== helpers
@@ -131,6 +133,18 @@ def gather(x: Tensor, dim: int, index) -> Tensor:
             raise ValueError(f"gather: index of shape {idx.shape} is larger than x of shape {x.shape} "
                              f"on dimension {d} (only dimension {axis}, the one gathered along, may be)")
     return _gather(x, index=idx, axis=axis)
+
+
+def index_select(x: Tensor, dim: int, index) -> Tensor:
+    """PyTorch's ``index_select``: the slices of ``x`` at positions ``index`` (1-D integers) along
+    ``dim``, in that order; the axis keeps its place and gets ``len(index)`` entries.
+
+    A composition: ``x[:, ..., index]`` (:func:`minigrad.getitem`); its gradient puts ḡ back at
+    the positions, and a position picked twice gets both (repeats add up)."""
+    idx = _index_array(index, x, "index_select: index")
+    if idx.ndim > 1:
+        raise ValueError(f"index_select: index must be 1-D (or 0-d), got shape {tuple(idx.shape)}")
+    return ops.getitem(x, (slice(None),) * _axis(dim, x.ndim) + (idx.reshape(-1),))
 
 
 # =========================================================================== masking
@@ -299,6 +313,83 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
     """The upper triangle of the last two axes: entries on and above the ``diagonal``-th diagonal."""
     _matrices(x, "triu")
     return _triu(x, k=int(diagonal))
+
+
+# =========================================================================== diagonals
+@primitive(name="diagonal", save="")
+def _diagonal(xp, x, *, k):
+    """out[i] = x[i, i + k] (k ≥ 0) or x[i - k, i] (k < 0): the k-th diagonal of a matrix
+    x̄ = zeros like x with ḡ written back onto that diagonal: diag_place"""
+    return xp.diagonal(x, offset=k).copy()
+
+
+@primitive(name="diag_place", save="")
+def _diag_place(xp, v, *, k, shape):
+    """out = zeros(shape) with v on the k-th diagonal      v̄ = the k-th diagonal of ḡ: diagonal"""
+    out = xp.zeros(shape, dtype=v.dtype)
+    n = v.shape[0]
+    out[xp.arange(n) + max(-k, 0), xp.arange(n) + max(k, 0)] = v
+    return out
+
+
+_diagonal.defvjp(lambda g, out, x, *, k: _diag_place(g, k=k, shape=x.shape))
+_diag_place.defvjp(lambda g, out, v, *, k, shape: _diagonal(g, k=k))
+
+
+def _offset(name: str, k) -> int:
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool):
+        raise TypeError(f"{name}: the diagonal's offset is an int, got {k!r}")
+    return int(k)
+
+
+def diagonal(x: Tensor, offset: int = 0) -> Tensor:
+    """The ``offset``-th diagonal of a matrix (0 the main one, > 0 above it, < 0 below it), 1-D."""
+    if x.ndim != 2:
+        raise ValueError(f"diagonal: takes a 2-D tensor, got shape {x.shape}")
+    return _diagonal(x, k=_offset("diagonal", offset))
+
+
+def diag(x: Tensor, diagonal: int = 0) -> Tensor:
+    """PyTorch's ``diag``: a 1-D ``x`` becomes the square matrix with ``x`` on its
+    ``diagonal``-th diagonal (size n + |diagonal|); a 2-D ``x`` gives that diagonal, 1-D."""
+    k = _offset("diag", diagonal)
+    if x.ndim == 1:
+        n = x.shape[0] + abs(k)
+        return _diag_place(x, k=k, shape=(n, n))
+    if x.ndim == 2:
+        return _diagonal(x, k=k)
+    raise ValueError(f"diag: takes a 1-D tensor (to make a matrix) or a 2-D one (to read its "
+                     f"diagonal), got shape {x.shape}")
+
+
+def trace(x: Tensor) -> Tensor:
+    """The sum of a matrix's main diagonal (integers: int64, as in PyTorch); x̄ = ḡ I."""
+    if x.ndim != 2:
+        raise ValueError(f"trace: takes a 2-D tensor, got shape {x.shape}")
+    return ops.sum(_diagonal(x, k=0))
+
+
+# =========================================================================== differences
+def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The ``n``-th forward difference along ``dim``: ``out[i] = x[i + 1] - x[i]``, ``n`` times
+    (``torch.diff``; ``prepend`` / ``append`` are joined to x along ``dim`` first).  Bool
+    tensors give ``x[i + 1] != x[i]``, as in PyTorch.  A composition of slices and a
+    subtraction: x̄[i] = ḡ[i - 1] - ḡ[i] for n = 1."""
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"diff: n must be a non-negative int, got {n!r}")
+    if x.ndim == 0:
+        raise ValueError("diff: needs a tensor with at least one dimension, got a 0-d one")
+    axis = _axis(dim, x.ndim)
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = ops.concat([p if isinstance(p, Tensor) else ops._lift(p, x) for p in parts], axis=axis)
+    before, after = ((slice(None),) * axis + (slice(s, e),) for s, e in ((None, -1), (1, None)))
+    for _ in range(int(n)):
+        if x.dtype == np.bool_:
+            x = ops.compare("not_equal", x[after], x[before])
+        else:
+            x = x[after] - x[before]
+    return x
 
 
 # =========================================================================== repeating

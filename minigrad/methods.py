@@ -11,7 +11,7 @@ import numpy as np
 
 from . import autograd, elementwise, linalg, manipulation, ops, reductions
 from .backward import backprop
-from .tensor import Tensor, _as_cotangent
+from .tensor import BuiltinNames, Tensor, _as_cotangent, _shape, full, tensor
 
 
 def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
@@ -173,10 +173,11 @@ def _bitwise(name):
     return method
 
 
-def _to_dtype(dtype, name):
+def _to_dtype(dtype, name, torch_name):
     def method(self):
         return ops.astype(self, dtype=np.dtype(dtype))
-    method.__doc__ = f"``self.astype({name!r})`` (PyTorch's ``.{dtype.__name__}()`` habit)."
+    method.__doc__ = f"``self.astype({name!r})`` (PyTorch's ``.{torch_name}()`` habit)."
+    method.__name__ = method.__qualname__ = torch_name
     return method
 
 
@@ -209,7 +210,7 @@ def _take_along_dim(self, indices, dim=None):
 # source, and a lambda's source line here is not valid Python on its own.
 METHODS = {
     "backward": backward,
-    "to": ops.to, "cpu": _cpu, "astype": _astype, "float": _float, "double": _double,
+    "to": ops.to, "cpu": _cpu, "astype": _astype, "double": _double,
     "exp": _unary(ops.exp), "log": _unary(ops.log), "tanh": _unary(ops.tanh),
     "sigmoid": _unary(ops.sigmoid), "relu": _unary(ops.relu), "abs": _unary(ops.abs),
     "clip": ops.clip, "clamp": ops.clip,
@@ -224,9 +225,7 @@ METHODS = {
     "__invert__": _bitwise("invert"), "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"),
     "__xor__": _bitwise("bitwise_xor"), "__rand__": _bitwise("bitwise_and"),
     "__ror__": _bitwise("bitwise_or"), "__rxor__": _bitwise("bitwise_xor"),
-    # (no .int() / .bool(): as method names they would shadow the builtins in every Tensor
-    # method's type annotations, as read by the documentation; use .astype("int32"/"bool"))
-    "long": _to_dtype(np.int64, "int64"),
+    "long": _to_dtype(np.int64, "int64", "long"), "half": _to_dtype(np.float16, "float16", "half"),
     "add_": _in_place("add"), "sub_": _in_place("sub"), "mul_": _in_place("mul"),
     "div_": _in_place("div"), "zero_": _zero_, "copy_": _copy_,
 }
@@ -327,6 +326,80 @@ METHODS.update({
     "clone": _clone, "numel": _numel, "dim": _dim,
 })
 
+# --------------------------------------------------------------------------- PyTorch's habits
+def _type_as(self, other):
+    """This tensor in ``other``'s dtype and on its device (PyTorch's type covers both)."""
+    return ops.to(ops.astype(self, dtype=other.dtype) if self.dtype != other.dtype else self, other.device)
+
+
+def _new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+    """Zeros of ``size``, in this tensor's dtype and on its device unless given."""
+    return _new_full(self, _shape(size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+    """Ones of ``size``, in this tensor's dtype and on its device unless given."""
+    return _new_full(self, _shape(size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+    """``fill_value`` in ``size``, in this tensor's dtype and on its device unless given."""
+    return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def _new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+    """A new leaf from ``data`` (copied), in this tensor's dtype and on its device unless given."""
+    return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                  device=self.device if device is None else device, requires_grad=requires_grad)
+
+
+def _contiguous(self):
+    """The tensor itself: minigrad's arrays need no particular memory layout."""
+    return self
+
+
+def _cuda(self, device=None):
+    """``self.to("cuda")`` (``device``: a GPU's number or name, e.g. 1 or "cuda:1")."""
+    return ops.to(self, "cuda" if device is None else f"cuda:{device}" if isinstance(device, int) else device)
+
+
+def _index_select(self, dim, index):
+    return M.index_select(self, dim, index)
+
+
+def _lerp(self, end, weight):
+    return E.lerp(self, end, weight)
+
+
+def _addmm(self, mat1, mat2, *, beta=1, alpha=1):
+    return linalg.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+
+def _isclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return E.isclose(self, other, rtol, atol, equal_nan)
+
+
+def _allclose(self, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return E.allclose(self, other, rtol, atol, equal_nan)
+
+
+METHODS.update({
+    "type_as": _type_as, "new_zeros": _new_zeros, "new_ones": _new_ones, "new_full": _new_full,
+    "new_tensor": _new_tensor, "contiguous": _contiguous, "cuda": _cuda,
+    "tan": _unary(E.tan), "sinh": _unary(E.sinh), "cosh": _unary(E.cosh), "asin": _unary(E.asin),
+    "acos": _unary(E.acos), "atan": _unary(E.atan), "atan2": _binary(E.atan2),
+    "log2": _unary(E.log2), "log10": _unary(E.log10), "exp2": _unary(E.exp2),
+    "trunc": _unary(E.trunc), "frac": _unary(E.frac), "fmod": _binary(E.fmod),
+    "nan_to_num": E.nan_to_num, "lerp": _lerp, "softplus": E.softplus,
+    "logical_and": _binary(E.logical_and), "logical_or": _binary(E.logical_or),
+    "logical_xor": _binary(E.logical_xor), "logical_not": _unary(E.logical_not),
+    "isclose": _isclose, "allclose": _allclose, "equal": _binary(E.equal),
+    "cumprod": R.cumprod, "diag": M.diag, "diagonal": M.diagonal, "trace": _unary(M.trace), "diff": M.diff,
+    "index_select": _index_select, "mv": linalg.mv, "addmm": _addmm,
+    "register_hook": autograd.register_hook,
+})
+
 PROPERTIES = {
     "T": lambda self: ops.permute(self, tuple(reversed(range(self.ndim)))),
     "mT": lambda self: ops.swapaxes(self, -1, -2),
@@ -334,6 +407,12 @@ PROPERTIES = {
 
 for _name, _fn in {**OPERATORS, **METHODS, "__setitem__": _setitem}.items():
     setattr(Tensor, _name, _fn)
+# Methods named like builtins go on Tensor's base class: in Tensor's own namespace they would
+# shadow the builtins in every method's annotations as documentation tools read them (pdoc
+# resolves ``keepdims: bool`` in the class's __dict__).
+for _name, _fn in {"int": _to_dtype(np.int32, "int32", "int"), "bool": _to_dtype(np.bool_, "bool", "bool"),
+                   "float": _float}.items():
+    setattr(BuiltinNames, _name, _fn)
 for _name, _fn in PROPERTIES.items():
     setattr(Tensor, _name, property(_fn))
 Tensor.__pos__ = lambda self: self

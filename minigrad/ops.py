@@ -499,10 +499,22 @@ def clip(x: Tensor, low=None, high=None, *, min=None, max=None) -> Tensor:
     return _clip(x, low=low, high=high)
 
 
-@primitive
-def astype(xp, x, *, dtype):
+class _AsType(Primitive):
+    """``astype(x, dtype=...)``: a conversion to an integer or bool dtype ends the graph (its
+    values have no derivative), so the result never requires grad, as in PyTorch (``x.long()``)."""
+
+    def __call__(self, x, *, dtype):
+        if x.requires_grad and np.dtype(dtype).kind != "f":
+            return Tensor._wrap(self.forward(x.backend, x._data, dtype=dtype), x.backend)
+        return Primitive.__call__(self, x, dtype=dtype)
+
+
+def _astype(xp, x, *, dtype):
     """out = x converted to dtype            x̄ = ḡ converted back to x's dtype"""
     return x.astype(dtype)
+
+
+astype = _AsType(_astype, name="astype")
 astype.defvjp(lambda g, out, x, *, dtype: g.astype(x.dtype))
 
 

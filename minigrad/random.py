@@ -85,3 +85,26 @@ def rand(*shape, generator: Generator | None = None, dtype=None, device=None, re
 def randint(low: int, high: int, shape, generator: Generator | None = None, device=None) -> Tensor:
     """Integers uniform in [low, high) (int64); see :func:`randn`."""
     return (generator or _default(device)).integers(low, high, shape)
+
+
+def randn_like(t: Tensor, *, generator: Generator | None = None, dtype=None, device=None,
+               requires_grad=False) -> Tensor:
+    """Standard normal samples in ``t``'s shape, dtype and device (unless given); see
+    :func:`randn` (``generator``: one of this device's, else the device's default)."""
+    return randn(t.shape, generator=generator, dtype=_like_dtype("randn_like", t, dtype),
+                 device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def rand_like(t: Tensor, *, generator: Generator | None = None, dtype=None, device=None,
+              requires_grad=False) -> Tensor:
+    """Samples of U[0, 1) in ``t``'s shape, dtype and device (unless given); see :func:`rand`."""
+    return rand(t.shape, generator=generator, dtype=_like_dtype("rand_like", t, dtype),
+                device=t.device if device is None else device, requires_grad=requires_grad)
+
+
+def _like_dtype(name: str, t: Tensor, dtype) -> np.dtype:
+    """The floating dtype of a random tensor like ``t`` (an integer ``t`` needs ``dtype=``, as in PyTorch)."""
+    dtype = t.dtype if dtype is None else np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{name}: samples are floating, and the dtype is {dtype}; pass dtype=, e.g. 'float64'")
+    return dtype

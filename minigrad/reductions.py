@@ -17,6 +17,8 @@ Conventions where a derivative does not exist, PyTorch's throughout:
 * ``prod`` is never differentiated by dividing by x: its gradient is the product of the
   *other* elements, exact with one zero (only the zero's position gets a gradient) or several
   (all gradients are 0).
+* ``cumprod`` is not differentiated by dividing by x either: its gradient is a backward
+  recurrence of products, exact with zeros in the input (as PyTorch's).
 * ``argmax`` / ``argmin`` return int64 indices with no gradient (first occurrence on ties).
 """
 from __future__ import annotations
@@ -29,7 +31,7 @@ from . import ops
 from .ops import _accumulator, _axes, accepts_dim, const, expand_dims, primitive
 from .tensor import Tensor, _is_float
 
-__all__ = ["argmax", "argmin", "cumsum", "norm", "prod", "std", "var", "vector_norm"]
+__all__ = ["argmax", "argmin", "cumprod", "cumsum", "norm", "prod", "std", "var", "vector_norm"]
 
 
 def _floating(x: Tensor) -> Tensor:
@@ -214,6 +216,49 @@ def cumsum(x: Tensor, axis) -> Tensor:
     if not axes:                             # a 0-d tensor: its running sum is itself
         return x
     return _cumsum(x, axis=axes[0])
+
+
+# =========================================================================== cumulative product
+@primitive(name="cumprod")
+def _cumprod(xp, x, *, axis):
+    """out_i = Π_{j≤i} x_j along axis      x̄_k = Σ_{i≥k} ḡ_i Π_{j≤i, j≠k} x_j = E_k s_k
+
+    where E_k = Π_{j<k} x_j (the products before k) and s_k = Σ_{i≥k} ḡ_i Π_{k<j≤i} x_j (what
+    comes back from k on), which satisfies s_k = ḡ_k + x_{k+1} s_{k+1}: a recurrence run from
+    the end, one step per position.  No division by x_k (the shortcut Σ ḡ_i out_i / x_k is
+    0/0 at a zero), so the gradient is exact with one zero in x or several, with no special
+    case.  Bool and integer inputs give int64, without gradient.
+    """
+    return xp.cumprod(x, axis=axis, dtype=_accumulator(x))
+
+
+def _cumprod_vjp(g, out, x, *, axis):
+    n = x.shape[axis]
+    if n == 0:
+        return g
+    g, x = ops.swapaxes(g, axis, 0), ops.swapaxes(x, axis, 0)        # the scanned axis first
+    s = [g[n - 1]]
+    for k in range(n - 2, -1, -1):                                    # s_k = ḡ_k + x_{k+1} s_{k+1}
+        s.append(g[k] + x[k + 1] * s[-1])
+    one = const(x.backend.ones((1,) + x.shape[1:]), x)
+    before = ops.concat([one, _cumprod(x[:-1], axis=0)])             # E_k = Π_{j<k} x_j
+    return ops.swapaxes(before * ops.stack(s[::-1]), 0, axis)
+
+
+_cumprod.defvjp(_cumprod_vjp)
+
+
+@accepts_dim
+def cumprod(x: Tensor, axis) -> Tensor:
+    """Running product along ``axis`` (PyTorch's ``cumprod(dim)``; ``axis=None``: the flattened
+    tensor, as NumPy).  Bool and integer inputs give int64, as in PyTorch.  Its gradient costs
+    one small step per position along the axis (see :func:`_cumprod`)."""
+    if axis is None:
+        x, axis = ops.reshape(x, (-1,)), 0
+    axes = _axes(axis, x.ndim)
+    if not axes:
+        return _cumprod(ops.reshape(x, (1,)), axis=0).reshape(())
+    return _cumprod(x, axis=axes[0])
 
 
 # =========================================================================== norms

@@ -39,7 +39,15 @@ _NUMPY_SCALARS = frozenset(t for t in np.sctypeDict.values() if issubclass(t, np
 CHANGES = [0]       # in-place changes made so far, to any tensor (see "In-place changes" above)
 
 
-class Tensor:
+class BuiltinNames:
+    """Tensor's base class, the home of its methods named like builtins (``.int()``, ``.bool()``,
+    ``.float()``; attached by :mod:`minigrad.methods`), so that Tensor's own namespace never
+    hides the builtins ``int``, ``bool``, ``float`` from tools that read its annotations."""
+
+    __slots__ = ()
+
+
+class Tensor(BuiltinNames):
     __slots__ = ("_data", "_version", "backend", "requires_grad", "grad", "_node", "name", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
@@ -145,6 +153,15 @@ class Tensor:
         return float(self.item())
 
     def __int__(self):
+        return int(self.item())
+
+    def __index__(self):
+        """A 0-d integer tensor as a Python int where Python wants an index (``range(t)``,
+        ``items[t]``, ``a[t:]``).  Only 0-d: a one-element 1-D tensor would then index NumPy
+        arrays as a number, no longer as an array (PyTorch also takes those, and bools)."""
+        if self.ndim != 0 or self.dtype.kind not in "iu":
+            raise TypeError(f"only 0-d integer tensors can be used as an index, got one of shape "
+                            f"{self.shape} and dtype {self.dtype}")
         return int(self.item())
 
     def __bool__(self):
@@ -269,12 +286,50 @@ def full(shape, value, dtype=None, device=None, requires_grad=False) -> Tensor:
     return _filled(value, shape, dtype, device, requires_grad)
 
 
-def zeros_like(t: Tensor, requires_grad=False) -> Tensor:
-    return zeros(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+def zeros_like(t: Tensor, requires_grad=False, *, dtype=None, device=None) -> Tensor:
+    """Zeros of ``t``'s shape, and of its dtype and device unless given."""
+    return full_like(t, 0, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def ones_like(t: Tensor, requires_grad=False) -> Tensor:
-    return ones(t.shape, dtype=t.dtype, device=t.device, requires_grad=requires_grad)
+def ones_like(t: Tensor, requires_grad=False, *, dtype=None, device=None) -> Tensor:
+    """Ones of ``t``'s shape, and of its dtype and device unless given."""
+    return full_like(t, 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(t: Tensor, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """``fill_value`` in ``t``'s shape, and in its dtype and device unless given (PyTorch's rule:
+    ``full_like(int_tensor, 2.5)`` is an int tensor of 2s)."""
+    return _filled(fill_value, t.shape, t.dtype if dtype is None else dtype,
+                   t.device if device is None else device, requires_grad)
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor that **shares memory** with the NumPy ``array`` (``torch.from_numpy``): the
+    dtype is kept, and a change made through either is seen by the other.
+
+    Writes made through the array are not counted as in-place changes (see the module
+    docstring): change it only when no graph has kept it for a gradient.  The array stays on
+    the host; for another device use :func:`tensor` (a copy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy takes a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"from_numpy: dtype {array.dtype} is not supported: use bool, integer or floating arrays")
+    return Tensor._wrap(array, get_backend("cpu"))
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor, without a copy where none is needed (``torch.as_tensor``): a Tensor
+    already of that dtype and device is returned itself (graph and all, else converted with
+    ``astype`` / ``to``, which are differentiable); a NumPy array headed for the CPU in its own dtype
+    is shared (:func:`from_numpy`); anything else is copied, as by :func:`tensor`."""
+    if isinstance(data, Tensor):
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            data = data.astype(dtype)
+        return data if device is None else data.to(device)
+    if (isinstance(data, np.ndarray) and get_backend(device).device == "cpu"
+            and (dtype is None or np.dtype(dtype) == data.dtype)):
+        return from_numpy(data)
+    return tensor(data, dtype=dtype, device=device)
 
 
 def arange(*args, dtype=None, device=None) -> Tensor:

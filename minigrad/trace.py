@@ -77,6 +77,7 @@ from . import backend as _backend
 from . import passes as _passes
 from .autograd import DeviceMismatchError
 from .backend import Backend
+from .manipulation import trace as _matrix_trace
 from .passes import ALL, Facts, Line
 from .tensor import Tensor
 
@@ -784,6 +785,8 @@ class trace:
     """``mg.trace(fn)``: ``fn`` traced once per combination of argument shapes, then replayed.
 
     See the module's docstring for what a replay reproduces and the rules it checks.
+    ``mg.trace(A)`` with a Tensor ``A`` is PyTorch's ``torch.trace``, the sum of a matrix's
+    diagonal (:func:`minigrad.manipulation.trace`): a function is traced, a matrix summed.
     ``.code(*args)`` returns the program for those arguments (tracing them if needed);
     ``.programs`` counts the traces kept (at most ``max_programs``, least recently used first
     out).  ``optimize``: True (default) runs the passes of :mod:`minigrad.passes` over each
@@ -799,6 +802,8 @@ class trace:
     def __new__(cls, fn=None, **kwargs):
         if fn is None:                                 # @mg.trace(max_programs=...)
             return lambda f: cls(f, **kwargs)
+        if isinstance(fn, Tensor):                     # torch.trace(A): the matrix's trace
+            return _matrix_trace(fn)
         return super().__new__(cls)
 
     @property
