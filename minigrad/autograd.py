@@ -22,6 +22,8 @@ import itertools
 import weakref
 from contextlib import contextmanager
 
+import numpy as np
+
 from .tensor import CHANGES, DeviceMismatchError, Tensor
 
 _wrap = Tensor._wrap
@@ -66,13 +68,18 @@ class set_grad_enabled:
     """Turn recording on or off, as ``torch.set_grad_enabled``: as a function it switches at
     once (``mg.set_grad_enabled(False)``); as a context manager (``with
     mg.set_grad_enabled(training):``) the previous mode comes back at the end of the block; as
-    a decorator (``@mg.set_grad_enabled(False)``) it switches only while the function runs."""
+    a decorator (``@mg.set_grad_enabled(False)``) it switches only while the function runs.
+    ``mode`` is a bool (PyTorch refuses anything else too).  Like ``no_grad``, the mode is one
+    for the whole process, not one per thread."""
 
     def __init__(self, mode: bool):
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"set_grad_enabled takes True or False, got {mode!r}")
         self.mode = bool(mode)
         self.previous, _State.grad_enabled = _State.grad_enabled, self.mode
 
     def __enter__(self):
+        _State.grad_enabled = self.mode              # (the mode may have changed since __init__)
         return self
 
     def __exit__(self, *exc):
@@ -116,14 +123,15 @@ class Node:
     * ``out_data``: the output array, only if the VJP reads it (``op.saves_out``: tanh, exp);
     * ``changes``: how many in-place changes had been made (``tensor.CHANGES``) when the values
       were kept, so that backward can refuse a value changed after that (its gradient would be
-      silently wrong).
+      silently wrong);
+    * ``hooks``: the functions ``Tensor.register_hook`` put on the output's gradient (None).
 
     So ``tanh(a + b)`` keeps neither ``a + b`` nor ``a`` nor ``b`` alive: add's VJP needs no
     values and tanh's needs only its output.
     """
 
     __slots__ = ("op", "params", "parents", "shapes", "inputs", "out_data", "out_shape", "seq",
-                 "marks", "taped", "retained", "changes", "out_version", "__weakref__")
+                 "marks", "taped", "retained", "changes", "out_version", "hooks", "__weakref__")
 
     def __init__(self, op, inputs, params, out):
         self.op = op
@@ -141,6 +149,7 @@ class Node:
         self.marks = _State.marks
         self.taped = None             # [(tape, entry)] when a Tape recorded this node
         self.retained = None          # weakref to the output, if it asked to retain_grad()
+        self.hooks = None             # functions of the output's gradient (Tensor.register_hook)
 
     @property
     def released(self) -> bool:
@@ -263,49 +272,61 @@ def _attach(out, node, inputs) -> None:
 
 
 # --------------------------------------------------------------------------- hooks
-HOOKS: dict = {}
-"""``id`` of a Node or a leaf Tensor -> the functions registered on it with
-``Tensor.register_hook``, called in order by the backward pass with the tensor's gradient once
-it is complete.  Keyed by ``id`` (a Tensor's ``==`` is elementwise, so a Tensor cannot be a key
-that is compared); an entry goes when its Node or Tensor does (``weakref.finalize``)."""
-
-
 class HookHandle:
-    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook."""
+    """What ``register_hook`` returns: ``handle.remove()`` unregisters the hook (a second call,
+    or one after the tensor is gone, does nothing)."""
 
-    def __init__(self, key_id: int, fn):
-        self._key_id, self._fn = key_id, fn
+    def __init__(self, key, fn):
+        self._key, self._fn = weakref.ref(key), fn
 
     def remove(self) -> None:
-        hooks = HOOKS.get(self._key_id)
-        if hooks and self._fn in hooks:
-            hooks.remove(self._fn)
+        key = self._key()
+        hooks = None if key is None else _hooks_of(key)
+        for k, fn in enumerate(hooks or ()):
+            if fn is self._fn:
+                del hooks[k]
+                return
 
 
 def register_hook(t: Tensor, fn) -> HookHandle:
     """Call ``fn(grad)`` when backward has computed the gradient of ``t`` (all of it: the sum
     over every use); if ``fn`` returns a Tensor, that replaces the gradient from then on (what
     flows further back, what ``.grad`` and ``mg.grad`` show), as in PyTorch.  Hooks run in the
-    order registered, each on the previous one's result.  (The hook of an intermediate value
-    lives on the Node that made it, as PyTorch's lives on its ``grad_fn``.)"""
+    order registered, each on the previous one's result.
+
+    The hooks live on the object that collects ``t``'s gradient: the Node that made ``t`` (as
+    PyTorch's live on its ``grad_fn``), or the leaf ``t`` itself.  So they go when it goes, and
+    a hook that refers to its own tensor makes a cycle that the garbage collector frees."""
     if not t.requires_grad:
         raise RuntimeError("register_hook on a tensor that does not require grad: it gets no gradient")
-    key = t._node if t._node is not None else t
-    if id(key) not in HOOKS:
-        HOOKS[id(key)] = []
-        weakref.finalize(key, HOOKS.pop, id(key), None)
-    HOOKS[id(key)].append(fn)
-    return HookHandle(id(key), fn)
+    if not callable(fn):
+        raise TypeError(f"register_hook takes a function of the gradient, got {type(fn).__name__}")
+    if t._node is not None:
+        key = t._node
+        key.hooks = key.hooks or []
+        key.hooks.append(fn)
+    else:
+        key = t
+        key._hooks = key._hooks or []
+        key._hooks.append(fn)
+    return HookHandle(key, fn)
 
 
-def run_hooks(key, g: Tensor) -> Tensor:
-    """``g`` passed through the hooks registered on ``key`` (see :func:`register_hook`)."""
-    for fn in HOOKS.get(id(key), ()):
+def _hooks_of(key) -> list | None:
+    """The hooks registered on a Node or a leaf Tensor (None: none ever were)."""
+    return key.hooks if type(key) is Node else key._hooks
+
+
+def run_hooks(hooks: list, g: Tensor) -> Tensor:
+    """``g`` passed through ``hooks`` in order (see :func:`register_hook`)."""
+    for fn in list(hooks):                        # (a hook may remove itself)
         result = fn(g)
         if result is not None:
             if not isinstance(result, Tensor) or result.shape != g.shape or result.dtype != g.dtype:
-                raise TypeError(f"a gradient hook must return None or a Tensor of shape {g.shape} and "
-                                f"dtype {g.dtype}, got {type(result).__name__}")
+                got = (f"a Tensor of shape {result.shape} and dtype {result.dtype}"
+                       if isinstance(result, Tensor) else f"a {type(result).__name__}")
+                raise TypeError(f"a gradient hook must return None or a Tensor of shape {g.shape} "
+                                f"and dtype {g.dtype} (the gradient's), got {got}")
             g = result
     return g
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator
 
 from .accumulate import _DEFERRED, Cotangents
-from .autograd import HOOKS, GraphReleasedError, Node, Shape, _State, run_hooks
+from .autograd import GraphReleasedError, Node, Shape, _State, run_hooks
 from .tensor import CHANGES, Tensor
 
 _wrap = Tensor._wrap
@@ -38,14 +38,13 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
         grads.add(_key(r), g)
     wanted = {} if inputs is None else {_key(x): k for k, x in enumerate(inputs)}
     captured = [None] * len(wanted)
-    hooked = HOOKS or None                        # Tensor.register_hook: rare, checked once
     previous, _State.grad_enabled = _State.grad_enabled, create_graph
     try:
         for node in nodes:                        # 4. each node sends its cotangent to its inputs
             g = grads.grads.pop(node, None)
             if g is not None and (needed is None or node in needed):
-                if hooked is not None and id(node) in hooked:
-                    g = run_hooks(node, g)        # a hook may replace g
+                if node.hooks:
+                    g = run_hooks(node.hooks, g)  # Tensor.register_hook: a hook may replace g
                 if node in wanted:
                     captured[wanted[node]] = g
                 _visit(node, g, grads, needed, immediate and create_graph)
@@ -53,13 +52,10 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
                 node.release()                    # its saved arrays may go now
         grads.flush_all()
         leaves = [key for key in grads.grads if type(key) is not Node]
-        if hooked is not None:
-            for key in leaves:
-                if id(key) in hooked:             # a leaf's hooks see its whole gradient
-                    g = grads.grads[key]
-                    grads.grads[key] = run_hooks(key, g)
-                    if grads.grads[key] is not g:
-                        grads.owned.discard(key)  # the hook's tensor is not ours to keep
+        for key in leaves:
+            if key._hooks:                        # a leaf's hooks see its whole gradient
+                grads.grads[key] = run_hooks(key._hooks, grads.grads[key])
+                grads.owned.discard(key)          # a hook may keep what it saw: .grad gets a copy
     finally:
         _State.grad_enabled = previous
     if inputs is not None:                        # 5. return the requested gradients ...

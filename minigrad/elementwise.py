@@ -624,8 +624,10 @@ def isclose(a: Tensor, b: Tensor, rtol=1e-05, atol=1e-08, equal_nan: bool = Fals
     if a.dtype != b.dtype:
         raise TypeError(f"isclose: dtypes {a.dtype} and {b.dtype} differ (as in PyTorch, they must be "
                         "equal): convert one with .astype()")
-    close = a.backend.isclose(a.data, b.data, rtol=_number("rtol", rtol), atol=_number("atol", atol),
-                              equal_nan=bool(equal_nan))
+    rtol, atol = _number("rtol", rtol), _number("atol", atol)
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be >= 0, got rtol={rtol}, atol={atol}")
+    close = a.backend.isclose(a.data, b.data, rtol=rtol, atol=atol, equal_nan=bool(equal_nan))
     return Tensor._wrap(close, a.backend)
 
 

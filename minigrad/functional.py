@@ -5,7 +5,8 @@ All six are thin layers over the one backward pass, :func:`minigrad.backward.bac
 ``grad`` works on a graph you recorded; the others take a function ``f`` and record it
 themselves.  For those the derivative of something ``f`` does not depend on is zero (PyTorch's
 ``torch.autograd.functional`` with ``strict=False``): an unused input gets a zero block, a
-linear ``f`` a zero Hessian.  ``f`` must return a Tensor or a tuple of Tensors.
+linear ``f`` a zero Hessian.  ``f`` must return a Tensor or a tuple of Tensors.  They record
+``f`` even inside ``mg.no_grad()``, as PyTorch's do.
 
 What they return is what PyTorch's functions of the same names return, so that code moves
 over unchanged: ``out, vjp_fn = vjp(f, x)`` (``torch.func.vjp``), ``out, jv = jvp(f, x, v)``
@@ -13,6 +14,8 @@ and ``out, hv = hvp(f, x, v)`` (``torch.autograd.functional``; ``torch.func.jvp`
 ``jacobian(f, x)`` and ``hessian(f, x)`` (``torch.autograd.functional``).
 """
 from __future__ import annotations
+
+import functools
 
 from . import autograd
 from .backward import backprop
@@ -114,11 +117,23 @@ def _pullback(outs, xs, gs, create_graph: bool = False) -> tuple:
                 create_graph=create_graph, materialize_grads=True)
 
 
+def _records(fn):
+    """Run ``fn`` (one of the functions of ``f`` below) with recording on, as
+    ``torch.autograd.functional`` does: inside ``mg.no_grad()`` they still differentiate ``f``
+    (else ``f`` would record no graph and every derivative would come out as zeros)."""
+    @functools.wraps(fn)
+    def recording(*args, **kwargs):
+        with autograd.enable_grad():
+            return fn(*args, **kwargs)
+    return recording
+
+
 def _leaves(xs) -> list:
     """Fresh leaves with the data of ``xs``: the inputs' own graphs are cut."""
     return [x.detach().requires_grad_() for x in _tensors(xs, "inputs")]
 
 
+@_records
 def vjp(f, *xs):
     """Evaluate ``out = f(*xs)`` and return ``(out, vjp_fn)``, as ``torch.func.vjp`` does.
 
@@ -142,6 +157,7 @@ def vjp(f, *xs):
     return (detached if is_tuple else detached[0]), vjp_fn
 
 
+@_records
 def jacobian(f, inputs, chunk: int | None = None):
     """The Jacobian of ``f`` at ``inputs``, by reverse mode (``f(*inputs)`` for a tuple).
 
@@ -210,6 +226,7 @@ def _scalar_output(f, xs, who: str) -> Tensor:
     return ys[0]
 
 
+@_records
 def hvp(f, inputs, v=None) -> tuple:
     """Hessian-vector product: ``(f(x), H v)`` for a scalar function ``f`` at ``x``, as
     ``torch.autograd.functional.hvp`` returns them (``out, hv = mg.hvp(f, x, v)``), computed
@@ -235,6 +252,7 @@ def _add(terms: list) -> Tensor:
     return total
 
 
+@_records
 def jvp(f, inputs, v=None) -> tuple:
     """Jacobian-vector product (forward mode's result): ``(f(x), J v)``, as
     ``torch.autograd.functional.jvp`` and ``torch.func.jvp`` return them.

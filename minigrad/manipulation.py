@@ -19,6 +19,8 @@ Indices (``index``, ``mask``) are device arrays kept as parameters of the node, 
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import ops
@@ -140,10 +142,17 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
     ``dim``, in that order; the axis keeps its place and gets ``len(index)`` entries.
 
     A composition: ``x[:, ..., index]`` (:func:`minigrad.getitem`); its gradient puts ḡ back at
-    the positions, and a position picked twice gets both (repeats add up)."""
+    the positions, and a position picked twice gets both (repeats add up).  Negative positions
+    count from the end, as everywhere in minigrad (PyTorch refuses them)."""
+    if isinstance(index, (list, tuple)) and len(index) == 0:
+        index = np.zeros(0, dtype=np.int64)        # (NumPy would make [] a float array)
     idx = _index_array(index, x, "index_select: index")
     if idx.ndim > 1:
         raise ValueError(f"index_select: index must be 1-D (or 0-d), got shape {tuple(idx.shape)}")
+    if x.ndim == 0:                                # PyTorch takes a 0-d x as one element
+        if idx.size != 1:
+            raise ValueError(f"index_select: a 0-d x takes one index, got {idx.size}")
+        return ops.reshape(index_select(ops.reshape(x, (1,)), dim, idx), ())
     return ops.getitem(x, (slice(None),) * _axis(dim, x.ndim) + (idx.reshape(-1),))
 
 
@@ -318,17 +327,19 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 # =========================================================================== diagonals
 @primitive(name="diagonal", save="")
 def _diagonal(xp, x, *, k):
-    """out[i] = x[i, i + k] (k ≥ 0) or x[i - k, i] (k < 0): the k-th diagonal of a matrix
+    """out[..., i] = x[..., i, i + k] (k ≥ 0) or x[..., i - k, i] (k < 0): the k-th diagonal of
+    the matrix (or of each matrix of a stack) in the last two axes
     x̄ = zeros like x with ḡ written back onto that diagonal: diag_place"""
-    return xp.diagonal(x, offset=k).copy()
+    return xp.diagonal(x, offset=k, axis1=x.ndim - 2, axis2=x.ndim - 1).copy()
 
 
 @primitive(name="diag_place", save="")
 def _diag_place(xp, v, *, k, shape):
-    """out = zeros(shape) with v on the k-th diagonal      v̄ = the k-th diagonal of ḡ: diagonal"""
+    """out = zeros(shape) with v on the k-th diagonal of the last two axes
+    v̄ = the k-th diagonal of ḡ: diagonal"""
     out = xp.zeros(shape, dtype=v.dtype)
-    n = v.shape[0]
-    out[xp.arange(n) + max(-k, 0), xp.arange(n) + max(k, 0)] = v
+    i = xp.arange(v.shape[-1])
+    out[..., i + max(-k, 0), i + max(k, 0)] = v
     return out
 
 
@@ -342,11 +353,19 @@ def _offset(name: str, k) -> int:
     return int(k)
 
 
-def diagonal(x: Tensor, offset: int = 0) -> Tensor:
-    """The ``offset``-th diagonal of a matrix (0 the main one, > 0 above it, < 0 below it), 1-D."""
-    if x.ndim != 2:
-        raise ValueError(f"diagonal: takes a 2-D tensor, got shape {x.shape}")
-    return _diagonal(x, k=_offset("diagonal", offset))
+def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The ``offset``-th diagonal (0 the main one, > 0 above it, < 0 below it) of the matrices
+    in axes ``dim1`` (rows) and ``dim2`` (columns), as ``torch.diagonal``: those two axes go, and
+    the diagonal becomes the last axis (a matrix gives a 1-D tensor).  A ``permute`` that puts
+    the two axes last, then :func:`_diagonal`."""
+    if x.ndim < 2:
+        raise ValueError(f"diagonal: takes a tensor of at least 2 dimensions, got shape {x.shape}")
+    k, d1, d2 = _offset("diagonal", offset), _axis(dim1, x.ndim), _axis(dim2, x.ndim)
+    if d1 == d2:
+        raise ValueError(f"diagonal: dim1 and dim2 must be two different axes, got {dim1} and {dim2}")
+    if (d1, d2) != (x.ndim - 2, x.ndim - 1):
+        x = ops.permute(x, tuple(d for d in range(x.ndim) if d not in (d1, d2)) + (d1, d2))
+    return _diagonal(x, k=k)
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:
@@ -372,7 +391,8 @@ def trace(x: Tensor) -> Tensor:
 # =========================================================================== differences
 def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     """The ``n``-th forward difference along ``dim``: ``out[i] = x[i + 1] - x[i]``, ``n`` times
-    (``torch.diff``; ``prepend`` / ``append`` are joined to x along ``dim`` first).  Bool
+    (``torch.diff``; ``prepend`` / ``append`` are joined to x along ``dim`` first: tensors with
+    x's dimensions, or numbers, which stand for one slice of that value, as in NumPy).  Bool
     tensors give ``x[i + 1] != x[i]``, as in PyTorch.  A composition of slices and a
     subtraction: x̄[i] = ḡ[i - 1] - ḡ[i] for n = 1."""
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
@@ -380,9 +400,13 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Ten
     if x.ndim == 0:
         raise ValueError("diff: needs a tensor with at least one dimension, got a 0-d one")
     axis = _axis(dim, x.ndim)
-    parts = [p for p in (prepend, x, append) if p is not None]
+    parts = [x]
+    if prepend is not None:
+        parts.insert(0, _diff_part(prepend, x, axis, "prepend"))
+    if append is not None:
+        parts.append(_diff_part(append, x, axis, "append"))
     if len(parts) > 1:
-        x = ops.concat([p if isinstance(p, Tensor) else ops._lift(p, x) for p in parts], axis=axis)
+        x = ops.concat(parts, axis=axis)
     before, after = ((slice(None),) * axis + (slice(s, e),) for s, e in ((None, -1), (1, None)))
     for _ in range(int(n)):
         if x.dtype == np.bool_:
@@ -390,6 +414,21 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Ten
         else:
             x = x[after] - x[before]
     return x
+
+
+def _diff_part(p, x: Tensor, axis: int, name: str) -> Tensor:
+    """``prepend`` / ``append`` of :func:`diff` as a Tensor to join to ``x``: a Tensor with x's
+    dimensions (sizes equal except along ``axis``), or a number, which stands for a slice of
+    x's shape with one element along ``axis`` (NumPy's ``diff``)."""
+    if isinstance(p, numbers.Number):
+        shape = x.shape[:axis] + (1,) + x.shape[axis + 1:]
+        p = Tensor._wrap(x.backend.full(shape, p, dtype=ops.result_dtype("diff", x, p)), x.backend)
+    elif not isinstance(p, Tensor):
+        p = ops._lift(p, x)
+    if p.ndim != x.ndim or p.shape[:axis] + p.shape[axis + 1:] != x.shape[:axis] + x.shape[axis + 1:]:
+        raise ValueError(f"diff: {name} of shape {p.shape} does not fit x of shape {x.shape}: it needs "
+                         f"x's {x.ndim} dimension(s), with the same sizes except along dim {axis}")
+    return p
 
 
 # =========================================================================== repeating

@@ -1019,6 +1019,8 @@ concat_.defvjp_argnum(lambda i, g, out, *xs, axis, offsets:
 @accepts_dim
 def concat(xs, axis: int = 0) -> Tensor:
     xs = _same_dtype("concat", list(xs))
+    if xs[0].ndim == 0:
+        raise ValueError("concat: 0-d tensors have no axis to join along; reshape them to (1,) first, or use stack")
     axis %= xs[0].ndim
     offsets = [0]
     for x in xs:

@@ -48,7 +48,7 @@ class BuiltinNames:
 
 
 class Tensor(BuiltinNames):
-    __slots__ = ("_data", "_version", "backend", "requires_grad", "grad", "_node", "name", "__weakref__")
+    __slots__ = ("_data", "_version", "backend", "requires_grad", "grad", "_node", "name", "_hooks", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False, name=None):
@@ -67,7 +67,7 @@ class Tensor(BuiltinNames):
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self._data, self._version, self.backend, self.requires_grad = arr, [0, 0], backend, bool(requires_grad)
-        self.grad = self._node = None
+        self.grad = self._node = self._hooks = None
         self.name = name
 
     @staticmethod
@@ -78,7 +78,7 @@ class Tensor(BuiltinNames):
             data = np.asarray(data)
         t = Tensor.__new__(Tensor)
         t._data, t._version, t.backend, t.requires_grad = data, [0, 0], backend, False
-        t.grad = t._node = t.name = None
+        t.grad = t._node = t.name = t._hooks = None
         return t
 
     # ----------------------------------------------------------------- the data, versioned

@@ -43,6 +43,10 @@ breaking one raises :class:`TraceError` instead of giving a wrong answer:
    the ``.grad`` of argument tensors.  Anything else ``fn`` leaves behind (a tensor stored on
    an object) belongs to the trace, and using it later raises.  Returned tensors carry no
    graph: run backward inside ``fn``.
+   Gradient hooks (``Tensor.register_hook``) are Python too: they run while tracing, so what
+   they do to a gradient is in the program and anything else they do (count, print, store)
+   happens once, at the trace.  The hooks on argument tensors are part of what selects a
+   program: registering or removing one traces again.
 
 The mechanism, for readers: argument tensors get a :class:`Traced` array for the duration of
 the trace and a backend whose array module writes calls down (so ``mg.zeros`` inside ``fn``
@@ -609,7 +613,7 @@ def _flatten(obj, tensors, index, key):
             tensors.append(obj)
         g = obj.grad
         key.append(("T", index[id(obj)], obj.shape, obj.dtype, obj.requires_grad, obj.backend,
-                    None if g is None else (g.shape, g.dtype)))
+                    None if g is None else (g.shape, g.dtype), tuple(map(_Same, obj._hooks or ()))))
     elif isinstance(obj, Module):
         key.append(("M", obj))
         for p in obj.parameters():
@@ -630,6 +634,22 @@ def _flatten(obj, tensors, index, key):
                              f"tuples or dicts of them, or hashable values; got a "
                              f"{type(obj).__name__}") from None
         key.append(("V", type(obj), obj))
+
+
+class _Same:
+    """A gradient hook in a program's key: equal only to itself (hashable or not), and kept
+    alive by the key, so that its id cannot pass to another function."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __eq__(self, other):
+        return type(other) is _Same and other.obj is self.obj
+
+    def __hash__(self):
+        return id(self.obj)
 
 
 def _argument_names(fn, args, kwargs) -> dict:
@@ -803,7 +823,13 @@ class trace:
         if fn is None:                                 # @mg.trace(max_programs=...)
             return lambda f: cls(f, **kwargs)
         if isinstance(fn, Tensor):                     # torch.trace(A): the matrix's trace
+            if kwargs:
+                raise TypeError(f"mg.trace(A) of a Tensor is the matrix trace and takes no options, "
+                                f"got {', '.join(kwargs)}")
             return _matrix_trace(fn)
+        if not callable(fn):
+            raise TypeError(f"mg.trace takes a function to trace, or a 2-D Tensor for the sum of its "
+                            f"diagonal; got a {type(fn).__name__}")
         return super().__new__(cls)
 
     @property
