@@ -6,7 +6,8 @@ machine: only the repository survives).
 
 Kept for every run folder under the source (a sweep cell or a `minigrad train` folder): what a
 resume and the result tables need -- cell.json, config.json, result.json, log.jsonl,
-checkpoint.npz, best.npz -- and the scripts and logs at the top.  Left behind: grad_norms.f32 /
+checkpoint.npz, best.npz --, the scripts and logs at the top, and text files anywhere (what
+`minigrad evaluate` printed, kept beside its run).  Left behind: grad_norms.f32 /
 .png (800 kB per 200,000 updates; a resumed run appends to a fresh one, so its record then starts
 at the update it resumed from), snapshots/ and running.json.  `restore` never overwrites a newer
 file.
@@ -19,13 +20,14 @@ from pathlib import Path
 
 KEEP = {"cell.json", "config.json", "result.json", "log.jsonl", "checkpoint.npz", "best.npz"}
 TOP = {".sh", ".log", ".csv", ".png"}
+ANYWHERE = {".txt"}
 
 
 def copy(src: Path, dst: Path, only_newer: bool) -> int:
     n = 0
     for path in sorted(src.rglob("*")):
         rel = path.relative_to(src)
-        wanted = path.name in KEEP or (len(rel.parts) == 1 and path.suffix in TOP)
+        wanted = path.name in KEEP or path.suffix in ANYWHERE or (len(rel.parts) == 1 and path.suffix in TOP)
         if not path.is_file() or not wanted or "snapshots" in rel.parts:
             continue
         target = dst / rel

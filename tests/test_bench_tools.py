@@ -77,3 +77,37 @@ def test_program_profile_refuses_a_length_the_task_cannot_make_in_one_line():
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "--length must be at least 10, got 4" in r.stderr.strip().splitlines()[-1]
+
+
+# ----------------------------------------------------------------------------- bench/keep_runs.py
+def _keep(*args):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "keep_runs.py"), *map(str, args)],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout + r.stderr
+
+
+def test_keep_runs_carries_what_a_resume_needs_and_leaves_the_rest(tmp_path):
+    import os
+    runs = tmp_path / "runs"
+    keep = ["figure7.sh", "figure7.log", "figure7/cells/a/cell.json",
+            "figure7/cells/a/checkpoint.npz", "figure7/cells/a/log.jsonl", "figure7/cells/a/result.json",
+            "gen/to3/config.json", "gen/to3/best.npz", "gen/to3_evaluate.txt"]
+    leave = ["figure7/cells/a/grad_norms.f32", "figure7/cells/a/grad_norms.png", "figure7/cells/a/running.json",
+             "gen/to3/snapshots/checkpoint.npz", "gen/to3/notes.sh",
+             "figure7/sweep.csv"]                          # the sweep writes it again from its cells
+    for name in keep + leave:
+        (runs / name).parent.mkdir(parents=True, exist_ok=True)
+        (runs / name).write_text(name)
+    saved = tmp_path / "saved"
+    assert _keep("save", runs, saved) == (0, f"keep_runs: save: {len(keep)} files from {runs} to {saved}\n")
+    assert sorted(str(p.relative_to(saved)) for p in saved.rglob("*") if p.is_file()) == sorted(keep)
+    # restore onto a machine where one file is newer than the saved one: it is kept
+    fresh = tmp_path / "fresh"
+    (fresh / "gen" / "to3").mkdir(parents=True)
+    (fresh / "gen/to3/config.json").write_text("newer")
+    os.utime(saved / "gen/to3/config.json", (1, 1))
+    code, out = _keep("restore", saved, fresh)
+    assert code == 0 and out.startswith(f"keep_runs: restore: {len(keep) - 1} files")
+    assert (fresh / "gen/to3/config.json").read_text() == "newer"
+    assert (fresh / "gen/to3_evaluate.txt").read_text() == "gen/to3_evaluate.txt"
+    assert _keep("restore", tmp_path / "missing", fresh)[0] == 2
