@@ -165,7 +165,7 @@ def cmd_evaluate(args):
     check_memory(f"--lengths {max(args.lengths)} (hidden {c.hidden})",
                  memory_estimate(c, eval_length=max(args.lengths), eval_size=args.size, training=False), c.device)
     print(f"{c.task}, {c.method}" + ("" if c.cell == "rnn" else f", {c.cell} cell") + f", trained at T={c.length}"
-          + (f"..{c.max_length}" if c.max_length else "") + f", {trainer.state.update} updates")
+          + (f"..{c.max_length - 1}" if c.max_length else "") + f", {trainer.state.update} updates")
     print(f"{'T':>6} {'% wrong':>9}   (of {args.size} fresh sequences)")
     for length in args.lengths:
         error = trainer.evaluate(length=length, size=args.size, key=(2, length))
@@ -195,7 +195,7 @@ def cmd_demo(args):
             interrupted = True
             break
     print("\nTemporal order, T = 20, smart tanh, 50 units, lr 0.01, mu 1, alpha 4 "
-          f"(seed {args.seed}; paper, median of 5 seeds: MSGD 21k, MSGD-C 11k, MSGD-CR 2k updates)")
+          f"(seed {args.seed}; paper: MSGD 21k, MSGD-C 11k, MSGD-CR 2k updates)")
     print(f"{'method':<9} {'updates to success':>19} {'last error':>11} {'seconds':>8}")
     for method, updates, error, seconds in rows:
         done = f"{updates:,}" if updates else f"> {args.max_updates:,}"
