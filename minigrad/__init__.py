@@ -47,5 +47,6 @@ from .trace import TraceError, trace
 
 cat = concat
 clamp = clip
+div = divide        # torch.div(a, b, rounding_mode=...); true division as before without it
 
 __version__ = "0.1.0"

@@ -26,14 +26,20 @@ import numbers
 
 import numpy as np
 
-from .ops import _floating, astype, binary, compare, const, div, exp, mul, primitive, sigmoid, tanh, where
+from .ops import abs as _abs
+from .ops import (_floating, astype, binary, clip, compare, const, div, exp, log, mul, primitive, sigmoid, softmax,
+                  split, tanh, where)
 from .tensor import DeviceMismatchError, Tensor, _is_float
 
 __all__ = ["sqrt", "log1p", "expm1", "log2", "log10", "exp2", "sin", "cos", "tan", "asin", "acos", "atan",
            "atan2", "sinh", "cosh", "softplus", "log_sigmoid", "leaky_relu", "elu", "gelu", "silu",
            "erf", "logaddexp", "floor", "ceil", "round", "sign", "isnan", "isfinite", "remainder",
            "floor_divide", "square", "reciprocal", "rsqrt", "trunc", "frac", "fmod", "nan_to_num", "lerp",
-           "logical_and", "logical_or", "logical_xor", "logical_not", "isclose", "allclose", "equal"]
+           "logical_and", "logical_or", "logical_xor", "logical_not", "isclose", "allclose", "equal",
+           "asinh", "acosh", "atanh", "logsigmoid", "softsign", "softmin", "hardtanh", "relu6", "hardsigmoid",
+           "hardswish", "mish", "selu", "celu", "tanhshrink", "hardshrink", "softshrink", "threshold", "glu",
+           "isinf", "isposinf", "isneginf", "copysign", "hypot", "sinc", "xlogy", "logit", "deg2rad",
+           "rad2deg", "float_power", "prelu", "rrelu", "divide", "true_divide", "erfc"]
 
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
@@ -138,6 +144,27 @@ def atan(xp, x):
     """out = arctan x       x̄ = ḡ / (1 + x²)"""
     return xp.arctan(_floating(xp, x))
 atan.defvjp(lambda g, out, x: g / (x * x + 1))
+
+
+@primitive
+def asinh(xp, x):
+    """out = arsinh x = log(x + √(x² + 1))       x̄ = ḡ / √(x² + 1)"""
+    return xp.arcsinh(_floating(xp, x))
+asinh.defvjp(lambda g, out, x: g * rsqrt(x * x + 1))
+
+
+@primitive
+def acosh(xp, x):
+    """out = arcosh x = log(x + √(x² - 1))       x̄ = ḡ / √(x² - 1)   (+∞ at 1, NaN below, as in PyTorch)"""
+    return xp.arccosh(_floating(xp, x))
+acosh.defvjp(lambda g, out, x: g * rsqrt(x * x - 1))
+
+
+@primitive
+def atanh(xp, x):
+    """out = artanh x = ½ log((1 + x) / (1 - x))      x̄ = ḡ / (1 - x²)   (±∞ at ±1, NaN beyond)"""
+    return xp.arctanh(_floating(xp, x))
+atanh.defvjp(lambda g, out, x: g / (1 - x * x))
 
 
 @primitive
@@ -357,7 +384,9 @@ _P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
       1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
 _Q = (2.56852019228982242e00, 1.87295284992346047e00, 5.27905102951428412e-1,
       6.05183413124413191e-2, 2.33520497626869185e-3)
-_THRESH, _XBIG = 0.46875, 26.543           # range boundary; erfc(y) underflows beyond XBIG
+_THRESH = 0.46875                          # the boundary of the first range
+_ERFC_ZERO = 27.3                          # erfc(y) = 0 beyond: erfc(27.3) < 5e-324 (Cody stops at 26.543, where
+                                           # it leaves the normal numbers; the subnormal ones are kept)
 _SQRPI = 1 / math.sqrt(math.pi)
 
 
@@ -371,6 +400,21 @@ def _exp_minus_square(xp, y):
 def _erf(xp, x):
     """erf(x) on an array: Cody's three rational approximations, each evaluated on every element
     (its argument clamped to its range, so none overflows) and the right one selected."""
+    y, small, erfc_y = _cody(xp, x)
+    one_minus = 1 - erfc_y
+    return xp.where(y <= _THRESH, small, xp.where(x < 0, -one_minus, one_minus))
+
+
+def _erfc(xp, x):
+    """erfc(x) = 1 - erf(x) without the cancellation: Cody's erfc(|x|) directly where
+    |x| > 0.46875 (0 beyond his XBIG, where it underflows), 2 - erfc(|x|) for x < 0."""
+    y, small, erfc_y = _cody(xp, x)
+    erfc_y = xp.where(y > _ERFC_ZERO, 0.0, erfc_y).astype(x.dtype)
+    return xp.where(y <= _THRESH, 1 - small, xp.where(x < 0, 2 - erfc_y, erfc_y))
+
+
+def _cody(xp, x):
+    """|x|, erf(x) for |x| ≤ 0.46875, erfc(|x|) for larger |x| (each computed everywhere, see _erf)."""
     y = xp.abs(x)
 
     z = xp.minimum(y, _THRESH) ** 2                      # y ≤ 0.46875: erf directly
@@ -385,15 +429,14 @@ def _erf(xp, x):
         num, den = (num + c) * y2, (den + d) * y2
     erfc_middle = _exp_minus_square(xp, y2) * (num + _C9[7]) / (den + _D8[7])
 
-    y3 = xp.minimum(xp.maximum(y, 4.0), _XBIG)           # y > 4: erfc, asymptotic form
+    y3 = xp.minimum(xp.maximum(y, 4.0), _ERFC_ZERO)      # y > 4: erfc, asymptotic form
     z = 1 / (y3 * y3)
     num, den = _P[5] * z, z
     for p, q in zip(_P[:4], _Q[:4]):
         num, den = (num + p) * z, (den + q) * z
     erfc_large = _exp_minus_square(xp, y3) * (_SQRPI - z * (num + _P[4]) / (den + _Q[4])) / y3
 
-    one_minus = 1 - xp.where(y <= 4, erfc_middle, erfc_large)
-    return xp.where(y <= _THRESH, small, xp.where(x < 0, -one_minus, one_minus))
+    return y, small, xp.where(y <= 4, erfc_middle, erfc_large)
 
 
 @primitive
@@ -406,6 +449,14 @@ def erf(xp, x):
     """
     return _erf(xp, _floating(xp, x))
 erf.defvjp(lambda g, out, x: g * exp(-(x * x)) * _TWO_OVER_SQRT_PI)
+
+
+@primitive
+def erfc(xp, x):
+    """out = erfc x = 1 - erf x        x̄ = -ḡ · 2/√π · e^(-x²)   (accurate where 1 - erf x would
+    cancel: erfc(10) ≈ 2.1e-45 is returned as such, not as 0)"""
+    return _erfc(xp, _floating(xp, x))
+erfc.defvjp(lambda g, out, x: -(g * exp(-(x * x)) * _TWO_OVER_SQRT_PI))
 
 
 # =========================================================================== logaddexp
@@ -553,6 +604,21 @@ def isnan(x: Tensor) -> Tensor:
     return Tensor._wrap(x.backend.isnan(x.data), x.backend)
 
 
+def isinf(x: Tensor) -> Tensor:
+    """True where x is +∞ or -∞: a boolean tensor, no graph."""
+    return Tensor._wrap(x.backend.isinf(x.data), x.backend)
+
+
+def isposinf(x: Tensor) -> Tensor:
+    """True where x is +∞: a boolean tensor, no graph."""
+    return Tensor._wrap(x.backend.isinf(x.data) & (x.data > 0), x.backend)
+
+
+def isneginf(x: Tensor) -> Tensor:
+    """True where x is -∞: a boolean tensor, no graph."""
+    return Tensor._wrap(x.backend.isinf(x.data) & (x.data < 0), x.backend)
+
+
 def isfinite(x: Tensor) -> Tensor:
     """True where x is neither infinite nor NaN: a boolean tensor, no graph."""
     return Tensor._wrap(x.backend.isfinite(x.data), x.backend)
@@ -641,3 +707,256 @@ def equal(a: Tensor, b: Tensor) -> bool:
     (``torch.equal``: an int tensor can equal a float one): a Python bool."""
     _pair("equal", a, b)
     return a.shape == b.shape and bool(compare("equal", a, b).numpy().all())
+
+
+# =========================================================================== more activations (PyTorch's F.*)
+# Compositions of the primitives above where the composition's derivative is PyTorch's at every
+# point, kinks included (a mask taken from x.data selects a branch: where's VJP routes ḡ to the
+# chosen branch only, so a branch that overflows where it is not chosen never meets ḡ).
+logsigmoid = log_sigmoid          # PyTorch's spelling (F.logsigmoid)
+
+
+def softsign(x: Tensor) -> Tensor:
+    """out = x / (1 + |x|)        x̄ = ḡ / (1 + |x|)²   (``F.softsign``; a composition)"""
+    x = _as_float(x)
+    return x / (_abs(x) + 1)
+
+
+def softmin(x: Tensor, dim=-1) -> Tensor:
+    """out = softmax(-x) along ``dim`` (``F.softmin``)."""
+    return softmax(-x, dim)
+
+
+def hardtanh(x: Tensor, min_val=-1.0, max_val=1.0) -> Tensor:
+    """out = min(max(x, min_val), max_val)        x̄ = ḡ [min_val < x < max_val]
+
+    ``F.hardtanh``: :func:`minigrad.clip` with number bounds, whose derivative is PyTorch's
+    hardtanh's (0 at the bounds themselves)."""
+    return clip(_as_float(x), _number("min_val", min_val), _number("max_val", max_val))
+
+
+def relu6(x: Tensor) -> Tensor:
+    """out = min(max(x, 0), 6)        x̄ = ḡ [0 < x < 6]   (``F.relu6`` = hardtanh(x, 0, 6))"""
+    return hardtanh(x, 0.0, 6.0)
+
+
+def hardsigmoid(x: Tensor) -> Tensor:
+    """out = relu6(x + 3) / 6 = 0 (x ≤ -3), x/6 + ½, 1 (x ≥ 3)        x̄ = ḡ/6 [-3 < x < 3]
+
+    ``F.hardsigmoid``, computed as PyTorch does (min(max(x + 3, 0), 6) / 6)."""
+    return clip(_as_float(x) + 3, 0.0, 6.0) / 6
+
+
+@primitive(name="hardswish")
+def _hardswish(xp, x):
+    """out = x relu6(x + 3) / 6        x̄ = 0 (x ≤ -3),  ḡ (x/3 + ½) (-3 < x < 3),  ḡ (x ≥ 3)
+
+    The derivative at the kinks is PyTorch's (2.13, measured: 0 at -3, 1 at 3), which the
+    composition x · hardsigmoid(x) would not give (it has 1/2 at 3); hence a primitive.
+    """
+    x = _floating(xp, x)
+    return x * xp.minimum(xp.maximum(x + 3, 0), 6) / 6
+_hardswish.defvjp(lambda g, out, x: g * where(x.data <= -3, 0.0, where(x.data < 3, x / 3 + 0.5, 1.0)))
+
+
+def hardswish(x: Tensor) -> Tensor:
+    """``F.hardswish``: x · relu6(x + 3) / 6 (Howard et al. 2019)."""
+    return _hardswish(x)
+
+
+def mish(x: Tensor) -> Tensor:
+    """out = x tanh(softplus(x))        x̄ = ḡ (tanh s + x σ(x) (1 - tanh² s)),  s = softplus(x)
+
+    ``F.mish`` (Misra 2019), a composition (softplus' = σ)."""
+    x = _as_float(x)
+    return x * tanh(softplus(x))
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: Tensor) -> Tensor:
+    """out = λ x (x > 0), λ α (eˣ - 1) (x ≤ 0), α ≈ 1.6733, λ ≈ 1.0507 (Klambauer et al. 2017)
+
+    ``F.selu`` = λ · elu(x, α); x̄ = λ ḡ, or λ α eˣ ḡ (at 0 too, as in PyTorch)."""
+    return elu(x, _SELU_ALPHA) * _SELU_SCALE
+
+
+def celu(x: Tensor, alpha=1.0) -> Tensor:
+    """out = x (x > 0), α (e^(x/α) - 1) (x ≤ 0)        x̄ = ḡ, or ḡ e^(x/α) (at 0 too: 1)
+
+    ``F.celu`` (Barron 2017); α = 0 is refused (PyTorch too)."""
+    alpha = _number("alpha", alpha)
+    if alpha == 0:
+        raise ValueError("celu: alpha must not be 0 (the negative branch divides by it)")
+    x = _as_float(x)
+    positive = x.data > 0
+    negative_part = where(positive, 0.0, x)            # never exp of a large positive x
+    return where(positive, x, expm1(negative_part / alpha) * alpha)
+
+
+def tanhshrink(x: Tensor) -> Tensor:
+    """out = x - tanh x        x̄ = ḡ tanh² x   (``F.tanhshrink``)"""
+    x = _as_float(x)
+    return x - tanh(x)
+
+
+def _lambd(name: str, lambd) -> float:
+    lambd = _number("lambd", lambd)
+    if lambd < 0:
+        raise ValueError(f"{name}: lambd must be >= 0, got {lambd}")
+    return lambd
+
+
+def hardshrink(x: Tensor, lambd=0.5) -> Tensor:
+    """out = x where |x| > λ, else 0        x̄ = ḡ [|x| > λ]   (``F.hardshrink``)"""
+    x, lambd = _as_float(x), _lambd("hardshrink", lambd)
+    return where((x.data > lambd) | (x.data < -lambd), x, 0.0)
+
+
+def softshrink(x: Tensor, lambd=0.5) -> Tensor:
+    """out = x - λ (x > λ), x + λ (x < -λ), else 0        x̄ = ḡ [|x| > λ]   (``F.softshrink``)"""
+    x, lambd = _as_float(x), _lambd("softshrink", lambd)
+    return where(x.data > lambd, x - lambd, where(x.data < -lambd, x + lambd, 0.0))
+
+
+def threshold(x: Tensor, threshold, value) -> Tensor:
+    """out = x where x > threshold, else ``value``        x̄ = ḡ [x > threshold]   (``F.threshold``)"""
+    x = _as_float(x)
+    return where(x.data > _number("threshold", threshold), x, _number("value", value))
+
+
+def glu(x: Tensor, dim: int = -1) -> Tensor:
+    """Gated linear unit: a σ(b), where a and b are the two halves of x along ``dim`` (``F.glu``)."""
+    n = x.shape[dim] if x.ndim else 0
+    if n % 2:
+        raise ValueError(f"glu: dimension {dim} of a tensor of shape {x.shape} must have an even size")
+    a, b = split(x, [n // 2, n // 2], axis=dim)
+    return a * sigmoid(b)
+
+
+def _as_float(x: Tensor) -> Tensor:
+    """Integer or bool inputs as the device's default float (the convention of this module)."""
+    return x if _is_float(x.dtype) else astype(x, dtype=x.backend.default_float)
+
+
+# =========================================================================== more of torch's elementwise functions
+@binary(save="inputs,out")
+def copysign(xp, a, b):
+    """out = |a| with the sign of b        ā = ḡ out / a (0 where a = 0),  b̄ = 0   (PyTorch's rule)"""
+    return xp.copysign(_floating(xp, a), _floating(xp, b))
+copysign.defvjp(lambda g, out, a, b: g * const(a.backend.where(a.data == 0, 0.0, out.data / a.backend.where(
+                    a.data == 0, 1.0, a.data)).astype(out.data.dtype), g),
+                lambda g, out, a, b: _zeros(g))
+
+
+@binary(save="inputs,out")
+def hypot(xp, a, b):
+    """out = √(a² + b²) (without overflow)        ā = ḡ a / out,  b̄ = ḡ b / out   (NaN at 0, as in PyTorch)"""
+    return xp.hypot(_floating(xp, a), _floating(xp, b))
+hypot.defvjp(lambda g, out, a, b: g * a / out, lambda g, out, a, b: g * b / out)
+
+
+@primitive
+def sinc(xp, x):
+    """out = sin(πx) / (πx), 1 at 0        x̄ = ḡ (cos(πx) - out) / x, 0 at 0   (normalized, as torch.sinc)"""
+    return xp.sinc(_floating(xp, x))
+
+
+def _sinc_vjp(g, out, x):
+    zero = x.data == 0
+    safe = where(zero, 1.0, x)                           # no 0/0 where the limit is used
+    return g * where(zero, 0.0, (cos(safe * math.pi) - sinc(safe)) / safe)
+
+
+sinc.defvjp(_sinc_vjp)
+
+
+@binary
+def xlogy(xp, a, b):
+    """out = a log b, 0 where a = 0 (unless b is NaN)
+    ā = ḡ log b (0 where a = 0 and b ≤ 0),  b̄ = ḡ a / b      (PyTorch's derivatives, measured)"""
+    a, b = _floating(xp, a), _floating(xp, b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.where((a == 0) & ~xp.isnan(b), 0.0, a * xp.log(b)).astype(a.dtype)
+xlogy.defvjp(lambda g, out, a, b: g * where((a.data == 0) & (b.data <= 0), 0.0, log(b)), lambda g, out, a, b: g * a / b)
+
+
+@primitive(name="logit")
+def _logit(xp, x, *, eps):
+    """out = log(z / (1 - z)), z = x clamped to [eps, 1 - eps] (eps None: no clamp)
+    x̄ = ḡ / (x (1 - x)), 0 outside [eps, 1 - eps] (PyTorch's rule)"""
+    x = _floating(xp, x)
+    z = x if eps is None else xp.clip(x, eps, 1 - eps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return xp.log(z / (1 - z))
+_logit.defvjp(lambda g, out, x, *, eps: g / (x * (1 - x)) if eps is None else
+              g * where((x.data < eps) | (x.data > 1 - eps), 0.0, 1 / (x * (1 - x))))
+
+
+def logit(x: Tensor, eps=None) -> Tensor:
+    """The inverse of σ: log(x / (1 - x)) (``torch.logit``, the same optional clamp ``eps``)."""
+    return _logit(x, eps=None if eps is None else _number("eps", eps))
+
+
+def deg2rad(x: Tensor) -> Tensor:
+    """x π / 180."""
+    return _as_float(x) * (math.pi / 180)
+
+
+def rad2deg(x: Tensor) -> Tensor:
+    """x 180 / π."""
+    return _as_float(x) * (180 / math.pi)
+
+
+def float_power(a, b) -> Tensor:
+    """``a ** b`` in float64 (``torch.float_power``): both operands converted first."""
+    a = astype(a, dtype=np.dtype(np.float64)) if isinstance(a, Tensor) else float(a)
+    b = astype(b, dtype=np.dtype(np.float64)) if isinstance(b, Tensor) else b
+    return a ** b
+
+
+def prelu(x: Tensor, weight: Tensor) -> Tensor:
+    """out = x (x > 0), w x (x ≤ 0), one slope per channel (axis 1) or a single one (``F.prelu``)
+    x̄ = ḡ (x > 0), ḡ w (x ≤ 0; at 0 too, as in PyTorch);  w̄ = ḡ x (x ≤ 0)"""
+    if weight.ndim != 1 or (weight.shape[0] != 1 and (x.ndim < 2 or x.shape[1] != weight.shape[0])):
+        raise ValueError(f"prelu: weight must have shape (1,) or (C,) with C = x.shape[1]; got {weight.shape} "
+                         f"for an input of shape {x.shape}")
+    w = weight.reshape((-1,) + (1,) * (x.ndim - 2)) if weight.shape[0] != 1 else weight
+    return where(x.data > 0, x, w * x)
+
+
+def rrelu(x: Tensor, lower=1.0 / 8, upper=1.0 / 3, training: bool = False) -> Tensor:
+    """``F.rrelu`` in evaluation mode: leaky_relu with the slope (lower + upper) / 2.  Training mode
+    (a random slope per element) is not provided: it raises."""
+    if training:
+        raise NotImplementedError("rrelu: only training=False (the mean slope) is provided; draw the slopes "
+                                  "with mg.rand_like and use mg.where for the random version")
+    return leaky_relu(x, (_number("lower", lower) + _number("upper", upper)) / 2)
+
+
+@binary(save="")
+def _trunc_divide(xp, a, b):
+    """out = a / b rounded towards 0 (integers stay integers)      ā = b̄ = 0"""
+    if a.dtype.kind in "iu":
+        q = a // xp.where(b == 0, 1, b)
+        return xp.where((a % xp.where(b == 0, 1, b) != 0) & ((a < 0) != (b < 0)), q + 1, q)
+    return xp.trunc(a / b)
+_trunc_divide.defvjp(lambda g, out, a, b: _zeros(g), lambda g, out, a, b: _zeros(g))
+
+
+def divide(a, b, *, rounding_mode=None) -> Tensor:
+    """``torch.div``: true division (None), or rounded towards 0 (``"trunc"``) or -∞
+    (``"floor"``, :func:`floor_divide`); the rounded ones keep integers integers and have a zero
+    derivative, as in PyTorch."""
+    if rounding_mode is None:
+        return div(a, b)
+    if rounding_mode == "floor":
+        return floor_divide(a, b)
+    if rounding_mode == "trunc":
+        return _trunc_divide(a, b)
+    raise ValueError(f"div: rounding_mode must be None, 'trunc' or 'floor', got {rounding_mode!r}")
+
+
+true_divide = div

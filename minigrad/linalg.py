@@ -19,7 +19,7 @@ from . import ops
 from .autograd import Primitive
 from .tensor import Tensor
 
-__all__ = ["einsum", "outer", "mv", "addmm"]
+__all__ = ["einsum", "outer", "mv", "addmm", "linear", "inner"]
 
 
 def _einsum_forward(xp, *operands, inputs, output):
@@ -173,3 +173,21 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
         ops.broadcast_to(input, product.shape)             # must fit all the same (PyTorch checks)
         return product
     return product + (input if beta == 1 else input * beta)
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x Wᵀ + b with W of shape (out, in), as ``F.linear``."""
+    out = ops.matmul(x, ops.swapaxes(weight, -1, -2) if weight.ndim >= 2 else weight)
+    return out if bias is None else out + bias
+
+
+def inner(a: Tensor, b: Tensor) -> Tensor:
+    """Σ over the last axes of a and b (``torch.inner``): a (..., n), b (..., n) ->
+    a.shape[:-1] + b.shape[:-1]; one product of (A, n) by (n, B)."""
+    if a.ndim == 0 or b.ndim == 0:
+        return ops.mul(a, b)
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"inner: the last dimensions of shapes {a.shape} and {b.shape} differ")
+    n = a.shape[-1]
+    out = ops.matmul(ops.reshape(a, (-1, n)), ops.transpose(ops.reshape(b, (-1, n))))
+    return ops.reshape(out, a.shape[:-1] + b.shape[:-1])

@@ -32,11 +32,14 @@ import numbers
 import numpy as np
 
 from . import ops
-from .elementwise import log_sigmoid
+from .elementwise import log_sigmoid, rsqrt, xlogy
+from .reductions import vector_norm
 from .ops import _lift, const, log_softmax, primitive
 from .tensor import Tensor, _is_float
 
-__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse"]
+__all__ = ["cross_entropy", "nll_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits", "mse",
+           "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cosine_similarity", "normalize",
+           "pairwise_distance", "cdist", "kl_div", "layer_norm"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -380,3 +383,121 @@ def mse(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
     d = prediction - target
     sq = d * d
     return _reduce(sq, reduction, sq.shape)
+
+
+mse_loss = mse     # PyTorch's name (F.mse_loss)
+
+
+def _difference(name: str, prediction: Tensor, target) -> Tensor:
+    target = target if isinstance(target, Tensor) else _lift(target, prediction)
+    if target.shape != prediction.shape:
+        raise ValueError(f"{name}: prediction of shape {prediction.shape} and target of shape "
+                         f"{target.shape} differ (broadcasting here is almost always a bug)")
+    return prediction - target
+
+
+def l1_loss(prediction: Tensor, target, reduction: str = "mean") -> Tensor:
+    """|prediction - target| (``F.l1_loss``); the derivative sign(d) is 0 where d = 0, as in PyTorch."""
+    _check_reduction("l1_loss", reduction)
+    d = ops.abs(_difference("l1_loss", prediction, target))
+    return _reduce(d, reduction, d.shape)
+
+
+def _beta(name: str, what: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ValueError(f"{name}: {what} must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+def smooth_l1_loss(prediction: Tensor, target, reduction: str = "mean", beta=1.0) -> Tensor:
+    """ℓ = ½ d² / β where |d| < β, else |d| - ½ β   (d = prediction - target; ``F.smooth_l1_loss``)
+
+    ℓ' = d / β inside, sign(d) outside (continuous at |d| = β); β = 0 is the L1 loss."""
+    name = "smooth_l1_loss"
+    _check_reduction(name, reduction)
+    beta = _beta(name, "beta", beta)
+    d = _difference(name, prediction, target)
+    if beta == 0:
+        return _reduce(ops.abs(d), reduction, d.shape)
+    a = ops.abs(d)
+    losses = ops.where(a.data < beta, d * d * (0.5 / beta), a - 0.5 * beta)
+    return _reduce(losses, reduction, d.shape)
+
+
+def huber_loss(prediction: Tensor, target, reduction: str = "mean", delta=1.0) -> Tensor:
+    """ℓ = ½ d² where |d| ≤ δ, else δ (|d| - ½ δ)   (``F.huber_loss``; δ · smooth_l1 with β = δ)
+
+    ℓ' = d inside, δ sign(d) outside."""
+    name = "huber_loss"
+    _check_reduction(name, reduction)
+    delta = _beta(name, "delta", delta)
+    if delta == 0:
+        raise ValueError(f"{name}: delta must be > 0")
+    d = _difference(name, prediction, target)
+    a = ops.abs(d)
+    losses = ops.where(a.data <= delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    return _reduce(losses, reduction, d.shape)
+
+
+# =========================================================================== similarity and distance
+def normalize(x: Tensor, p=2.0, dim: int = 1, eps=1e-12) -> Tensor:
+    """x / max(‖x‖_p, eps) along ``dim`` (``F.normalize``: PyTorch's dim=1 default)."""
+    return x / ops.clip(vector_norm(x, p, axis=dim, keepdims=True), float(eps), None)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps=1e-8) -> Tensor:
+    """Σ x1 x2 / (max(‖x1‖, eps) max(‖x2‖, eps)) along ``dim``, the operands broadcast
+    (``F.cosine_similarity``, computed as PyTorch 2 does: each operand divided by its clamped
+    norm, then the product summed)."""
+    x1, x2 = ops._operands("cosine_similarity", x1, x2)
+    shape = np.broadcast_shapes(x1.shape, x2.shape)
+    x1, x2 = ops.broadcast_to(x1, shape), ops.broadcast_to(x2, shape)
+    eps = float(eps)
+    n1 = ops.clip(vector_norm(x1, 2, axis=dim, keepdims=True), eps, None)
+    n2 = ops.clip(vector_norm(x2, 2, axis=dim, keepdims=True), eps, None)
+    return ops.sum((x1 / n1) * (x2 / n2), dim)
+
+
+def pairwise_distance(x1: Tensor, x2: Tensor, p=2.0, eps=1e-6, keepdim: bool = False) -> Tensor:
+    """‖x1 - x2 + eps‖_p along the last axis (``F.pairwise_distance``, PyTorch's eps included)."""
+    x1, x2 = ops._operands("pairwise_distance", x1, x2)
+    return vector_norm(x1 - x2 + float(eps), p, axis=-1, keepdims=keepdim)
+
+
+def cdist(x1: Tensor, x2: Tensor, p=2.0) -> Tensor:
+    """‖x1ᵢ - x2ⱼ‖_p for every row pair: (..., P, M) and (..., R, M) give (..., P, R)
+    (``torch.cdist``, computed directly from the differences)."""
+    return vector_norm(ops.expand_dims(x1, -2) - ops.expand_dims(x2, -3), p, axis=-1)
+
+
+def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """Σ target (log target - input) (``F.kl_div``: ``input`` holds log-probabilities; the terms
+    with target = 0 are 0).  ``reduction``: "mean" (over all elements, PyTorch's default),
+    "batchmean" (the sum / the first dimension: the KL divergence per sample), "sum", "none"."""
+    name = "kl_div"
+    if reduction not in ("mean", "batchmean", "sum", "none"):
+        raise ValueError(f"{name}: reduction must be 'mean', 'batchmean', 'sum' or 'none', got {reduction!r}")
+    target = target if isinstance(target, Tensor) else _lift(target, input)
+    if log_target:
+        losses = ops.exp(target) * (target - input)
+    else:
+        losses = xlogy(target, target) - target * input
+    if reduction == "batchmean":
+        return ops.sum(losses) / (input.shape[0] if input.ndim else 1)
+    return _reduce(losses, reduction, losses.shape)
+
+
+def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
+    """(x - mean) / √(var + eps) over the last ``len(normalized_shape)`` axes (biased var), then
+    · weight + bias (``F.layer_norm``)."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+        raise ValueError(f"layer_norm: normalized_shape {shape} is not the end of the input's shape {x.shape}")
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    mean = ops.mean(x, axes, True)
+    centred = x - mean
+    var = ops.mean(centred * centred, axes, True)
+    out = centred * rsqrt(var + float(eps))            # as PyTorch: times 1/√(var + eps)
+    if weight is not None:
+        out = out * weight
+    return out if bias is None else out + bias

@@ -29,7 +29,9 @@ from .ops import ValuesIndices, _axes, accepts_dim, const, primitive
 from .tensor import Tensor
 
 __all__ = ["take_along_axis", "gather", "index_select", "masked_fill", "one_hot", "roll", "flip", "pad",
-           "tril", "triu", "diag", "diagonal", "trace", "diff", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices"]
+           "tril", "triu", "diag", "diagonal", "trace", "diff", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices", "movedim", "moveaxis", "narrow", "unflatten", "hstack", "vstack", "column_stack",
+           "dstack", "masked_select", "scatter_add", "index_add", "unfold",
+           "tensor_split", "tensordot", "cross"]
 
 
 # =========================================================================== helpers
@@ -267,10 +269,16 @@ def _crop(xp, x, *, width):
 _crop.defvjp(lambda g, out, x, *, width: _pad(g, width=width, value=0))
 
 
-def pad(x: Tensor, pad, value=0.0) -> Tensor:
-    """Constant padding with PyTorch's convention: ``pad`` lists (before, after) pairs starting
-    from the *last* dimension: ``(left, right)`` pads the last axis, ``(left, right, top,
-    bottom)`` the last two, and so on.  Negative amounts cut elements off (as in PyTorch)."""
+def pad(x: Tensor, pad, value=0.0, mode: str = "constant") -> Tensor:
+    """Padding with PyTorch's convention: ``pad`` lists (before, after) pairs starting from the
+    *last* dimension: ``(left, right)`` pads the last axis, ``(left, right, top, bottom)`` the
+    last two, and so on.  Negative amounts cut elements off (as in PyTorch).
+
+    ``mode``: "constant" (``value``), or "reflect" (mirrored without repeating the edge, pads
+    shorter than the dimension), "replicate" (the edge repeated), "circular" (wrapped around,
+    pads from 0 to the dimension): these three pick elements of x by index (see
+    :func:`_pad_index`), so their gradient adds up where an element is picked more than once.
+    """
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) > 2 * x.ndim or not all(isinstance(p, (int, np.integer)) for p in pad):
         raise ValueError(f"pad: give an even number (at most 2 x {x.ndim} dimensions) of ints, "
@@ -278,6 +286,13 @@ def pad(x: Tensor, pad, value=0.0) -> Tensor:
     pairs = [(0, 0)] * x.ndim
     for k in range(len(pad) // 2):
         pairs[x.ndim - 1 - k] = (int(pad[2 * k]), int(pad[2 * k + 1]))
+    if mode != "constant":
+        if mode not in ("reflect", "replicate", "circular"):
+            raise ValueError(f"pad: mode must be 'constant', 'reflect', 'replicate' or 'circular', got {mode!r}")
+        for d, (b, a) in enumerate(pairs):
+            if b or a:
+                x = ops.getitem(x, (slice(None),) * d + (x.backend.asarray(_pad_index(mode, x.shape[d], b, a, d)),))
+        return x
     cut = tuple((max(-b, 0), max(-a, 0)) for b, a in pairs)
     grow = tuple((max(b, 0), max(a, 0)) for b, a in pairs)
     for d, ((b, a), n) in enumerate(zip(cut, x.shape)):
@@ -287,6 +302,31 @@ def pad(x: Tensor, pad, value=0.0) -> Tensor:
     if any(b or a for b, a in cut):
         x = _crop(x, width=cut)
     return _pad(x, width=grow, value=value) if any(b or a for b, a in grow) else x
+
+
+def _pad_index(mode: str, n: int, before: int, after: int, d: int) -> np.ndarray:
+    """The positions of x along one dimension that the padded dimension holds: i = -before ..
+    n + after - 1 mapped into [0, n) by the mode (host integers, a handful per dimension)."""
+    if before + after + n < 0:
+        raise ValueError(f"pad: padding ({before}, {after}) removes more than the {n} elements of dimension {d}")
+    i = np.arange(-before, n + after)
+    if mode == "replicate":
+        if n == 0:
+            raise ValueError(f"pad: replicate padding of the empty dimension {d}")
+        return np.clip(i, 0, n - 1)
+    if mode == "circular":
+        if min(before, after) < 0:
+            raise ValueError(f"pad: circular padding takes no negative amounts, got ({before}, {after}) for "
+                             f"dimension {d} (cut with a slice first; PyTorch 2.13 gives wrong values there)")
+        if max(before, after) > n:
+            raise ValueError(f"pad: circular padding ({before}, {after}) wraps around dimension {d} of size {n} "
+                             "more than once")
+        return i % n
+    if max(before, after) >= n:
+        raise ValueError(f"pad: reflect padding ({before}, {after}) must be smaller than dimension {d} of size {n}")
+    period = 2 * (n - 1)
+    j = np.abs(i) % period if period else np.zeros_like(i)
+    return np.where(j > n - 1, period - j, j)
 
 
 # =========================================================================== triangles
@@ -542,3 +582,174 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     idx = _argsort(x, axis, largest).astype(np.int64, copy=False)
     idx = idx[(slice(None),) * axis + (slice(0, int(k)),)]
     return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
+
+
+# =========================================================================== moving and cutting axes (PyTorch's names)
+def movedim(x: Tensor, source, destination) -> Tensor:
+    """The axes ``source`` (an int or a sequence) moved to positions ``destination``, the others
+    keeping their order (``torch.movedim`` / ``numpy.moveaxis``); a :func:`minigrad.permute`."""
+    src = [source] if isinstance(source, (int, np.integer)) else list(source)
+    dst = [destination] if isinstance(destination, (int, np.integer)) else list(destination)
+    if len(src) != len(dst):
+        raise ValueError(f"movedim: source {source} and destination {destination} must have the same length")
+    src = [_axis(a, x.ndim) for a in src]
+    dst = [_axis(a, x.ndim) for a in dst]
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise ValueError(f"movedim: repeated axis in source {source} or destination {destination}")
+    order = [a for a in range(x.ndim) if a not in src]
+    for d, a in sorted(zip(dst, src)):
+        order.insert(d, a)
+    return ops.permute(x, tuple(order))
+
+
+moveaxis = movedim
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """Elements ``start`` .. ``start + length - 1`` along ``dim`` (``torch.narrow``; a slice)."""
+    dim = _axis(dim, x.ndim)
+    n = x.shape[dim]
+    start = start + n if start < 0 else start
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise IndexError(f"narrow: start {start} and length {length} do not fit dimension {dim} of size {n}")
+    return ops.getitem(x, (slice(None),) * dim + (slice(start, start + length),))
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    """Dimension ``dim`` split into ``sizes`` (one of them may be -1), as ``torch.unflatten``."""
+    dim = _axis(dim, x.ndim)
+    return ops.reshape(x, x.shape[:dim] + tuple(sizes) + x.shape[dim + 1:])
+
+
+def _at_least(xs, ndim: int) -> list:
+    """Each tensor with at least ``ndim`` dimensions, as NumPy's atleast_1d / 2d / 3d:
+    () -> (1,) / (1, 1) / (1, 1, 1),  (n,) -> (1, n) / (1, n, 1),  (m, n) -> (m, n, 1)."""
+    shapes = {1: lambda s: s or (1,), 2: lambda s: s if len(s) >= 2 else (1,) + (s or (1,)),
+              3: lambda s: s if len(s) >= 3 else (s + (1,) if len(s) == 2 else (1,) + (s or (1,)) + (1,))}
+    return [x if x.ndim >= ndim else ops.reshape(x, shapes[ndim](x.shape)) for x in xs]
+
+
+def hstack(xs) -> Tensor:
+    """Joined along axis 1 (axis 0 for 1-D tensors), as ``torch.hstack``."""
+    xs = _at_least(list(xs), 1)
+    return ops.concat(xs, 0 if xs[0].ndim == 1 else 1)
+
+
+def vstack(xs) -> Tensor:
+    """1-D tensors as rows, then joined along axis 0 (``torch.vstack``)."""
+    return ops.concat(_at_least(list(xs), 2), 0)
+
+
+def dstack(xs) -> Tensor:
+    """Joined along axis 2, 1-D (n,) as (1, n, 1) and 2-D (m, n) as (m, n, 1) (``torch.dstack``)."""
+    return ops.concat(_at_least(list(xs), 3), 2)
+
+
+def column_stack(xs) -> Tensor:
+    """1-D tensors (and 0-d) as columns, then joined along axis 1 (``torch.column_stack``)."""
+    cols = [ops.reshape(x, (x.size, 1)) if x.ndim <= 1 else x for x in xs]
+    return ops.concat(cols, 1)
+
+
+def masked_select(x: Tensor, mask) -> Tensor:
+    """The elements of x where ``mask`` (broadcast together) is True, as a 1-D tensor, in
+    row-major order (``torch.masked_select``)        x̄ = ḡ scattered back to those places"""
+    mask = mask.data if isinstance(mask, Tensor) else x.backend.asarray(mask)
+    shape = np.broadcast_shapes(x.shape, tuple(mask.shape))
+    if shape != x.shape:
+        x = ops.broadcast_to(x, shape)
+    return ops.getitem(x, x.backend.broadcast_to(mask, shape))
+
+
+def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
+    """PyTorch's ``scatter_add``: ``out = x``, then ``out[i][index[i][j][k]][k] += src[i][j][k]``
+    (dim = 1 shown); repeated indices add up.  Only the part of ``src`` of ``index``'s shape is
+    used.  x̄ = ḡ,  src̄ = gather(ḡ, dim, index) (zeros outside that part)."""
+    idx = _index_array(index, x, "scatter_add: index")
+    if idx.ndim != x.ndim or not isinstance(src, Tensor) or src.ndim != x.ndim:
+        raise ValueError(f"scatter_add: x, index and src need the same number of dimensions, got "
+                         f"{x.ndim}, {idx.ndim} and {getattr(src, 'ndim', type(src).__name__)}")
+    axis = _axis(dim, x.ndim)
+    if any(i > n for i, n in zip(idx.shape, src.shape)) or \
+            any(i > n for d, (i, n) in enumerate(zip(idx.shape, x.shape)) if d != axis):
+        raise ValueError(f"scatter_add: index of shape {tuple(idx.shape)} is larger than src {src.shape} or "
+                         f"than x {x.shape} outside dimension {axis}")
+    if src.shape != tuple(idx.shape):
+        src = ops.getitem(src, tuple(slice(0, n) for n in idx.shape))
+    return x + _scatter_add_along(src, index=idx, axis=axis, shape=x.shape)
+
+
+def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
+    """PyTorch's ``index_add``: ``out = x``, then the slice ``index[i]`` of ``out`` along ``dim``
+    gets ``alpha * source``'s slice i added (repeats add up)."""
+    idx = _index_array(index, x, "index_add: index").reshape(-1)
+    axis = _axis(dim, x.ndim)
+    if source.ndim != x.ndim or source.shape[axis] != idx.shape[0]:
+        raise ValueError(f"index_add: source of shape {source.shape} must have x's dimensions and "
+                         f"len(index) = {idx.shape[0]} entries along dimension {axis}")
+    grid = x.backend.broadcast_to(idx.reshape(tuple(-1 if d == axis else 1 for d in range(x.ndim))), source.shape)
+    return scatter_add(x, axis, grid, source if alpha == 1 else source * alpha)
+
+
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """PyTorch's ``Tensor.unfold``: the windows of ``size`` elements every ``step`` along
+    ``dimension``, as a new last axis (a gather: windows that overlap add their gradients)."""
+    axis = _axis(dimension, max(x.ndim, 1))
+    n = x.shape[axis] if x.ndim else 1
+    if size < 0 or size > n or step <= 0:
+        raise ValueError(f"unfold: size must be in [0, {n}] and step > 0, got size {size}, step {step}")
+    count = (n - size) // step + 1
+    windows = np.arange(count)[:, None] * step + np.arange(size)[None, :]          # (count, size)
+    if x.ndim == 0:
+        return ops.reshape(x, (1,) * size) if size else ops.reshape(x, (1, 0))
+    picked = ops.getitem(x, (slice(None),) * axis + (x.backend.asarray(windows),))  # count, size at axis
+    return movedim(picked, axis + 1, -1)
+
+
+def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple:
+    """PyTorch's ``tensor_split``: ``n`` pieces as equal as possible (the first ``len % n`` one
+    longer), or the pieces between the given indices."""
+    axis = _axis(dim, x.ndim)
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0:
+            raise ValueError(f"tensor_split: the number of sections must be > 0, got {k}")
+        sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
+        bounds = np.cumsum([0] + sizes)
+    else:
+        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+    return tuple(ops.getitem(x, (slice(None),) * axis + (slice(a, max(a, b)),))
+                 for a, b in zip(bounds[:-1], bounds[1:]))
+
+
+def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
+    """PyTorch's ``tensordot``: the last ``dims`` axes of a contracted with the first ``dims`` of b,
+    or the axes listed in ``dims = (axes_a, axes_b)``; one matrix product."""
+    if isinstance(dims, (int, np.integer)):
+        axes_a, axes_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
+    else:
+        axes_a, axes_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
+    axes_a, axes_b = [_axis(d, a.ndim) for d in axes_a], [_axis(d, b.ndim) for d in axes_b]
+    if [a.shape[i] for i in axes_a] != [b.shape[i] for i in axes_b]:
+        raise ValueError(f"tensordot: contracted dimensions differ: {[a.shape[i] for i in axes_a]} of a "
+                         f"and {[b.shape[i] for i in axes_b]} of b")
+    free_a = [d for d in range(a.ndim) if d not in axes_a]
+    free_b = [d for d in range(b.ndim) if d not in axes_b]
+    k = int(np.prod([a.shape[i] for i in axes_a]))
+    A = ops.reshape(ops.permute(a, tuple(free_a + axes_a)), (-1, k))
+    B = ops.reshape(ops.permute(b, tuple(axes_b + free_b)), (k, -1))
+    return ops.reshape(ops.matmul(A, B), tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b))
+
+
+def cross(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (``torch.linalg.cross``; operands broadcast)."""
+    a, b = ops._operands("cross", a, b)
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    a, b = ops.broadcast_to(a, shape), ops.broadcast_to(b, shape)
+    axis = _axis(dim, len(shape))
+    if shape[axis] != 3:
+        raise ValueError(f"cross: dimension {axis} must have size 3, got shape {shape}")
+    a0, a1, a2 = ops.split(a, [1, 1, 1], axis=axis)
+    b0, b1, b2 = ops.split(b, [1, 1, 1], axis=axis)
+    return ops.concat([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis)

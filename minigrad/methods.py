@@ -80,7 +80,12 @@ def _setitem(self, index, value):
     that is part of a graph or a leaf that requires grad (the graph would be wrong)."""
     _check_in_place("x[index] = value", self, value)
     value = value._data if isinstance(value, Tensor) else value
-    self._data[ops._normalize_index(index, self.backend)] = value
+    index = ops._normalize_index(index, self.backend)
+    split = ops._ints_first(index)                 # PyTorch's order for ints mixed with arrays
+    if split is None:
+        self._data[index] = value
+    else:
+        self._data[split[0]][split[1]] = value     # the ints alone give a view: written through
     self._bump()
 
 
@@ -398,6 +403,58 @@ METHODS.update({
     "cumprod": R.cumprod, "diag": M.diag, "diagonal": M.diagonal, "trace": _unary(M.trace), "diff": M.diff,
     "index_select": _index_select, "mv": linalg.mv, "addmm": _addmm,
     "register_hook": autograd.register_hook,
+})
+
+def _expand_as(self, other):
+    """``self.broadcast_to(other.shape)``."""
+    return ops.broadcast_to(self, other.shape)
+
+
+def _clamp_min(self, min):
+    """``self.clip(min, None)``."""
+    return ops.clip(self, min, None)
+
+
+def _clamp_max(self, max):
+    """``self.clip(None, max)``."""
+    return ops.clip(self, None, max)
+
+
+def _where(self, condition, other):
+    """PyTorch's ``x.where(condition, y)``: ``mg.where(condition, x, y)``."""
+    return ops.where(condition, self, other)
+
+
+METHODS.update({
+    "asinh": _unary(E.asinh), "acosh": _unary(E.acosh), "atanh": _unary(E.atanh),
+    "arcsinh": _unary(E.asinh), "arccosh": _unary(E.acosh), "arctanh": _unary(E.atanh),
+    "isinf": _unary(E.isinf), "isposinf": _unary(E.isposinf), "isneginf": _unary(E.isneginf),
+    "expand_as": _expand_as, "clamp_min": _clamp_min, "clamp_max": _clamp_max, "where": _where,
+    "movedim": M.movedim, "moveaxis": M.movedim, "narrow": M.narrow, "unflatten": M.unflatten,
+})
+
+def _div(self, other, *, rounding_mode=None):
+    """``self / other``, or rounded (``rounding_mode="trunc"`` / ``"floor"``, see :func:`minigrad.divide`)."""
+    return ops.div(self, other) if rounding_mode is None else E.divide(self, other, rounding_mode=rounding_mode)
+
+
+def _add(self, other, *, alpha=1):
+    """``self + alpha * other`` (PyTorch's ``add(other, alpha=)``)."""
+    return ops.add(self, other if alpha == 1 else ops.mul(other, alpha))
+
+
+def _sub(self, other, *, alpha=1):
+    """``self - alpha * other``."""
+    return ops.sub(self, other if alpha == 1 else ops.mul(other, alpha))
+
+
+METHODS.update({
+    "div": _div, "divide": _div, "true_divide": ops.div, "add": _add, "sub": _sub,
+    "copysign": _binary(E.copysign), "hypot": _binary(E.hypot), "xlogy": _binary(E.xlogy),
+    "logit": E.logit, "sinc": _unary(E.sinc), "deg2rad": _unary(E.deg2rad), "rad2deg": _unary(E.rad2deg),
+    "float_power": _binary(E.float_power), "nansum": R.nansum, "nanmean": R.nanmean,
+    "count_nonzero": R.count_nonzero, "masked_select": M.masked_select, "inner": linalg.inner,
+    "erfc": _unary(E.erfc), "scatter_add": M.scatter_add, "index_add": M.index_add, "unfold": M.unfold, "tensor_split": M.tensor_split,
 })
 
 PROPERTIES = {

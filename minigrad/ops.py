@@ -936,9 +936,49 @@ def _getitem(xp, x, *, index):
 _getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape, scatter_add))   # see accumulate
 
 
+def _ints_first(index):
+    """PyTorch's order for an index mixing ints with index arrays: ``(ints, rest)``, two indices
+    applied one after the other, or None when the index has no such mix.
+
+    NumPy counts an int as an advanced index when an array is present, so ``x[1, :, [0, 2]]``
+    puts the broadcast axis (2,) first, shape (2, n1); PyTorch takes the int first (basic
+    indexing), then the array: shape (n1, 2).  Applying the ints alone first (every other entry
+    a full slice; arrays and masks too) and then the rest (ints dropped) gives PyTorch's shape
+    and values.
+    """
+    is_array = [hasattr(i, "ndim") and not isinstance(i, np.generic) and i.ndim >= 1 for i in index]
+    if len(index) < 2 or not any(is_array):           # the common cases first: x[t], x[:, t], x[idx]
+        return None
+    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in index]
+    if not any(is_int):
+        return None
+    first, rest = [], []
+    for i, integer, array in zip(index, is_int, is_array):
+        if integer:
+            first.append(i)
+        elif i is None:
+            rest.append(None)
+        elif i is Ellipsis:
+            first.append(Ellipsis)
+            rest.append(Ellipsis)
+        elif array:
+            first.extend([slice(None)] * (i.ndim if i.dtype == bool else 1))
+            rest.append(i)
+        else:
+            first.append(slice(None))
+            rest.append(i)
+    return tuple(first), tuple(rest)
+
+
 def getitem(x: Tensor, index) -> Tensor:
-    """``x[index]``.  A basic index (ints, slices) gives a view: it shares x's version cell."""
+    """``x[index]``.  A basic index (ints, slices) gives a view: it shares x's version cell.
+
+    Index arrays follow NumPy's rules, except that ints mixed with index arrays are applied
+    first, as PyTorch does (see :func:`_ints_first`): ``x[1, :, [0, 2]]`` has PyTorch's shape."""
     index = _normalize_index(index, x.backend)
+    split = _ints_first(index)
+    if split is not None:
+        return _getitem(_getitem(x, index=split[0]), index=split[1])
     out = _getitem(x, index=index)
     if is_basic_index(index):
         out._version = x._version

@@ -31,7 +31,8 @@ from . import ops
 from .ops import _accumulator, _axes, accepts_dim, const, expand_dims, primitive
 from .tensor import Tensor, _is_float
 
-__all__ = ["argmax", "argmin", "cumprod", "cumsum", "norm", "prod", "std", "var", "vector_norm"]
+__all__ = ["argmax", "argmin", "cumprod", "cumsum", "norm", "prod", "std", "var", "vector_norm", "nansum",
+           "nanmean", "count_nonzero", "std_mean", "var_mean"]
 
 
 def _floating(x: Tensor) -> Tensor:
@@ -435,3 +436,39 @@ def _arg(name: str, x: Tensor, axis, keepdims: bool) -> Tensor:
         (axis,) = _axes(axis, x.ndim)
         index = getattr(xp, name)(x.data, axis=axis, keepdims=keepdims)
     return Tensor._wrap(xp.asarray(index, dtype=np.int64), xp)
+
+
+# =========================================================================== NaN-skipping sums, counts, pairs
+@accepts_dim
+def nansum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """The sum with NaNs counted as 0 (``torch.nansum``)        x̄ = ḡ where x is not NaN, else 0"""
+    return ops.sum(ops.where(x.backend.isnan(x.data), 0, x), axis, keepdims)
+
+
+@accepts_dim
+def nanmean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """The mean of the elements that are not NaN (``torch.nanmean``)."""
+    keep = ~x.backend.isnan(x.data)
+    count = Tensor._wrap(keep.sum(axis=ops._axes(axis, x.ndim), keepdims=keepdims).astype(_floating(x).data.dtype),
+                         x.backend)
+    return nansum(_floating(x), axis, keepdims) / count
+
+
+@accepts_dim
+def count_nonzero(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    """The number of nonzero elements along ``axis`` (int64, no graph; ``torch.count_nonzero``)."""
+    axes = ops._axes(axis, x.ndim) if axis is not None else None
+    counts = (x.data != 0).sum(axis=axes, keepdims=keepdims, dtype=np.int64)   # (CuPy's count_nonzero has no keepdims)
+    return Tensor._wrap(counts, x.backend)
+
+
+@accepts_dim
+def std_mean(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None) -> tuple:
+    """``(std, mean)`` over ``axis`` (``torch.std_mean``)."""
+    return std(x, axis, correction, keepdims, unbiased=unbiased), ops.mean(_floating(x), axis, keepdims)
+
+
+@accepts_dim
+def var_mean(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None) -> tuple:
+    """``(var, mean)`` over ``axis`` (``torch.var_mean``)."""
+    return var(x, axis, correction, keepdims, unbiased=unbiased), ops.mean(_floating(x), axis, keepdims)
