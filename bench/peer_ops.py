@@ -649,7 +649,7 @@ def test_similarity_distance():
     H([(8, 5), (5, 5), (5,)], lambda x, w, b: TF.linear(x, w, b), lambda x, w, b: mg.linear(x, w, b))
     H([(3, 4), (5, 4)], lambda x, y: torch.inner(x, y), lambda x, y: mg.inner(x, y))
     H([(3, 4), (4, 5)], lambda x, y: torch.tensordot(x, y, dims=1), lambda x, y: mg.tensordot(x, y, dims=1))
-    H([(3, 3), (3, 3)], lambda x, y: torch.linalg.cross(x, y), lambda x, y: mg.cross(x, y))
+    H([(3, 3), (3, 3)], lambda x, y: torch.linalg.cross(x, y), lambda x, y: mg.cross(x, y, dim=-1))
     H([(4, 5), (4, 3), (3, 5)], lambda a, b, c: torch.addmm(a, b, c, beta=0.5, alpha=2), lambda a, b, c: mg.addmm(a, b, c, beta=0.5, alpha=2))
     H([(4, 3), (3,)], lambda a, v: torch.mv(a, v), lambda a, v: mg.mv(a, v))
     H([(4,), (3,)], lambda a, v: torch.outer(a, v), lambda a, v: mg.outer(a, v))
@@ -664,7 +664,7 @@ def test_similarity_distance():
     H([(3, 4)], lambda x: torch.erfc(x), lambda x: mg.erfc(x)); H([(3, 4)], lambda x: x.erfc(), low=-6, high=12)
     H([(3, 4, 5), (4, 5, 2)], lambda x, y: torch.tensordot(x, y, dims=2), lambda x, y: mg.tensordot(x, y, dims=2))
     H([(3, 4, 5), (5, 2, 4)], lambda x, y: torch.tensordot(x, y, dims=([1, 2], [2, 0])), lambda x, y: mg.tensordot(x, y, dims=([1, 2], [2, 0])))
-    H([(4, 3), (1, 3)], lambda x, y: torch.linalg.cross(x, y), lambda x, y: mg.cross(x, y))
+    H([(4, 3), (1, 3)], lambda x, y: torch.linalg.cross(x, y), lambda x, y: mg.cross(x, y, dim=-1))
     H([(3, 5), (3, 5)], lambda x, y: torch.linalg.cross(x, y, dim=0), lambda x, y: mg.cross(x, y, dim=0))
     H([(5, 6)], lambda x: torch.stack(x.tensor_split(4, 1), 0).sum(0) if False else torch.cat(x.tensor_split([1, 4, 9], 1), 1),
       lambda x: mg.cat(x.tensor_split([1, 4, 9], 1), 1))

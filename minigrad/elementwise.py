@@ -723,7 +723,7 @@ def softsign(x: Tensor) -> Tensor:
 
 
 def softmin(x: Tensor, dim=-1) -> Tensor:
-    """out = softmax(-x) along ``dim`` (``F.softmin``)."""
+    """out = softmax(-x) along ``dim`` (``F.softmin``)        x̄ = -out (ḡ - Σ ḡ out)"""
     return softmax(-x, dim)
 
 
@@ -732,7 +732,10 @@ def hardtanh(x: Tensor, min_val=-1.0, max_val=1.0) -> Tensor:
 
     ``F.hardtanh``: :func:`minigrad.clip` with number bounds, whose derivative is PyTorch's
     hardtanh's (0 at the bounds themselves)."""
-    return clip(_as_float(x), _number("min_val", min_val), _number("max_val", max_val))
+    low, high = _number("min_val", min_val), _number("max_val", max_val)
+    if low > high:
+        raise ValueError(f"hardtanh: min_val must not be greater than max_val, got {low} > {high}")
+    return clip(_as_float(x), low, high)
 
 
 def relu6(x: Tensor) -> Tensor:
@@ -828,7 +831,8 @@ def threshold(x: Tensor, threshold, value) -> Tensor:
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
-    """Gated linear unit: a σ(b), where a and b are the two halves of x along ``dim`` (``F.glu``)."""
+    """Gated linear unit: a σ(b), where a and b are the two halves of x along ``dim`` (``F.glu``)
+    ā = ḡ σ(b),  b̄ = ḡ a σ(b) (1 - σ(b))"""
     n = x.shape[dim] if x.ndim else 0
     if n % 2:
         raise ValueError(f"glu: dimension {dim} of a tensor of shape {x.shape} must have an even size")
@@ -886,13 +890,13 @@ xlogy.defvjp(lambda g, out, a, b: g * where((a.data == 0) & (b.data <= 0), 0.0, 
 @primitive(name="logit")
 def _logit(xp, x, *, eps):
     """out = log(z / (1 - z)), z = x clamped to [eps, 1 - eps] (eps None: no clamp)
-    x̄ = ḡ / (x (1 - x)), 0 outside [eps, 1 - eps] (PyTorch's rule)"""
+    x̄ = ḡ / (x (1 - x)), 0 outside [eps, 1 - eps] (PyTorch's rule; NaN outside [0, 1] without eps)"""
     x = _floating(xp, x)
     z = x if eps is None else xp.clip(x, eps, 1 - eps)
     with np.errstate(divide="ignore", invalid="ignore"):
         return xp.log(z / (1 - z))
-_logit.defvjp(lambda g, out, x, *, eps: g / (x * (1 - x)) if eps is None else
-              g * where((x.data < eps) | (x.data > 1 - eps), 0.0, 1 / (x * (1 - x))))
+_logit.defvjp(lambda g, out, x, *, eps: g * where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x)))
+              if eps is None else g * where((x.data < eps) | (x.data > 1 - eps), 0.0, 1 / (x * (1 - x))))
 
 
 def logit(x: Tensor, eps=None) -> Tensor:
@@ -938,10 +942,12 @@ def rrelu(x: Tensor, lower=1.0 / 8, upper=1.0 / 3, training: bool = False) -> Te
 
 @binary(save="")
 def _trunc_divide(xp, a, b):
-    """out = a / b rounded towards 0 (integers stay integers)      ā = b̄ = 0"""
+    """out = a / b rounded towards 0 (integers stay integers; an integer divided by 0 gives 0, as
+    NumPy's floor_divide does, where PyTorch raises)      ā = b̄ = 0"""
     if a.dtype.kind in "iu":
-        q = a // xp.where(b == 0, 1, b)
-        return xp.where((a % xp.where(b == 0, 1, b) != 0) & ((a < 0) != (b < 0)), q + 1, q)
+        safe = xp.where(b == 0, 1, b)
+        q = a // safe
+        return xp.where(b == 0, 0, xp.where((a % safe != 0) & ((a < 0) != (b < 0)), q + 1, q)).astype(q.dtype)
     return xp.trunc(a / b)
 _trunc_divide.defvjp(lambda g, out, a, b: _zeros(g), lambda g, out, a, b: _zeros(g))
 

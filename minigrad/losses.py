@@ -441,14 +441,18 @@ def huber_loss(prediction: Tensor, target, reduction: str = "mean", delta=1.0) -
 
 # =========================================================================== similarity and distance
 def normalize(x: Tensor, p=2.0, dim: int = 1, eps=1e-12) -> Tensor:
-    """x / max(‖x‖_p, eps) along ``dim`` (``F.normalize``: PyTorch's dim=1 default)."""
+    """x / max(‖x‖_p, eps) along ``dim`` (``F.normalize``: PyTorch's dim=1 default)
+    x̄ = (ḡ - u (u·ḡ)) / ‖x‖ for p = 2 and ‖x‖ > eps (u = x / ‖x‖: ḡ's part along x is removed);
+    ḡ / eps where the norm is clamped (a zero vector included, as in PyTorch)."""
     return x / ops.clip(vector_norm(x, p, axis=dim, keepdims=True), float(eps), None)
 
 
 def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps=1e-8) -> Tensor:
     """Σ x1 x2 / (max(‖x1‖, eps) max(‖x2‖, eps)) along ``dim``, the operands broadcast
     (``F.cosine_similarity``, computed as PyTorch 2 does: each operand divided by its clamped
-    norm, then the product summed)."""
+    norm, then the product summed).  The gradient is this composition's: where a norm is below
+    eps the clamp is constant, so nothing flows through that norm (PyTorch clamps without
+    recording it and differs there, for vectors shorter than eps only)."""
     x1, x2 = ops._operands("cosine_similarity", x1, x2)
     shape = np.broadcast_shapes(x1.shape, x2.shape)
     x1, x2 = ops.broadcast_to(x1, shape), ops.broadcast_to(x2, shape)
@@ -466,13 +470,17 @@ def pairwise_distance(x1: Tensor, x2: Tensor, p=2.0, eps=1e-6, keepdim: bool = F
 
 def cdist(x1: Tensor, x2: Tensor, p=2.0) -> Tensor:
     """‖x1ᵢ - x2ⱼ‖_p for every row pair: (..., P, M) and (..., R, M) give (..., P, R)
-    (``torch.cdist``, computed directly from the differences)."""
+    (``torch.cdist``, computed directly from the differences: exact where PyTorch's matrix-product
+    route for p = 2 and more than 25 rows leaves ~1e-8 on equal rows).  The gradient at equal
+    points is 0 (p ≥ 1, as PyTorch); for p = ∞ ties share ḡ equally (:func:`vector_norm`'s rule;
+    torch.cdist gives each tied element all of ḡ)."""
     return vector_norm(ops.expand_dims(x1, -2) - ops.expand_dims(x2, -3), p, axis=-1)
 
 
 def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Σ target (log target - input) (``F.kl_div``: ``input`` holds log-probabilities; the terms
-    with target = 0 are 0).  ``reduction``: "mean" (over all elements, PyTorch's default),
+    with target = 0 are 0)      input̄ = -ḡ target,  target̄ = ḡ (log target + 1 - input)
+    (log_target: ℓ = eᵗ (t - input), input̄ = -ḡ eᵗ).  ``reduction``: "mean" (over all elements, PyTorch's default),
     "batchmean" (the sum / the first dimension: the KL divergence per sample), "sum", "none"."""
     name = "kl_div"
     if reduction not in ("mean", "batchmean", "sum", "none"):
@@ -489,9 +497,11 @@ def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = Fa
 
 def layer_norm(x: Tensor, normalized_shape, weight=None, bias=None, eps=1e-5) -> Tensor:
     """(x - mean) / √(var + eps) over the last ``len(normalized_shape)`` axes (biased var), then
-    · weight + bias (``F.layer_norm``)."""
+    · weight + bias (``F.layer_norm``).  With x̂ the normalized x, N the number of elements
+    normalized together and ĝ = ḡ · weight:   x̄ = (ĝ - mean(ĝ) - x̂ mean(ĝ x̂)) / √(var + eps),
+    weight̄ = Σ ḡ x̂,  bias̄ = Σ ḡ (over the leading axes); a composition, which gives exactly this."""
     shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-    if tuple(x.shape[x.ndim - len(shape):]) != shape:
+    if not shape or tuple(x.shape[x.ndim - len(shape):]) != shape:
         raise ValueError(f"layer_norm: normalized_shape {shape} is not the end of the input's shape {x.shape}")
     axes = tuple(range(x.ndim - len(shape), x.ndim))
     mean = ops.mean(x, axes, True)

@@ -274,11 +274,16 @@ def pad(x: Tensor, pad, value=0.0, mode: str = "constant") -> Tensor:
     *last* dimension: ``(left, right)`` pads the last axis, ``(left, right, top, bottom)`` the
     last two, and so on.  Negative amounts cut elements off (as in PyTorch).
 
-    ``mode``: "constant" (``value``), or "reflect" (mirrored without repeating the edge, pads
+    ``mode`` (also accepted third, in PyTorch's order ``pad(x, pad, mode, value)``, when it
+    is a string): "constant" (``value``), or "reflect" (mirrored without repeating the edge, pads
     shorter than the dimension), "replicate" (the edge repeated), "circular" (wrapped around,
     pads from 0 to the dimension): these three pick elements of x by index (see
     :func:`_pad_index`), so their gradient adds up where an element is picked more than once.
     """
+    if isinstance(value, str):                     # PyTorch's order: F.pad(x, pad, "reflect"), (x, pad, "constant", 9)
+        if isinstance(mode, str) and mode != "constant":
+            raise ValueError(f"pad: mode given twice ({value!r} and {mode!r})")
+        value, mode = (0.0 if isinstance(mode, str) or mode is None else mode), value
     pad = tuple(pad)
     if len(pad) % 2 or len(pad) > 2 * x.ndim or not all(isinstance(p, (int, np.integer)) for p in pad):
         raise ValueError(f"pad: give an even number (at most 2 x {x.ndim} dimensions) of ints, "
@@ -624,6 +629,8 @@ def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
 def _at_least(xs, ndim: int) -> list:
     """Each tensor with at least ``ndim`` dimensions, as NumPy's atleast_1d / 2d / 3d:
     () -> (1,) / (1, 1) / (1, 1, 1),  (n,) -> (1, n) / (1, n, 1),  (m, n) -> (m, n, 1)."""
+    if not xs:
+        raise ValueError("hstack / vstack / dstack: give a non-empty sequence of tensors")
     shapes = {1: lambda s: s or (1,), 2: lambda s: s if len(s) >= 2 else (1,) + (s or (1,)),
               3: lambda s: s if len(s) >= 3 else (s + (1,) if len(s) == 2 else (1,) + (s or (1,)) + (1,))}
     return [x if x.ndim >= ndim else ops.reshape(x, shapes[ndim](x.shape)) for x in xs]
@@ -655,7 +662,14 @@ def masked_select(x: Tensor, mask) -> Tensor:
     """The elements of x where ``mask`` (broadcast together) is True, as a 1-D tensor, in
     row-major order (``torch.masked_select``)        x̄ = ḡ scattered back to those places"""
     mask = mask.data if isinstance(mask, Tensor) else x.backend.asarray(mask)
-    shape = np.broadcast_shapes(x.shape, tuple(mask.shape))
+    if mask.dtype != bool:
+        raise TypeError(f"masked_select: mask must be boolean, got dtype {mask.dtype} (an integer mask "
+                        "would be read as indices)")
+    try:
+        shape = np.broadcast_shapes(x.shape, tuple(mask.shape))
+    except ValueError:
+        raise ValueError(f"masked_select: mask of shape {tuple(mask.shape)} does not broadcast with x of "
+                         f"shape {x.shape}") from None
     if shape != x.shape:
         x = ops.broadcast_to(x, shape)
     return ops.getitem(x, x.backend.broadcast_to(mask, shape))
@@ -664,7 +678,8 @@ def masked_select(x: Tensor, mask) -> Tensor:
 def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
     """PyTorch's ``scatter_add``: ``out = x``, then ``out[i][index[i][j][k]][k] += src[i][j][k]``
     (dim = 1 shown); repeated indices add up.  Only the part of ``src`` of ``index``'s shape is
-    used.  x̄ = ḡ,  src̄ = gather(ḡ, dim, index) (zeros outside that part)."""
+    used.  x̄ = ḡ,  src̄ = gather(ḡ, dim, index) (zeros outside that part).  Negative indices
+    count from the end, as in :func:`gather` (NumPy's rule; PyTorch refuses them)."""
     idx = _index_array(index, x, "scatter_add: index")
     if idx.ndim != x.ndim or not isinstance(src, Tensor) or src.ndim != x.ndim:
         raise ValueError(f"scatter_add: x, index and src need the same number of dimensions, got "
@@ -708,9 +723,16 @@ def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
 
 def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple:
     """PyTorch's ``tensor_split``: ``n`` pieces as equal as possible (the first ``len % n`` one
-    longer), or the pieces between the given indices."""
+    longer), or the pieces between the given indices, each index read as a slice bound
+    (negative ones count from the end: ``[-1]`` gives ``x[:-1]`` and ``x[-1:]``)."""
     axis = _axis(dim, x.ndim)
     n = x.shape[axis]
+    if isinstance(indices_or_sections, Tensor):       # a 0-d one: sections, a 1-D one: indices (read on the host)
+        host = indices_or_sections.numpy()
+        if not np.issubdtype(host.dtype, np.integer) or host.ndim > 1:
+            raise ValueError(f"tensor_split: a tensor of indices_or_sections must be a 0-d or 1-D integer "
+                             f"tensor, got dtype {host.dtype} and shape {host.shape}")
+        indices_or_sections = int(host) if host.ndim == 0 else host.tolist()
     if isinstance(indices_or_sections, (int, np.integer)):
         k = int(indices_or_sections)
         if k <= 0:
@@ -718,7 +740,7 @@ def tensor_split(x: Tensor, indices_or_sections, dim: int = 0) -> tuple:
         sizes = [n // k + (1 if i < n % k else 0) for i in range(k)]
         bounds = np.cumsum([0] + sizes)
     else:
-        bounds = [0] + [min(max(int(i), 0), n) for i in indices_or_sections] + [n]
+        bounds = [0] + [min(max(int(i) + n if int(i) < 0 else int(i), 0), n) for i in indices_or_sections] + [n]
     return tuple(ops.getitem(x, (slice(None),) * axis + (slice(a, max(a, b)),))
                  for a, b in zip(bounds[:-1], bounds[1:]))
 
@@ -727,6 +749,9 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     """PyTorch's ``tensordot``: the last ``dims`` axes of a contracted with the first ``dims`` of b,
     or the axes listed in ``dims = (axes_a, axes_b)``; one matrix product."""
     if isinstance(dims, (int, np.integer)):
+        if not 0 <= dims <= min(a.ndim, b.ndim):
+            raise ValueError(f"tensordot: dims must be an int in [0, {min(a.ndim, b.ndim)}] (the fewer dimensions "
+                             f"of a and b) or a pair of axis lists, got {dims}")
         axes_a, axes_b = list(range(a.ndim - dims, a.ndim)), list(range(dims))
     else:
         axes_a, axes_b = ([d] if isinstance(d, (int, np.integer)) else list(d) for d in dims)
@@ -742,11 +767,23 @@ def tensordot(a: Tensor, b: Tensor, dims=2) -> Tensor:
     return ops.reshape(ops.matmul(A, B), tuple(a.shape[d] for d in free_a) + tuple(b.shape[d] for d in free_b))
 
 
-def cross(a: Tensor, b: Tensor, dim: int = -1) -> Tensor:
-    """The cross product of 3-vectors along ``dim`` (``torch.linalg.cross``; operands broadcast)."""
+def cross(a: Tensor, b: Tensor, dim: int | None = None) -> Tensor:
+    """The cross product of 3-vectors along ``dim`` (operands broadcast)
+    out = (a₁b₂ - a₂b₁, a₂b₀ - a₀b₂, a₀b₁ - a₁b₀)        ā = b × ḡ,  b̄ = ḡ × a
+
+    ``dim=None``: the axis of size 3 when the first one is also the last, where ``torch.cross``
+    (the first axis of size 3) and ``torch.linalg.cross`` (``dim=-1``) agree; otherwise (two
+    (3, 3) matrices: columns or rows?) it must be given."""
     a, b = ops._operands("cross", a, b)
     shape = np.broadcast_shapes(a.shape, b.shape)
     a, b = ops.broadcast_to(a, shape), ops.broadcast_to(b, shape)
+    if dim is None:
+        if 3 not in shape:
+            raise ValueError(f"cross: no dimension of size 3 in shape {shape}")
+        if shape.index(3) != len(shape) - 1:
+            raise ValueError(f"cross: give dim for shape {shape}: torch.cross takes the first dimension of "
+                             f"size 3 ({shape.index(3)}), torch.linalg.cross the last (-1)")
+        dim = -1
     axis = _axis(dim, len(shape))
     if shape[axis] != 3:
         raise ValueError(f"cross: dimension {axis} must have size 3, got shape {shape}")

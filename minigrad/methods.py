@@ -81,11 +81,17 @@ def _setitem(self, index, value):
     _check_in_place("x[index] = value", self, value)
     value = value._data if isinstance(value, Tensor) else value
     index = ops._normalize_index(index, self.backend)
-    split = ops._ints_first(index)                 # PyTorch's order for ints mixed with arrays
-    if split is None:
-        self._data[index] = value
+    steps = ops._ints_first(index, self.ndim)      # PyTorch's order for ints mixed with arrays
+    if steps is None or len(steps) == 1:
+        self._data[index if steps is None else steps[0]] = value
     else:
-        self._data[split[0]][split[1]] = value     # the ints alone give a view: written through
+        first, rest = steps
+        if not any(i is Ellipsis for i in first):
+            first += (Ellipsis,)                   # an int for every axis: a 0-d view, not a scalar
+        part = self._data[first]                   # the ints alone give a view: written through,
+        part[rest] = value
+        if any(ops._index_kind(i) == "int" and not isinstance(i, (int, np.integer)) for i in first):
+            self._data[first] = part               # except a 0-d index array's copy: written back
     self._bump()
 
 
@@ -438,14 +444,21 @@ def _div(self, other, *, rounding_mode=None):
     return ops.div(self, other) if rounding_mode is None else E.divide(self, other, rounding_mode=rounding_mode)
 
 
+def _times_alpha(other, alpha):
+    """``alpha * other`` for a Tensor, a NumPy array, a list or a number (``other`` itself for 1)."""
+    if alpha == 1:
+        return other
+    return (np.asarray(other) if isinstance(other, (list, tuple)) else other) * alpha
+
+
 def _add(self, other, *, alpha=1):
     """``self + alpha * other`` (PyTorch's ``add(other, alpha=)``)."""
-    return ops.add(self, other if alpha == 1 else ops.mul(other, alpha))
+    return ops.add(self, _times_alpha(other, alpha))
 
 
 def _sub(self, other, *, alpha=1):
     """``self - alpha * other``."""
-    return ops.sub(self, other if alpha == 1 else ops.mul(other, alpha))
+    return ops.sub(self, _times_alpha(other, alpha))
 
 
 METHODS.update({

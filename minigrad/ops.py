@@ -936,32 +936,64 @@ def _getitem(xp, x, *, index):
 _getitem.defvjp(lambda g, out, x, *, index: scattered(g, index, x.shape, scatter_add))   # see accumulate
 
 
-def _ints_first(index):
-    """PyTorch's order for an index mixing ints with index arrays: ``(ints, rest)``, two indices
-    applied one after the other, or None when the index has no such mix.
+_BASIC_TYPES = frozenset((int, slice, type(None), type(Ellipsis)))
+
+
+def _index_kind(i) -> str:
+    """What an entry of a normalized index is, for PyTorch's order: "int" (an int, or a 0-d
+    integer array: PyTorch selects with a 0-d integer tensor as with an int), "bool" (True,
+    False or a 0-d boolean array: a new axis of size 1 or 0, taking no axis of x), "array" (an
+    index array or mask of >= 1 dimension) or "basic" (a slice, None, Ellipsis)."""
+    if i is None or i is Ellipsis or isinstance(i, slice):
+        return "basic"
+    if isinstance(i, (bool, np.bool_)):
+        return "bool"
+    if isinstance(i, (int, np.integer)):
+        return "int"
+    ndim = getattr(i, "ndim", None)
+    if ndim == 0:
+        return "bool" if i.dtype == bool else "int"
+    return "array" if ndim else "basic"
+
+
+def _ints_first(index, ndim: int):
+    """PyTorch's order for an index with index arrays: None when NumPy's rules already give it,
+    else the indices to apply one after the other: ``(index,)`` or ``(ints, rest)``.
 
     NumPy counts an int as an advanced index when an array is present, so ``x[1, :, [0, 2]]``
     puts the broadcast axis (2,) first, shape (2, n1); PyTorch takes the int first (basic
     indexing), then the array: shape (n1, 2).  Applying the ints alone first (every other entry
-    a full slice; arrays and masks too) and then the rest (ints dropped) gives PyTorch's shape
-    and values.
+    a full slice; arrays and masks too, a bool scalar nothing: it takes no axis) and then the
+    rest (ints dropped) gives PyTorch's shape and values.  An Ellipsis that stands for no axis
+    does not separate two index arrays in PyTorch (``x[:, a, ..., b]`` on 3-D x is
+    ``x[:, a, b]``): it is dropped.
     """
-    is_array = [hasattr(i, "ndim") and not isinstance(i, np.generic) and i.ndim >= 1 for i in index]
-    if len(index) < 2 or not any(is_array):           # the common cases first: x[t], x[:, t], x[idx]
+    if len(index) < 2 or all(type(i) in _BASIC_TYPES for i in index):   # the common cases first: x[t], x[:, t]
         return None
-    is_int = [isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_)) for i in index]
-    if not any(is_int):
+    kinds = [_index_kind(i) for i in index]
+    if "array" not in kinds and "bool" not in kinds:  # ints, slices, None, Ellipsis: basic
         return None
+    steps = None
+    ellipsis = [k for k, i in enumerate(index) if i is Ellipsis]
+    if ellipsis:
+        taken = builtins.sum((i.ndim if i.dtype == bool else 1) if kind == "array" else
+                             1 if kind == "int" or isinstance(i, slice) else 0 for i, kind in zip(index, kinds))
+        if taken == ndim:                             # the Ellipsis stands for no axis
+            index = index[:ellipsis[0]] + index[ellipsis[0] + 1:]
+            kinds = kinds[:ellipsis[0]] + kinds[ellipsis[0] + 1:]
+            steps = (index,)
+    if "int" not in kinds:
+        return steps
     first, rest = [], []
-    for i, integer, array in zip(index, is_int, is_array):
-        if integer:
+    for i, kind in zip(index, kinds):
+        if kind == "int":
             first.append(i)
-        elif i is None:
-            rest.append(None)
+        elif i is None or kind == "bool":
+            rest.append(i)
         elif i is Ellipsis:
             first.append(Ellipsis)
             rest.append(Ellipsis)
-        elif array:
+        elif kind == "array":
             first.extend([slice(None)] * (i.ndim if i.dtype == bool else 1))
             rest.append(i)
         else:
@@ -973,12 +1005,15 @@ def _ints_first(index):
 def getitem(x: Tensor, index) -> Tensor:
     """``x[index]``.  A basic index (ints, slices) gives a view: it shares x's version cell.
 
-    Index arrays follow NumPy's rules, except that ints mixed with index arrays are applied
-    first, as PyTorch does (see :func:`_ints_first`): ``x[1, :, [0, 2]]`` has PyTorch's shape."""
+    Index arrays follow NumPy's rules, except where PyTorch's differ (see :func:`_ints_first`):
+    ints (and 0-d integer tensors) mixed with index arrays are applied first, so that
+    ``x[1, :, [0, 2]]`` has PyTorch's shape."""
     index = _normalize_index(index, x.backend)
-    split = _ints_first(index)
-    if split is not None:
-        return _getitem(_getitem(x, index=split[0]), index=split[1])
+    steps = _ints_first(index, x.ndim)
+    if steps is not None:
+        for step in steps:
+            x = _getitem(x, index=step)
+        return x
     out = _getitem(x, index=index)
     if is_basic_index(index):
         out._version = x._version
