@@ -10,7 +10,7 @@
 #    /work/gen9 (143b033: permutation, memorization);
 # 3. starts each script that is not already running, at the lowest priority (nice 19, and
 #    autogroup nice 19 for its processes, so that interactive work and tests keep the cores):
-#    figure7.sh, generalization.sh, and after_generalization.sh (memorization.sh once
+#    figure7.sh, figure7_t20.sh (T = 20 again, session 9), generalization.sh, and after_generalization.sh (memorization.sh once
 #    generalization.sh has ended).
 # At the end of a session: `python bench/keep_runs.py save RUNS bench/runs`, then commit.
 set -eu
@@ -36,6 +36,7 @@ start() {  # script log
   fi
 }
 start figure7.sh figure7.log
+start figure7_t20.sh figure7_t20.log
 start generalization.sh generalization.log
 start after_generalization.sh memorization.log
 sleep 30     # the scripts' Python processes (and the sweep's worker) have started by now

@@ -117,6 +117,25 @@ def projected_rate(length, measured: dict, running: dict | None = None) -> tuple
     return known[nearest] * nearest / length, f"from T = {nearest}"
 
 
+def blas_setups(cells) -> dict:
+    """{BLAS as a short label: finished cells} from the result files' "blas" (threadpoolctl's view
+    of the libraries a cell trained with); results written before it was recorded count as
+    "not recorded".  float32 outcomes depend on the BLAS library, its kernel and thread count."""
+    setups = defaultdict(int)
+    for c in cells:
+        r = c["result"]
+        if not r:
+            continue
+        blas = r.get("blas")
+        label = "not recorded"
+        if isinstance(blas, list) and blas:
+            label = "; ".join(" ".join(str(lib.get(k)) for k in ("internal_api", "version", "architecture")
+                                       if lib.get(k)) + f", {lib.get('num_threads')} thread(s)"
+                              for lib in blas if isinstance(lib, dict))
+        setups[label] += 1
+    return dict(setups)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("out", type=Path)
@@ -155,6 +174,10 @@ def main(argv=None):
     for length in sorted(lengths):
         rate, how = projected_rate(length, measured, running)
         print(f"  T = {length}: " + (f"{rate:,.0f} ({how})" if rate else how))
+    setups = blas_setups(cells)
+    if setups:
+        print("BLAS of the finished cells" + (" (mixed: float32 outcomes may differ by BLAS)" if len(setups) > 1 else "")
+              + ": " + "; ".join(f"{label}: {n}" for label, n in sorted(setups.items())))
     unfinished = sum(not c["result"] for c in cells)
     if args.plan:
         inits, methods, lengths, seeds = (x.split(",") for x in args.plan)

@@ -27,9 +27,9 @@ from .tensor import (DeviceMismatchError, Tensor, arange, as_tensor, eye, from_n
 from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
                        no_grad, scope, set_grad_enabled, sum_to)
 from .tape import Tape, TapeEntry
-from .ops import (abs, add, amax, amin, astype, clip, concat, div, exp, expand_dims, getitem,
+from .ops import (abs, amax, amin, astype, clip, concat, div, exp, expand_dims, getitem,
                   identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,
-                  mul, neg, permute, pow, relu, reshape, sigmoid, softmax, split, squeeze, stack, sub,
+                  mul, neg, permute, pow, relu, reshape, sigmoid, softmax, split, squeeze, stack,
                   sum, swapaxes, tanh, to, transpose, where)
 from .elementwise import *  # noqa: F401,F403  (each module's __all__)
 from .reductions import *  # noqa: F401,F403
@@ -37,13 +37,26 @@ from .manipulation import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .functional import grad, hessian, hvp, jacobian, jvp, vjp
-from . import methods  # noqa: F401  (Tensor's operators and methods)
+from . import methods, ops  # noqa: F401  (Tensor's operators and methods)
 from . import nn, optim
 from .gradcheck import GradcheckError, gradcheck
 from .nn import CheckpointError, load, save
 from .optim import SGD, clip_grad_norm, grad_norm
-from .random import Generator, manual_seed, rand, rand_like, randint, randn, randn_like
+from .random import Generator, dropout, manual_seed, rand, rand_like, randint, randn, randn_like, rrelu
 from .trace import TraceError, trace
+
+
+
+def add(input, other, *, alpha=1):
+    """``input + alpha · other``, as ``torch.add`` (the primitive ``ops.add``, after ``alpha · other``
+    where alpha ≠ 1; integer tensors take an integer alpha only, as in PyTorch)."""
+    return ops.add(input, methods._times_alpha(other, alpha, input))
+
+
+def sub(input, other, *, alpha=1):
+    """``input - alpha · other``, as ``torch.sub``."""
+    return ops.sub(input, methods._times_alpha(other, alpha, input))
+
 
 cat = concat
 clamp = clip

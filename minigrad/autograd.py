@@ -18,6 +18,7 @@ primitives the backward pass itself needs to undo broadcasting (``sum_to`` and i
 from __future__ import annotations
 
 import functools
+import inspect
 import itertools
 import weakref
 from contextlib import contextmanager
@@ -50,14 +51,70 @@ def _grad_mode(enabled: bool):
         _State.grad_enabled = previous
 
 
-def no_grad():
-    """Run a block without recording: results have no graph and need no memory for one."""
-    return _grad_mode(False)
+def _decorate(fn, enabled: bool):
+    """``fn`` run with grad mode ``enabled``, the previous mode back afterwards.  A generator
+    function gets the mode during each of its steps (each ``next``, ``send``, ``throw`` and
+    the ``close``), and the caller's mode back between them, as PyTorch's decorators do: the
+    mode is not left switched while the generator is paused."""
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def steps(*args, **kwargs):
+            with _grad_mode(enabled):
+                gen = fn(*args, **kwargs)
+            method, value = "send", None
+            while True:
+                try:
+                    with _grad_mode(enabled):
+                        response = getattr(gen, method)(value)
+                except StopIteration as stop:
+                    return stop.value
+                try:
+                    method, value = "send", (yield response)
+                except GeneratorExit:
+                    with _grad_mode(enabled):
+                        gen.close()
+                    raise
+                except BaseException as e:          # thrown in by the caller: pass it on
+                    method, value = "throw", e
+        return steps
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        with _grad_mode(enabled):
+            return fn(*args, **kwargs)
+    return call
 
 
-def enable_grad():
-    """Record again inside a ``no_grad`` block."""
-    return _grad_mode(True)
+class _GradMode:
+    """``no_grad()`` / ``enable_grad()``: a context manager (re-entrant), or a decorator, with
+    or without the parentheses (``@mg.no_grad`` and ``@mg.no_grad()``, as in PyTorch)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled, self.previous = enabled, []
+
+    def __enter__(self):
+        self.previous.append(_State.grad_enabled)
+        _State.grad_enabled = self.enabled
+        return self
+
+    def __exit__(self, *exc):
+        _State.grad_enabled = self.previous.pop()
+
+    def __call__(self, fn):
+        return _decorate(fn, self.enabled)
+
+
+def no_grad(fn=None):
+    """Run a block without recording: results have no graph and need no memory for one.
+    ``with mg.no_grad():``, or ``@mg.no_grad()`` / ``@mg.no_grad`` on a function (a generator
+    function: during each of its steps, see :func:`_decorate`)."""
+    return _GradMode(False) if fn is None else _decorate(fn, False)
+
+
+def enable_grad(fn=None):
+    """Record again inside a ``no_grad`` block (a context manager or a decorator, as
+    :func:`no_grad`)."""
+    return _GradMode(True) if fn is None else _decorate(fn, True)
 
 
 def is_grad_enabled() -> bool:
@@ -87,12 +144,7 @@ class set_grad_enabled:
 
     def __call__(self, fn):
         _State.grad_enabled = self.previous          # decorating switches nothing by itself
-
-        @functools.wraps(fn)
-        def call(*args, **kwargs):
-            with _grad_mode(self.mode):
-                return fn(*args, **kwargs)
-        return call
+        return _decorate(fn, self.mode)
 
 
 @contextmanager

@@ -57,6 +57,17 @@ class Backend:
         """A seeded generator with ``standard_normal``, ``random`` and ``integers``."""
         return self.xp.random.default_rng(seed)
 
+    def check_index_range(self, index, n: int, name: str, axis: int) -> None:
+        """Refuse (IndexError) an ``index`` array holding a value outside [0, n), for ``name``'s
+        dimension ``axis`` of size n.  Reads the smallest and largest value back: one sync on a
+        GPU.  (A method of the backend, so that a traced program checks on every replay.)"""
+        if index.size == 0:
+            return
+        low, high = (int(v) for v in self.to_host(self.xp.stack([self.xp.min(index), self.xp.max(index)])))
+        if low < 0 or high >= n:
+            raise IndexError(f"{name}: index values must be in [0, {n}) for dimension {axis} of size {n}, "
+                             f"got values from {low} to {high} (negative indices are not counted from the end)")
+
     def synchronize(self) -> None:
         """Wait until all queued work on the device is done (no-op on the CPU)."""
 

@@ -12,8 +12,15 @@ operands, producing operand ``i``'s subscripts.  For a matrix product:
 A letter that only operand ``i`` has and the output lacks (``"ij,j->j"``: i is summed within
 ``a`` alone) is in neither ``ḡ`` nor the others; each of those elements contributed with
 weight 1, so the VJP is broadcast along that axis.
+
+A letter repeated within one operand (``"ii->i"``, ``"ii"``, ``"bii->bi"``) reads a diagonal:
+the operand is first replaced by the diagonal, picked by index arrays (a :func:`minigrad.getitem`,
+whose gradient writes ḡ back into the diagonal and leaves zeros elsewhere), and the letter
+then appears once.  Operands without a repeated letter take the same path as before.
 """
 from __future__ import annotations
+
+import numpy as np
 
 from . import ops
 from .autograd import Primitive
@@ -62,10 +69,6 @@ def _parse(subscripts: str, operands) -> tuple:
         raise ValueError(f"einsum: subscripts must be letters, commas and '->', got {subscripts!r}")
     if len(inputs) != len(operands):
         raise ValueError(f"einsum: {subscripts!r} names {len(inputs)} operands, {len(operands)} given")
-    for term in inputs:
-        if len(set(term)) != len(term):
-            raise ValueError(f"einsum: a letter repeated within one operand ({term!r}: a diagonal or "
-                             "trace) is not supported; take the diagonal first")
     if not arrow:
         output = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     if len(set(output)) != len(output):
@@ -74,15 +77,18 @@ def _parse(subscripts: str, operands) -> tuple:
     if unknown:
         raise ValueError(f"einsum: output letter(s) {''.join(sorted(unknown))} of {subscripts!r} "
                          "appear in no operand")
-    sizes = {}
+    sizes, first = {}, {}
     for k, (term, x) in enumerate(zip(inputs, operands)):
         if len(term) != x.ndim:
             raise ValueError(f"einsum: operand {k} has {x.ndim} dimensions, its subscripts "
                              f"{term!r} name {len(term)}")
         for c, n in zip(term, x.shape):
+            first.setdefault(c, k)
             if sizes.setdefault(c, n) != n:
+                same = (f": it is repeated within {term!r} (a diagonal), which needs equal sizes"
+                        if first[c] == k else "")
                 raise ValueError(f"einsum: letter {c!r} has size {sizes[c]} in one operand and {n} "
-                                 f"in operand {k} (shape {x.shape})")
+                                 f"in operand {k} (shape {x.shape}){same}")
     return inputs, output
 
 
@@ -127,8 +133,9 @@ def einsum(subscripts: str, *operands: Tensor) -> Tensor:
     (batched matrix product), ``einsum("i,i", u, v)`` (dot product), ``einsum("ij->ji", a)``.
 
     Supported: explicit (``->``) and implicit outputs, any number of operands, batch letters,
-    contractions, ``...`` for the leading axes (``einsum("...ij,jk->...ik", a, w)``).  Not
-    supported: a letter repeated within one operand (diagonals, traces).  All operands must have one dtype (no silent upcast) and sizes must match exactly
+    contractions, ``...`` for the leading axes (``einsum("...ij,jk->...ik", a, w)``), a letter
+    repeated within one operand (diagonals and traces: ``"ii->i"``, ``"ii"``, ``"bii->bi"``; the
+    sizes it names must be equal).  All operands must have one dtype (no silent upcast) and sizes must match exactly
     (no broadcasting of size-1 axes).  The operands may also come as one list, as PyTorch's
     ``einsum("ij,jk", [a, b])``."""
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
@@ -142,7 +149,24 @@ def einsum(subscripts: str, *operands: Tensor) -> Tensor:
         raise TypeError(f"einsum: dtype mismatch ({', '.join(sorted(map(str, dtypes)))}); minigrad does "
                         "not upcast silently: convert operands with .astype()")
     inputs, output = _parse(subscripts, operands)
-    return einsum_(*operands, inputs=inputs, output=output)
+    if any(len(set(term)) != len(term) for term in inputs):
+        operands, inputs = zip(*(_diagonal(x, term) for x, term in zip(operands, inputs)))
+    return einsum_(*operands, inputs=tuple(inputs), output=output)
+
+
+def _diagonal(x: Tensor, term: str) -> tuple:
+    """For an operand whose subscripts repeat a letter (``"iij"``): its diagonal, with the
+    letters once each in the order of their first appearance (``"ij"``:
+    ``out[i, j] = x[i, i, j]``), picked by one index array per axis (a getitem: the gradient is
+    ḡ written into the diagonal, zeros elsewhere; second derivatives too).  Other operands
+    are returned as they are."""
+    letters = "".join(dict.fromkeys(term))
+    if letters == term:
+        return x, term
+    xp, k = x.backend, len(letters)
+    grid = tuple(xp.arange(x.shape[d]).reshape(tuple(-1 if e == letters.index(c) else 1 for e in range(k)))
+                 for d, c in enumerate(term))
+    return ops.getitem(x, grid), letters
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
@@ -162,8 +186,9 @@ def mv(A: Tensor, v: Tensor) -> Tensor:
 
 def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta · input + alpha · (mat1 @ mat2)`` (``torch.addmm``; ``input`` broadcasts to the
-    product's shape).  With ``beta = 0`` the input is not read at all (a NaN there does not
-    spread), as in PyTorch.  A composition: input̄ = β ḡ, mat1̄ = α ḡ mat2ᵀ, mat2̄ = α mat1ᵀ ḡ."""
+    product's shape).  With ``beta = 0`` the input's values are not read at all (a NaN or ∞
+    there does not spread) and its gradient is zeros (not None), as in PyTorch.  A composition:
+    input̄ = β ḡ, mat1̄ = α ḡ mat2ᵀ, mat2̄ = α mat1ᵀ ḡ."""
     if mat1.ndim != 2 or mat2.ndim != 2:
         raise ValueError(f"addmm: mat1 and mat2 must be 2-D, got shapes {mat1.shape} and {mat2.shape}")
     product = ops.matmul(mat1, mat2)
@@ -171,7 +196,10 @@ def addmm(input: Tensor, mat1: Tensor, mat2: Tensor, *, beta=1, alpha=1) -> Tens
         product = product * alpha
     if beta == 0:
         ops.broadcast_to(input, product.shape)             # must fit all the same (PyTorch checks)
-        return product
+        if not input.requires_grad:
+            return product
+        nothing = input.backend.zeros(np.broadcast_shapes(input.shape, product.shape), dtype=bool)
+        return product + ops.where(nothing, input, 0.0)    # adds 0; input̄ = ḡ [False] = 0
     return product + (input if beta == 1 else input * beta)
 
 

@@ -13,7 +13,15 @@ rearrangement of the cotangent ``ḡ``: to "undo" where a value went.  Read the 
 * ``tile`` and ``repeat_interleave`` copy each value several times: their VJPs sum the copies;
 * ``sort`` and ``topk`` are a ``gather`` with indices found by sorting (constants: no gradient
   flows into the indices, which are integers); ``argsort`` is ``sort``'s indices alone;
-* ``masked_fill`` replaces values: no gradient flows to the replaced ones.
+* ``masked_fill`` replaces values: no gradient flows to the replaced ones; ``scatter`` writes
+  ``src`` into x: x̄ is ḡ with zeros where written, src̄ the gather of ḡ at the index (0 for an
+  entry a later write overwrote);
+* ``cummax`` and ``cummin`` are a ``gather`` with indices found by a running comparison.
+
+Indices in gather, scatter, scatter_add, index_select and index_add must lie in [0, n), as in
+PyTorch (checked: one read back from the device, and in a traced program on every replay);
+``getitem`` and ``take_along_axis`` keep
+NumPy's rule (negative indices count from the end) and check nothing.
 
 Indices (``index``, ``mask``) are device arrays kept as parameters of the node, never inputs.
 """
@@ -31,7 +39,7 @@ from .tensor import Tensor
 __all__ = ["take_along_axis", "gather", "index_select", "masked_fill", "one_hot", "roll", "flip", "pad",
            "tril", "triu", "diag", "diagonal", "trace", "diff", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices", "movedim", "moveaxis", "narrow", "unflatten", "hstack", "vstack", "column_stack",
            "dstack", "masked_select", "scatter_add", "index_add", "unfold",
-           "tensor_split", "tensordot", "cross"]
+           "tensor_split", "tensordot", "cross", "scatter", "cummax", "cummin"]
 
 
 # =========================================================================== helpers
@@ -56,6 +64,16 @@ def _index_array(index, like: Tensor, what: str = "index"):
     if not np.issubdtype(np.dtype(data.dtype), np.integer):
         raise TypeError(f"{what} must hold integers, got dtype {data.dtype}")
     return data
+
+
+def _check_range(name: str, index, n: int, axis: int, xp) -> None:
+    """Refuse an index outside [0, n) along ``axis`` of size n, as PyTorch's gather, scatter,
+    scatter_add, index_select and index_add do (NumPy would count a negative one from the end,
+    silently).  Reads the smallest and largest index back from the device: one sync on a GPU,
+    so only these ops check (``getitem``, which the training loss uses, does not).  Inside
+    ``mg.trace`` an index made from the arguments is checked by the program on every replay
+    (:meth:`Backend.check_index_range`), a constant one once, while tracing."""
+    xp.check_index_range(index, n, name, axis)
 
 
 # =========================================================================== gather / scatter
@@ -126,9 +144,13 @@ def gather(x: Tensor, dim: int, index) -> Tensor:
     for ``dim = 1``; ``out`` has ``index``'s shape.
 
     ``index`` has as many dimensions as ``x`` and, on every other axis, no more elements than
-    ``x`` (no broadcasting, as in PyTorch).  Gradient: repeated indices add up.
+    ``x`` (no broadcasting, as in PyTorch); its values lie in [0, n) for the size n of ``dim``
+    (a negative or larger one is refused, as in PyTorch: :func:`_check_range`).  Gradient:
+    repeated indices add up.
     """
     idx = _index_array(index, x, "gather: index")
+    if x.ndim == 0 and idx.ndim == 0:                 # PyTorch takes a 0-d x as one element
+        return ops.reshape(gather(ops.reshape(x, (1,)), dim, idx.reshape(1)), ())
     if idx.ndim != x.ndim:
         raise ValueError(f"gather: index has {idx.ndim} dimensions, x has {x.ndim}; they must match")
     axis = _axis(dim, x.ndim)
@@ -136,6 +158,7 @@ def gather(x: Tensor, dim: int, index) -> Tensor:
         if d != axis and i > n:
             raise ValueError(f"gather: index of shape {idx.shape} is larger than x of shape {x.shape} "
                              f"on dimension {d} (only dimension {axis}, the one gathered along, may be)")
+    _check_range("gather", idx, x.shape[axis], axis, x.backend)
     return _gather(x, index=idx, axis=axis)
 
 
@@ -144,8 +167,8 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
     ``dim``, in that order; the axis keeps its place and gets ``len(index)`` entries.
 
     A composition: ``x[:, ..., index]`` (:func:`minigrad.getitem`); its gradient puts ḡ back at
-    the positions, and a position picked twice gets both (repeats add up).  Negative positions
-    count from the end, as everywhere in minigrad (PyTorch refuses them)."""
+    the positions, and a position picked twice gets both (repeats add up).  Positions lie in
+    [0, n): a negative or larger one is refused, as in PyTorch (:func:`_check_range`)."""
     if isinstance(index, (list, tuple)) and len(index) == 0:
         index = np.zeros(0, dtype=np.int64)        # (NumPy would make [] a float array)
     idx = _index_array(index, x, "index_select: index")
@@ -155,7 +178,9 @@ def index_select(x: Tensor, dim: int, index) -> Tensor:
         if idx.size != 1:
             raise ValueError(f"index_select: a 0-d x takes one index, got {idx.size}")
         return ops.reshape(index_select(ops.reshape(x, (1,)), dim, idx), ())
-    return ops.getitem(x, (slice(None),) * _axis(dim, x.ndim) + (idx.reshape(-1),))
+    axis = _axis(dim, x.ndim)
+    _check_range("index_select", idx, x.shape[axis], axis, x.backend)
+    return ops.getitem(x, (slice(None),) * axis + (idx.reshape(-1),))
 
 
 # =========================================================================== masking
@@ -678,32 +703,190 @@ def masked_select(x: Tensor, mask) -> Tensor:
 def scatter_add(x: Tensor, dim: int, index, src: Tensor) -> Tensor:
     """PyTorch's ``scatter_add``: ``out = x``, then ``out[i][index[i][j][k]][k] += src[i][j][k]``
     (dim = 1 shown); repeated indices add up.  Only the part of ``src`` of ``index``'s shape is
-    used.  x̄ = ḡ,  src̄ = gather(ḡ, dim, index) (zeros outside that part).  Negative indices
-    count from the end, as in :func:`gather` (NumPy's rule; PyTorch refuses them)."""
+    used.  x̄ = ḡ,  src̄ = gather(ḡ, dim, index) (zeros outside that part).  Indices lie in
+    [0, n) for the size n of ``dim``: others are refused, as in PyTorch (:func:`_check_range`)."""
     idx = _index_array(index, x, "scatter_add: index")
+    if _all_0d(x, idx, src):
+        return ops.reshape(scatter_add(ops.reshape(x, (1,)), dim, idx.reshape(1), ops.reshape(src, (1,))), ())
+    axis, src = _scatter_operands("scatter_add", x, dim, idx, src)
+    _check_range("scatter_add", idx, x.shape[axis], axis, x.backend)
+    return x + _scatter_add_along(src, index=idx, axis=axis, shape=x.shape)
+
+
+def _all_0d(x: Tensor, idx, src) -> bool:
+    """x, index and src all 0-d: PyTorch takes each as one element along dim 0 (or -1)."""
+    return x.ndim == 0 and idx.ndim == 0 and isinstance(src, Tensor) and src.ndim == 0
+
+
+def _scatter_operands(name: str, x: Tensor, dim, idx, src: Tensor):
+    """The axis, and the part of ``src`` of ``index``'s shape, after PyTorch's checks: x, index
+    and src have one number of dimensions; index is no larger than src, nor than x outside
+    ``dim``."""
     if idx.ndim != x.ndim or not isinstance(src, Tensor) or src.ndim != x.ndim:
-        raise ValueError(f"scatter_add: x, index and src need the same number of dimensions, got "
+        raise ValueError(f"{name}: x, index and src need the same number of dimensions, got "
                          f"{x.ndim}, {idx.ndim} and {getattr(src, 'ndim', type(src).__name__)}")
     axis = _axis(dim, x.ndim)
     if any(i > n for i, n in zip(idx.shape, src.shape)) or \
             any(i > n for d, (i, n) in enumerate(zip(idx.shape, x.shape)) if d != axis):
-        raise ValueError(f"scatter_add: index of shape {tuple(idx.shape)} is larger than src {src.shape} or "
+        raise ValueError(f"{name}: index of shape {tuple(idx.shape)} is larger than src {src.shape} or "
                          f"than x {x.shape} outside dimension {axis}")
     if src.shape != tuple(idx.shape):
         src = ops.getitem(src, tuple(slice(0, n) for n in idx.shape))
-    return x + _scatter_add_along(src, index=idx, axis=axis, shape=x.shape)
+    return axis, src
 
 
 def index_add(x: Tensor, dim: int, index, source: Tensor, *, alpha=1) -> Tensor:
     """PyTorch's ``index_add``: ``out = x``, then the slice ``index[i]`` of ``out`` along ``dim``
-    gets ``alpha * source``'s slice i added (repeats add up)."""
+    gets ``alpha * source``'s slice i added (repeats add up).  Indices lie in [0, n) for the
+    size n of ``dim`` (others are refused, as in PyTorch)."""
     idx = _index_array(index, x, "index_add: index").reshape(-1)
     axis = _axis(dim, x.ndim)
+    _check_range("index_add", idx, x.shape[axis], axis, x.backend)
     if source.ndim != x.ndim or source.shape[axis] != idx.shape[0]:
         raise ValueError(f"index_add: source of shape {source.shape} must have x's dimensions and "
                          f"len(index) = {idx.shape[0]} entries along dimension {axis}")
     grid = x.backend.broadcast_to(idx.reshape(tuple(-1 if d == axis else 1 for d in range(x.ndim))), source.shape)
-    return scatter_add(x, axis, grid, source if alpha == 1 else source * alpha)
+    source = source if alpha == 1 else source * alpha
+    return x + _scatter_add_along(source, index=grid, axis=axis, shape=x.shape)      # (checked above)
+
+
+# =========================================================================== scatter (writing, not adding)
+def _last_writes(xp, index, axis):
+    """True where an entry of ``index`` is the last along ``axis`` to name its target (the
+    write that stays when several name one place, as PyTorch's CPU kernel, which writes in
+    index order).  A stable sort along the axis puts equal targets together, in index order;
+    the last of each run wins.  Computed so, the result is the same on every device (CuPy's
+    assignment with repeated targets is in no defined order)."""
+    order = xp.argsort(index, axis=axis, kind="stable")
+    ranked = xp.take_along_axis(index, order, axis=axis)
+    n = index.shape[axis]
+    last = xp.concatenate([ranked[_along(axis, slice(1, n))] != ranked[_along(axis, slice(0, n - 1))],
+                           xp.ones(ranked[_along(axis, slice(0, 1))].shape, dtype=bool)], axis=axis)
+    return xp.take_along_axis(last, xp.argsort(order, axis=axis, kind="stable"), axis=axis)
+
+
+def _along(axis: int, s) -> tuple:
+    return (slice(None),) * axis + (s,)
+
+
+def _written(xp, index, axis, winners):
+    """The full indices (1-D arrays, one per axis) of the places that the winning entries of
+    ``index`` write to."""
+    return tuple(xp.broadcast_to(c, index.shape)[winners] for c in _grid(xp, index, axis))
+
+
+@primitive(name="scatter", save="")
+def _scatter(xp, x, src, *, index, axis, winners):
+    """out = x, then out[i][index[i][j][k]][k] = src[i][j][k]   (axis = 1 shown; the last
+    write along the axis stays where several entries name one place: ``winners``)
+
+    x̄ = ḡ with zeros where out was written;  src̄[i][j][k] = ḡ[i][index[i][j][k]][k] for a winning
+    entry, 0 for one overwritten by a later write (it never reaches out: its derivative is 0)
+
+    (PyTorch gathers ḡ for every entry, the overwritten ones too, which is the derivative only
+    when the indices are unique, as PyTorch's documentation asks; with repeats, central
+    differences of the last-write result give 0 there, and so does this VJP.)"""
+    out = x.copy()
+    out[_written(xp, index, axis, winners)] = src[winners]
+    return out
+_scatter.defvjp(lambda g, out, x, src, *, index, axis, winners: ops.mul(g, const(_kept(g, index, axis, winners), g)),
+                lambda g, out, x, src, *, index, axis, winners: ops.where(winners, _gather(g, index=index, axis=axis),
+                                                                          0.0))
+
+
+def _kept(g: Tensor, index, axis, winners):
+    """1 where scatter left x's value, 0 where it wrote."""
+    xp = g.backend
+    keep = xp.ones(g.shape, dtype=bool)
+    keep[_written(xp, index, axis, winners)] = False
+    return keep
+
+
+def scatter(x: Tensor, dim: int, index, src=None, *, value=None, reduce=None) -> Tensor:
+    """PyTorch's out-of-place ``scatter``: ``out = x``, then ``out[i][index[i][j][k]][k] =
+    src[i][j][k]`` (dim = 1 shown); ``src`` is a tensor (only its part of ``index``'s shape is
+    used) or a number (also as ``value=``), written everywhere ``index`` points.
+
+    Several entries of ``index`` naming one place: PyTorch calls the result undefined; here the
+    last along ``dim`` wins (what PyTorch's CPU kernel gives), on every device (see
+    :func:`_last_writes`).  Indices lie in [0, n) for the size n of ``dim`` (others are refused,
+    as in PyTorch).  Gradient: x̄ = ḡ with zeros where written, src̄ = gather(ḡ, dim, index) for
+    the entries that stay and 0 for those a later write overwrote (the derivative of the last
+    write; PyTorch gives those ḡ gathered too, the same whenever the indices are unique).  ``reduce=`` is not provided
+    (PyTorch deprecates it): use :func:`scatter_add`."""
+    if reduce is not None:
+        raise ValueError(f"scatter: reduce={reduce!r} is not supported; use scatter_add for 'add' "
+                         "(PyTorch deprecates scatter's reduce=)")
+    if (src is None) == (value is None):
+        raise TypeError("scatter: give src (a tensor or a number) or value=, one of them")
+    src = value if src is None else src
+    idx = _index_array(index, x, "scatter: index")
+    if not isinstance(src, Tensor):
+        if not isinstance(src, numbers.Number):
+            raise TypeError(f"scatter: src is a Tensor or a number, got {type(src).__name__}")
+        src = Tensor._wrap(x.backend.full(tuple(idx.shape), src, dtype=x.dtype), x.backend)
+    elif src.dtype != x.dtype:
+        raise TypeError(f"scatter: src has dtype {src.dtype}, x {x.dtype}; they must be equal (as in PyTorch): "
+                        "convert one with .astype()")
+    if _all_0d(x, idx, src):
+        return ops.reshape(scatter(ops.reshape(x, (1,)), dim, idx.reshape(1), ops.reshape(src, (1,))), ())
+    axis, src = _scatter_operands("scatter", x, dim, idx, src)
+    _check_range("scatter", idx, x.shape[axis], axis, x.backend)
+    if idx.size == 0:
+        return ops.identity(x)
+    return _scatter(x, src, index=idx, axis=axis, winners=_last_writes(x.backend, idx, axis))
+
+
+# =========================================================================== running maximum and minimum
+def _cum_extreme_index(xp, x, axis: int, largest: bool):
+    """The index of the running maximum (``largest``) or minimum along ``axis``, PyTorch's
+    rules (2.13, measured): on ties the last index (a later equal value takes over), and from
+    the first NaN on, the latest NaN.
+
+    A scan in ⌈log₂ n⌉ steps (Hillis and Steele): after the step of width s, position k holds
+    the winner among positions k - 2s + 1 .. k; each step compares a position's winner with the
+    one s places before and keeps the later one unless the earlier is strictly better (or it is
+    a NaN and the later is not).  The same on NumPy and CuPy, with no loop over n."""
+    v = xp.moveaxis(x, axis, -1)
+    n = v.shape[-1]
+    i = xp.broadcast_to(xp.arange(n, dtype=np.int64), v.shape)
+    nan = v.dtype.kind == "f"
+    s = 1
+    while s < n:
+        before, now = v[..., :-s], v[..., s:]
+        later = (now >= before) if largest else (now <= before)
+        if nan:
+            later = later | xp.isnan(now)
+        v = xp.concatenate([v[..., :s], xp.where(later, now, before)], axis=-1)
+        i = xp.concatenate([i[..., :s], xp.where(later, i[..., s:], i[..., :-s])], axis=-1)
+        s *= 2
+    return xp.moveaxis(i, -1, axis)
+
+
+def _cum_extreme(name: str, x: Tensor, dim, largest: bool) -> ValuesIndices:
+    if x.ndim == 0:
+        _axes(dim, 0)
+        return ValuesIndices(ops.identity(x), Tensor._wrap(x.backend.zeros((), dtype=np.int64), x.backend))
+    axis = _axis(dim, x.ndim)
+    idx = _cum_extreme_index(x.backend, x.data, axis, largest)
+    return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
+
+
+def cummax(x: Tensor, dim: int) -> ValuesIndices:
+    """The running maximum along ``dim``: ``(values, indices)`` as ``torch.cummax``, with
+    ``values[k] = x[indices[k]] = max(x[0..k])`` (int64 indices: the last index on ties, the
+    latest NaN once there is one, as PyTorch 2.13 gives).
+
+    ``values`` is a gather of x at ``indices``, so its gradient is ḡ added at the winning
+    indices (an index-add along ``dim``): x̄_j = Σ_{k: indices[k] = j} ḡ_k; second derivatives
+    too.  A 0-d tensor gives itself at index 0."""
+    return _cum_extreme("cummax", x, dim, True)
+
+
+def cummin(x: Tensor, dim: int) -> ValuesIndices:
+    """The running minimum along ``dim``: ``(values, indices)`` as ``torch.cummin`` (ties: the
+    last index; NaN as in :func:`cummax`); gradient ḡ added at the winning indices."""
+    return _cum_extreme("cummin", x, dim, False)
 
 
 def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:

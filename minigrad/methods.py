@@ -444,21 +444,32 @@ def _div(self, other, *, rounding_mode=None):
     return ops.div(self, other) if rounding_mode is None else E.divide(self, other, rounding_mode=rounding_mode)
 
 
-def _times_alpha(other, alpha):
-    """``alpha * other`` for a Tensor, a NumPy array, a list or a number (``other`` itself for 1)."""
+def _times_alpha(other, alpha, first=None):
+    """``alpha * other`` for a Tensor, a NumPy array, a list or a number (``other`` itself for 1).
+    Integer tensors take an integer alpha only, as PyTorch (a float one would silently make the
+    result floating)."""
+    if isinstance(alpha, (float, np.floating)) and all(_integral(v) for v in (first, other) if v is not None):
+        raise TypeError(f"add/sub: integer tensors take an integer alpha, got alpha={alpha!r} "
+                        "(as in PyTorch); convert a tensor with .astype('float64') first")
     if alpha == 1:
         return other
     return (np.asarray(other) if isinstance(other, (list, tuple)) else other) * alpha
 
 
+def _integral(v) -> bool:
+    """v (a Tensor, an array, a list or a number) holds integers or booleans."""
+    kind = v.dtype.kind if isinstance(v, (Tensor, np.ndarray, np.generic)) else np.asarray(v).dtype.kind
+    return kind in "biu"
+
+
 def _add(self, other, *, alpha=1):
     """``self + alpha * other`` (PyTorch's ``add(other, alpha=)``)."""
-    return ops.add(self, _times_alpha(other, alpha))
+    return ops.add(self, _times_alpha(other, alpha, self))
 
 
 def _sub(self, other, *, alpha=1):
     """``self - alpha * other``."""
-    return ops.sub(self, _times_alpha(other, alpha))
+    return ops.sub(self, _times_alpha(other, alpha, self))
 
 
 METHODS.update({
@@ -468,6 +479,11 @@ METHODS.update({
     "float_power": _binary(E.float_power), "nansum": R.nansum, "nanmean": R.nanmean,
     "count_nonzero": R.count_nonzero, "masked_select": M.masked_select, "inner": linalg.inner,
     "erfc": _unary(E.erfc), "scatter_add": M.scatter_add, "index_add": M.index_add, "unfold": M.unfold, "tensor_split": M.tensor_split,
+})
+
+METHODS.update({
+    "cummax": M.cummax, "cummin": M.cummin, "logcumsumexp": R.logcumsumexp, "erfinv": _unary(E.erfinv),
+    "scatter": M.scatter,
 })
 
 PROPERTIES = {

@@ -8,6 +8,7 @@ every sub-Module, and lists/tuples/dicts of them.  ``named_parameters()`` yields
 from __future__ import annotations
 
 import math
+import numbers
 import zipfile
 import zlib
 
@@ -31,7 +32,12 @@ class CheckpointError(ValueError):
 
 
 class Module:
-    """Base class of models: subclass it, set Parameters/Modules as attributes, define forward."""
+    """Base class of models: subclass it, set Parameters/Modules as attributes, define forward.
+
+    ``training`` (True until ``eval()``) says whether layers such as :class:`Dropout` are in
+    training mode; ``train()`` and ``eval()`` set it on the module and every sub-module."""
+
+    training = True            # a class default: subclasses need not call an __init__
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -68,6 +74,30 @@ class Module:
 
     def parameters(self):
         return [p for _, p in self.named_parameters()]
+
+    def modules(self):
+        """This module and every sub-module below it (each once), depth first."""
+        seen, stack = set(), [self]
+        while stack:
+            m = stack.pop()
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            yield m
+            stack.extend(reversed([v for _, v in m.named_children() if isinstance(v, Module)]))
+
+    def train(self, mode: bool = True) -> "Module":
+        """Set training mode (``mode=False``: evaluation mode) on this module and all its
+        sub-modules, as PyTorch's ``Module.train``; returns the module itself."""
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"train: mode is True or False, got {mode!r}")
+        for m in self.modules():
+            m.training = bool(mode)
+        return self
+
+    def eval(self) -> "Module":
+        """``train(False)``: evaluation mode (Dropout passes its input through)."""
+        return self.train(False)
 
     def zero_grad(self) -> None:
         """Forget accumulated gradients (backward() adds into .grad)."""
@@ -269,3 +299,23 @@ class Linear(Module):
                             f"minigrad does not cast silently: convert {fix}")
         y = x @ self.W
         return y if self.b is None else y + self.b
+
+
+class Dropout(Module):
+    """``nn.Dropout(p)``: :func:`minigrad.dropout` while ``training``, the identity after
+    ``eval()``.  The mask comes from ``generator`` (an ``mg.Generator`` on the input's device)
+    or the default generator of the input's device (seeded by ``mg.manual_seed``)."""
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, generator=None):
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+            raise ValueError(f"Dropout: p must be a probability, 0 <= p <= 1, got {p!r}")
+        if inplace:
+            raise ValueError("Dropout: inplace=True is not supported (minigrad's ops make new tensors)")
+        self.p, self.generator = float(p), generator
+
+    def forward(self, x):
+        from .random import dropout
+        return dropout(x, self.p, self.training, self.generator)
+
+    def __repr__(self):
+        return f"Dropout(p={self.p})"

@@ -605,7 +605,7 @@ _min_.defvjp(_extreme_vjp)
 # The functional form, so that the field types are the class itself rather than the string
 # "Tensor" (this module's annotations are strings), which documentation tools cannot resolve.
 ValuesIndices = NamedTuple("ValuesIndices", [("values", Tensor), ("indices", Tensor)])
-ValuesIndices.__doc__ = ("What ``max(x, dim)``, ``min(x, dim)``, ``sort`` and ``topk`` return, as in "
+ValuesIndices.__doc__ = ("What ``max(x, dim)``, ``min(x, dim)``, ``sort``, ``topk``, ``cummax`` and ``cummin`` return, as in "
                          "PyTorch: the values (differentiable) and their int64 indices (no graph); "
                          "``v, i = x.max(1)``.")
 

@@ -4,13 +4,21 @@
 ``default_rng``), so random tensors are born where they are used and a run with the same seed
 and device gives the same numbers.  (CPU and GPU generators differ: the same seed gives
 different numbers on "cpu" and "cuda".)
+
+The functions that draw as they compute live here too: :func:`dropout` (its mask) and
+:func:`rrelu` in training mode (its slopes), from a Generator passed in or the default one of
+the input's device, so that ``mg.manual_seed`` makes them repeat.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
+from . import ops
 from .backend import get_backend
-from .tensor import Tensor, _shape
+from .elementwise import _number, leaky_relu
+from .tensor import DeviceMismatchError, Tensor, _shape
 
 
 class Generator:
@@ -108,3 +116,78 @@ def _like_dtype(name: str, t: Tensor, dtype) -> np.dtype:
     if dtype.kind != "f":
         raise TypeError(f"{name}: samples are floating, and the dtype is {dtype}; pass dtype=, e.g. 'float64'")
     return dtype
+
+
+# --------------------------------------------------------------------------- random masks and slopes
+def _generator_for(name: str, x: Tensor, generator: Generator | None) -> Generator:
+    """``generator`` (it must live on x's device), or the default one of x's device."""
+    if getattr(x.backend, "tracing", False):
+        from .trace import TraceError                # (trace imports the engine: imported here, when needed)
+        raise TraceError(f"{name}: random numbers inside a traced function (mg.trace) would be drawn once "
+                         "and frozen into the trace: draw the mask outside (mg.rand_like) and pass it in")
+    if generator is None:
+        return _default(x.device)
+    if not isinstance(generator, Generator):
+        raise TypeError(f"{name}: generator must be an mg.Generator, got {type(generator).__name__}")
+    if generator.backend is not x.backend:
+        raise DeviceMismatchError(f"{name}: the generator is on {generator.device!r}, the input on {x.device!r}; "
+                                  f"make it with mg.Generator(seed, device={x.device!r})")
+    return generator
+
+
+def _float_input(name: str, x: Tensor) -> None:
+    if not isinstance(x, Tensor) or x.dtype.kind != "f":
+        what = f"dtype {x.dtype}" if isinstance(x, Tensor) else type(x).__name__
+        raise TypeError(f"{name}: the input must be a floating tensor, got {what}")
+
+
+def dropout(x: Tensor, p=0.5, training: bool = True, generator: Generator | None = None, *,
+            inplace: bool = False) -> Tensor:
+    """Inverted dropout, as ``torch.nn.functional.dropout``: each element is zeroed with
+    probability ``p`` and the kept ones are scaled by 1/(1 - p), so the mean is unchanged.
+
+        out = x · m,   m_i = [u_i ≥ p] / (1 - p),  u_i ~ U[0, 1)        x̄ = ḡ · m
+
+    The mask is drawn on x's device from ``generator`` or the device's default generator
+    (seeded by :func:`manual_seed`): the same seed gives the same mask.  It enters as a
+    constant, so the gradient is exact (a composition: ``x * const(m)``).  ``training=False``
+    returns x itself; ``p = 0`` returns x; ``p = 1`` gives zeros (gradient 0).  ``p`` outside
+    [0, 1] is an error; ``inplace=True`` is not provided (minigrad's ops make new tensors)."""
+    _float_input("dropout", x)
+    if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0 <= p <= 1:
+        raise ValueError(f"dropout: p must be a probability, 0 <= p <= 1, got {p!r}")
+    if inplace:
+        raise ValueError("dropout: inplace=True is not supported (minigrad's ops make new tensors); "
+                         "write x = mg.dropout(x, p)")
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x * 0.0
+    u = _generator_for("dropout", x, generator)._rng.random(x.shape)
+    mask = (u >= p).astype(x.dtype) * (1 / (1 - float(p)))
+    return ops.mul(x, ops.const(mask, x))
+
+
+def rrelu(x: Tensor, lower=1.0 / 8, upper=1.0 / 3, training: bool = False, inplace: bool = False, *,
+          generator: Generator | None = None) -> Tensor:
+    """``F.rrelu``: x where x > 0, a · x elsewhere.
+
+    * ``training=False`` (the default, as PyTorch's): leaky_relu with the mean slope
+      a = (lower + upper) / 2.
+    * ``training=True``: one slope a ~ U[lower, upper) per element, drawn on x's device from
+      ``generator`` or the device's default generator (seeded by :func:`manual_seed`), as
+      :func:`dropout` draws its mask.  A composition, ``where(x > 0, x, a · x)`` with a
+      constant: x̄ = ḡ where x > 0, ḡ · a elsewhere (at 0 too, as PyTorch).
+
+    (Here, not among the elementwise functions, because training mode draws random numbers.)"""
+    lower, upper = _number("lower", lower), _number("upper", upper)
+    if not lower <= upper:
+        raise ValueError(f"rrelu: lower must not be greater than upper, got {lower} > {upper}")
+    if inplace:
+        raise ValueError("rrelu: inplace=True is not supported (minigrad's ops make new tensors)")
+    if not training:
+        return leaky_relu(x, (lower + upper) / 2)
+    _float_input("rrelu", x)
+    g = _generator_for("rrelu", x, generator)
+    slopes = ops.const(g._rng.random(x.shape) * (upper - lower) + lower, x)
+    return ops.where(x.data > 0, x, x * slopes)

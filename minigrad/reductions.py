@@ -19,6 +19,8 @@ Conventions where a derivative does not exist, PyTorch's throughout:
   (all gradients are 0).
 * ``cumprod`` is not differentiated by dividing by x either: its gradient is a backward
   recurrence of products, exact with zeros in the input (as PyTorch's).
+* ``logcumsumexp`` of a prefix of -∞ only (its output -∞): those inputs get gradient 0, where
+  PyTorch's formula gives NaN (exp(-∞ - (-∞))).
 * ``argmax`` / ``argmin`` return int64 indices with no gradient (first occurrence on ties).
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ from . import ops
 from .ops import _accumulator, _axes, accepts_dim, const, expand_dims, primitive
 from .tensor import Tensor, _is_float
 
-__all__ = ["argmax", "argmin", "cumprod", "cumsum", "norm", "prod", "std", "var", "vector_norm", "nansum",
+__all__ = ["argmax", "argmin", "cumprod", "cumsum", "logcumsumexp", "norm", "prod", "std", "var", "vector_norm", "nansum",
            "nanmean", "count_nonzero", "std_mean", "var_mean"]
 
 
@@ -217,6 +219,68 @@ def cumsum(x: Tensor, axis) -> Tensor:
     if not axes:                             # a 0-d tensor: its running sum is itself
         return x
     return _cumsum(x, axis=axes[0])
+
+
+# =========================================================================== log of the running sum of exponentials
+def _scan_logaddexp(xp, x, axis: int):
+    """out_i = log Σ_{j≤i} e^(x_j), by ⌈log₂ n⌉ steps of logaddexp (Hillis and Steele): after
+    the step of width s, position k holds log Σ over positions k - 2s + 1 .. k.  logaddexp is
+    max(a, b) + log(1 + e^-|a - b|): nothing overflows (x = 1000 gives 1000, not ∞), nothing
+    underflows to a wrong -∞ (0 after 1000 still counts), and -∞ inputs add nothing."""
+    v = xp.moveaxis(x, axis, -1)
+    s, n = 1, v.shape[-1]
+    with np.errstate(invalid="ignore"):               # NaN and ∞ inputs: NaN and ∞, as they should
+        while s < n:
+            v = xp.concatenate([v[..., :s], xp.logaddexp(v[..., :-s], v[..., s:])], axis=-1)
+            s *= 2
+    return xp.moveaxis(v, -1, axis)
+
+
+@primitive(name="logcumsumexp", save="inputs,out")
+def _logcumsumexp(xp, x, *, axis, reverse):
+    """out_i = log Σ_{j≤i} e^(x_j) along axis (``reverse``: Σ_{j≥i})
+
+    x̄_j = Σ_{i≥j} ḡ_i e^(x_j - out_i)      (∂out_i/∂x_j = e^(x_j - out_i), the softmax weight of
+                                             x_j in out_i; reverse: Σ_{i≤j})
+
+    Written stably as PyTorch does, with the signs of ḡ apart (ḡ = ḡ⁺ - ḡ⁻, both ≥ 0):
+    Σ_{i≥j} ḡ⁺_i e^(x_j - out_i) = exp(x_j + log Σ_{i≥j} e^(log ḡ⁺_i - out_i)), a logcumsumexp
+    taken the other way; no term overflows, since out_i ≥ x_j.  So the VJP is made of this very
+    primitive, and differentiates again (second derivatives).
+    """
+    x = x if _is_float(x.dtype) else x.astype(xp.default_float)
+    if reverse:
+        return xp.flip(_scan_logaddexp(xp, xp.flip(x, axis), axis), axis)
+    return _scan_logaddexp(xp, x, axis)
+
+
+def _log_part(g: Tensor) -> Tensor:
+    """log g where g > 0, -∞ elsewhere (the where's VJP reaches log only where g > 0)."""
+    positive = g.data > 0
+    return ops.where(positive, ops.log(ops.where(positive, g, 1.0)), -math.inf)
+
+
+def _logcumsumexp_vjp(g, out, x, *, axis, reverse):
+    # out = -∞ (nothing but -∞ so far): no weight to give; +∞ in its place makes those terms vanish
+    out = ops.where(out.data == -math.inf, math.inf, out)
+    back = [_logcumsumexp(_log_part(sign * g) - out, axis=axis, reverse=not reverse) for sign in (1, -1)]
+    return ops.exp(x + back[0]) - ops.exp(x + back[1])
+
+
+_logcumsumexp.defvjp(_logcumsumexp_vjp)
+
+
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """``log(cumsum(exp(x), dim))`` without overflow or underflow, as ``torch.logcumsumexp``:
+    [0, 1000] gives [0, 1000], -∞ entries add nothing, +∞ gives +∞ from there on, NaN NaN.
+    Integer inputs give the default float.  A 0-d tensor is its own logcumsumexp.
+    Gradient: x̄_j = Σ_{i≥j} ḡ_i e^(x_j - out_i), see :func:`_logcumsumexp`."""
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"logcumsumexp: dim is one int, got {dim!r}")
+    axes = _axes(dim, x.ndim)
+    if not axes:
+        return ops.identity(_floating(x))
+    return _logcumsumexp(x, axis=axes[0], reverse=False)
 
 
 # =========================================================================== cumulative product

@@ -30,8 +30,9 @@ product of the same length): with NumPy's OpenBLAS the results have been bit-ide
 test; what is promised is agreement to a few units in the last place per product
 (tests/test_trace_passes.py checks 1e-10 relative in float64, 1e-4 in float32, over whole
 training updates).  ``step.code(...)`` shows the program that runs.
-What a replay cannot do is run Python again, so there are rules; they are checked, and
-breaking one raises :class:`TraceError` instead of giving a wrong answer:
+What a replay cannot do is run Python again, so there are rules; rules 1-4 are checked, and
+breaking one raises :class:`TraceError` instead of giving a wrong answer (rule 5 is kept by
+tracing again where it can see a change, and says what it cannot see):
 
 1. every tensor ``fn`` reads comes in through its arguments (tensors, Modules, and lists,
    tuples or dicts of them); tensors it creates itself (``mg.zeros``) are fine;
@@ -46,7 +47,14 @@ breaking one raises :class:`TraceError` instead of giving a wrong answer:
    Gradient hooks (``Tensor.register_hook``) are Python too: they run while tracing, so what
    they do to a gradient is in the program and anything else they do (count, print, store)
    happens once, at the trace.  The hooks on argument tensors are part of what selects a
-   program: registering or removing one traces again.
+   program: registering or removing one traces again;
+5. numbers ``fn`` reads outside its arguments are constants of the program.  Those it can see
+   are part of what selects a program, so changing one traces again: the plain attributes
+   (None, bools, ints, floats, strings, and tuples of them) of every Module among the
+   arguments and of its sub-modules (``module.training`` included, so ``.eval()`` traces
+   again), and the plain values ``fn`` closes over.  Globals, and lists, arrays or other
+   objects held elsewhere, are not seen: a change to them after the trace is **not** noticed
+   (pass such a value as an argument, or keep it in a Module's attribute).
 
 The mechanism, for readers: argument tensors get a :class:`Traced` array for the duration of
 the trace and a backend whose array module writes calls down (so ``mg.zeros`` inside ``fn``
@@ -561,6 +569,8 @@ class _Namespace:
 class _TracingBackend(_Namespace, Backend):
     """A backend whose arrays are :class:`Traced`: it stands in for ``inner`` during a trace."""
 
+    tracing = True            # values cannot be read back (see check_index_range for the checks that do)
+
     def __init__(self, inner: Backend):
         _Namespace.__init__(self, "xp", inner.xp)
         self.inner, self.xp = inner, self
@@ -578,6 +588,15 @@ class _TracingBackend(_Namespace, Backend):
     def scatter_add(self, target, index, values):
         _recorder().writable(target, "scatter_add")
         _recorder().call("backend.scatter_add", self.inner.scatter_add, (target, index, values), {}, True)
+
+    def check_index_range(self, index, n, name, axis):
+        """An index made from the arguments: checked on every replay (the program calls the
+        real backend's check, one read back); a constant one: checked now, once."""
+        if type(index) is Traced and index.reg is not None:
+            _recorder().call("backend.check_index_range", self.inner.check_index_range, (index, n, name, axis), {},
+                             True)
+        else:
+            self.inner.check_index_range(index.raw if type(index) is Traced else index, n, name, axis)
 
     def rng(self, seed):
         raise TraceError("random numbers inside a traced function would be drawn once and frozen "
@@ -615,7 +634,7 @@ def _flatten(obj, tensors, index, key):
         key.append(("T", index[id(obj)], obj.shape, obj.dtype, obj.requires_grad, obj.backend,
                     None if g is None else (g.shape, g.dtype), tuple(map(_Same, obj._hooks or ()))))
     elif isinstance(obj, Module):
-        key.append(("M", obj))
+        key.append(("M", obj, _plain_attributes(obj)))       # rule 5: its numbers select too
         for p in obj.parameters():
             _flatten(p, tensors, index, key)
     elif type(obj) in (tuple, list):
@@ -633,7 +652,53 @@ def _flatten(obj, tensors, index, key):
             raise TraceError(f"a traced function's arguments must be tensors, Modules, lists, "
                              f"tuples or dicts of them, or hashable values; got a "
                              f"{type(obj).__name__}") from None
-        key.append(("V", type(obj), obj))
+        key.append(("V", type(obj), _token(obj)))
+
+
+def _token(v):
+    """``v`` as a key entry that tells apart what ``==`` does not: 0.0 and -0.0, and a NaN from
+    itself (NaN != NaN would make every call trace again)."""
+    if type(v) is float:
+        return ("float", v.hex())
+    if type(v) is tuple:
+        return tuple(map(_token, v))
+    return v
+
+
+_PLAIN_TYPES = frozenset((type(None), bool, int, float, complex, str))
+
+
+def _is_plain(v) -> bool:
+    return type(v) in _PLAIN_TYPES or (type(v) is tuple and all(map(_is_plain, v)))
+
+
+def _plain_attributes(module) -> tuple:
+    """The plain attributes (numbers, strings, None, tuples of them) of ``module`` and of its
+    sub-modules, by name: values a forward pass may read that the program would freeze.  (On
+    every call of a traced function: kept to one pass over the attributes.)"""
+    out = []
+    for m in module.modules():
+        for k, v in vars(m).items():
+            t = type(v)
+            if t in _PLAIN_TYPES:
+                out.append((k, t, v.hex() if t is float else v))
+            elif t is tuple and _is_plain(v):
+                out.append((k, t, _token(v)))
+    return tuple(out)
+
+
+def _closure_values(fn) -> tuple:
+    """The plain values ``fn`` closes over (rule 5), as a key entry."""
+    cells = getattr(fn, "__closure__", None) or ()
+    out = []
+    for i, cell in enumerate(cells):
+        try:
+            v = cell.cell_contents
+        except ValueError:                   # an empty cell (a name not yet assigned)
+            continue
+        if _is_plain(v):
+            out.append((i, type(v), _token(v)))
+    return tuple(out)
 
 
 class _Same:
@@ -847,7 +912,7 @@ class trace:
         return self._program(args, kwargs)[0].source
 
     def _program(self, args, kwargs):
-        tensors, key = [], []
+        tensors, key = [], [("C", _closure_values(self.fn))]
         _flatten((args, kwargs), tensors, {}, key)
         key = tuple(key)
         program = self._programs.get(key)

@@ -50,7 +50,9 @@ class RNNCell(Module):
 
     ``init`` names a scheme of :mod:`rnn.init` (the paper's ``sigmoid``, ``basic_tanh``,
     ``smart_tanh``; ``identity``, ``orthogonal``, ``uniform``) or is a dict with ``W_in``,
-    ``W_rec`` (and optionally ``b``) arrays.  ``activation`` defaults to the scheme's.
+    ``W_rec`` (and optionally ``b``) arrays.  ``activation`` defaults to the scheme's.  The leak
+    factors are a Parameter ``leak`` with ``requires_grad`` off: not trained, but saved in the
+    state dict and moved by ``to()`` with the weights.
     """
 
     def __init__(self, n_in: int, hidden: int, activation: str | None = None, init="uniform",
@@ -75,7 +77,9 @@ class RNNCell(Module):
             a = np.broadcast_to(np.asarray(leak, dtype=float), (hidden,))
             if np.any(a <= 0) or np.any(a > 1):
                 raise ValueError("leak factors must lie in (0, 1]")
-            self.leak = mg.tensor(a.copy(), dtype=self.W_rec.dtype, device=device)
+            # A parameter that is not trained (requires_grad off): saved with the weights, moved
+            # and converted by to() like them, and an argument of a traced update.
+            self.leak = Parameter(a.copy(), dtype=self.W_rec.dtype, device=device, requires_grad=False, name="leak")
 
     def preactivation(self, x, h):
         """a_t = h_{t-1} W_rec + x_t W_in + b."""
@@ -173,7 +177,7 @@ class LeakyRNNCell(RNNCell):
     own past whatever W_rec does, so its error signal decays like (1 - a)^k at worst.
 
     The factors are drawn from ``seed`` before the weights (a Generator is shared, so the same
-    seed gives the same cell); they are constants, not parameters, and ``leak`` holds them.
+    seed gives the same cell); they are constants, held by ``leak`` (a Parameter that is not trained).
     """
 
     def __init__(self, n_in: int, hidden: int, leaky: float = 0.5, leak_range=(0.02, 0.2),
@@ -190,7 +194,4 @@ class LeakyRNNCell(RNNCell):
         factors[chosen] = rng.uniform(lo, hi, len(chosen))
         super().__init__(n_in, hidden, activation, init=init, leak=factors, bias=bias, seed=rng,
                          dtype=dtype, device=device)
-        # A parameter that is not trained (requires_grad off): saved with the weights, and an
-        # argument of a traced update like them.
-        self.leak = Parameter(factors, dtype=self.W_rec.dtype, device=device, requires_grad=False, name="leak")
         self.leak_factors = factors

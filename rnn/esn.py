@@ -5,7 +5,11 @@ Reservoir update, as in reservoirpy (row vectors, leak rate ``lr``):
     x_t = (1 - lr) x_{t-1} + lr tanh(u_t W_in + x_{t-1} W + b)
 
 ``W`` is sparse (``connectivity``) and rescaled to the requested spectral radius; ``W_in`` and
-``b`` are uniform in [-1, 1] times ``input_scaling`` and ``bias_scaling``.  Only the readout
+``b`` are uniform in [-1, 1] times ``input_scaling`` and ``bias_scaling``.  The reservoir is
+fixed but part of the model's state: ``W``, ``W_in`` and ``b`` are Parameters with
+``requires_grad`` off (never trained, but saved, loaded and moved by ``to()`` with the readout),
+and ``state_dict()`` also holds the leak rate ``lr``, so that a saved ESN predicts the same
+whatever seed the ESN it is loaded into was made with.  Only the readout
 ``y_t = [1, x_t] W_out`` is trained: in closed form by ridge regression (``fit``), solved on the
 reservoir's device, or by gradient through the engine (``fit_gradient``).
 
@@ -18,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 import minigrad as mg
-from minigrad.nn import Module, Parameter
+from minigrad.nn import CheckpointError, Module, Parameter
 
 from .init import scale_to_spectral_radius
 
@@ -40,10 +44,13 @@ class ESN(Module):
         W = scale_to_spectral_radius(W, spectral_radius)
         dtype = dtype or mg.get_backend(device).default_float
         self.n_in, self.units, self.lr, self.ridge = n_in, units, lr, ridge
-        # The reservoir is fixed: plain tensors, not Parameters.
-        self.W = mg.tensor(W, dtype=dtype, device=device)
-        self.W_in = mg.tensor(rng.uniform(-1, 1, (n_in, units)) * input_scaling, dtype=dtype, device=device)
-        self.b = mg.tensor(rng.uniform(-1, 1, units) * bias_scaling, dtype=dtype, device=device)
+
+        def fixed(array, name):                # saved and moved with the model, never trained
+            return Parameter(array, dtype=dtype, device=device, requires_grad=False, name=name)
+
+        self.W = fixed(W, "W")
+        self.W_in = fixed(rng.uniform(-1, 1, (n_in, units)) * input_scaling, "W_in")
+        self.b = fixed(rng.uniform(-1, 1, units) * bias_scaling, "b")
         self.W_out = None                      # (1 + units, n_out) once fitted
 
     def _sequence(self, inputs):
@@ -99,6 +106,41 @@ class ESN(Module):
     def predict(self, inputs):
         """Readout outputs (T, B, n_out) for ``inputs``."""
         return self.readout(self.run(inputs))
+
+    # ----------------------------------------------------------------- saving
+    def state_dict(self) -> dict:
+        """The reservoir (``W``, ``W_in``, ``b``), the readout ``W_out`` once fitted, and the
+        leak rate ``lr`` (a 0-d array): everything a prediction depends on."""
+        state = super().state_dict()
+        state["lr"] = np.asarray(self.lr, dtype=np.float64)
+        return state
+
+    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+        """Load a reservoir and readout saved by :meth:`state_dict` (into an ESN of the same
+        ``n_in`` and ``units``, made with any seed; an unfitted ESN takes the readout's shape
+        from the file).  Nothing changes unless everything fits."""
+        state = dict(state)
+        lr = state.pop("lr", None)
+        if lr is not None:
+            lr = np.asarray(lr)
+            if lr.shape != () or not 0 < float(lr) <= 1:
+                raise CheckpointError(f"ESN state dict: lr must be one number in (0, 1], got {lr!r}")
+        elif strict:
+            missing = [name for name, _ in self.named_parameters() if name not in state] + ["lr"]
+            raise CheckpointError(f"state dict does not match ESN: missing {missing} (an ESN's state holds the "
+                                  "reservoir W, W_in, b, the leak rate lr and, once fitted, the readout W_out)")
+        placeholder = self.W_out is None and "W_out" in state
+        if placeholder:                        # not fitted yet: a readout of the file's shape
+            self.W_out = Parameter(mg.zeros(np.shape(state["W_out"]), dtype=self.W.dtype, device=self.W.device),
+                                   name="W_out")
+        try:
+            super().load_state_dict(state, strict)
+        except Exception:
+            if placeholder:
+                self.W_out = None
+            raise
+        if lr is not None:
+            self.lr = float(lr)
 
     def fit_gradient(self, inputs, targets, washout: int = 0, steps: int = 500, lr: float = 0.1):
         """Train the readout by gradient descent on the mean squared error (through the engine)."""

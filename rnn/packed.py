@@ -29,7 +29,8 @@ from minigrad.nn import Module, Parameter
 
 def _stacked(params) -> Parameter:
     """One Parameter holding ``params`` along a new leading axis; a vector (a bias) becomes
-    (S, 1, n), so that it broadcasts over each model's batch rather than across the models."""
+    (S, 1, n), so that it broadcasts over each model's batch rather than across the models.
+    A parameter that is not trained (``requires_grad`` off, as leak factors) stays so."""
     first = params[0]
     shapes = {p.shape for p in params}
     if len(shapes) > 1:
@@ -41,7 +42,7 @@ def _stacked(params) -> Parameter:
     data = xp.stack([p.data for p in params])
     if first.ndim == 1:
         data = data.reshape(len(params), 1, first.shape[0])
-    return Parameter(data, device=first.device, name=first.name)
+    return Parameter(data, device=first.device, requires_grad=first.requires_grad, name=first.name)
 
 
 def _stack_module(modules):

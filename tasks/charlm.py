@@ -41,7 +41,8 @@ from pathlib import Path
 import numpy as np
 
 from .music import cache_dir
-from .natural import LN2, NaturalConfig, add_common_arguments, config_from_args, results_table, run_methods
+from .natural import (LN2, NaturalConfig, add_common_arguments, check_before_loading, config_from_args, results_table,
+                      run_methods)
 from .train import RunError
 
 ALPHABET = " " + string.ascii_lowercase + string.digits + string.punctuation
@@ -252,6 +253,8 @@ def cmd_charlm(args) -> int:
         raise RunError(f"--max-chars must be at least 2, got {args.max_chars}")
     if args.segment < 1:
         raise RunError(f"--segment must be a positive integer, got {args.segment}")
+    out = Path(args.out or f"runs/charlm-h{args.hidden}-s{args.seed}")
+    check_before_loading(args, DEFAULTS, "charlm", out)    # before the corpus is read
     corpus = load_corpus(cache=args.cache_dir)
     if args.max_chars:
         corpus = {s: c[:args.max_chars] for s, c in corpus.items()}
@@ -260,7 +263,6 @@ def cmd_charlm(args) -> int:
             + " / ".join(f"{len(corpus[s]):,} {s}" for s in SPLITS))
     data = CharData(corpus, args.segment, what)
     configs = config_from_args(args, DEFAULTS, task="charlm", data=what)
-    out = Path(args.out or f"runs/charlm-h{args.hidden}-s{args.seed}")
     print(what)
     status, results = run_methods(configs, data, out, args.resume, args.force, args.quiet)
     if results:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -20,13 +21,15 @@ from pathlib import Path
 import numpy as np
 
 import minigrad as mg
+from rnn import CELLS
 
 from . import charlm, compare, copy_task, diagnostics, dynamics, music, sweep, translation
+from .natural import require_checkpoint_of
 from .synthetic import TASKS, Arithmetic, get_task
 from .runfiles import check_checkpoint as _check_checkpoint, check_out_file as _check_out_file
 from .runfiles import check_out_folder as _check_out_folder
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
-                    prepare_run, training_lengths)
+                    check_resume_settings, resumed_config, prepare_run, training_lengths)
 
 TRAIN_HELP = """\
 Train a recurrent network on one of the paper's synthetic tasks (Pascanu et al. 2013).
@@ -43,6 +46,9 @@ form; the NaN fallback then skips the update, there being no W_rec to shrink).  
 the run at that update.  The run folder gets log.jsonl (one row per evaluation), checkpoint.npz,
 best.npz (the best evaluation so far) and config.json; Ctrl-C stops cleanly with a checkpoint
 (exit status 130), and --resume continues with exactly the numbers of an uninterrupted run.  A
+resumed run keeps its settings (--resume --out X alone continues it as it was; only
+--max-updates, --device, --no-trace and --no-diagnostics may be given anew).  A budget that
+ends between evaluations evaluates the final model once more.  A
 run whose estimated memory (weights, the update's tape, evaluation batches of 1,000 sequences,
 the traced programs) exceeds what the machine has available is refused before it starts, with
 both figures.
@@ -103,12 +109,41 @@ def _add_train_args(p):
     p.add_argument("--no-diagnostics", action="store_true", help="log no diagnostics at the evaluations "
                    "(histogram of log10 ||dE/ds_k||, tanh and gate saturation, largest Lyapunov exponent, "
                    "drawn by minigrad diagnostics; about 5%% of an evaluation's time)")
+    _note_given(p)                              # train --resume refuses a setting given anew
+
+
+class _NotedAction:
+    """Mixed into each option of ``train``: records the options given on the command line in
+    ``args.given`` (their dest), so that --resume can refuse a changed setting without taking
+    a default for a choice."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, "given", None) or set()
+        given.add(self.dest)
+        namespace.given = given
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _note_given(p):
+    for action in p._actions:
+        if action.option_strings and not isinstance(action, argparse._HelpAction):
+            action.__class__ = type(f"Noted{type(action).__name__}", (_NotedAction, type(action)), {})
+
+
+def _given_settings(args) -> dict:
+    """{TrainConfig field: its flag} for the train options given on the command line."""
+    fields = {"no_trace": ("trace", "--no-trace"), "no_diagnostics": ("diagnostics", "--no-diagnostics")}
+    given = getattr(args, "given", None) or set()
+    return dict(fields.get(dest, (dest, "--" + dest.replace("_", "-"))) for dest in sorted(given))
 
 
 def _config(args) -> TrainConfig:
     """The run's config: the task's preset (PRESETS), under every flag the user gave."""
     if args.init is not None and args.init not in INIT_CHOICES:
         raise RunError(f"unknown init {args.init!r}: choose one of {', '.join(INIT_CHOICES)}")
+    if args.init is not None and args.cell != "rnn" and args.cell in CELLS:
+        raise RunError(f"--init {args.init} is for --cell rnn: the {args.cell} cell has its own initialization "
+                       "(uniform, as PyTorch's); drop --init, or train --cell rnn")
     _at_least(0, seed=args.seed)
     if args.alpha is not None and not args.alpha >= 0:
         raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
@@ -129,10 +164,15 @@ def cmd_train(args):
     config = _config(args).validate()
     cell = "" if config.cell == "rnn" else f"-{config.cell}"
     out = Path(args.out or f"runs/{config.task}-T{config.length}{cell}-{config.method}-s{config.seed}")
+    _check_out_folder(out)
+    if args.resume and (out / "checkpoint.npz").is_file():
+        require_checkpoint_of(out / "checkpoint.npz", "train", "minigrad train --resume")
+        given = _given_settings(args)
+        check_resume_settings(out / "checkpoint.npz", config, given)
+        config = resumed_config(out / "checkpoint.npz", config, given).validate()
     check_memory(f"--hidden {config.hidden} --length {config.length}"
                  + (f" --max-length {config.max_length}" if config.max_length else ""),
                  memory_estimate(config), config.device)
-    _check_out_folder(out)
     trainer = prepare_run(out, config, resume=args.resume, force=args.force)
     state = trainer.train(out=out, progress=not args.quiet)
     if state.done:
@@ -154,6 +194,7 @@ def cmd_train(args):
 def cmd_evaluate(args):
     _at_least(1, size=args.size)
     _check_checkpoint(args.checkpoint)
+    require_checkpoint_of(args.checkpoint, "train", "minigrad evaluate")
     trainer = Trainer.from_checkpoint(args.checkpoint)
     if args.device:
         trainer.model.to(args.device)
@@ -351,10 +392,6 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     """Jacobian-chain plots of trained models at one test length: heat map of log ||dh_t/dh_k||
     (first sequence), singular values of the one-step Jacobians, and ||dE/ds_k|| over k (one
     line per checkpoint; s_k = h_k, or (h_k, c_k) for an LSTM)."""
-    import matplotlib.pyplot as plt
-
-    import rnn
-    from viz import plots
     out = _check_out_folder(out)
     if batch < 1:
         raise RunError(f"--batch must be at least 1, got {batch}")
@@ -362,6 +399,11 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
         raise RunError(f"--length must be at least 1, got {length}")
     for checkpoint in checkpoints:
         _check_checkpoint(checkpoint)
+        require_checkpoint_of(checkpoint, "train", "minigrad jacobian")
+    import matplotlib.pyplot as plt
+
+    import rnn
+    from viz import plots
     trainers = []                               # every checkpoint read and checked before any work
     for checkpoint in checkpoints:
         trainer = Trainer.from_checkpoint(checkpoint)
@@ -532,9 +574,36 @@ def _version() -> str:
         return mg.__version__
 
 
+def argparse_message(message: str) -> str:
+    """argparse's complaint, said as the rest of the command's errors: "--length must be a whole
+    number, got '20.5'" rather than "argument --length: invalid int value: '20.5'"."""
+    m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: invalid (int|float) value: (.*)", message, re.S)
+    if m:
+        kind = "a whole number" if m[2] == "int" else "a number"
+        return f"{m[1]} must be {kind}, got {m[3]}"
+    m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: invalid choice: (.*) \(choose from (.*)\)", message, re.S)
+    if m:
+        what = "command" if m[1] == "command" else f"{m[1]} value"
+        return f"unknown {what} {m[2]}: choose one of {m[3].replace(chr(39), '')}"
+    m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: (.*)", message, re.S)
+    return f"{m[1]}: {m[2]}" if m else message
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr, exit status 2, as the rest of the
+    command's: ``minigrad: error: train: --length must be a whole number, got '20.5' (see
+    minigrad train --help)``, without the usage block.  Sub-commands' parsers are of this class
+    too (``add_subparsers`` makes them of the parser's own class); ``--help`` is unchanged."""
+
+    def error(self, message):
+        command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
+        text = "; ".join(line.strip() for line in argparse_message(message).splitlines() if line.strip())
+        where = f"minigrad {command} --help" if command else "minigrad --help"
+        self.exit(2, f"minigrad: error: {command + ': ' if command else ''}{text} (see {where})\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="minigrad", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="minigrad", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"minigrad {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -50,6 +50,7 @@ import numpy as np
 import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
+from .natural import require_checkpoint_of
 from .runfiles import RunError, RunFiles, count, open_run, part, positive, require
 
 DELIMITER_CHANNELS = 1
@@ -346,6 +347,7 @@ class CopyTrainer:
     def from_checkpoint(cls, path, overrides: dict | None = None) -> "CopyTrainer":
         """The run saved in ``path``; ``overrides`` may change only what does not alter the
         run's numbers (budgets, target, test lengths, device)."""
+        require_checkpoint_of(path, "ntm-copy", "minigrad copy", wanted="minigrad copy")
         arrays = mg.load(path)
         try:
             meta = json.loads(str(arrays["meta"]))

@@ -25,6 +25,7 @@ import minigrad as mg
 import rnn
 from rnn import dynamics as dyn
 
+from .natural import require_checkpoint_of
 from .train import INIT_CHOICES, RunError, TrainConfig, Trainer
 
 WHATS = ("bifurcation", "fixed-points", "lyapunov")
@@ -128,6 +129,7 @@ def _check(args):
             raise RunError(f"--what fixed-points takes one --checkpoint, got {len(args.checkpoint)}")
         for c in args.checkpoint:
             _check_checkpoint(c)
+            require_checkpoint_of(c, "train", "minigrad dynamics")
     else:
         get_task(args.task)                                  # an unknown task raises ValueError
         if args.what == "fixed-points" and args.init and len(args.init) != 1:
@@ -153,6 +155,7 @@ def _trainer(args, init: str, method: str, updates: int, progress: bool = False)
 
 
 def _loaded(path, device) -> Trainer:
+    require_checkpoint_of(path, "train", "minigrad dynamics")
     trainer = Trainer.from_checkpoint(path)
     if len(trainer.model.layers) != 1:
         raise RunError(f"{path}: minigrad dynamics reads one-layer models")

@@ -48,7 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .natural import NaturalConfig, add_common_arguments, config_from_args, results_table, run_methods
+from .natural import (NaturalConfig, add_common_arguments, check_before_loading, config_from_args, results_table,
+                      run_methods)
 from .train import RunError
 
 KEYS = 88
@@ -321,6 +322,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_music(args) -> int:
     if args.max_updates is not None and args.max_updates < 1:
         raise RunError(f"--max-updates must be a positive integer, got {args.max_updates}")
+    if not (args.step > 0 and math.isfinite(args.step)):
+        raise RunError(f"--step must be a positive number of quarter notes, got {args.step}")
+    if args.chorales is not None and args.chorales < 3:
+        raise RunError(f"--chorales must be at least 3 (one per split at best), got {args.chorales}")
+    out = Path(args.out or f"runs/music-h{args.hidden}-s{args.seed}")
+    check_before_loading(args, DEFAULTS, "music", out)     # before minutes of parsing
     splits = load_chorales(args.step, limit=args.chorales, cache=args.cache_dir, progress=not args.quiet)
     sizes = {s: len(v) for s, v in splits.items()}
     what = (f"Bach chorales (music21), step {args.step:g} quarter, "
@@ -329,7 +336,6 @@ def cmd_music(args) -> int:
     data = MusicData(splits, what)
     per_epoch = data.updates_per_epoch(args.batch_size if args.batch_size > 0 else 1)
     configs = config_from_args(args, DEFAULTS, task="music", data=what, alpha_every=per_epoch)
-    out = Path(args.out or f"runs/music-h{args.hidden}-s{args.seed}")
     print(what)
     status, results = run_methods(configs, data, out, args.resume, args.force, args.quiet)
     if results:

@@ -60,7 +60,7 @@ from minigrad.nn import Module, Parameter
 from rnn import regularizer
 from rnn.cells import LeakyRNNCell, RNNCell
 
-from .runfiles import RunFiles, count, natural, part, positive, read_run_checkpoint, require
+from .runfiles import RunFiles, check_out_folder, count, natural, part, positive, read_run_checkpoint, require
 from .train import METHODS, REGULARIZED, SCHEDULES, STOP_SIGNALS, RunError, Trainer, keep_freed_memory
 
 LN2 = math.log(2.0)
@@ -463,12 +463,49 @@ class NaturalTrainer:
 
     @classmethod
     def from_checkpoint(cls, path, data, config: NaturalConfig | None = None) -> "NaturalTrainer":
+        if config is not None:
+            require_checkpoint_of(path, config.task, f"minigrad {config.task}")
+        else:
+            require_checkpoint_of(path, ("music", "charlm"), "minigrad music or charlm")
         arrays, saved, state = read_run_checkpoint(path, "natural", NaturalConfig, NaturalState,
                                                    "`minigrad music` or `minigrad charlm`", config)
         run = cls(saved, data)
         run.model.load_state_dict(part(arrays, "model"))
         run.state = state
         return run
+
+
+# ----------------------------------------------------------------------------- which command wrote a checkpoint
+CHECKPOINT_MAKERS = {"train": "`minigrad train`, sweep or demo", "translate": "`minigrad translate`",
+                     "ntm-copy": "`minigrad copy`", "music": "`minigrad music`", "charlm": "`minigrad charlm`"}
+
+
+def checkpoint_maker(path) -> str | None:
+    """Which command wrote the run checkpoint ``path``: a key of CHECKPOINT_MAKERS ("train",
+    "translate", "ntm-copy", "music", "charlm"), read from its "meta" array (a training run's has
+    no "kind"); None when it has no readable run metadata (the command's own reading then says
+    what is wrong).  An unreadable file raises mg.CheckpointError as :func:`mg.load` does."""
+    arrays = mg.load(path)
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        kind = meta.get("kind", "train")
+        if kind == "natural":
+            kind = meta["config"]["task"]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+    return kind if kind in CHECKPOINT_MAKERS else None
+
+
+def require_checkpoint_of(path, kinds, command: str, wanted: str | None = None) -> None:
+    """Refuse, in one line, a checkpoint that another command wrote, saying which checkpoints
+    ``command`` (e.g. "minigrad evaluate") reads (``kinds``: keys of CHECKPOINT_MAKERS; ``wanted``:
+    how to say them, by default from CHECKPOINT_MAKERS) and which command wrote this one."""
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    made = checkpoint_maker(path)
+    if made is not None and made not in kinds:
+        wanted = wanted or " or ".join(CHECKPOINT_MAKERS[k] for k in kinds)
+        reads = "" if command in wanted else f" (what {command} reads)"
+        raise RunError(f"{path} is not a checkpoint of {wanted}{reads}: it was written by {CHECKPOINT_MAKERS[made]}")
 
 
 # ----------------------------------------------------------------------------- command line helpers
@@ -517,20 +554,37 @@ def config_from_args(args, defaults: NaturalConfig, **fixed) -> list[NaturalConf
     return [replace(defaults, **{**given, **fixed, "method": m}).validate() for m in args.methods]
 
 
-def run_methods(configs, data, out, resume: bool, force: bool, quiet: bool) -> tuple[int, list]:
-    """Train each config in ``out/METHOD``; returns (exit status, results)."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} is a file, not a folder")
+def prepare_folders(configs, out, resume: bool, force: bool) -> list:
+    """``[(config, out/METHOD)]``, after refusing what cannot go on: an --out that is a file or
+    cannot be written, a folder holding a run without --resume or --force, --resume with no
+    checkpoint to resume from or with a checkpoint of another command."""
+    out = check_out_folder(out)
     prepared = []
     for config in configs:                                  # refuse before anything trains
         folder = out / config.method
         checkpoint = folder / "checkpoint.npz"
         if not resume and (checkpoint.exists() or (folder / "log.jsonl").exists()) and not force:
             raise RunError(f"{folder} already holds a run: pass --resume to continue it or --force to start over")
+        if resume and checkpoint.exists():
+            require_checkpoint_of(checkpoint, config.task, f"minigrad {config.task} --resume")
         prepared.append((config, folder))
     if resume and not any((folder / "checkpoint.npz").exists() for _, folder in prepared):
         raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from (in {out}/METHOD)")
+    return prepared
+
+
+def check_before_loading(args, defaults: NaturalConfig, task: str, out) -> None:
+    """Every check of the command line that needs no data, made before the data is loaded
+    (parsing the chorales takes minutes where nothing is cached): the settings of every method
+    (validated with a stand-in for the data's description), and --out / --resume / --force."""
+    configs = config_from_args(args, defaults, task=task, data="")
+    prepare_folders(configs, out, args.resume, args.force)
+
+
+def run_methods(configs, data, out, resume: bool, force: bool, quiet: bool) -> tuple[int, list]:
+    """Train each config in ``out/METHOD``; returns (exit status, results)."""
+    out = Path(out)
+    prepared = prepare_folders(configs, out, resume, force)
     results = []
     for config, folder in prepared:                         # resuming: a method not started yet starts
         if resume and (folder / "checkpoint.npz").exists():

@@ -333,6 +333,8 @@ class PackedTrainer:
         norms = [[] for _ in range(S)]          # each run's norms of this period (device scalars)
         flags = []                              # (update row of (S, P) finiteness, runs stepping)
         last = {}
+        own_last = {}                           # run -> its last update's (norm, omega), for a final evaluation
+        pending = set()                         # runs that updated since their last evaluation in this call
         bar = None
         if progress:
             from tqdm import tqdm
@@ -362,6 +364,8 @@ class PackedTrainer:
                     for s in stepping:
                         states[s].update += 1
                         norms[s].append(norm.data[s])
+                        own_last[s] = last
+                        pending.add(s)
                     if bar is not None:
                         bar.update(len(stepping))
                     u += 1
@@ -390,6 +394,7 @@ class PackedTrainer:
                         self._log_evaluations(evaluate, errors, loss_sum, clipped, fallbacks, last, norms, loggers,
                                               time.perf_counter() - start)
                         for s in evaluate:
+                            pending.discard(s)
                             loss_sum[s] = 0
                             clipped[s] = fallbacks[s] = 0
                             norms[s] = []
@@ -422,12 +427,35 @@ class PackedTrainer:
                     st.loss_sum = float(sums[s])
                     st.clipped += int(nclip[s])
                     st.fallbacks += int(nfall[s])
-                st.outcome = "budget" if st.update >= c.max_updates else "interrupted"
+            # at the budget between evaluations: the final model evaluated, as a run alone does
+            final = [s for s in ended if s in pending and states[s].update >= c.max_updates and not states[s].done]
+            finals = self._final_evaluations(final, own_last, time.perf_counter() - start) if final else {}
+            for s in ended:
+                st = states[s]
+                st.outcome = "success" if st.done else "budget" if st.update >= c.max_updates else "interrupted"
                 if loggers[s]:
                     loggers[s].append_norms(self._host(norms[s]))
+                    if s in finals:
+                        loggers[s].log(finals[s][0])
                     loggers[s].checkpoint(members[s])
+                    if s in finals and st.done and (finals[s][1] is None or st.last_error < finals[s][1]):
+                        loggers[s].keep_copy("best.npz")
                     loggers[s].plot(force=True)
         return states
+
+    def _final_evaluations(self, which, own_last, elapsed) -> dict:
+        """:meth:`Trainer._final_evaluation` of the runs in ``which`` (their weights synced):
+        {run: (log row, best error before it)}."""
+        errors = self.evaluate(which, None, {s: (self.EVAL, self.members[s].state.update) for s in which})
+        host = self.backend.to_host
+        out = {}
+        for s in which:
+            m = self.members[s]
+            norm, omega = own_last[s]["norm"], own_last[s]["omega"]
+            m.last = {"norm": mg.tensor(host(norm.data)[s]),
+                      "omega": None if omega is None else mg.tensor(host(omega.data)[s])}
+            out[s] = m._final_evaluation(elapsed, errors[s])
+        return out
 
     def _non_finite(self, flags):
         """(run, first update whose weights were not finite, parameter names) for each run

@@ -93,11 +93,15 @@ class RunFiles:
             os.fsync(f.fileno())
 
     def checkpoint(self, trainer):
-        self.write_checkpoint(trainer.state_arrays(), asdict(trainer.config))
+        """checkpoint.npz of ``trainer``; config.json (written once) also names the BLAS the
+        run started with (:func:`blas_info`: float32 trajectories depend on it)."""
+        first = not (self.folder / "config.json").exists()
+        self.write_checkpoint(trainer.state_arrays(), asdict(trainer.config), {"blas": blas_info()} if first else None)
 
-    def write_checkpoint(self, arrays: dict, config: dict):
+    def write_checkpoint(self, arrays: dict, config: dict, extra: dict | None = None):
         """Replace checkpoint.npz by ``arrays`` (refusing non-finite weights: the checkpoint on
-        disk stays the last finite one), and write config.json if the folder has none."""
+        disk stays the last finite one), and write config.json (``config``, then ``extra``) if the
+        folder has none."""
         bad = [k for k, v in arrays.items() if np.asarray(v).dtype.kind in "fc" and not np.isfinite(v).all()]
         if bad:
             raise ValueError(f"refusing to write non-finite weights ({', '.join(bad)}) over {self.checkpoint_path}")
@@ -105,7 +109,7 @@ class RunFiles:
         atomic_write(self.checkpoint_path, self._latest)
         config_path = self.folder / "config.json"
         if not config_path.exists() or config_path.is_symlink():
-            atomic_write(config_path, json.dumps(config, indent=1).encode())
+            atomic_write(config_path, json.dumps({**config, **(extra or {})}, indent=1).encode())
 
     def record_outcome(self, outcome: str, arrays=None):
         """Set ``outcome`` in checkpoint.npz's run state, its weights untouched; with no
@@ -211,6 +215,23 @@ class RunFiles:
 # --------------------------------------------------------------------------- what a command is given
 class RunError(ValueError):
     """A run cannot start or resume as asked (bad setting, existing folder, foreign checkpoint)."""
+
+
+BLAS_FIELDS = ("user_api", "internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
+
+
+def blas_info() -> list | None:
+    """The BLAS and OpenMP libraries this process has loaded, as ``threadpoolctl`` sees them
+    (internal_api, version, CPU kernel ``architecture``, ``num_threads`` now, ...), or None
+    without threadpoolctl.  A float32 run's trajectory depends on them: the library, its kernel
+    and its thread count order the sums of a matrix product differently, and training is
+    chaotic (the same sweep pack measured 1,950/1,600/750 updates to success with one OpenBLAS
+    thread, 2,150/1,650/500 with two)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    return [{k: lib[k] for k in BLAS_FIELDS if k in lib} for lib in threadpool_info()]
 
 
 def count(value) -> bool:

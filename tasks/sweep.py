@@ -30,7 +30,7 @@ from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
 
-from .runfiles import atomic_write
+from .runfiles import atomic_write, blas_info, check_out_folder
 from .train import ALL_METHODS, INIT_CHOICES, METHODS, RunError, RunState, TrainConfig, diverged, prepare_run
 
 DESCRIPTION = ("Train one run (a cell) per (init or cell, method, length, seed) on Dask distributed "
@@ -84,8 +84,10 @@ def add_arguments(p):
     p.add_argument("--pack", type=int, default=None, metavar="S",
                    help="train up to S seeds of one grid point as one computation (tasks.packed: each "
                         "cell is still its own run, with its own folder and result); default: all the "
-                        "seeds of a point; 1: every cell alone.  Settings that cannot pack (variable "
-                        "lengths, the arithmetic tasks' jitter) run alone whatever this says")
+                        "seeds of a point; 1: every cell alone (a pack of one: a cell's numbers are the "
+                        "same bit for bit whatever its pack, see docs/sweep.md).  Settings that cannot "
+                        "pack (the arithmetic tasks' jitter, Omega on gated cells) run alone whatever "
+                        "this says")
     p.add_argument("--dry-run", action="store_true",
                    help="print the grid, how many cells it has and how many are done, and an "
                         "estimate of the time it needs; run nothing")
@@ -339,6 +341,34 @@ def run_cell(spec) -> dict:
     return _finish(spec, outcome, st, round(time.perf_counter() - start, 2), resumed_from, note)
 
 
+def blas_label(blas) -> str:
+    """One line for ``blas_info()``'s list (the CSV's column): "openblas 0.3.31 Haswell x1"."""
+    if not blas:
+        return ""
+    return "; ".join(" ".join(str(x) for x in (lib.get("internal_api"), lib.get("version"), lib.get("architecture"))
+                              if x) + f" x{lib.get('num_threads')}" for lib in blas)
+
+
+class one_blas_thread:
+    """``with one_blas_thread():`` the BLAS (and OpenMP) pools of this process limited to one
+    thread: a sweep's worker trains one cell or pack per core, and a cell's float32 numbers
+    depend on the thread count (Dask's nanny sets OPENBLAS_NUM_THREADS=1 in a local cluster; the
+    workers of a --scheduler cluster may have any).  Nothing without threadpoolctl."""
+
+    def __enter__(self):
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            self.limits = None
+            return self
+        self.limits = threadpool_limits(limits=1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.limits is not None:
+            self.limits.restore_original_limits()
+
+
 def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
     """A cell's result from how its run ended: an interrupted cell is reported (it resumes next
     time), any other outcome is written to its result.json (atomically) and reported final."""
@@ -350,7 +380,8 @@ def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
         return {**ident, "final": False, "outcome": "interrupted", "updates": updates, "resumed_from": resumed_from}
     result = {**ident, "outcome": outcome, "success": outcome == "success", "updates": updates,
               "last_error": st.last_error if st else None, "best_error": st.best_error if st else None,
-              "seconds": seconds, "resumed_from": resumed_from, "note": note, **extra, "code": spec["code"],
+              "seconds": seconds, "resumed_from": resumed_from, "note": note, **extra, "blas": blas_info(),
+              "code": spec["code"],
               "config": spec["config"]}
     atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
     return {**result, "final": True}
@@ -411,13 +442,26 @@ class _FirstMember:
 
 
 def run_pack(specs) -> dict:
-    """Train the cells of ``specs`` (a pack, see :func:`make_packs`) in a Dask worker thread:
-    one cell alone through :func:`run_cell`, several as one computation (tasks.packed), each
-    resumed from its checkpoint if it has one and finished into its own result.json.
-    Returns ``{"pack": [one result per spec, as run_cell returns them]}``."""
-    if len(specs) == 1:
+    """Train the cells of ``specs`` (a pack, see :func:`make_packs`) in a Dask worker thread, with
+    one BLAS thread: as one computation (tasks.packed) whenever their setting packs, a pack of one
+    included, each resumed from its checkpoint if it has one and finished into its own
+    result.json; a cell whose setting cannot pack alone through :func:`run_cell`.
+    Returns ``{"pack": [one result per spec, as run_cell returns them]}``.
+
+    A packed run's numbers are the same whatever the pack holds (the batched products and the
+    per-model reductions compute each model's alone), while :class:`tasks.train.Trainer` sums the
+    weight gradients in another order: in float32, with training chaotic, the last bits grow
+    into another update of success, or another outcome.  So a cell that packs always trains
+    packed -- alone (``--pack 1``), with its grid point's seeds, or resumed without them -- and
+    ends where it would have ended uninterrupted, bit for bit (on one machine and BLAS)."""
+    with one_blas_thread():
+        return _run_pack(specs)
+
+
+def _run_pack(specs) -> dict:
+    from .packed import PackedTrainer, packable
+    if len(specs) == 1 and packable(TrainConfig(**specs[0]["config"])) is not None:
         return {"pack": [run_cell(specs[0])]}
-    from .packed import PackedTrainer
     if code_version() != specs[0]["code"]:
         return {"pack": [run_cell(spec) for spec in specs]}        # each says which code differs
     results = [None] * len(specs)
@@ -468,7 +512,7 @@ def run_pack(specs) -> dict:
 # ----------------------------------------------------------------------------- outputs
 CSV_FIELDS = ("name", "task", "cell", "init", "method", "length", "seed", "outcome", "success", "updates",
               "last_error", "best_error", "seconds", "resumed_from", "hidden", "lr", "clip", "alpha",
-              "eval_every", "eval_size", "target_error", "max_updates", "device", "dtype", "key", "folder")
+              "eval_every", "eval_size", "target_error", "max_updates", "device", "dtype", "blas", "key", "folder")
 
 
 def write_csv(out: Path, cells, results):
@@ -478,7 +522,8 @@ def write_csv(out: Path, cells, results):
     for c in cells:
         r = results.get(c["key"])
         if r is not None:
-            writer.writerow({**c["config"], **r, "dtype": resolved_dtype(c["config"]), "folder": c["folder"]})
+            writer.writerow({**c["config"], **r, "dtype": resolved_dtype(c["config"]), "blas": blas_label(r.get("blas")),
+                             "folder": c["folder"]})
     atomic_write(out / "sweep.csv", buf.getvalue().encode())
 
 
@@ -641,6 +686,55 @@ def _core_count() -> int:
         return os.cpu_count() or 1
 
 
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx")
+
+
+def scheduler_address(address: str) -> tuple:
+    """(scheme, host, port) of a --scheduler address ("tcp://host:8786", or "host:8786": tcp),
+    or a one-line RunError saying what the form is."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "tcp", address
+    host, colon, port = rest.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    ok = scheme in SCHEDULER_SCHEMES and colon and host and port.isdigit() and 0 < int(port) < 65536 and "/" not in rest
+    if not ok:
+        raise RunError(f"--scheduler {address!r} is not a Dask scheduler address: give SCHEME://HOST:PORT "
+                       f"(SCHEME one of {', '.join(SCHEDULER_SCHEMES)}; e.g. tcp://10.0.0.5:8786, what `dask scheduler` "
+                       f"prints) or HOST:PORT")
+    return scheme, host, int(port)
+
+
+def _reachable(address: str, timeout: float):
+    """Refuse, in one line and within ``timeout``, a --scheduler whose host cannot be reached (a
+    Dask client that cannot connect waits 20 s more when it is collected, with a traceback)."""
+    scheme, host, port = scheduler_address(address)
+    if scheme not in ("tcp", "tls", "ws", "wss"):
+        return
+    try:
+        socket.create_connection((host, port), timeout=max(timeout, 0.1)).close()
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        if isinstance(e, socket.timeout):
+            why = f"no answer within {timeout:g} s (--connect-timeout)"
+        raise RunError(f"could not connect to a Dask scheduler at {address} ({why}); start one with `dask "
+                       f"scheduler` and workers with `dask worker <its address>` (see docs/sweep.md), or leave "
+                       f"out --scheduler to use a local cluster") from None
+
+
+def _discard(client):
+    """Put away a Client whose constructor failed, quietly and at once: collected as it is, it
+    would try to close its connection for 20 s, then print a TimeoutError traceback."""
+    try:
+        client.status = "closed"
+        runner = getattr(client, "_loop_runner", None)
+        if runner is not None:
+            runner.stop()
+    except Exception:
+        pass
+
+
 def _connect(args):
     """(client, cluster): a LocalCluster of worker processes, or the cluster at --scheduler."""
     from distributed import Client, LocalCluster
@@ -648,10 +742,15 @@ def _connect(args):
                  "distributed.worker", "distributed.core", "distributed.comm"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     if args.scheduler:
+        _reachable(args.scheduler, args.connect_timeout)
+        client = Client.__new__(Client)      # kept: a client that failed to connect is closed here
         try:
-            client = Client(args.scheduler, timeout=args.connect_timeout, set_as_default=False)
+            client.__init__(args.scheduler, timeout=args.connect_timeout, set_as_default=False)
         except Exception as e:
-            raise RunError(f"could not connect to a Dask scheduler at {args.scheduler} ({_one_line(e)}); start "
+            _discard(client)
+            why = _one_line(e) if isinstance(e, (OSError, TimeoutError)) else \
+                f"something answered there, but not as a Dask scheduler: {_one_line(e)[:120]}"
+            raise RunError(f"could not connect to a Dask scheduler at {args.scheduler} ({why}); start "
                            f"one with `dask scheduler` and workers with `dask worker <its address>` (see docs/sweep.md), "
                            f"or leave out --scheduler to use a local cluster") from None
         return client, None
@@ -716,6 +815,11 @@ def cmd_sweep(args):
 def _sweep(args, signals):
     if args.workers is not None and args.workers < 1:
         raise RunError(f"--workers must be at least 1, got {args.workers}")
+    if args.connect_timeout is not None and not args.connect_timeout > 0:
+        raise RunError(f"--connect-timeout must be a positive number of seconds, got {args.connect_timeout}")
+    if args.scheduler is not None:
+        scheduler_address(args.scheduler)
+    check_out_folder(args.out)                  # a file there: refused before anything is planned
     if args.pack is not None and args.pack < 1:
         raise RunError(f"--pack must be at least 1 (1: every cell alone), got {args.pack}")
     if any(seed < 0 for seed in args.seeds):
@@ -736,6 +840,8 @@ def _sweep(args, signals):
             results[c["key"]] = result
         elif problem:
             print(f"{LOG}: {problem}", file=sys.stderr)
+    todo = [c for c in cells if c["key"] not in results]
+    check_sweep_memory(todo, args.pack, None if args.dry_run else args.scheduler or (args.workers or _core_count()))
     if args.dry_run:
         if args.scheduler:
             client, _ = _connect(args)
@@ -746,7 +852,6 @@ def _sweep(args, signals):
             return dry_run(args, rows, cells, results, workers, f"worker threads at {args.scheduler}", signals)
         return dry_run(args, rows, cells, results, args.workers or _core_count(), "local worker processes", signals)
     out.mkdir(parents=True, exist_ok=True)
-    todo = [c for c in cells if c["key"] not in results]
     status = 0
     if signals.count:
         print(f"{LOG}: stopped by {_signal_name(signals)} before any cell ran", file=sys.stderr)
@@ -760,6 +865,47 @@ def _sweep(args, signals):
     print_table(args, rows, cells, results)
     print(f"per-cell results: {out / 'sweep.csv'}; figure: {out / 'figure7.png'}")
     return 0
+
+
+def check_sweep_memory(cells, pack_size, workers):
+    """Refuse, in one line and before anything is allocated, a plan whose memory (``minigrad
+    train``'s estimate, :func:`tasks.cli.memory_estimate`) exceeds what this machine has: any
+    cell alone (a dry run times each kind of cell here); with ``workers`` (an int: a local
+    cluster), also a pack (its cells' sum) and the packs that run at once on the workers.
+    ``workers`` a --scheduler address: the workers' machines are not this one (only a cell alone
+    is checked, for the dry run's timing); None: a dry run."""
+    from .cli import _size, available_memory, check_memory, memory_estimate, peak_memory
+    seen = {}
+    for c in cells:
+        point = json.dumps({k: v for k, v in c["config"].items() if k != "seed"}, sort_keys=True)
+        if point in seen:
+            continue
+        config = TrainConfig(**c["config"])
+        parts = memory_estimate(config)
+        seen[point] = peak_memory(parts)
+        if not isinstance(workers, str):
+            check_memory(f"sweep cell {c['name']} (--hidden {config.hidden} --length {config.length})", parts,
+                         config.device)
+    if not isinstance(workers, int) or not cells:
+        return
+    have = available_memory(cells[0]["config"]["device"])
+    if have is None:
+        return
+    def kind(c):
+        return json.dumps({k: v for k, v in c["config"].items() if k != "seed"}, sort_keys=True)
+    packs = sorted(((sum(seen[kind(c)] for c in pack), pack) for pack in make_packs(cells, pack_size)),
+                   key=lambda x: x[0])
+    need, pack = packs[-1]
+    if need > have:
+        raise RunError(f"sweep: a pack of {len(pack)} cells ({pack[0]['name']} ...) needs about {_size(need)} of "
+                       f"memory but this machine has {_size(have)} available: pack fewer seeds (--pack), or lower "
+                       f"--hidden or the lengths")
+    at_once = packs[-min(workers, len(packs)):]
+    total = sum(n for n, _ in at_once)
+    if total > have:
+        raise RunError(f"sweep: {len(at_once)} packs running at once on {workers} workers need about {_size(total)} "
+                       f"of memory but this machine has {_size(have)} available: lower --workers or --pack, or "
+                       f"--hidden or the lengths")
 
 
 def _try_draw(out, args, rows, cells, results, progress):

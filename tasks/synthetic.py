@@ -449,7 +449,9 @@ def get_task(name: str) -> Task:
     if custom and int(custom[1]) >= 2 and int(custom[2]) >= 1:
         return Memorization(int(custom[1]), int(custom[2]))
     if key not in TASKS:
-        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(t.replace('_', '-') for t in TASKS)} "
+                         "or memorization-K-P (P symbols out of K, K >= 2); underscores work as dashes "
+                         "(temporal_order)")
     return TASKS[key]()
 
 

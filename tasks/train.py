@@ -37,6 +37,7 @@ and checkpoint.npz keeps the last finite weights, with that outcome in its state
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import signal
 import time
@@ -501,17 +502,60 @@ class Trainer:
         if bad:
             self._diverged(*bad, logger, norms[: bad[0] - norms_from], time.perf_counter() - start, start_weights)
             return st
+        final = None
         if loss_sum is not None:                 # stopped between evaluations: keep the sums
             st.loss_sum = loss_sum.item()
             st.clipped += 0 if clipped is None else int(clipped.item())
             st.fallbacks += 0 if fallbacks is None else int(fallbacks.item())
+            if st.outcome is None and not st.done and st.update >= c.max_updates:
+                final = self._final_evaluation(time.perf_counter() - start)
+                if bar is not None:
+                    bar.set_postfix(error=f"{st.last_error:.2%}")
         if st.outcome is None:
             st.outcome = ("success" if st.done else "budget" if st.update >= c.max_updates else "interrupted")
         if logger:
             logger.append_norms(norms)
+            if final is not None:
+                logger.log(final[0])
             logger.checkpoint(self)
+            if final is not None and st.done and (final[1] is None or st.last_error < final[1]):
+                logger.keep_copy("best.npz")
             logger.plot(force=True)
         return st
+
+    def _final_evaluation(self, elapsed, error=None):
+        """The budget ran out between evaluations: evaluate the final model (the test set of its
+        update, as a periodic evaluation there would draw it), so that the error reported and
+        logged is the last update's, not the last evaluation's (``error``: that evaluation, done
+        already by a pack).  Returns (the log row, the best error before it).
+
+        The period's sums (loss, clipped, fallbacks) and the learning rate are kept as they were.
+        Below the target it is a success as at any evaluation; otherwise ("budget") it leaves
+        ``best_error`` and best.npz to the periodic evaluations, and its row and history entry
+        are marked ``"final": true``: a run resumed with a larger --max-updates forgets it
+        (:meth:`_undo_final_evaluation`, its row dropped) and goes on exactly as an
+        uninterrupted run, log included."""
+        st = self.state
+        previous_best = st.best_error
+        kept = (st.lr, st.loss_sum, st.clipped, st.fallbacks)
+        row = self._evaluation_row(elapsed, error)
+        st.lr, st.loss_sum, st.clipped, st.fallbacks = kept
+        if not st.done:                         # "budget": undone if the run is resumed with more
+            st.best_error = previous_best
+            st.history[-1]["final"] = row["final"] = True
+        return row, previous_best
+
+    def _undo_final_evaluation(self) -> bool:
+        """Resumed with a larger budget past a final evaluation (:meth:`_final_evaluation`) that
+        did not succeed: forget it (its history entry, and ``last_error`` back to the last
+        periodic evaluation's), so that the run goes on exactly as an uninterrupted one.  True
+        if there was one (its log row is to be dropped too)."""
+        st = self.state
+        if st.done or not st.history or not st.history[-1].get("final") or st.update >= self.config.max_updates:
+            return False
+        st.history.pop()
+        st.last_error = st.history[-1]["error"] if st.history else None
+        return True
 
     def _finite_flags(self):
         """Whether each parameter is finite now: a bool array on the device (nothing is read)."""
@@ -634,6 +678,53 @@ class Trainer:
         return trainer
 
 
+# What a resumed run may be given anew: a budget (--max-updates: raised to train on, or lowered
+# down to the updates done), where it runs (--device: a checkpoint moves between devices, with
+# the numbers of that device), and two switches that change no number (--no-trace replays
+# nothing, --no-diagnostics logs less).  Every other setting is the run's own: changed, the run
+# would no longer be the one its log and checkpoint describe.
+RESUME_MAY_CHANGE = ("max_updates", "device", "trace", "diagnostics")
+
+
+def check_resume_settings(path, config: TrainConfig, given: dict) -> None:
+    """Refuse, in one line, a resume whose explicitly given settings (``given``: {TrainConfig
+    field: the flag that gave it}) differ from the checkpoint's run, except
+    :data:`RESUME_MAY_CHANGE`; and a --max-updates below the updates already done."""
+    arrays = mg.load(path)
+    try:
+        meta = json.loads(str(arrays["meta"]))
+        saved, state = meta["config"], meta["state"]
+    except (KeyError, ValueError, TypeError):
+        return                                  # from_checkpoint says what is wrong with it
+    for name, flag in given.items():
+        if name in RESUME_MAY_CHANGE or name not in saved:
+            continue
+        asked, kept = getattr(config, name), saved[name]
+        if asked != kept:
+            shown = lambda v: str(v).replace("_", "-") if name == "init" else v      # noqa: E731
+            raise RunError(f"--resume: {flag} {shown(asked)} differs from the run's {shown(kept)} in {Path(path).parent}: "
+                           f"a resumed run keeps its settings (only --max-updates, --device, --no-trace and "
+                           f"--no-diagnostics may change); leave {flag} out, or start a new run (--force or "
+                           f"another --out)")
+    done = int(state.get("update", 0))
+    if "max_updates" in given and config.max_updates < done and not state.get("done"):
+        raise RunError(f"--resume: --max-updates {config.max_updates} is below the {done} updates the run in "
+                       f"{Path(path).parent} has done: give {done} or more")
+
+
+def resumed_config(path, config: TrainConfig, given: dict) -> TrainConfig:
+    """The config of a run resumed from ``path``: the run's own settings, except those given
+    on the command line (``given``, checked by :func:`check_resume_settings` first), so that a
+    bare ``--resume`` continues the run as it was (its budget included), not with defaults."""
+    try:
+        saved = json.loads(str(mg.load(path)["meta"]))["config"]
+    except (KeyError, ValueError, TypeError):
+        return config                           # from_checkpoint says what is wrong with it
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    keep = fields - set(given) - {"task"}     # the task is typed every time: from_checkpoint compares it
+    return dataclasses.replace(config, **{k: v for k, v in saved.items() if k in keep})
+
+
 def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = False) -> Trainer:
     """A Trainer for ``out``: new (refusing a folder that holds a run, unless ``force``) or
     resumed from its checkpoint (``resume``)."""
@@ -646,7 +737,7 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
             raise RunError(f"--resume: the run in {out} {st.outcome}; its checkpoint (update {st.update}) "
                            "would diverge again, identically: start over with --force and other settings")
         files = RunFiles(out)
-        files.trim_log(st.update)
+        files.trim_log(st.update - 1 if trainer._undo_final_evaluation() else st.update)
         files.truncate_norms(st.update)
         return trainer
     for old in (Path(out) / "snapshots").glob("checkpoint_*.npz"):

@@ -38,7 +38,8 @@ import numpy as np
 import minigrad as mg
 from rnn.attention import Seq2Seq
 
-from .runfiles import RunError, RunFiles, count, open_run, part, positive, read_run_checkpoint, require
+from .natural import require_checkpoint_of
+from .runfiles import RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint, require
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 VOCABULARY = FIRST_DIGIT + 10
@@ -242,6 +243,7 @@ class Translator:
     def from_checkpoint(cls, path, config: TranslateConfig | None = None) -> "Translator":
         """The run saved in ``path``; with ``config``, refuse a checkpoint of another run (only
         ``CHANGEABLE`` settings may differ, and are taken from ``config``)."""
+        require_checkpoint_of(path, "translate", "minigrad translate")
         arrays, saved, state = read_run_checkpoint(path, "translate", TranslateConfig, TranslateState,
                                                    "`minigrad translate`", config)
         run = cls(saved)
@@ -316,11 +318,18 @@ def _config(args) -> TranslateConfig:
     return TranslateConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
+PICTURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")      # what --png may end in (matplotlib writes them)
+
+
 def cmd_translate(args) -> int:
     if not 1 <= args.examples <= 16:
         raise RunError(f"--examples must be from 1 to 16, got {args.examples}")
     if args.heatmaps:
         path = Path(args.heatmaps)
+        if Path(args.png).suffix.lower() not in PICTURE_FORMATS:
+            raise RunError(f"--png {args.png}: the picture's format comes from its extension: end the name in "
+                           f"{', '.join(PICTURE_FORMATS)}")
+        check_out_file(args.png, "--png")
         if not path.is_file():
             raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
         run = Translator.from_checkpoint(path)

@@ -388,7 +388,7 @@ def test_train_in_float32_as_the_paper_did(tmp_path):
 
 def test_train_prints_the_tasks_chance_beside_the_last_error(tmp_path, capsys):
     """75% wrong is chance for temporal order's 4 equally likely classes, 87.5% for the 3-bit
-    task's 8; before any evaluation there is no error to compare, and it says when the first is."""
+    task's 8; a budget that ends before the first evaluation evaluates the final model."""
     common = ["--length", "10", "--hidden", "4", "--eval-size", "100", "--quiet"]
     assert main(["train", "temporal-order", *common, "--max-updates", "20", "--eval-every", "10",
                  "--out", str(tmp_path / "a")]) == 0
@@ -399,4 +399,6 @@ def test_train_prints_the_tasks_chance_beside_the_last_error(tmp_path, capsys):
     assert main(["train", "temporal-order", *common, "--max-updates", "5", "--eval-every", "10",
                  "--out", str(tmp_path / "c")]) == 0
     out = capsys.readouterr().out
-    assert "last error - (no evaluation yet: the first is at update 10, --eval-every)" in out
+    last = json.loads((tmp_path / "c" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["update"] == 5 and last["final"] is True      # the budget ends first: the final model is evaluated
+    assert f"after 5 updates; last error {last['error'] * 100:.2f}% (chance 75.00%)" in out

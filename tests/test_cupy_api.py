@@ -127,3 +127,27 @@ def test_calls_of_all_processes_are_checked_together(tmp_path):
     n, problems = strict_calls_problems(tmp_path)
     assert n == 3 and len(problems) == 1 and problems[0].startswith("clip: CuPy's takes no keyword max, min")
 
+
+
+def test_the_peer_ops_calls_are_in_cupy():
+    """cummax / cummin, logcumsumexp (to second order), erfinv, dropout, rrelu's training mode,
+    scatter, einsum diagonals and the index range checks, run on the strict device: every array
+    call they make is one CuPy has (whatever ran before in this process)."""
+    before = set(strict.CALLS)
+    strict.CALLS.clear()
+    try:
+        device = "strict"
+        x = mg.tensor(np.random.default_rng(0).normal(size=(3, 4)), device=device, requires_grad=True)
+        v, i = mg.cummax(x, 1)
+        loss = v.sum() + mg.cummin(x, 0).values.sum() + mg.erfinv(x.tanh() * 0.5).sum()
+        loss = loss + mg.dropout(x, 0.3).sum() + mg.rrelu(x, training=True).sum()
+        idx = mg.tensor([[0, 2, 1, 0]], device=device)
+        loss = loss + x.scatter(0, idx, x[:1] * 2).sum() + mg.gather(x, 0, idx).sum() + mg.einsum("ii->i", x[:, :3]).sum()
+        loss.backward()
+        mg.hvp(lambda t: mg.logcumsumexp(t, 1).exp().sum(), x.detach(), mg.ones(3, 4, device=device))
+        used = {name for name, _ in strict.CALLS}
+        problems = not_in_cupy(strict.CALLS)
+    finally:
+        strict.CALLS.update(before)
+    assert {"logaddexp", "moveaxis", "argsort", "copysign"} <= used
+    assert problems == []

@@ -210,7 +210,9 @@ def test_index_select_on_a_0d_tensor_with_an_empty_or_negative_index(device):
     one_line_error(ValueError, lambda: mg.index_select(s, 0, [0, 0]), "one index")
     X = T(np.arange(12.0).reshape(3, 4), device, True)
     assert mg.index_select(X, 1, []).shape == (3, 0)
-    picked = X.index_select(-1, mg.tensor([-1, 0, -1], device=device))   # -1: the last column
+    one_line_error(IndexError, lambda: X.index_select(-1, mg.tensor([-1, 0], device=device)),
+                   r"must be in \[0, 4\)")                                 # PyTorch refuses -1 too
+    picked = X.index_select(-1, mg.tensor([3, 0, 3], device=device))      # a negative dim is fine
     assert picked.numpy().tolist() == [[3.0, 0.0, 3.0], [7.0, 4.0, 7.0], [11.0, 8.0, 11.0]]
     picked.backward(T(np.ones((3, 3)), device))
     assert X.grad.numpy().tolist() == [[1.0, 0.0, 0.0, 2.0]] * 3          # repeats add up

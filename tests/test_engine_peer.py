@@ -302,7 +302,7 @@ def test_bad_arguments_say_what_is_allowed(device):
             (lambda: mg.huber_loss(x, x, delta=0.0), ValueError, "delta must be > 0"),
             (lambda: mg.smooth_l1_loss(x, x[:, :2]), ValueError, "differ"),
             (lambda: mg.prelu(x, T([1.0, 2.0], device)), ValueError, "weight must have shape"),
-            (lambda: mg.rrelu(x, training=True), NotImplementedError, "training=False"),
+            (lambda: mg.rrelu(x, 0.5, 0.1, training=True), ValueError, "lower must not be greater than upper"),
             (lambda: mg.layer_norm(x, (2,)), ValueError, "normalized_shape"),
             (lambda: mg.inner(x, T([1.0, 2.0], device)), ValueError, "last dimensions")]:
         with pytest.raises(kind, match=match) as e:

@@ -337,3 +337,25 @@ def test_sigint_stops_a_pack_with_checkpoints_and_the_resumed_pack_ends_as_an_un
         assert again.members[s].state.history == ref.members[s].state.history
         for p, q in zip(again.params, ref.params):
             np.testing.assert_array_equal(p.numpy()[s], q.numpy()[s])
+
+
+def test_a_pack_evaluates_its_runs_final_models_at_the_budget_as_runs_alone(tmp_path, monkeypatch):
+    """A budget between evaluations (25 updates, an evaluation every 10): each packed run's final
+    model is evaluated, logged and kept as last_error, as a run alone does -- and as that run's
+    own final weights score (not update 20's evaluation)."""
+    from tasks.runfiles import RunFiles
+    monkeypatch.setattr(RunFiles, "plot", lambda self, *a, **k: None)
+    cfgs = [config(seed=s, hidden=6, eval_every=10, eval_size=100, eval_batch=100, check_every=0, max_updates=25,
+                   diagnostics=False) for s in (0, 1)]
+    outs = [tmp_path / f"p{s}" for s in (0, 1)]
+    pack = PackedTrainer(cfgs)
+    states = pack.train(outs=outs, progress=False)
+    for s, (cfg, st) in enumerate(zip(cfgs, states)):
+        alone, st_alone = separate(cfg, tmp_path / f"a{s}")
+        rows = RunFiles(outs[s]).rows()
+        assert [r["update"] for r in rows] == [10, 20, 25] and rows[-1]["final"] is True
+        assert st.outcome == st_alone.outcome == "budget" and st.history == st_alone.history
+        assert st.last_error == rows[-1]["error"] == st_alone.last_error
+        final = Trainer.from_checkpoint(outs[s] / "checkpoint.npz").evaluate(key=(Trainer.EVAL, 25))
+        assert st.last_error == final
+        assert st.best_error == min(r["error"] for r in rows[:2])

@@ -17,7 +17,7 @@ import pytest
 
 from tasks import sweep
 from tasks.cli import main
-from tasks.train import TrainConfig, prepare_run
+from tasks.train import TrainConfig
 
 SMALL = ["--hidden", "6", "--eval-size", "100", "--workers", "2", "--quiet"]
 # Cells that learn nothing (lr 0.001, target 0 errors): they run their whole budget.
@@ -181,12 +181,12 @@ def test_a_crashing_cell_is_a_one_line_error_outcome(tmp_path):
     assert _result(tmp_path / "bad")["outcome"] == result["outcome"]
 
 
-def test_bad_input_is_one_line(capsys):
+def test_bad_input_is_one_line(capsys, tmp_path):
     assert main(["sweep", "--task", "no-such-task", "--dry-run"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown task 'no-such-task'" in err[0]
     assert main(["sweep", "--scheduler", "tcp://127.0.0.1:9", "--connect-timeout", "1", "--lengths", "10",
-                 "--seeds", "0", "--methods", "msgd", "--inits", "smart-tanh", "--out", "/nonexistent/x"]) == 2
+                 "--seeds", "0", "--methods", "msgd", "--inits", "smart-tanh", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could not connect to a Dask scheduler at tcp://127.0.0.1:9" in err[0]
     assert "dask scheduler" in err[0] and "dask worker" in err[0]
@@ -215,9 +215,11 @@ def test_worker_killed_mid_cell_resumes_from_its_checkpoint(tmp_path):
     result = _result(folder)
     assert result["resumed_from"] >= at > 0                                # not from zero
     assert result["outcome"] == "budget" and result["updates"] == 3000
-    # ... and it ends exactly where an uninterrupted run ends
+    # ... and it ends exactly where an uninterrupted run ends (a cell that packs trains packed,
+    # alone too: its uninterrupted run is a pack of one)
+    from tasks.packed import PackedTrainer
     once = tmp_path / "once"
-    state = prepare_run(once, TrainConfig(**result["config"])).train(out=once, progress=False)
+    (state,) = PackedTrainer.for_folders([once], [TrainConfig(**result["config"])]).train(outs=[once], progress=False)
     assert (state.outcome, state.update, state.last_error, state.best_error) == \
         (result["outcome"], result["updates"], result["last_error"], result["best_error"])
     a, b = np.load(folder / "checkpoint.npz"), np.load(once / "checkpoint.npz")
@@ -302,10 +304,12 @@ def test_sweep_cells_use_the_tasks_preset(tmp_path):
 
 
 def test_the_seeds_of_a_grid_point_train_as_one_pack_with_the_results_of_separate_cells(tmp_path):
-    """The default packs the 3 seeds of each (method, length); --pack 1 trains each cell alone:
-    the same outcomes, update counts and errors, cell by cell."""
+    """The default packs the 3 seeds of each (method, length); --pack 1 trains each cell alone,
+    packed too (a pack of one): in float32, the same outcomes, update counts and errors, and
+    the same final weights, log rows and gradient norms bit for bit, cell by cell.  (Alone, a
+    cell once trained through Trainer, whose float32 trajectory differs in the last bits.)"""
     common = ["sweep", "--lengths", "10", "--seeds", "0", "1", "2", "--methods", "msgd-c", "msgd-cr",
-              "--inits", "smart-tanh", "--eval-every", "10", "--max-updates", "60", *SMALL]
+              "--inits", "smart-tanh", "--dtype", "float32", "--eval-every", "10", "--max-updates", "60", *SMALL]
     assert main(common + ["--out", str(tmp_path / "packed")]) == 0
     assert main(common + ["--out", str(tmp_path / "alone"), "--pack", "1"]) == 0
     packed = {r["name"]: r for r in _rows(tmp_path / "packed")}
@@ -313,8 +317,18 @@ def test_the_seeds_of_a_grid_point_train_as_one_pack_with_the_results_of_separat
     assert len(packed) == 6 and packed.keys() == alone.keys()
     for name in packed:
         assert _result_fields(packed[name]) == {**_result_fields(alone[name]), "key": packed[name]["key"]}
-        assert _result(Path(packed[name]["folder"]))["packed_with"] == 3
-        assert "packed_with" not in _result(Path(alone[name]["folder"]))
+        a, b = Path(packed[name]["folder"]), Path(alone[name]["folder"])
+        assert _result(a)["packed_with"] == 3 and _result(b)["packed_with"] == 1
+        with np.load(a / "checkpoint.npz") as wa, np.load(b / "checkpoint.npz") as wb:
+            names = [k for k in wa.files if k.startswith("model.")]
+            assert names and names == [k for k in wb.files if k.startswith("model.")]
+            for k in names:
+                assert wa[k].dtype == np.float32
+                np.testing.assert_array_equal(wa[k], wb[k], err_msg=f"{name} {k}")
+        rows = [[{k: v for k, v in json.loads(line).items() if k != "wall_time"}
+                 for line in (f / "log.jsonl").read_text().splitlines()] for f in (a, b)]
+        assert len(rows[0]) == 6 and rows[0] == rows[1], name
+        assert (a / "grad_norms.f32").read_bytes() == (b / "grad_norms.f32").read_bytes()
 
 
 @pytest.mark.parametrize("pack", ["0", "-2"])

@@ -623,3 +623,125 @@ def test_a_delayed_regularizer_trains_as_no_regularizer_until_it_starts():
     delayed.config.max_updates = without.config.max_updates = 7
     delayed.train(progress=False), without.train(progress=False)
     assert not np.array_equal(delayed.cell.W_rec.numpy(), without.cell.W_rec.numpy())
+
+
+# ----------------------------------------------------------------------------- the final evaluation
+@pytest.fixture
+def no_plots(monkeypatch):
+    """grad_norms.png changes no number and costs most of a tiny run's time: not drawn."""
+    monkeypatch.setattr(RunFiles, "plot", lambda self, *a, **k: None)
+
+
+def test_the_error_reported_at_the_budget_is_the_final_models(tmp_path, capsys, no_plots):
+    """A budget that ends between evaluations (25 updates, an evaluation every 10) once reported
+    update 20's error as the run's last: the final model is evaluated too (the test set of
+    update 25, as an evaluation there would draw it), logged, printed and kept in the state;
+    best_error and best.npz stay the periodic evaluations'."""
+    out = tmp_path / "r"
+    t = Trainer(small(max_updates=25, diagnostics=False))
+    st = t.train(out=out, progress=False)
+    rows = RunFiles(out).rows()
+    assert [r["update"] for r in rows] == [10, 20, 25] and st.outcome == "budget"
+    assert rows[-1]["final"] is True and "final" not in rows[0]
+    final = Trainer.from_checkpoint(out / "checkpoint.npz").evaluate(key=(Trainer.EVAL, 25))    # the weights on disk
+    assert st.last_error == rows[-1]["error"] == final
+    assert st.best_error == min(r["error"] for r in rows[:2])
+    with np.load(out / "best.npz") as b:
+        assert json.loads(str(b["meta"]))["state"]["update"] in (10, 20)
+    # the command line prints it
+    from tasks.cli import main
+    argv = ["train", "temporal-order", "--length", "10", "--hidden", "8", "--eval-every", "10", "--eval-size", "200",
+            "--max-updates", "25", "--seed", "3", "--out", str(tmp_path / "c"), "--quiet", "--no-diagnostics"]
+    capsys.readouterr()
+    assert main(argv) == 0
+    said = capsys.readouterr().out
+    last = RunFiles(tmp_path / "c").rows()[-1]
+    assert last["update"] == 25 and f"after 25 updates; last error {last['error'] * 100:.2f}%" in said
+
+
+def test_a_final_evaluation_keeps_resumes_exact(tmp_path, no_plots):
+    """Stopped at 23 and resumed to the budget of 25: the log (final row included), norms and
+    weights of the uninterrupted run; resumed from 25 with a budget of 40: the final row of 25 is
+    dropped and the run is the uninterrupted 40's (rows, state, weights)."""
+    config = lambda n: small(max_updates=n, diagnostics=False)          # noqa: E731
+    full = Trainer(config(25))
+    full.train(out=tmp_path / "full", progress=False)
+    t = prepare_run(tmp_path / "split", config(25))
+    assert t.train(out=tmp_path / "split", progress=False, stop=lambda: t.state.update >= 23).outcome == "interrupted"
+    assert [r["update"] for r in RunFiles(tmp_path / "split").rows()] == [10, 20]         # no final row when stopped
+    t = prepare_run(tmp_path / "split", config(25), resume=True)
+    assert t.train(out=tmp_path / "split", progress=False).outcome == "budget"
+    assert _strip(RunFiles(tmp_path / "split").rows()) == _strip(RunFiles(tmp_path / "full").rows())
+    assert (tmp_path / "split" / "grad_norms.f32").read_bytes() == (tmp_path / "full" / "grad_norms.f32").read_bytes()
+    for a, b in zip(full.params, t.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    longer = Trainer(config(40))
+    longer.train(out=tmp_path / "longer", progress=False)
+    t = prepare_run(tmp_path / "full", config(40), resume=True)
+    assert t.state.last_error == RunFiles(tmp_path / "full").rows()[-1]["error"]          # update 20's again
+    t.train(out=tmp_path / "full", progress=False)
+    assert _strip(RunFiles(tmp_path / "full").rows()) == _strip(RunFiles(tmp_path / "longer").rows())
+    assert t.state == longer.state
+    for a, b in zip(longer.params, t.params):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# ----------------------------------------------------------------------------- train --resume and its flags
+def test_resume_refuses_a_setting_given_anew_and_takes_the_allowed_ones(tmp_path, capsys, no_plots):
+    """`train --resume --lr 0.5` once resumed at the run's 0.01 and exited 0 (so did --dtype,
+    --alpha ...): a setting given on the command line that differs from the run's is refused in
+    one line naming the flag, both values and the rule, the run folder untouched.  Given again
+    with the run's own values, settings are accepted; --max-updates (not below the updates
+    done), --no-trace and --no-diagnostics may change."""
+    from tasks.cli import main
+    out = tmp_path / "r"
+    common = ["train", "temporal-order", "--length", "10", "--hidden", "6", "--eval-every", "10", "--eval-size",
+              "100", "--out", str(out), "--quiet"]
+    assert main(common + ["--max-updates", "10"]) == 0
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    for given, said in [(["--lr", "0.5"], "--lr 0.5 differs from the run's 0.01"),
+                        (["--dtype", "float64"], "--dtype float64 differs from the run's float32"),
+                        (["--alpha", "0"], "--alpha 0.0 differs from the run's 4.0"),
+                        (["--eval-size", "150"], "--eval-size 150 differs from the run's 100"),
+                        (["--init", "sigmoid"], "--init sigmoid differs from the run's smart-tanh"),
+                        (["--halve-lr"], "--halve-lr True differs from the run's False"),
+                        (["--target-error", "0"], "--target-error 0.0 differs from the run's 0.01")]:
+        capsys.readouterr()
+        assert main(common + ["--max-updates", "20", "--resume"] + given) == 2, given
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"minigrad: error: --resume: {said} in {out}" in err[0], err
+        assert "a resumed run keeps its settings" in err[0] and "--max-updates" in err[0]
+        assert {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()} == before
+    assert main(common + ["--max-updates", "20", "--resume", "--lr", "0.01", "--dtype", "float32",
+                          "--init", "smart-tanh", "--no-trace", "--no-diagnostics"]) == 0
+    assert Trainer.from_checkpoint(out / "checkpoint.npz").state.update == 20
+    capsys.readouterr()
+    assert main(common + ["--max-updates", "15", "--resume"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"minigrad: error: --resume: --max-updates 15 is below the 20 updates the run in {out} has done: "
+                   f"give 20 or more"]
+
+
+def test_a_bare_resume_continues_the_run_with_its_own_settings(tmp_path, capsys, no_plots):
+    """`train --resume --out X` with nothing else once took every untyped setting from the
+    defaults: a --hidden 6 run was refused ("is from another run"), and a run's budget became
+    the default 100,000.  The run's own settings are taken now; a typed one still has to match,
+    and the task (typed every time) is still compared."""
+    from tasks.cli import main
+    out = tmp_path / "r"
+    assert main(["train", "temporal-order", "--length", "10", "--hidden", "6", "--eval-every", "10",
+                 "--eval-size", "100", "--max-updates", "10", "--lr", "0.02", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["train", "temporal-order", "--resume", "--max-updates", "20", "--out", str(out), "--quiet"]) == 0
+    resumed = Trainer.from_checkpoint(out / "checkpoint.npz")
+    assert resumed.state.update == 20
+    assert (resumed.config.hidden, resumed.config.length, resumed.config.lr, resumed.config.eval_size) == (6, 10, 0.02, 100)
+    rows = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["update"] for r in rows] == [10, 20]
+    # a bare resume keeps the run's budget (20), not the default 100,000: nothing left to do
+    assert main(["train", "temporal-order", "--resume", "--out", str(out), "--quiet"]) == 0
+    assert Trainer.from_checkpoint(out / "checkpoint.npz").state.update == 20
+    capsys.readouterr()
+    assert main(["train", "addition", "--resume", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("minigrad: error:") and "addition" in err[0], err
