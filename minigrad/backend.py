@@ -31,6 +31,11 @@ class BackendError(RuntimeError):
     """A device was asked for that cannot be had (no CuPy, no GPU, unknown name)."""
 
 
+class TraceError(RuntimeError):
+    """A traced function did something that a replay could not reproduce (see
+    :mod:`minigrad.trace`; defined here, below every module that raises it)."""
+
+
 class Backend:
     """The interface every backend implements. ``xp`` is its array module."""
 

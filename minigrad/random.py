@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from . import ops
-from .backend import get_backend
+from .backend import TraceError, get_backend
 from .elementwise import _number, leaky_relu
 from .tensor import DeviceMismatchError, Tensor, _shape
 
@@ -122,7 +122,6 @@ def _like_dtype(name: str, t: Tensor, dtype) -> np.dtype:
 def _generator_for(name: str, x: Tensor, generator: Generator | None) -> Generator:
     """``generator`` (it must live on x's device), or the default one of x's device."""
     if getattr(x.backend, "tracing", False):
-        from .trace import TraceError                # (trace imports the engine: imported here, when needed)
         raise TraceError(f"{name}: random numbers inside a traced function (mg.trace) would be drawn once "
                          "and frozen into the trace: draw the mask outside (mg.rand_like) and pass it in")
     if generator is None:

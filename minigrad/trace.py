@@ -88,14 +88,10 @@ import numpy as np
 from . import backend as _backend
 from . import passes as _passes
 from .autograd import DeviceMismatchError
-from .backend import Backend
+from .backend import Backend, TraceError
 from .manipulation import trace as _matrix_trace
 from .passes import ALL, Facts, Line
 from .tensor import Tensor
-
-
-class TraceError(RuntimeError):
-    """A traced function did something that a replay could not reproduce."""
 
 
 _active = None          # the _Recorder of the trace being taken, if any
