@@ -27,6 +27,7 @@ for spec in fig7:1b6ff5d gen8:cc2476b gen9:143b033; do
   fi
 done
 cd "$RUNS"
+chmod +x ./*.sh
 start() {  # script log
   if pgrep -f "[ /]$1" > /dev/null; then
     echo "resume_runs: $1 is already running"
