@@ -89,10 +89,12 @@ def _add_train_args(p):
                    "schedule (default 1: per update; an epoch's updates: per epoch)")
     p.add_argument("--alpha-delay", type=int, default=0, metavar="UPDATES", help="train this many updates "
                    "with alpha = 0 before the schedule starts (default 0)")
-    p.add_argument("--batch-size", type=int, default=20)
-    p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations and checkpoints")
-    p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation")
-    p.add_argument("--max-updates", type=int, default=100_000)
+    p.add_argument("--batch-size", type=int, default=20, help="sequences per update (default 20)")
+    p.add_argument("--eval-every", type=int, default=500, help="updates between evaluations and checkpoints "
+                   "(default 500)")
+    p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation (default 10,000)")
+    p.add_argument("--max-updates", type=int, default=100_000, help="update budget (default 100,000; a "
+                   "bare --resume keeps the run's own)")
     p.add_argument("--target-error", type=float, default=0.01, help="stop below this error rate (0: stop at 0 errors)")
     p.add_argument("--check-every", type=int, default=50, help="between evaluations, check for success on "
                    "--check-size fresh sequences every this many updates, a pass confirmed by a full "
@@ -101,7 +103,7 @@ def _add_train_args(p):
     p.add_argument("--halve-lr", action="store_true", help="halve the learning rate whenever an evaluation's "
                    "error is higher than the previous one (the paper's schedule for natural tasks)")
     p.add_argument("--device", default=None, help="cpu, cuda or strict (default: $MINIGRAD_DEVICE or cpu)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seeds the weights and every minibatch (default 0)")
     p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's preset, float32 as "
                    "the paper trained)")
     p.add_argument("--no-trace", action="store_true", help="run every update eagerly instead of replaying "
@@ -620,7 +622,8 @@ def build_parser():
                        description="Print the paper's generalization table for a trained model: the "
                                    "% of fresh sequences it gets wrong at each test length.")
     p.add_argument("checkpoint")
-    p.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200, 400])
+    p.add_argument("--lengths", type=int, nargs="+", default=[50, 100, 200, 400],
+                   help="test lengths (default 50 100 200 400)")
     p.add_argument("--size", type=int, default=10_000, help="fresh sequences per length (default 10,000)")
     p.add_argument("--device", default=None)
     p.set_defaults(run=cmd_evaluate)
@@ -665,10 +668,10 @@ def build_parser():
     p = sub.add_parser("demo", help="the main job: MSGD vs clipping vs clipping + Omega, temporal order T=20",
                        description="Train temporal order at T = 20 three times from the same seed (MSGD, "
                                    "MSGD-C, MSGD-CR) and print how many updates each needed.")
-    p.add_argument("--out", default="runs/demo")
+    p.add_argument("--out", default="runs/demo", help="folder of the three runs (default runs/demo)")
     p.add_argument("--force", action="store_true", help="overwrite the runs of an earlier demo in --out")
-    p.add_argument("--max-updates", type=int, default=30_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-updates", type=int, default=30_000, help="budget of each run (default 30,000)")
+    p.add_argument("--seed", type=int, default=0, help="(default 0)")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=cmd_demo)

@@ -53,10 +53,11 @@ LOG = "minigrad sweep"
 
 
 def add_arguments(p):
-    p.add_argument("--task", default="temporal-order")
-    p.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS)
+    p.add_argument("--task", default="temporal-order", help="(default temporal-order)")
+    p.add_argument("--lengths", type=int, nargs="+", default=[20, 50, 100], help="(default 20 50 100)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="(default 0 1 2 3 4)")
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=ALL_METHODS,
+                   help=f"(default {' '.join(METHODS)})")
     p.add_argument("--inits", nargs="+", default=None,
                    help="default: sigmoid basic-tanh smart-tanh on temporal order (Figure 7), else the "
                         "task's preset init")
@@ -66,10 +67,10 @@ def add_arguments(p):
     p.add_argument("--lr", type=float, default=None, help="default: the task's preset")
     p.add_argument("--clip", type=float, default=None, help="default: the task's preset")
     p.add_argument("--alpha", type=float, default=None, help="default: the task's preset")
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--eval-size", type=int, default=10_000)
-    p.add_argument("--target-error", type=float, default=0.01)
-    p.add_argument("--max-updates", type=int, default=50_000)
+    p.add_argument("--eval-every", type=int, default=500, help="(default 500)")
+    p.add_argument("--eval-size", type=int, default=10_000, help="(default 10,000)")
+    p.add_argument("--target-error", type=float, default=0.01, help="(default 0.01)")
+    p.add_argument("--max-updates", type=int, default=50_000, help="budget of each cell (default 50,000)")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, help="float32 or float64 (default: the task's preset, float32 as "
                    "the paper trained)")
