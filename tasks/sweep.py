@@ -819,6 +819,9 @@ def _sweep(args, signals):
     if args.connect_timeout is not None and not args.connect_timeout > 0:
         raise RunError(f"--connect-timeout must be a positive number of seconds, got {args.connect_timeout}")
     if args.scheduler is not None:
+        if args.workers is not None:
+            raise RunError("--workers sizes the local cluster, and --scheduler runs on an existing one (its "
+                           "workers are started with it): give one of them")
         scheduler_address(args.scheduler)
     check_out_folder(args.out)                  # a file there: refused before anything is planned
     if args.pack is not None and args.pack < 1:

@@ -258,3 +258,13 @@ def test_sweep_status_names_the_blas_and_reads_old_results(tmp_path):
     assert r.returncode == 0, r.stderr
     assert ("BLAS of the finished cells (mixed: float32 outcomes may differ by BLAS): not recorded: 2; "
             "openblas 0.3.31 Haswell, 1 thread(s): 2") in r.stdout
+
+
+def test_workers_with_a_scheduler_is_refused_in_one_line(capsys):
+    """`--workers 4 --scheduler tcp://host:8786` was accepted and --workers silently ignored (a
+    new-user trial, session 9): the two contradict, so one line says to give one of them."""
+    from tasks.cli import main
+    assert main(["sweep", "--lengths", "20", "--seeds", "0", "--workers", "2", "--scheduler",
+                 "tcp://127.0.0.1:8786", "--dry-run"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("minigrad: error: --workers") and "--scheduler" in err[0], err
