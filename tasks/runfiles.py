@@ -220,17 +220,13 @@ class RunError(ValueError):
 BLAS_FIELDS = ("user_api", "internal_api", "prefix", "version", "architecture", "threading_layer", "num_threads")
 
 
-def blas_info() -> list | None:
+def blas_info() -> list:
     """The BLAS and OpenMP libraries this process has loaded, as ``threadpoolctl`` sees them
-    (internal_api, version, CPU kernel ``architecture``, ``num_threads`` now, ...), or None
-    without threadpoolctl.  A float32 run's trajectory depends on them: the library, its kernel
+    (internal_api, version, CPU kernel ``architecture``, ``num_threads`` now, ...).  A float32 run's trajectory depends on them: the library, its kernel
     and its thread count order the sums of a matrix product differently, and training is
     chaotic (the same sweep pack measured 1,950/1,600/750 updates to success with one OpenBLAS
     thread, 2,150/1,650/500 with two)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
+    from threadpoolctl import threadpool_info
     return [{k: lib[k] for k in BLAS_FIELDS if k in lib} for lib in threadpool_info()]
 
 

@@ -350,26 +350,6 @@ def blas_label(blas) -> str:
                               if x) + f" x{lib.get('num_threads')}" for lib in blas)
 
 
-class one_blas_thread:
-    """``with one_blas_thread():`` the BLAS (and OpenMP) pools of this process limited to one
-    thread: a sweep's worker trains one cell or pack per core, and a cell's float32 numbers
-    depend on the thread count (Dask's nanny sets OPENBLAS_NUM_THREADS=1 in a local cluster; the
-    workers of a --scheduler cluster may have any).  Nothing without threadpoolctl."""
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self.limits = None
-            return self
-        self.limits = threadpool_limits(limits=1)
-        return self
-
-    def __exit__(self, *exc):
-        if self.limits is not None:
-            self.limits.restore_original_limits()
-
-
 def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
     """A cell's result from how its run ended: an interrupted cell is reported (it resumes next
     time), any other outcome is written to its result.json (atomically) and reported final."""
@@ -388,6 +368,11 @@ def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
     return {**result, "final": True}
 
 
+def grid_point(cell) -> str:
+    """A cell's grid point: its whole config but the seed (the cells a pack may hold)."""
+    return json.dumps({k: v for k, v in cell["config"].items() if k != "seed"}, sort_keys=True)
+
+
 def make_packs(cells, size=None) -> list:
     """The cells grouped into packs: cells of one grid point (all but the seed alike) and of a
     setting that packs (:func:`tasks.packed.packable`), in chunks of at most ``size`` (None: no
@@ -395,10 +380,8 @@ def make_packs(cells, size=None) -> list:
     from .packed import packable
     groups, order = {}, []
     for cell in cells:
-        config = dict(cell["config"])
-        alone = size == 1 or packable(TrainConfig(**config)) is not None
-        point = ("alone", cell["key"]) if alone else json.dumps({k: v for k, v in config.items() if k != "seed"},
-                                                                sort_keys=True)
+        alone = size == 1 or packable(TrainConfig(**cell["config"])) is not None
+        point = ("alone", cell["key"]) if alone else grid_point(cell)
         if point not in groups:
             groups[point] = []
             order.append(point)
@@ -455,7 +438,8 @@ def run_pack(specs) -> dict:
     into another update of success, or another outcome.  So a cell that packs always trains
     packed -- alone (``--pack 1``), with its grid point's seeds, or resumed without them -- and
     ends where it would have ended uninterrupted, bit for bit (on one machine and BLAS)."""
-    with one_blas_thread():
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1):   # a worker trains one pack per core; float32 numbers depend on it
         return _run_pack(specs)
 
 
@@ -881,7 +865,7 @@ def check_sweep_memory(cells, pack_size, workers):
     from .cli import _size, available_memory, check_memory, memory_estimate, peak_memory
     seen = {}
     for c in cells:
-        point = json.dumps({k: v for k, v in c["config"].items() if k != "seed"}, sort_keys=True)
+        point = grid_point(c)
         if point in seen:
             continue
         config = TrainConfig(**c["config"])
@@ -895,9 +879,7 @@ def check_sweep_memory(cells, pack_size, workers):
     have = available_memory(cells[0]["config"]["device"])
     if have is None:
         return
-    def kind(c):
-        return json.dumps({k: v for k, v in c["config"].items() if k != "seed"}, sort_keys=True)
-    packs = sorted(((sum(seen[kind(c)] for c in pack), pack) for pack in make_packs(cells, pack_size)),
+    packs = sorted(((sum(seen[grid_point(c)] for c in pack), pack) for pack in make_packs(cells, pack_size)),
                    key=lambda x: x[0])
     need, pack = packs[-1]
     if need > have:

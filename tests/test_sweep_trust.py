@@ -108,7 +108,7 @@ def test_a_cell_ends_bit_for_bit_alike_alone_packed_and_resumed_alone(tmp_path):
 def test_result_json_names_the_blas_and_its_one_thread(tmp_path):
     """float32 per-seed counts depend on the BLAS library, its kernel and its thread count: each
     cell's result.json records them, and the sweep's training uses one BLAS thread."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl
     argv = GRID[:]
     argv[argv.index("65")] = "10"
     spec = _specs(tmp_path / "s", argv)[0]
