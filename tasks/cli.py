@@ -210,9 +210,21 @@ def cmd_evaluate(args):
     print(f"{c.task}, {c.method}" + ("" if c.cell == "rnn" else f", {c.cell} cell") + f", trained at T={c.length}"
           + (f"..{c.max_length - 1}" if c.max_length else "") + f", {trainer.state.update} updates")
     print(f"{'T':>6} {'% wrong':>9}   (of {args.size} fresh sequences)")
+    bar = None
+    if not args.quiet:      # its unit is a time step of one sequence: the time a length takes grows with it
+        from tqdm import tqdm
+        bar = tqdm(total=args.size * sum(args.lengths), unit="step", unit_scale=True, leave=False,
+                   desc="evaluating")
     for length in args.lengths:
-        error = trainer.evaluate(length=length, size=args.size, key=(2, length))
-        print(f"{length:>6} {100 * error:>9.2f}")
+        error = trainer.evaluate(length=length, size=args.size, key=(2, length),
+                                 done=None if bar is None else (lambda n, T=length: bar.update(n * T)))
+        line = f"{length:>6} {100 * error:>9.2f}"
+        if bar is None:
+            print(line)
+        else:
+            bar.write(line, file=sys.stdout)
+    if bar is not None:
+        bar.close()
     return 0
 
 
@@ -626,6 +638,7 @@ def build_parser():
                    help="test lengths (default 50 100 200 400)")
     p.add_argument("--size", type=int, default=10_000, help="fresh sequences per length (default 10,000)")
     p.add_argument("--device", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_evaluate)
 
     p = sub.add_parser("sweep", help="success rate over lengths x seeds x methods x inits or cells (Figure 7)",

@@ -327,6 +327,9 @@ def open_run(out, resume: bool, force: bool, made=("checkpoint.npz", "log.jsonl"
     ``force``, which deletes the files a run makes (``made``) and any leftover temporary file."""
     out = check_out_folder(out)
     checkpoint = out / "checkpoint.npz"
+    if resume and force:
+        raise RunError("--resume and --force contradict each other: --resume continues the run in "
+                       f"{out}, --force deletes it and starts over; pass one of them")
     if resume:
         if not checkpoint.exists():
             raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")

@@ -364,12 +364,13 @@ class Trainer:
         return mg.Tensor(clipped, device=norm.device), mg.Tensor(bad, device=norm.device)
 
     # ----------------------------------------------------------------- evaluation
-    def evaluate(self, length: int | None = None, size: int | None = None, key=(1, 0)):
+    def evaluate(self, length: int | None = None, size: int | None = None, key=(1, 0), done=None):
         """Fraction of ``size`` fresh sequences that are wrong by the paper's criterion, at
         ``length`` if given, else at the training lengths, in batches of ``eval_batch``.  Where
         lengths vary (``max_length``, the arithmetic tasks' jitter) each sequence has its own
         (:meth:`Sampler.test_batch`), so every length is tested: stricter than the authors' code,
-        which tests one length per minibatch as in training (10 of 151 lengths in 10 batches)."""
+        which tests one length per minibatch as in training (10 of 151 lengths in 10 batches).
+        ``done(n)``, if given, is called after each batch with its number of sequences (a progress bar)."""
         c = self.config
         size = size or c.eval_size
         sampler = self._sampler(*key)
@@ -381,6 +382,8 @@ class Trainer:
                 chunk = None if lengths is None else lengths[start:start + n]      # neighbouring lengths
                 w = count_wrong(self.task, self.model, sampler.test_batch(n, length, chunk))
                 wrong = w if wrong is None else wrong + w
+                if done is not None:
+                    done(n)
         return wrong.item() / size
 
     # ----------------------------------------------------------------- the loop

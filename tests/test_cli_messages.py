@@ -164,3 +164,33 @@ def test_init_with_a_gated_cell_is_refused(cell, tmp_path, capsys):
     assert not (tmp_path / "r").exists()
     from tasks.cli import _config
     assert _config(build_parser().parse_args(["train", "temporal-order", "--cell", cell])).cell == cell
+
+
+# ------------------------------------------------------------------ --resume with --force; evaluate
+def test_resume_and_force_together_are_refused_and_nothing_is_deleted(tmp_path, capsys):
+    """--force deletes a run and --resume continues it: both at once were accepted (the run was
+    resumed and --force ignored). Refused now, before any file is touched."""
+    out = tmp_path / "run"
+    common = ["train", "temporal-order", "--length", "10", "--hidden", "4", "--eval-every", "10",
+              "--eval-size", "50", "--out", str(out), "--quiet"]
+    assert main(common + ["--max-updates", "10"]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    text = refused(common + ["--max-updates", "20", "--resume", "--force"], capsys)
+    assert "--resume and --force contradict" in text and str(out) in text
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+def test_evaluate_shows_a_progress_bar_on_stderr_and_the_table_on_stdout(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "temporal-order", "--length", "10", "--hidden", "4", "--eval-every", "10",
+                 "--eval-size", "50", "--out", str(out), "--quiet", "--max-updates", "10"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--lengths", "10", "30", "--size", "40"]) == 0
+    captured = capsys.readouterr()
+    assert "evaluating" in captured.err and "step/s" in captured.err      # tqdm's bar, with its unit
+    rows = [line.split() for line in captured.out.splitlines()[2:]]
+    assert [r[0] for r in rows] == ["10", "30"] and all(0 <= float(r[1]) <= 100 for r in rows)
+    assert main(["evaluate", str(out / "checkpoint.npz"), "--lengths", "10", "30", "--size", "40", "--quiet"]) == 0
+    quiet = capsys.readouterr()
+    assert quiet.err == "" and quiet.out == captured.out      # the same numbers, no bar
