@@ -559,6 +559,9 @@ def prepare_folders(configs, out, resume: bool, force: bool) -> list:
     cannot be written, a folder holding a run without --resume or --force, --resume with no
     checkpoint to resume from or with a checkpoint of another command."""
     out = check_out_folder(out)
+    if resume and force:
+        raise RunError("--resume and --force contradict each other: --resume continues the runs in "
+                       f"{out}, --force deletes them and starts over; pass one of them")
     prepared = []
     for config in configs:                                  # refuse before anything trains
         folder = out / config.method

@@ -142,6 +142,7 @@ def test_natural_tasks_check_every_argument_before_reading_data(command, no_data
     assert f"--out {a_file} is a file, not a folder" in refused([command, "--out", str(a_file)], capsys)
     empty = tmp_path / "empty"
     assert "holds no checkpoint.npz to resume from" in refused([command, "--resume", "--out", str(empty)], capsys)
+    assert "--resume and --force contradict" in refused([command, "--resume", "--force", "--out", str(empty)], capsys)
     (tmp_path / "other" / "msgd").mkdir(parents=True)
     (tmp_path / "other" / "msgd" / "checkpoint.npz").write_bytes(open(checkpoints["translate"], "rb").read())
     text = refused([command, "--methods", "msgd", "--resume", "--out", str(tmp_path / "other")], capsys)
