@@ -7,7 +7,9 @@ Session 8: tinygrad's cases 2247 ok / 19 FAIL / 100 ERROR.  Session 9 (cummax, c
 logcumsumexp, erfinv, dropout, scatter, einsum diagonals, mg.add/sub(alpha=) added; torch.stack /
 torch.cat in a case written for both libraries read as mg's): tinygrad's cases 2323 ok / 19 FAIL /
 18 ERROR (16 more where torch refuses: nothing to compare); micrograd 8 / 0 / 0, minitorch 98 / 0 / 4
-(avg_pool2d, max_pool2d: not in minigrad), DeZero 40 / 0 / 0.  What fails, all deliberate:
+(avg_pool2d, max_pool2d: not in minigrad), DeZero 40 / 0 / 0.  Session 10 (minigrad.conv: conv1d, conv2d,
+max/avg_pool1d/2d; tinygrad's conv and pooling cases added, 350 of them): tinygrad's cases 2673 ok / 19 FAIL /
+18 ERROR (16 torch-refuses), minitorch 102 / 0 / 0, micrograd and DeZero as before.  What fails, all deliberate:
 * float64 default: integer data with a Python float gives float64 (torch: float32), and float
   tensors made from lists (pos_weight=, weight=, prelu's weight) are float64, which minigrad
   does not mix with float32 silently (maximum_minimum, div_rounding_mode, div_int_mod, pow,
@@ -698,6 +700,126 @@ def test_similarity_distance():
     H([(3, 4)], lambda x: TF.prelu(x, torch.tensor([0.25])), lambda x: mg.prelu(x, mg.tensor([0.25])), dtypes=("float32",))
     H([(3, 4)], lambda x: TF.rrelu(x, training=False), lambda x: mg.rrelu(x, training=False))
     H([(3, 4)], lambda x: TF.threshold(x, 0.1, 20.0), lambda x: mg.threshold(x, 0.1, 20.0))
+
+# tinygrad's conv and pooling cases (test_ops.py, conv_transpose / conv3d / max_unpool / interpolate left out: not
+# in minigrad).  tinygrad's own padding forms that torch's conv2d refuses ((l, r, t, b), negative) are written as a
+# PyTorch user writes them: F.pad, or a slice, before the convolution.
+@test
+def test_conv2d_tinygrad():
+    C = 8
+    H([(1, C, 5, 5), (C, C, 1, 1), (C,)], lambda x, w, b: TF.conv2d(TF.conv2d(x, w, b).relu(), w, b),
+      lambda x, w, b: mg.conv2d(mg.conv2d(x, w, b).relu(), w, b))                                    # test_biased_conv2d
+    for shps, kw in [([(1, 4, 9, 9), (4, 4, 3, 3)], {}), ([(1, 16, 9, 9), (16, 16, 3, 3)], dict(atol=1e-5)),
+                     ([(1, 4, 9, 9), (4, 4, 1, 1)], {}), ([(1, 16, 32, 32), (16, 16, 1, 1)], {}), ([(2, 4, 9, 9), (4, 4, 3, 3)], {})]:
+        H(shps, lambda x, w: TF.conv2d(x, w), lambda x, w: mg.conv2d(x, w), grad_rtol=1e-5, **kw)   # simple, m4, 1x1, batched
+    H([(1, 4, 9, 9), (4, 4, 3, 3), (4,)], lambda x, w, b: TF.conv2d(x, w, b), lambda x, w, b: mg.conv2d(x, w, b), grad_rtol=1e-5)
+    H([(1, 32, 9, 9), (32, 32, 3, 3), (32, 32, 3, 3)], lambda x, w1, w2: TF.conv2d(TF.conv2d(x, w1).relu(), w2),
+      lambda x, w1, w2: mg.conv2d(mg.conv2d(x, w1).relu(), w2))                                       # test_nested_conv2d
+    H([(2, 9, 9, 10), (3, 3, 10, 20)], lambda x, w: TF.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1)),
+      lambda x, w: mg.conv2d(x.permute(0, 3, 1, 2), w.permute(3, 2, 0, 1)), atol=1e-5, grad_rtol=1e-5)   # nhwc
+    for bs, cin, cout in [(1, 3, 6), (4, 3, 2), (1, 1, 6), (4, 1, 6)]:                                 # _test_conv2d
+        for h in [2, 3]:
+            for w_ in [1, 3, 5]:
+                for g in [1, 3] if cin == 3 and cout == 6 and h == 3 and w_ == 3 else [1]:
+                    H([(bs, cin, 5, 7), (cout, cin // g, h, w_)], lambda x, w, g=g: TF.conv2d(x, w, groups=g),
+                      lambda x, w, g=g: mg.conv2d(x, w, groups=g), grad_rtol=1e-5)
+    H([(4, 16, 64, 64), (6, 16, 5, 2)], lambda x, w: TF.conv2d(x, w), lambda x, w: mg.conv2d(x, w),
+      atol=1e-4, grad_atol=3e-4, grad_rtol=1e-4)                                                      # large input
+    for shps, g in [([(1, 4, 1, 1), (2, 2, 1, 1)], 2), ([(1, 4, 1, 1), (4, 2, 1, 1)], 2), ([(1, 32, 32, 32), (32, 1, 1, 1)], 32),
+                    ([(4, 15, 5, 5), (35, 3, 3, 3)], 5), ([(2, 3, 11, 28), (3, 1, 3, 3)], 3)]:        # grouped, depthwise, fancy
+        H(shps, lambda x, w, g=g: TF.conv2d(x, w, groups=g), lambda x, w, g=g: mg.conv2d(x, w, groups=g), grad_rtol=1e-5)
+    H([(2, 1, 5, 1), (1, 1, 3, 1)], lambda x, w: TF.conv2d(x, w, stride=2), lambda x, w: mg.conv2d(x, w, stride=2))
+    for s in [2, (2, 1)]:
+        H([(4, 3, 11, 28), (4, 3, 3, 3)], lambda x, w, s=s: TF.conv2d(x, w, stride=s), lambda x, w, s=s: mg.conv2d(x, w, stride=s))
+    H([(1, 1, 10, 10), (1, 1, 3, 3)], lambda x, w: TF.conv2d(x[:, :, 1:-1, 1:-1], w), lambda x, w: mg.conv2d(x[:, :, 1:-1, 1:-1], w))
+    H([(1, 1, 10, 10), (1, 1, 3, 3)], lambda x, w: TF.conv2d(x[:, :, 1:, 1:], w), lambda x, w: mg.conv2d(x[:, :, 1:, 1:], w))
+    H(None, lambda x, w: TF.conv2d(TF.pad(x, (1, 1, 1, 1)), w), lambda x, w: mg.conv2d(mg.pad(x, (1, 1, 1, 1)), w),
+      vals=[[[[[2., 3.]]]], [[[[1.]]]]])
+    for p in [(0, 1, 0, 1), (2, 1, 2, 1), (2, 0, 2, 1)]:
+        for n in [3, 4]:
+            H([(1, 1, n, n), (1, 1, 2, 2)], lambda x, w, p=p: TF.conv2d(TF.pad(x, p), w), lambda x, w, p=p: mg.conv2d(mg.pad(x, p), w))
+    for shps, p in [([(4, 3, 11, 28), (4, 3, 3, 3)], (2, 1)), ([(4, 3, 11, 28), (4, 3, 3, 3)], (2, 2)),
+                    ([(4, 3, 11, 28), (4, 3, 1, 1)], 2), ([(1, 3, 11, 28), (4, 3, 3, 3)], 1)]:
+        H(shps, lambda x, w, p=p: TF.conv2d(x, w, padding=p), lambda x, w, p=p: mg.conv2d(x, w, padding=p))
+    for d in [2, (2, 1)]:
+        H([(4, 3, 11, 28), (4, 3, 3, 3)], lambda x, w, d=d: TF.conv2d(x, w, dilation=d), lambda x, w, d=d: mg.conv2d(x, w, dilation=d))
+
+@test
+def test_conv1d_tinygrad():
+    for bs in [1, 8]:
+        for cin in [1, 3]:
+            for h in [1, 2, 5]:
+                for g in [1, 3] if cin == 3 and h == 5 else [1]:
+                    H([(bs, cin, 11), (6, cin // g, h)], lambda x, w, g=g: TF.conv1d(x, w, groups=g),
+                      lambda x, w, g=g: mg.conv1d(x, w, groups=g), grad_rtol=1e-5)
+    H([(6, 2, 11), (6, 2, 5)], lambda x, w: TF.conv1d(TF.pad(x, (1, 1)), w), lambda x, w: mg.conv1d(mg.pad(x, (1, 1)), w))
+    H([(2, 1, 5), (1, 1, 3)], lambda x, w: TF.conv1d(x, w, stride=2), lambda x, w: mg.conv1d(x, w, stride=2))
+    for p in [(0, 1), (2, 1), (2, 0)]:
+        for n in [3, 4]:
+            H([(1, 1, n), (1, 1, 2)], lambda x, w, p=p: TF.conv1d(TF.pad(x, p), w), lambda x, w, p=p: mg.conv1d(mg.pad(x, p), w))
+
+@test
+def test_max_pool2d_tinygrad():
+    H([(1, 1, 2, 3)], lambda x: TF.max_pool2d(x, kernel_size=(2, 2)), lambda x: mg.max_pool2d(x, kernel_size=(2, 2)))
+    for k in [(2, 2), (3, 3), 2, 3, (3, 2), (5, 5), (5, 1)]:
+        H([(32, 2, 11, 28)], lambda x, k=k: TF.max_pool2d(x, kernel_size=k), lambda x, k=k: mg.max_pool2d(x, kernel_size=k))
+    for k in [(2, 2), (3, 3), 2, 3, (3, 2)]:
+        for p in [1, (1, 0), (0, 1)]:
+            H([(4, 2, 11, 28)], lambda x, k=k, p=p: TF.max_pool2d(x, kernel_size=k, padding=p),
+              lambda x, k=k, p=p: mg.max_pool2d(x, kernel_size=k, padding=p))
+    for p in [(0, 1, 0, 1), (2, 1, 2, 1), (2, 0, 2, 1)]:
+        H([(4, 2, 111, 28)], lambda x, p=p: TF.max_pool2d(TF.pad(x, p, value=float("-inf")), kernel_size=(5, 5)),
+          lambda x, p=p: mg.max_pool2d(mg.pad(x, p, value=float("-inf")), kernel_size=(5, 5)))
+    H([(4, 2, 11, 28)], lambda x: TF.max_pool2d(x.int(), kernel_size=(2, 2), padding=1),
+      lambda x: mg.max_pool2d(x.int(), kernel_size=(2, 2), padding=1), forward_only=True)
+    for s in [(2, 3), (3, 2), 2, 3]:
+        H([(4, 2, 11, 28)], lambda x, s=s: TF.max_pool2d(x, kernel_size=(2, 2), stride=s),
+          lambda x, s=s: mg.max_pool2d(x, kernel_size=(2, 2), stride=s))
+    for s, d in zip([(2, 3), (3, 2), 2, 3, 4], [(3, 2), (2, 3), 2, 3, 6]):
+        H([(4, 2, 11, 28)], lambda x, s=s, d=d: TF.max_pool2d(x, kernel_size=(2, 2), stride=s, dilation=d),
+          lambda x, s=s, d=d: mg.max_pool2d(x, kernel_size=(2, 2), stride=s, dilation=d))
+    H([(3, 2, 17, 14)], lambda x: TF.max_pool2d(x, kernel_size=(5, 5), stride=1), lambda x: mg.max_pool2d(x, kernel_size=(5, 5), stride=1))
+    for s in [(2, 3), (3, 2), 2, 3]:
+        H([(3, 2, 17, 14)], lambda x, s=s: TF.max_pool2d(x, kernel_size=(5, 5), stride=s),
+          lambda x, s=s: mg.max_pool2d(x, kernel_size=(5, 5), stride=s))
+    for d in [(2, 3), (3, 2), 2, 3]:
+        H([(3, 2, 17, 14)], lambda x, d=d: TF.max_pool2d(x, kernel_size=(5, 5), dilation=d),
+          lambda x, d=d: mg.max_pool2d(x, kernel_size=(5, 5), dilation=d))
+    for k in [(3, 3), 3, (3, 2), 4]:
+        H([(1, 1, 6, 6)], lambda x, k=k: TF.max_pool2d(x, kernel_size=k, padding=1, stride=3, ceil_mode=True),
+          lambda x, k=k: mg.max_pool2d(x, kernel_size=k, padding=1, stride=3, ceil_mode=True))
+    H([(1, 1, 5, 5)], lambda x: TF.max_pool2d(x, kernel_size=(3, 3), stride=3, padding=1, ceil_mode=True),
+      lambda x: mg.max_pool2d(x, kernel_size=(3, 3), stride=3, padding=1, ceil_mode=True))
+    for shps, kw, vals in [([(2, 3, 6, 6)], dict(kernel_size=(2, 2)), None), ([(1, 1, 10, 10)], dict(kernel_size=(3, 2), dilation=(2, 3)), None),
+                           ([(1, 1, 5, 5)], dict(kernel_size=(3, 3), padding=1), None),
+                           ([(1, 1, 7, 7)], dict(kernel_size=(2, 2), stride=(2, 2), ceil_mode=True), None),
+                           ([(1, 1, 12, 13)], dict(kernel_size=(12, 13)), None),
+                           (None, dict(kernel_size=(3, 3), stride=1), [[[[[1.] * 6] * 6]]]),
+                           (None, dict(kernel_size=(2, 2), stride=1), [[[[[1., 2.] * 3] * 6]]])]:   # return_indices
+        H(shps, lambda x, kw=kw: TF.max_pool2d(x, return_indices=True, **kw)[1].type(torch.int32),
+          lambda x, kw=kw: mg.max_pool2d(x, return_indices=True, **kw)[1].int(), vals=vals, forward_only=True)
+
+@test
+def test_avg_pool2d_tinygrad():
+    for k in [(2, 2), (3, 3), (3, 2), (5, 5), (5, 1)]:
+        H([(32, 2, 11, 28)], lambda x, k=k: TF.avg_pool2d(x, kernel_size=k), lambda x, k=k: mg.avg_pool2d(x, kernel_size=k), rtol=1e-5)
+    H([(1, 1, 8, 8)], lambda x: TF.avg_pool2d(x, kernel_size=(1, 2), padding=(0, 1), stride=(5, 1)),
+      lambda x: mg.avg_pool2d(x, kernel_size=(1, 2), padding=(0, 1), stride=(5, 1)), rtol=1e-5)
+    for k in [(2, 2), (3, 3), 2, 3, (3, 2)]:
+        for p in [1, (1, 0), (0, 1)]:
+            H([(32, 2, 11, 28)], lambda x, k=k, p=p: TF.avg_pool2d(x, kernel_size=k, padding=p),
+              lambda x, k=k, p=p: mg.avg_pool2d(x, kernel_size=k, padding=p), rtol=1e-5)
+        H([(32, 2, 11, 28)], lambda x, k=k: TF.avg_pool2d(x, kernel_size=k, padding=1, count_include_pad=False),
+          lambda x, k=k: mg.avg_pool2d(x, kernel_size=k, padding=1, count_include_pad=False), rtol=1e-5)
+    H([(32, 2, 11, 28)], lambda x: TF.avg_pool2d(x, kernel_size=(5, 5), padding=1), lambda x: mg.avg_pool2d(x, kernel_size=(5, 5), padding=1), rtol=1e-5)
+    for cip in (True, False):
+        for k in [(3, 3), 3, (3, 2), 4]:
+            H([(1, 1, 6, 6)], lambda x, k=k, cip=cip: TF.avg_pool2d(x, kernel_size=k, padding=1, stride=3, ceil_mode=True, count_include_pad=cip),
+              lambda x, k=k, cip=cip: mg.avg_pool2d(x, kernel_size=k, padding=1, stride=3, ceil_mode=True, count_include_pad=cip), rtol=1e-5)
+        H([(1, 1, 5, 5)], lambda x, cip=cip: TF.avg_pool2d(x, kernel_size=(3, 3), stride=3, padding=1, ceil_mode=True, count_include_pad=cip),
+          lambda x, cip=cip: mg.avg_pool2d(x, kernel_size=(3, 3), stride=3, padding=1, ceil_mode=True, count_include_pad=cip))
+    H([(32, 2, 11, 28)], lambda x: TF.avg_pool2d(x, kernel_size=(11, 28)), lambda x: mg.avg_pool2d(x, kernel_size=(11, 28)), rtol=1e-5)
+
 
 # =========================================================================== micrograd test/test_engine.py
 def _micro_sanity(lib, x0):

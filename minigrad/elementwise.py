@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from .ops import _float_tensor
 from .ops import abs as _abs
 from .ops import (_floating, astype, binary, clip, compare, const, div, exp, log, mul, primitive, sigmoid, softmax,
                   split, tanh, where)
@@ -782,8 +783,9 @@ def softsign(x: Tensor) -> Tensor:
 
 
 def softmin(x: Tensor, dim=-1) -> Tensor:
-    """out = softmax(-x) along ``dim`` (``F.softmin``)        x̄ = -out (ḡ - Σ ḡ out)"""
-    return softmax(-x, dim)
+    """out = softmax(-x) along ``dim`` (``F.softmin``)        x̄ = -out (ḡ - Σ ḡ out)
+    (integer and bool x: the default float first, so that -x does not wrap around in uint8)"""
+    return softmax(-_float_tensor(x), dim)
 
 
 def hardtanh(x: Tensor, min_val=-1.0, max_val=1.0) -> Tensor:
@@ -871,22 +873,30 @@ def _lambd(name: str, lambd) -> float:
     return lambd
 
 
+def _band(x: Tensor, lambd: float):
+    """[-λ ≤ x ≤ λ]: False for NaN, which the shrinks pass through (NaN in, NaN out, as PyTorch)."""
+    return (x.data >= -lambd) & (x.data <= lambd)
+
+
 def hardshrink(x: Tensor, lambd=0.5) -> Tensor:
-    """out = x where |x| > λ, else 0        x̄ = ḡ [|x| > λ]   (``F.hardshrink``)"""
+    """out = 0 where |x| ≤ λ, else x        x̄ = ḡ [not |x| ≤ λ]   (``F.hardshrink``; NaN stays NaN)"""
     x, lambd = _as_float(x), _lambd("hardshrink", lambd)
-    return where((x.data > lambd) | (x.data < -lambd), x, 0.0)
+    return where(_band(x, lambd), 0.0, x)
 
 
 def softshrink(x: Tensor, lambd=0.5) -> Tensor:
-    """out = x - λ (x > λ), x + λ (x < -λ), else 0        x̄ = ḡ [|x| > λ]   (``F.softshrink``)"""
+    """out = x - λ (x > λ), x + λ (x < -λ), else 0        x̄ = ḡ [not |x| ≤ λ]   (``F.softshrink``;
+    NaN stays NaN)"""
     x, lambd = _as_float(x), _lambd("softshrink", lambd)
-    return where(x.data > lambd, x - lambd, where(x.data < -lambd, x + lambd, 0.0))
+    shift = const(x.backend.where(x.data > 0, lambd, -lambd).astype(x.data.dtype), x)
+    return where(_band(x, lambd), 0.0, x - shift)
 
 
 def threshold(x: Tensor, threshold, value) -> Tensor:
-    """out = x where x > threshold, else ``value``        x̄ = ḡ [x > threshold]   (``F.threshold``)"""
+    """out = ``value`` where x ≤ threshold, else x        x̄ = ḡ [not x ≤ threshold]
+    (``F.threshold``; NaN stays NaN)"""
     x = _as_float(x)
-    return where(x.data > _number("threshold", threshold), x, _number("value", value))
+    return where(x.data <= _number("threshold", threshold), _number("value", value), x)
 
 
 def glu(x: Tensor, dim: int = -1) -> Tensor:
@@ -923,14 +933,26 @@ hypot.defvjp(lambda g, out, a, b: g * a / out, lambda g, out, a, b: g * b / out)
 
 @primitive
 def sinc(xp, x):
-    """out = sin(πx) / (πx), 1 at 0        x̄ = ḡ (cos(πx) - out) / x, 0 at 0   (normalized, as torch.sinc)"""
+    """out = sin(πx) / (πx), 1 at 0        x̄ = ḡ (cos(πx) - out) / x   (normalized, as torch.sinc)
+
+    Near 0 (|x| < 0.1) the derivative is its Taylor series instead,
+    sinc'(x) = Σ_{k≥1} (-1)^k 2k π^(2k) x^(2k-1) / (2k+1)!  (= -π²x/3 + ...),
+    a polynomial: exact to rounding and differentiable again (sinc''(0) = -π²/3), where the
+    quotient above cancels (and was a constant 0 at x = 0, losing the second derivative)."""
     return xp.sinc(_floating(xp, x))
 
 
+_SINC_SERIES = [(-1) ** k * 2 * k * math.pi ** (2 * k) / math.factorial(2 * k + 1) for k in range(1, 10)]
+
+
 def _sinc_vjp(g, out, x):
-    zero = x.data == 0
-    safe = where(zero, 1.0, x)                           # no 0/0 where the limit is used
-    return g * where(zero, 0.0, (cos(safe * math.pi) - sinc(safe)) / safe)
+    small = abs(x.data) < 0.1
+    near = where(small, x, 0.0)                          # each branch sees only its own inputs
+    far = where(small, 1.0, x)
+    y, series = near * near, 0.0
+    for c in reversed(_SINC_SERIES):                     # Horner: Σ c_k y^(k-1)
+        series = series * y + c
+    return g * where(small, near * series, (cos(far * math.pi) - sinc(far)) / far)
 
 
 sinc.defvjp(_sinc_vjp)

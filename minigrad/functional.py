@@ -97,10 +97,10 @@ def _outputs(out, who: str) -> tuple[list, bool]:
     """What ``f`` returned, as (list of Tensors, whether it was a tuple); a TypeError otherwise."""
     if isinstance(out, Tensor):
         return [out], False
-    if isinstance(out, tuple):
+    if isinstance(out, (tuple, list)):       # a list of Tensors as a tuple (mg.split gives one)
         for k, o in enumerate(out):
             if not isinstance(o, Tensor):
-                raise TypeError(f"{who}: f returned a tuple whose element {k} is a "
+                raise TypeError(f"{who}: f returned a {type(out).__name__} whose element {k} is a "
                                 f"{type(o).__name__}; f must return a Tensor or a tuple of Tensors")
         return list(out), True
     raise TypeError(f"{who}: f returned a {type(out).__name__}; f must return a Tensor or a "

@@ -17,8 +17,10 @@ a formula that is not the derivative of the clamped value (see :func:`_bce`).
 Nothing here reads a value back to the host (no ``.item()``, no ``if`` on an array): positions
 to ignore are masked with array operations, so every loss runs on a GPU without a
 synchronization, and inside ``mg.trace``.  The other side of that coin: values are not
-checked.  A class index out of range raises IndexError on NumPy but, with CuPy, silently wraps
-around; probabilities outside [0, 1] given to ``binary_cross_entropy`` give NaN.
+checked.  A class index >= C raises IndexError on NumPy but, with CuPy, silently wraps around; a
+negative one from -C to -1 counts from the end silently on both (PyTorch refuses it: use
+``ignore_index`` for padding targets); probabilities outside [0, 1] given to
+``binary_cross_entropy`` give NaN.
 
     loss = mg.cross_entropy(logits, targets)                        # (..., C) and (...)
     loss = mg.cross_entropy(logits, targets, label_smoothing=0.1)
@@ -157,7 +159,7 @@ def _class_losses(logp: Tensor, t: Tensor, ignore_index, weight, smoothing: floa
     return losses, (None if scale is None else ops.sum(scale))
 
 
-def cross_entropy(logits: Tensor, targets, reduction: str = "mean", *, label_smoothing: float = 0.0,
+def cross_entropy(logits: Tensor, target, reduction: str = "mean", *, label_smoothing: float = 0.0,
                   ignore_index: int | None = None, weight=None) -> Tensor:
     """Softmax cross-entropy of ``logits`` (..., C), **classes on the last axis**.
 
@@ -202,17 +204,17 @@ def cross_entropy(logits: Tensor, targets, reduction: str = "mean", *, label_smo
             or not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], got {label_smoothing!r}")
     _check_ignore_index(name, ignore_index)
-    if not isinstance(targets, Tensor):
-        targets = Tensor(targets, device=logits.device)
-        if _is_float(targets.dtype):                          # host probabilities: logits' dtype
-            targets = const(targets.data, logits)
-    if _is_float(targets.dtype):
-        return _cross_entropy_probabilities(logits, targets, reduction, float(label_smoothing),
+    if not isinstance(target, Tensor):
+        target = Tensor(target, device=logits.device)
+        if _is_float(target.dtype):                          # host probabilities: logits' dtype
+            target = const(target.data, logits)
+    if _is_float(target.dtype):
+        return _cross_entropy_probabilities(logits, target, reduction, float(label_smoothing),
                                             ignore_index, weight)
-    if targets.dtype.kind not in "iu":
+    if target.dtype.kind not in "iu":
         raise TypeError(f"{name}: targets must be integer class indices of shape {logits.shape[:-1]} "
-                        f"or floating probabilities of shape {logits.shape}, got dtype {targets.dtype}")
-    t = _class_targets(name, logits, targets)
+                        f"or floating probabilities of shape {logits.shape}, got dtype {target.dtype}")
+    t = _class_targets(name, logits, target)
     losses, denominator = _class_losses(log_softmax(logits, -1), t, ignore_index,
                                         _class_weight(name, weight, logits), float(label_smoothing))
     return _reduce(losses, reduction, t.shape, denominator)
@@ -240,7 +242,7 @@ def _cross_entropy_probabilities(logits, targets, reduction, smoothing, ignore_i
     return total if reduction == "sum" else total / (logits.size // classes)
 
 
-def nll_loss(log_probs: Tensor, targets, reduction: str = "mean", *, ignore_index: int | None = None,
+def nll_loss(log_probs: Tensor, target, reduction: str = "mean", *, ignore_index: int | None = None,
              weight=None) -> Tensor:
     """Negative log-likelihood of log-probabilities ``log_probs`` (..., C), classes last.
 
@@ -255,7 +257,7 @@ def nll_loss(log_probs: Tensor, targets, reduction: str = "mean", *, ignore_inde
     if log_probs.ndim == 0:
         raise ValueError(f"{name}: log_probs need a class axis, shape (..., C); got a 0-d tensor")
     _check_ignore_index(name, ignore_index)
-    t = _class_targets(name, log_probs, targets)
+    t = _class_targets(name, log_probs, target)
     losses, denominator = _class_losses(log_probs, t, ignore_index,
                                         _class_weight(name, weight, log_probs), 0.0)
     return _reduce(losses, reduction, t.shape, denominator)
@@ -317,7 +319,7 @@ def _broadcast_factor(name: str, what: str, value, x: Tensor) -> Tensor:
     return f
 
 
-def binary_cross_entropy(probs: Tensor, targets, reduction: str = "mean", *, weight=None) -> Tensor:
+def binary_cross_entropy(probs: Tensor, target, reduction: str = "mean", *, weight=None) -> Tensor:
     """Binary cross-entropy of probabilities ``probs`` in [0, 1] (PyTorch's ``F.binary_cross_entropy``).
 
     ℓ = -w (y max(log p, -100) + (1 - y) max(log(1 - p), -100)) elementwise, targets y of the
@@ -331,13 +333,13 @@ def binary_cross_entropy(probs: Tensor, targets, reduction: str = "mean", *, wei
     name = "binary_cross_entropy"
     _check_reduction(name, reduction)
     _check_input(name, "probs", probs)
-    losses = _bce(probs, _binary_targets(name, targets, probs))
+    losses = _bce(probs, _binary_targets(name, target, probs))
     if weight is not None:
         losses = losses * _broadcast_factor(name, "weight", weight, probs)
     return _reduce(losses, reduction, probs.shape)
 
 
-def binary_cross_entropy_with_logits(logits: Tensor, targets, reduction: str = "mean", *,
+def binary_cross_entropy_with_logits(logits: Tensor, target, reduction: str = "mean", *,
                                      pos_weight=None, weight=None) -> Tensor:
     """Binary cross-entropy of scores x, with p = σ(x) (PyTorch's ``F.binary_cross_entropy_with_logits``).
 
@@ -356,7 +358,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, targets, reduction: str = "
     name = "binary_cross_entropy_with_logits"
     _check_reduction(name, reduction)
     _check_input(name, "logits", logits)
-    y = _binary_targets(name, targets, logits)
+    y = _binary_targets(name, target, logits)
     log_p = log_sigmoid(logits)                               # stable log σ(x)
     if pos_weight is None:
         losses = (1 - y) * logits - log_p

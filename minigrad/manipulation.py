@@ -39,7 +39,7 @@ from .tensor import Tensor
 __all__ = ["take_along_axis", "gather", "index_select", "masked_fill", "one_hot", "roll", "flip", "pad",
            "tril", "triu", "diag", "diagonal", "trace", "diff", "tile", "repeat_interleave", "sort", "argsort", "topk", "ValuesIndices", "movedim", "moveaxis", "narrow", "unflatten", "hstack", "vstack", "column_stack",
            "dstack", "masked_select", "scatter_add", "index_add", "unfold",
-           "tensor_split", "tensordot", "cross", "scatter", "cummax", "cummin"]
+           "tensor_split", "tensordot", "cross", "scatter", "cummax", "cummin", "median", "nanmedian"]
 
 
 # =========================================================================== helpers
@@ -612,6 +612,71 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     idx = _argsort(x, axis, largest).astype(np.int64, copy=False)
     idx = idx[(slice(None),) * axis + (slice(0, int(k)),)]
     return ValuesIndices(_gather(x, index=idx, axis=axis), Tensor._wrap(idx, x.backend))
+
+
+@primitive(name="median", save="inputs,out")
+def _median_all(xp, x, *, ignore_nan):
+    """out = the lower median of all elements (the ⌊(n-1)/2⌋-th smallest; NaN if any is NaN,
+    or with ``ignore_nan`` of the others)     x̄ = ḡ / m at each of the m elements equal to out
+    (spread evenly over ties, as max() does and PyTorch's median() does)"""
+    v = xp.sort(x.reshape(-1))                       # NaN last
+    n = v.shape[0]
+    if n == 0:
+        return xp.asarray(np.nan, dtype=x.dtype)
+    nans = xp.isnan(v).sum() if v.dtype.kind == "f" else xp.zeros((), dtype=np.int64)
+    k = xp.maximum((n - nans - 1) // 2, 0) if ignore_nan else xp.where(nans > 0, n - nans, (n - 1) // 2)
+    return xp.take(v, k)                             # k on the device: no synchronization
+
+
+def _median_all_vjp(g, out, x, *, ignore_nan):
+    xp = x.backend
+    same = (x.data == out.data) | (xp.isnan(x.data) & xp.isnan(out.data))
+    count = Tensor._wrap(xp.maximum(same.sum(), 1).astype(x.data.dtype), xp)      # 1: none (empty x)
+    return ops.where(same, g / count, 0.0)
+
+
+_median_all.defvjp(_median_all_vjp)
+
+
+def _median(x: Tensor, dim, keepdim: bool, ignore_nan: bool, who: str):
+    if dim is None:
+        if x.dtype.kind not in "fiu":
+            raise TypeError(f"{who}: takes a number tensor, got dtype {x.dtype}")
+        if x.size == 0 and x.dtype.kind != "f":
+            raise ValueError(f"{who}: an empty integer tensor has no median")
+        return _median_all(x, ignore_nan=ignore_nan)
+    if x.ndim == 0:
+        return _scalar_values_indices(x, dim)
+    axis = _axis(dim, x.ndim)
+    n = x.shape[axis]
+    if n == 0:
+        raise IndexError(f"{who}: dim {dim} has size 0 (a median needs at least one element)")
+    xp = x.backend
+    idx = _argsort(x, axis, False).astype(np.int64, copy=False)          # stable; NaN last
+    nans = (xp.isnan(x.data).sum(axis=axis, keepdims=True) if x.dtype.kind == "f"
+            else xp.zeros(x.shape[:axis] + (1,) + x.shape[axis + 1:], dtype=np.int64))
+    k = xp.maximum((n - nans - 1) // 2, 0) if ignore_nan else xp.where(nans > 0, n - nans, (n - 1) // 2)
+    idx = xp.take_along_axis(idx, k.astype(np.int64), axis=axis)
+    values = _gather(x, index=idx, axis=axis)
+    if not keepdim:
+        values, idx = ops.squeeze(values, axis), xp.squeeze(idx, axis=axis)
+    return ValuesIndices(values, Tensor._wrap(idx, x.backend))
+
+
+def median(x: Tensor, dim=None, keepdim: bool = False):
+    """The lower median, as ``torch.median``: of all elements (``dim=None``: a 0-d tensor), or
+    along ``dim`` as ``(values, indices)`` (``keepdim`` keeps that axis with size 1).
+
+    For an even count it is the smaller of the two middle values (no average), so it is one of
+    the elements; NaN wherever a NaN is among them (the index: the first NaN).  Along ``dim``
+    the gradient goes to the element at ``indices`` (ties: the earliest in a stable sort);
+    without ``dim`` it is spread evenly over the elements equal to the median, as ``max()``."""
+    return _median(x, dim, keepdim, False, "median")
+
+
+def nanmedian(x: Tensor, dim=None, keepdim: bool = False):
+    """:func:`median` of the non-NaN elements (NaN where all are NaN), as ``torch.nanmedian``."""
+    return _median(x, dim, keepdim, True, "nanmedian")
 
 
 # =========================================================================== moving and cutting axes (PyTorch's names)

@@ -250,9 +250,17 @@ def _norm(self, p=2, dim=None, keepdim=False):
     return R.vector_norm(self, 2 if p == "fro" else p, axis=dim, keepdims=keepdim)
 
 
-def _varargs(method):
-    """``x.flip(0, 1)`` and ``x.flip((0, 1))`` alike."""
-    return lambda self, *dims: method(self, dims[0] if len(dims) == 1 else dims)
+def _varargs(method, keyword="dims"):
+    """``x.flip(0, 1)``, ``x.flip((0, 1))`` and ``x.flip(dims=(0, 1))`` alike (``keyword``: the
+    name PyTorch gives the tuple)."""
+    def call(self, *dims, **named):
+        if set(named) - {keyword} or (dims and named):
+            raise TypeError(f"{method.__name__}: give the {keyword} as arguments or as {keyword}=, "
+                            f"got {dims!r} and {named!r}")
+        if named:
+            return method(self, named[keyword])
+        return method(self, dims[0] if len(dims) == 1 else dims)
+    return call
 
 
 METHODS.update({
@@ -264,7 +272,7 @@ METHODS.update({
     "argmax": R.argmax, "argmin": R.argmin,
     "gather": M.gather, "take_along_dim": _take_along_dim,
     "masked_fill": M.masked_fill, "roll": M.roll, "flip": _varargs(M.flip),
-    "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile), "tile": M.tile,
+    "tril": M.tril, "triu": M.triu, "repeat": _varargs(M.tile, "repeats"), "tile": M.tile,
     "repeat_interleave": M.repeat_interleave, "sort": M.sort, "argsort": M.argsort, "topk": M.topk,
     "square": _unary(E.square), "reciprocal": _unary(E.reciprocal), "rsqrt": _unary(E.rsqrt),
     "maximum": _binary(ops.maximum), "minimum": _binary(ops.minimum),
@@ -317,8 +325,8 @@ def _clone(self):
 
 
 def _numel(self):
-    """The number of elements (``size``)."""
-    return self.size
+    """The number of elements (``size``), a plain int."""
+    return int(self._data.size)
 
 
 def _dim(self):
@@ -486,9 +494,90 @@ METHODS.update({
     "scatter": M.scatter,
 })
 
+# --------------------------------------------------------------------------- more PyTorch habits
+def ravel(x):
+    """The elements as one axis, ``x.reshape(-1)`` (``torch.ravel``)."""
+    return ops.reshape(x, (-1,))
+
+
+def _is_contiguous(self):
+    """True: minigrad's arrays need no particular memory layout (see ``contiguous``)."""
+    return True
+
+
+def _view_as(self, other):
+    """``self.reshape(other.shape)`` (``reshape_as`` too)."""
+    return ops.reshape(self, other.shape)
+
+
+def _select(self, dim: int, index: int):
+    """PyTorch's ``x.select(dim, i)``: the slice at ``index`` along ``dim``, that dim removed."""
+    axis = ops._axes(dim, self.ndim)[0]
+    return ops.getitem(self, (slice(None),) * axis + (index,))
+
+
+def addcmul(input, tensor1, tensor2, *, value=1):
+    """``input + value · tensor1 · tensor2``, as ``torch.addcmul``."""
+    return ops.add(input, ops.mul(ops.mul(tensor1, tensor2), value) if value != 1 else ops.mul(tensor1, tensor2))
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1):
+    """``input + value · tensor1 / tensor2``, as ``torch.addcdiv``."""
+    return ops.add(input, ops.mul(ops.div(tensor1, tensor2), value) if value != 1 else ops.div(tensor1, tensor2))
+
+
+def nonzero(x, *, as_tuple: bool = False):
+    """The indices of the nonzero elements, as ``torch.nonzero``: an int64 tensor of shape
+    (count, ndim), or with ``as_tuple`` one int64 index tensor per dimension; no graph."""
+    where = x.backend.nonzero(x.data) if x.ndim else x.backend.nonzero(x.data.reshape(1))
+    if as_tuple:
+        return tuple(Tensor._wrap(i.astype(np.int64), x.backend) for i in where)
+    stacked = x.backend.stack(where, axis=-1) if x.ndim else x.backend.zeros((len(where[0]), 0), np.int64)
+    return Tensor._wrap(stacked.astype(np.int64), x.backend)
+
+
+def _fill_(self, value):
+    """Every element set to ``value`` in place (counted; refused where a gradient would be lost)."""
+    _check_in_place("fill_", self, value)
+    return _write(self, (value._data if isinstance(value, Tensor) else self.backend.asarray(value)).astype(
+        self._data.dtype), "fill_")
+
+
+def _in_place_of(name, op):
+    """``x.<name>_(...)``: ``op`` written into x (counted; refused where a gradient would be lost)."""
+    def method(self, *args, **kwargs):
+        _check_in_place(f"{name}_", self, *[a for a in args[:1] if isinstance(a, Tensor)])
+        result = op(self, *args, **kwargs)
+        if result._data.dtype != self._data.dtype:
+            raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
+        return _write(self, result._data, f"{name}_")
+    method.__name__ = method.__qualname__ = f"{name}_"
+    method.__doc__ = f"``{name}`` in place (counted; refused on a tensor that requires grad)."
+    return method
+
+
+METHODS.update({
+    "view_as": _view_as, "reshape_as": _view_as, "nelement": _numel, "ndimension": _dim,
+    "swapdims": ops.swapaxes, "select": _select, "absolute": _unary(ops.abs), "negative": _unary(ops.neg),
+    "multiply": _binary(ops.mul), "subtract": _sub, "sgn": _unary(E.sign), "positive": _contiguous,
+    "arcsin": _unary(E.asin), "arccos": _unary(E.acos), "arctan": _unary(E.atan), "arctan2": _binary(E.atan2),
+    "hardshrink": E.hardshrink, "cross": M.cross, "median": M.median, "nanmedian": M.nanmedian,
+    "addcmul": addcmul, "addcdiv": addcdiv, "nonzero": nonzero, "fill_": _fill_, "ravel": ravel,
+    "masked_fill_": _in_place_of("masked_fill", M.masked_fill), "clamp_": _in_place_of("clamp", ops.clip),
+    "clip_": _in_place_of("clip", ops.clip), "abs_": _in_place_of("abs", ops.abs),
+    "neg_": _in_place_of("neg", ops.neg), "exp_": _in_place_of("exp", ops.exp),
+    "sqrt_": _in_place_of("sqrt", E.sqrt), "square_": _in_place_of("square", E.square),
+    "tanh_": _in_place_of("tanh", ops.tanh), "sigmoid_": _in_place_of("sigmoid", ops.sigmoid),
+    "relu_": _in_place_of("relu", ops.relu), "pow_": _in_place_of("pow", ops.pow),
+    "is_contiguous": _is_contiguous,
+})
+
 PROPERTIES = {
     "T": lambda self: ops.permute(self, tuple(reversed(range(self.ndim)))),
     "mT": lambda self: ops.swapaxes(self, -1, -2),
+    "grad_fn": lambda self: self._node,
+    "nbytes": lambda self: int(self._data.nbytes),
+    "itemsize": lambda self: int(self._data.itemsize),
 }
 
 for _name, _fn in {**OPERATORS, **METHODS, "__setitem__": _setitem}.items():

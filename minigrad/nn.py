@@ -4,6 +4,16 @@ A :class:`Module` finds its parameters by looking at its attributes: every :clas
 every sub-Module, and lists/tuples/dicts of them.  ``named_parameters()`` yields dotted names
 (``"layers.0.W_rec"``) in the order attributes were set, which is also the order of
 ``state_dict()``, so checkpoints are stable.
+
+PyTorch's everyday modules, with its names, arguments and state-dict keys: the containers
+:class:`Sequential`, :class:`ModuleList`, :class:`ModuleDict` (their modules are attributes named
+"0", "1", ... or by key, so a nested model's keys are PyTorch's ``"2.0.weight"``);
+:class:`Conv1d`, :class:`Conv2d` (PyTorch's initialization), :class:`MaxPool1d`/``2d``,
+:class:`AvgPool1d`/``2d`` (minigrad.conv); :class:`Embedding`, :class:`LayerNorm`; activation
+modules (:class:`Tanh`, :class:`ReLU`, :class:`GELU`, :class:`Softmax`, ...); the loss modules
+:class:`MSELoss`, :class:`L1Loss`, :class:`CrossEntropyLoss`, :class:`NLLLoss`,
+:class:`BCEWithLogitsLoss` (minigrad's loss functions, classes last); :class:`Linear` with
+PyTorch's ``weight`` (out_features, in_features) and ``bias``.
 """
 from __future__ import annotations
 
@@ -38,6 +48,7 @@ class Module:
     training mode; ``train()`` and ``eval()`` set it on the module and every sub-module."""
 
     training = True            # a class default: subclasses need not call an __init__
+    _buffers = ()              # names of Tensor attributes that to() moves too (a loss's weight)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -46,7 +57,9 @@ class Module:
         return self.forward(*args, **kwargs)
 
     # ----------------------------------------------------------------- walking the tree
-    def named_children(self):
+    def _members(self):
+        """(name, Module or Parameter) of every attribute holding one, or a list/tuple/dict of
+        them (named ``"layers.0"``, ``"heads.key"``), in the order the attributes were set."""
         for key, value in vars(self).items():
             if isinstance(value, (Module, Parameter)):
                 yield key, value
@@ -59,10 +72,17 @@ class Module:
                     if isinstance(v, (Module, Parameter)):
                         yield f"{key}.{k}", v
 
+    def named_children(self):
+        """(name, module) of the direct sub-modules, as PyTorch's (parameters are not children)."""
+        return ((key, value) for key, value in self._members() if isinstance(value, Module))
+
+    def children(self):
+        return (m for _, m in self.named_children())
+
     def named_parameters(self, prefix: str = ""):
         """(name, Parameter) pairs in the order the attributes were set, each parameter once."""
         seen = set()
-        for key, value in self.named_children():
+        for key, value in self._members():
             if isinstance(value, Module):
                 pairs = value.named_parameters(f"{prefix}{key}.")
             else:
@@ -75,16 +95,20 @@ class Module:
     def parameters(self):
         return [p for _, p in self.named_parameters()]
 
+    def named_modules(self, prefix: str = "", _seen=None):
+        """(name, module) of this module (named ``prefix``, "" by default) and every sub-module
+        below it, each once, depth first in attribute order: PyTorch's ``named_modules``."""
+        _seen = set() if _seen is None else _seen
+        if id(self) in _seen:
+            return
+        _seen.add(id(self))
+        yield prefix, self
+        for key, m in self.named_children():
+            yield from m.named_modules(f"{prefix}.{key}" if prefix else key, _seen)
+
     def modules(self):
         """This module and every sub-module below it (each once), depth first."""
-        seen, stack = set(), [self]
-        while stack:
-            m = stack.pop()
-            if id(m) in seen:
-                continue
-            seen.add(id(m))
-            yield m
-            stack.extend(reversed([v for _, v in m.named_children() if isinstance(v, Module)]))
+        return (m for _, m in self.named_modules())
 
     def train(self, mode: bool = True) -> "Module":
         """Set training mode (``mode=False``: evaluation mode) on this module and all its
@@ -109,7 +133,9 @@ class Module:
         in place: ``m.to("cuda")``, ``m.to(np.float32)``, ``m.to("cuda", np.float32)``.
 
         The Parameter objects stay the same; their gradients are dropped.  Do it before making
-        the optimizer: an optimizer's momentum buffers are not moved or converted.
+        the optimizer: an optimizer's momentum buffers are not moved or converted.  A module's
+        constant tensors named in ``_buffers`` (a loss's class ``weight``) are replaced by moved
+        or converted copies, as PyTorch moves its buffers.
         """
         if device is not None and not isinstance(device, (str, Backend)):
             device, dtype = None, device                 # m.to(np.float32), as in PyTorch
@@ -122,6 +148,12 @@ class Module:
                 p.data, p.backend, p.grad = backend.asarray(p.numpy()), backend, None
             if dtype is not None and p.dtype != dtype and np.issubdtype(p.dtype, np.floating):
                 p.data, p.grad = p.data.astype(dtype), None
+        for m in self.modules():
+            for key in m._buffers:
+                t = getattr(m, key)
+                if isinstance(t, Tensor) and not isinstance(t, Parameter):      # Parameters: moved above
+                    floating = dtype is not None and np.issubdtype(t.dtype, np.floating)
+                    setattr(m, key, Tensor(t, dtype=dtype if floating else None, device=backend))
         return self
 
     def float(self) -> "Module":
@@ -275,30 +307,47 @@ def load(path) -> dict:
         raise CheckpointError(f"{path}: not a readable minigrad checkpoint: {what}; {_EXPECTED}") from e
 
 
+def _torch_uniform(shape, bound: float, generator, dtype, device) -> Parameter:
+    """A Parameter of U(-bound, bound) samples from ``generator`` (else the device's default
+    generator, seeded by ``mg.manual_seed``)."""
+    from .random import rand
+    u = rand(*shape, generator=generator, dtype=dtype, device=device)
+    return Parameter(u.data * (2 * bound) - bound, device=u.device)
+
+
 class Linear(Module):
-    """``y = x @ W + b`` (row vectors, as in the paper), W of shape (n_in, n_out).
+    """PyTorch's ``nn.Linear``: ``y = x Wᵀ + b`` with ``weight`` W of shape (out_features,
+    in_features) and ``bias`` b of shape (out_features,), both U(-1/√in_features, 1/√in_features)
+    as PyTorch draws them, from ``generator`` or the device's default generator (seeded by
+    ``mg.manual_seed``); state-dict keys ``weight`` and ``bias``, as PyTorch's.
 
     ``dtype=None`` is the device's default float (float64 on "cpu" and "strict", float32 on
     "cuda").  The input must have the layer's dtype: nothing is cast silently; convert the
     layer once with ``layer.to(np.float32)`` (``.float()``, ``.double()``) or the input.
     """
 
-    def __init__(self, n_in: int, n_out: int, bias: bool = True, rng=None, dtype=None, device=None):
-        from .random import Generator
-        rng = rng or Generator(0, device=device)
-        bound = 1.0 / np.sqrt(n_in)
-        self.W = Parameter(rng.uniform((n_in, n_out), -bound, bound, dtype=dtype), name="W")
-        self.b = Parameter(rng.uniform((n_out,), -bound, bound, dtype=dtype), name="b") if bias else None
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None,
+                 generator=None):
+        for what, v in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+                raise ValueError(f"Linear: {what} must be a non-negative int, got {v!r}")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        bound = 1.0 / math.sqrt(in_features) if in_features else 0.0
+        self.weight = _torch_uniform((out_features, in_features), bound, generator, dtype, device)
+        self.bias = _torch_uniform((out_features,), bound, generator, dtype, device) if bias else None
 
     def forward(self, x):
-        if isinstance(x, Tensor) and x.dtype != self.W.dtype:
-            fix = f"the input with x.astype(np.{self.W.dtype})"
+        if isinstance(x, Tensor) and x.dtype != self.weight.dtype:
+            fix = f"the input with x.astype(np.{self.weight.dtype})"
             if np.issubdtype(x.dtype, np.floating):
                 fix = f"the layer once with .to(np.{x.dtype}), or {fix}"
-            raise TypeError(f"Linear{self.W.shape}: the layer is {self.W.dtype}, the input {x.dtype}; "
-                            f"minigrad does not cast silently: convert {fix}")
-        y = x @ self.W
-        return y if self.b is None else y + self.b
+            raise TypeError(f"Linear({self.in_features}, {self.out_features}): the layer is {self.weight.dtype}, "
+                            f"the input {x.dtype}; minigrad does not cast silently: convert {fix}")
+        if isinstance(x, Tensor) and (x.ndim == 0 or x.shape[-1] != self.in_features):
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): the input's last axis must have "
+                             f"{self.in_features} features, got shape {x.shape}")
+        y = x @ self.weight.T
+        return y if self.bias is None else y + self.bias
 
 
 class Dropout(Module):
@@ -319,3 +368,533 @@ class Dropout(Module):
 
     def __repr__(self):
         return f"Dropout(p={self.p})"
+
+
+# =========================================================================== containers
+class _Container(Module):
+    """Modules kept as attributes named by their key ("0", "1", ... or a ModuleDict's keys), so
+    that :meth:`Module.named_parameters` gives PyTorch's keys: ``"0.weight"``, ``"1.bias"``."""
+
+    def _items(self):
+        return [(k, v) for k, v in vars(self).items() if isinstance(v, Module)]
+
+    def _set(self, key: str, module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: {key!r} must be a Module, got {type(module).__name__}")
+        if not key or "." in key or (key not in vars(self) and (hasattr(type(self), key) or key == "training")):
+            raise KeyError(f"{type(self).__name__}: {key!r} cannot name a module (empty, with a '.', or the "
+                           "name of an attribute)")
+        setattr(self, key, module)
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}("]
+        for key, m in self._items():
+            lines += [f"  ({key}): " + repr(m).replace("\n", "\n  ")]
+        return "\n".join(lines + [")"])
+
+
+class _ListLike(_Container):
+    """Shared by :class:`Sequential` and :class:`ModuleList`: modules by position, ``m[i]``
+    (negative too), ``m[a:b]``, ``m[i] = module``, ``del m[i]`` and ``insert`` / ``pop``
+    (which renumber the keys "0", "1", ..., as PyTorch), ``append``, ``extend``, iteration."""
+
+    def _index(self, index) -> int:
+        n = len(self)
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not -n <= index < n:
+            raise IndexError(f"{type(self).__name__}: index {index!r} out of range for {n} modules")
+        return int(index) % n
+
+    def _renumber(self, modules) -> None:
+        """Hold exactly ``modules``, keyed "0", "1", ... in that order."""
+        for key, _ in self._items():
+            delattr(self, key)
+        for i, m in enumerate(modules):
+            self._set(str(i), m)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return self._slice(self._items()[index])
+        return self._items()[self._index(index)][1]
+
+    def __setitem__(self, index, module) -> None:
+        self._set(self._items()[self._index(index)][0], module)
+
+    def __delitem__(self, index) -> None:
+        modules = list(self)
+        del modules[index if isinstance(index, slice) else self._index(index)]
+        self._renumber(modules)
+
+    def __iter__(self):
+        return iter([m for _, m in self._items()])
+
+    def append(self, module):
+        self._set(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index: int, module) -> None:
+        """Put ``module`` before position ``index`` (``len(self)``: at the end)."""
+        if not isinstance(index, (int, np.integer)) or isinstance(index, bool) or not -len(self) <= index <= len(self):
+            raise IndexError(f"{type(self).__name__}.insert: index {index!r} out of range for {len(self)} modules")
+        modules = list(self)
+        modules.insert(int(index), module)
+        self._renumber(modules)
+
+    def pop(self, index: int = -1):
+        module = self[index]
+        del self[index]
+        return module
+
+
+class Sequential(_ListLike):
+    """``nn.Sequential(m0, m1, ...)`` (or one dict of named modules): ``forward`` feeds each
+    module's output to the next.  Indexing and editing as :class:`ModuleList`; a slice
+    ``seq[a:b]`` is a Sequential that keeps the keys, as PyTorch's."""
+
+    def __init__(self, *modules):
+        if len(modules) == 1 and isinstance(modules[0], dict):
+            for key, m in modules[0].items():
+                self._set(str(key), m)
+        else:
+            for i, m in enumerate(modules):
+                self._set(str(i), m)
+
+    def _slice(self, items):
+        return Sequential(dict(items))
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
+
+
+class ModuleList(_ListLike):
+    """``nn.ModuleList([...])``: a list of modules whose parameters the parent finds, named
+    ``"0.weight"``, ...; ``m[i]``, ``m[a:b]`` (a ModuleList numbered from 0), ``m[i] = module``,
+    ``del m[i]``, ``len``, iteration, ``append``, ``extend``, ``insert``, ``pop``."""
+
+    def __init__(self, modules=None):
+        self.extend(modules or [])
+
+    def _slice(self, items):
+        return ModuleList([m for _, m in items])
+
+
+class ModuleDict(_Container):
+    """``nn.ModuleDict({name: module})``: parameters named ``"name.weight"``; ``d[name]``,
+    ``d[name] = m``, ``del d[name]``, ``pop``, ``update``, ``in``, ``len``, ``keys()``,
+    ``values()``, ``items()``, iteration over keys."""
+
+    def __init__(self, modules=None):
+        for key, m in dict(modules or {}).items():
+            self._set(str(key), m)
+
+    def __getitem__(self, key: str):
+        found = dict(self._items())
+        if key not in found:
+            raise KeyError(f"ModuleDict: no module {key!r}; it has {list(found)}")
+        return found[key]
+
+    def __setitem__(self, key: str, module) -> None:
+        self._set(str(key), module)
+
+    def __contains__(self, key) -> bool:
+        return key in dict(self._items())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self):
+        return [k for k, _ in self._items()]
+
+    def values(self):
+        return [m for _, m in self._items()]
+
+    def items(self):
+        return self._items()
+
+    def __delitem__(self, key: str) -> None:
+        self[key]                                            # KeyError naming the keys if absent
+        delattr(self, key)
+
+    def pop(self, key: str):
+        module = self[key]
+        delattr(self, key)
+        return module
+
+    def update(self, modules) -> None:
+        """Add or replace modules from a dict or (key, module) pairs."""
+        for key, m in dict(modules).items():
+            self._set(str(key), m)
+
+
+# =========================================================================== layers without parameters
+class _Function(Module):
+    """A module that applies one function; ``repr`` shows its arguments as PyTorch does."""
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "training")
+        return f"{type(self).__name__}({args})"
+
+
+class Identity(_Function):
+    """Returns its input (any constructor arguments are ignored, as PyTorch)."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def forward(self, x):
+        return x
+
+
+class Flatten(_Function):
+    """``x.flatten(start_dim, end_dim)``: by default every axis after the batch axis into one."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        self.start_dim, self.end_dim = start_dim, end_dim
+
+    def forward(self, x):
+        return x.flatten(self.start_dim, self.end_dim)
+
+
+class Tanh(_Function):
+    """tanh(x), elementwise."""
+
+    def forward(self, x):
+        return x.tanh()
+
+
+class Sigmoid(_Function):
+    """σ(x) = 1 / (1 + e^{-x}), elementwise."""
+
+    def forward(self, x):
+        return x.sigmoid()
+
+
+class ReLU(_Function):
+    """max(x, 0), elementwise (gradient 0 at 0, as PyTorch)."""
+
+    def __init__(self, inplace: bool = False):
+        if inplace:
+            raise ValueError("ReLU: inplace=True is not supported (minigrad's ops make new tensors)")
+
+    def forward(self, x):
+        return x.relu()
+
+
+class LeakyReLU(_Function):
+    """x where x > 0, ``negative_slope`` · x elsewhere."""
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        if inplace:
+            raise ValueError("LeakyReLU: inplace=True is not supported (minigrad's ops make new tensors)")
+        self.negative_slope = negative_slope
+
+    def forward(self, x):
+        from .elementwise import leaky_relu
+        return leaky_relu(x, self.negative_slope)
+
+
+class GELU(_Function):
+    """x Φ(x) (``approximate="tanh"``: the tanh approximation), as :func:`minigrad.gelu`."""
+
+    def __init__(self, approximate: str = "none"):
+        if approximate not in ("none", "tanh"):
+            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
+        self.approximate = approximate
+
+    def forward(self, x):
+        from .elementwise import gelu
+        return gelu(x, self.approximate)
+
+
+class Softmax(_Function):
+    """softmax over ``dim`` (which must be given: PyTorch's implicit choice is deprecated)."""
+
+    def __init__(self, dim: int):
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"Softmax: dim must be an int, got {dim!r}")
+        self.dim = int(dim)
+
+    def forward(self, x):
+        from .ops import softmax
+        return softmax(x, self.dim)
+
+
+class LogSoftmax(Softmax):
+    """log softmax over ``dim``."""
+
+    def forward(self, x):
+        from .ops import log_softmax
+        return log_softmax(x, self.dim)
+
+
+# =========================================================================== convolution and pooling
+class _ConvNd(Module):
+    _nd = 0
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
+                 groups: int = 1, bias: bool = True, padding_mode: str = "zeros", device=None, dtype=None,
+                 generator=None):
+        from .conv import _conv_pads, _ints
+        name, nd = type(self).__name__, self._nd
+        for what, v in (("in_channels", in_channels), ("out_channels", out_channels), ("groups", groups)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name}: {what} must be a positive int, got {v!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels {in_channels} and out_channels {out_channels} must both be "
+                             f"divisible by groups={groups}")
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(f"{name}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', "
+                             f"got {padding_mode!r}")
+        self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
+        self.kernel_size = _ints(name, "kernel_size", kernel_size, nd, 1)
+        self.stride, self.dilation = _ints(name, "stride", stride, nd, 1), _ints(name, "dilation", dilation, nd, 1)
+        _conv_pads(name, padding, self.kernel_size, self.stride, self.dilation)     # checks it
+        self.padding = padding if isinstance(padding, str) else _ints(name, "padding", padding, nd, 0)
+        self.padding_mode = padding_mode
+        fan_in = in_channels // groups * math.prod(self.kernel_size)
+        bound = 1.0 / math.sqrt(fan_in)       # kaiming_uniform(a=√5): √(6 / ((1 + 5) fan_in)) = 1/√fan_in
+        self.weight = _torch_uniform((out_channels, in_channels // groups) + self.kernel_size, bound,
+                                     generator, dtype, device)
+        self.bias = _torch_uniform((out_channels,), bound, generator, dtype, device) if bias else None
+
+    def forward(self, x):
+        """The convolution; for a padding_mode other than "zeros", x is padded in that mode
+        first (the same amounts) and convolved without padding, as PyTorch."""
+        from . import conv
+        f = conv.conv1d if self._nd == 1 else conv.conv2d
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            pads = conv._conv_pads(type(self).__name__, self.padding, self.kernel_size, self.stride, self.dilation)
+            x, padding = conv._pad_spatial(x, pads, mode=self.padding_mode), 0
+        return f(x, self.weight, self.bias, self.stride, padding, self.dilation, self.groups)
+
+    def __repr__(self):
+        extra = "" if self.padding in ((0,) * self._nd, "valid") else f", padding={self.padding}"
+        extra += "" if self.stride == (1,) * self._nd else f", stride={self.stride}"
+        extra += "" if self.dilation == (1,) * self._nd else f", dilation={self.dilation}"
+        extra += "" if self.groups == 1 else f", groups={self.groups}"
+        extra += ", bias=False" if self.bias is None else ""
+        return (f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
+                f"kernel_size={self.kernel_size}{extra})")
+
+
+class Conv1d(_ConvNd):
+    """``nn.Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    groups=1, bias=True, padding_mode="zeros")``: :func:`minigrad.conv1d` with a weight
+    (out, in/groups, k) and a bias (out,), both drawn as PyTorch draws them:
+    U(-1/√fan_in, 1/√fan_in), fan_in = in/groups · k (the weight's kaiming_uniform with a = √5
+    has exactly this bound), from ``generator`` or the device's default generator."""
+    _nd = 1
+
+
+class Conv2d(_ConvNd):
+    """``nn.Conv2d``: :func:`minigrad.conv2d` with a weight (out, in/groups, kH, kW) and a bias,
+    drawn from U(±1/√fan_in), fan_in = in/groups · kH · kW, as PyTorch; see :class:`Conv1d`."""
+    _nd = 2
+
+
+class MaxPool1d(_Function):
+    """``nn.MaxPool1d(kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
+    ceil_mode=False)``: :func:`minigrad.max_pool1d`."""
+    _nd = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False,
+                 ceil_mode: bool = False):
+        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.return_indices, self.ceil_mode = return_indices, ceil_mode
+
+    def forward(self, x):
+        from . import conv
+        f = conv.max_pool1d if self._nd == 1 else conv.max_pool2d
+        return f(x, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices)
+
+
+class MaxPool2d(MaxPool1d):
+    """``nn.MaxPool2d``: :func:`minigrad.max_pool2d` (same arguments as :class:`MaxPool1d`)."""
+    _nd = 2
+
+
+class AvgPool1d(_Function):
+    """``nn.AvgPool1d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True)``: :func:`minigrad.avg_pool1d`."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.ceil_mode, self.count_include_pad = ceil_mode, count_include_pad
+
+    def forward(self, x):
+        from .conv import avg_pool1d
+        return avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+
+class AvgPool2d(AvgPool1d):
+    """``nn.AvgPool2d(kernel_size, stride=None, padding=0, ceil_mode=False,
+    count_include_pad=True, divisor_override=None)``: :func:`minigrad.avg_pool2d`."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override=None):
+        super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
+        self.divisor_override = divisor_override
+
+    def forward(self, x):
+        from .conv import avg_pool2d
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad,
+                          self.divisor_override)
+
+
+# =========================================================================== layers with parameters
+class Embedding(Module):
+    """``nn.Embedding(num_embeddings, embedding_dim, padding_idx=None)``: ``weight[indices]``,
+    weight (num_embeddings, embedding_dim) drawn from N(0, 1) as PyTorch (from ``generator`` or
+    the device's default generator), the row ``padding_idx`` zero.  Indices are integers in
+    [0, num_embeddings) (others are refused, as PyTorch); the gradient adds ḡ into each looked-up
+    row (repeats add up), except the ``padding_idx`` row, which gets none.  PyTorch's
+    ``max_norm``, ``scale_grad_by_freq`` and ``sparse`` are refused (not implemented)."""
+
+    def __init__(self, num_embeddings: int, embedding_dim: int, padding_idx=None, max_norm=None,
+                 norm_type: float = 2.0, scale_grad_by_freq: bool = False, sparse: bool = False, *, device=None,
+                 dtype=None, generator=None):
+        for what, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"Embedding: {what} must be a positive int, got {v!r}")
+        for what, v in (("max_norm", max_norm), ("scale_grad_by_freq", scale_grad_by_freq), ("sparse", sparse)):
+            if v not in (None, False):
+                raise ValueError(f"Embedding: {what}={v!r} is not supported (only the default); renormalize "
+                                 "the weight yourself")
+        if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"Embedding: padding_idx must be an int or None, got {padding_idx!r}")
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError(f"Embedding: padding_idx must be within [-{num_embeddings}, {num_embeddings}), "
+                                 f"got {padding_idx}")
+            padding_idx = int(padding_idx) % num_embeddings
+        from .random import randn
+        self.num_embeddings, self.embedding_dim, self.padding_idx = int(num_embeddings), int(embedding_dim), padding_idx
+        w = randn(num_embeddings, embedding_dim, generator=generator, dtype=dtype, device=device)
+        if padding_idx is not None:
+            w.data[padding_idx] = 0
+        self.weight = Parameter(w.data, device=w.device)
+
+    def forward(self, indices):
+        from . import ops
+        from .manipulation import index_select
+        if not isinstance(indices, Tensor) or indices.dtype.kind not in "iu":
+            what = f"dtype {indices.dtype}" if isinstance(indices, Tensor) else type(indices).__name__
+            raise TypeError(f"Embedding: indices must be an integer tensor, got {what}")
+        rows = index_select(self.weight, 0, ops.reshape(indices, (-1,)))
+        if self.padding_idx is not None:
+            keep = (indices.data.reshape(-1) != self.padding_idx)[:, None]
+            rows = ops.where(keep, rows, rows.detach())                  # same values, no gradient there
+        return ops.reshape(rows, indices.shape + (self.embedding_dim,))
+
+    def __repr__(self):
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"Embedding({self.num_embeddings}, {self.embedding_dim}{pad})"
+
+
+class LayerNorm(Module):
+    """``nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True)``:
+    :func:`minigrad.layer_norm` over the last axes, weight 1 and bias 0 to start."""
+
+    def __init__(self, normalized_shape, eps: float = 1e-5, elementwise_affine: bool = True, bias: bool = True,
+                 device=None, dtype=None):
+        from .tensor import ones, zeros
+        shape = (normalized_shape,) if isinstance(normalized_shape, (int, np.integer)) else tuple(normalized_shape)
+        if not shape or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in shape):
+            raise ValueError(f"LayerNorm: normalized_shape must be a positive int or ints, got {normalized_shape!r}")
+        self.normalized_shape = tuple(int(n) for n in shape)
+        self.eps, self.elementwise_affine = float(eps), elementwise_affine
+        self.weight = self.bias = None
+        if elementwise_affine:
+            self.weight = Parameter(ones(self.normalized_shape, dtype=dtype, device=device).data, device=device)
+            if bias:
+                self.bias = Parameter(zeros(self.normalized_shape, dtype=dtype, device=device).data, device=device)
+
+    def forward(self, x):
+        from .losses import layer_norm
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def __repr__(self):
+        return f"LayerNorm({self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine})"
+
+
+# =========================================================================== losses
+class _Loss(_Function):
+    def __init__(self, reduction: str = "mean"):
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    """:func:`minigrad.mse` (shapes must be equal: no broadcasting, unlike PyTorch's warning)."""
+
+    def forward(self, input, target):
+        from .losses import mse
+        return mse(input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """:func:`minigrad.l1_loss`: |input - target|, reduced."""
+
+    def forward(self, input, target):
+        from .losses import l1_loss
+        return l1_loss(input, target, self.reduction)
+
+
+class CrossEntropyLoss(_Loss):
+    """:func:`minigrad.cross_entropy`, with its documented differences from PyTorch: classes on
+    the **last** axis (the same as PyTorch's for (N, C) logits), ``ignore_index`` None by
+    default (PyTorch: -100).  ``to()`` moves and converts a ``weight`` tensor with the model (it is
+    not in ``state_dict()``, unlike PyTorch's buffer)."""
+
+    _buffers = ("weight",)
+
+    def __init__(self, weight=None, ignore_index=None, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        self.weight, self.ignore_index, self.label_smoothing = weight, ignore_index, label_smoothing
+
+    def forward(self, input, target):
+        from .losses import cross_entropy
+        return cross_entropy(input, target, self.reduction, label_smoothing=self.label_smoothing,
+                             ignore_index=self.ignore_index, weight=self.weight)
+
+
+class NLLLoss(_Loss):
+    """:func:`minigrad.nll_loss` (log-probabilities, classes last; ``ignore_index`` None by default;
+    ``to()`` moves ``weight``, as :class:`CrossEntropyLoss`)."""
+
+    _buffers = ("weight",)
+
+    def __init__(self, weight=None, ignore_index=None, reduction: str = "mean"):
+        super().__init__(reduction)
+        self.weight, self.ignore_index = weight, ignore_index
+
+    def forward(self, input, target):
+        from .losses import nll_loss
+        return nll_loss(input, target, self.reduction, ignore_index=self.ignore_index, weight=self.weight)
+
+
+class BCEWithLogitsLoss(_Loss):
+    """:func:`minigrad.binary_cross_entropy_with_logits` (``weight``, ``pos_weight`` as PyTorch;
+    ``to()`` moves them, as :class:`CrossEntropyLoss`)."""
+
+    _buffers = ("weight", "pos_weight")
+
+    def __init__(self, weight=None, reduction: str = "mean", pos_weight=None):
+        super().__init__(reduction)
+        self.weight, self.pos_weight = weight, pos_weight
+
+    def forward(self, input, target):
+        from .losses import binary_cross_entropy_with_logits
+        return binary_cross_entropy_with_logits(input, target, self.reduction, pos_weight=self.pos_weight,
+                                                weight=self.weight)

@@ -723,7 +723,9 @@ def _logsumexp(xp, x, *, axis, keepdims):
     """out = log Σ_axis eˣ     x̄ = ḡ eˣ / Σ eˣ = ḡ exp(x - out)
 
     Stable: with m = max x (a constant), log Σ eˣ = m + log Σ e^(x-m), and no e^(x-m) exceeds 1.
+    Integer and bool inputs: the default float first (x - m in uint8 would wrap around).
     """
+    x = _floating(xp, x)
     m = xp.max(x, axis=axis, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)
     out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
@@ -754,7 +756,8 @@ def _empty_along(x: Tensor, axes) -> bool:
 
 @primitive(name="softmax", save="out")
 def _softmax(xp, x, *, axis):
-    """out = eˣ / Σ_axis eˣ      x̄ = out (ḡ - Σ_axis ḡ out)"""
+    """out = eˣ / Σ_axis eˣ      x̄ = out (ḡ - Σ_axis ḡ out)   (integer and bool x: the default float)"""
+    x = _floating(xp, x)
     e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
     return e / xp.sum(e, axis=axis, keepdims=True)
 _softmax.defvjp(lambda g, out, x, *, axis: out * (g - sum(g * out, axis, keepdims=True)))
@@ -763,12 +766,19 @@ _softmax.defvjp(lambda g, out, x, *, axis: out * (g - sum(g * out, axis, keepdim
 @accepts_dim
 def softmax(x: Tensor, axis=-1) -> Tensor:
     axes = _axes(axis, x.ndim)
-    return x * 0 if _empty_along(x, axes) else _softmax(x, axis=axes)
+    return _float_tensor(x) * 0 if _empty_along(x, axes) else _softmax(x, axis=axes)
+
+
+def _float_tensor(x: Tensor) -> Tensor:
+    """``x``, or for integer and bool tensors ``x`` in the device's default float."""
+    return x if _is_float(x.dtype) else astype(x, dtype=x.backend.default_float)
 
 
 @primitive(name="log_softmax", save="out")
 def _log_softmax(xp, x, *, axis):
-    """out = x - log Σ_axis eˣ   x̄ = ḡ - softmax(x) Σ_axis ḡ = ḡ - exp(out) Σ_axis ḡ"""
+    """out = x - log Σ_axis eˣ   x̄ = ḡ - softmax(x) Σ_axis ḡ = ḡ - exp(out) Σ_axis ḡ
+    (integer and bool x: the default float)"""
+    x = _floating(xp, x)
     m = xp.max(x, axis=axis, keepdims=True)
     shifted = x - m
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
@@ -778,7 +788,7 @@ _log_softmax.defvjp(lambda g, out, x, *, axis: g - exp(out) * sum(g, axis, keepd
 @accepts_dim
 def log_softmax(x: Tensor, axis=-1) -> Tensor:
     axes = _axes(axis, x.ndim)
-    return x * 0 if _empty_along(x, axes) else _log_softmax(x, axis=axes)
+    return _float_tensor(x) * 0 if _empty_along(x, axes) else _log_softmax(x, axis=axes)
 
 
 # =========================================================================== linear algebra

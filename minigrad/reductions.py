@@ -263,8 +263,25 @@ def _log_part(g: Tensor) -> Tensor:
 def _logcumsumexp_vjp(g, out, x, *, axis, reverse):
     # out = -∞ (nothing but -∞ so far): no weight to give; +∞ in its place makes those terms vanish
     out = ops.where(out.data == -math.inf, math.inf, out)
+    if g.requires_grad:
+        return _logcumsumexp_vjp_linear(g, out, x, axis=axis, reverse=reverse)
     back = [_logcumsumexp(_log_part(sign * g) - out, axis=axis, reverse=not reverse) for sign in (1, -1)]
     return ops.exp(x + back[0]) - ops.exp(x + back[1])
+
+
+def _logcumsumexp_vjp_linear(g, out, x, *, axis, reverse):
+    """x̄ = W ḡ with the weights W_ji = e^(x_j - out_i) (i ≥ j; reverse: i ≤ j) as a matrix along
+    ``axis``: for a cotangent that is itself differentiated (``mg.jvp``, a double backward whose
+    cotangent depends on the parameters).  The log-space form above takes log ḡ, whose
+    derivative in ḡ is lost where ḡ = 0 (``mg.jvp`` seeds with ḡ = 0, and got J v = 0).  No
+    exponent is positive (out_i ≥ x_j where the weight is used; -∞ elsewhere, before the exp,
+    so that no ∞ · 0 reaches the gradient); O(n²) in the length n of the axis."""
+    n = x.shape[axis]
+    xs, outs, gs = (ops.swapaxes(t, axis, -1) for t in (x, out, g))
+    keep = np.tril(np.ones((n, n), dtype=bool)) if reverse else np.triu(np.ones((n, n), dtype=bool))
+    keep = x.backend.asarray(keep)                   # keep[j, i]: out_i sums over x_j
+    w = ops.exp(ops.where(keep, expand_dims(xs, -1) - expand_dims(outs, -2), -math.inf))
+    return ops.swapaxes(ops.squeeze(ops.matmul(w, expand_dims(gs, -1)), -1), axis, -1)
 
 
 _logcumsumexp.defvjp(_logcumsumexp_vjp)

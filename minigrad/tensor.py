@@ -102,7 +102,9 @@ class Tensor(BuiltinNames):
     shape = property(lambda self: self._data.shape)
     dtype = property(lambda self: np.dtype(self._data.dtype))
     ndim = property(lambda self: self._data.ndim)
-    size = property(lambda self: int(self._data.size))
+    size = property(lambda self: Size(self._data.size, self._data.shape),
+                    doc="The number of elements, an int (NumPy's ``size``) that PyTorch's habit can "
+                        "also call: ``x.size()`` is the shape, ``x.size(d)`` its length along d.")
     device = property(lambda self: self.backend.device)
     is_leaf = property(lambda self: self._node is None)
     node = property(lambda self: self._node, doc="The Node that made this tensor (None for a leaf).")
@@ -201,6 +203,33 @@ class Tensor(BuiltinNames):
 
 
 # --------------------------------------------------------------------------- helpers
+class Size(int):
+    """``x.size``: the number of elements, an ``int`` as NumPy's ``size`` (``x.size == 1``,
+    ``n = x.size``), that can also be called as PyTorch's method: ``x.size()`` is the shape (a
+    tuple), ``x.size(d)`` the length along dim ``d`` (negative counts from the end).  So code of
+    either habit reads right; ``x.numel()`` and ``x.shape`` are the unambiguous spellings."""
+
+    def __new__(cls, count: int, shape: tuple):
+        self = super().__new__(cls, int(count))
+        self._shape = tuple(int(n) for n in shape)
+        return self
+
+    def __call__(self, dim=None):
+        if dim is None:
+            return self._shape
+        if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)):
+            raise TypeError(f"size(dim): dim is one int, got {dim!r}")
+        if not self._shape:
+            raise IndexError(f"size({dim}): a 0-d tensor has no dims; size() is its shape, ()")
+        if not -len(self._shape) <= dim < len(self._shape):
+            raise IndexError(f"size({dim}): dim out of range for a tensor of shape {self._shape} "
+                             f"(allowed: {-len(self._shape)} to {len(self._shape) - 1})")
+        return self._shape[dim]
+
+    def __reduce__(self):
+        return int, (int(self),)                     # pickled (and copied) as the plain count
+
+
 def _is_float(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
 

@@ -235,6 +235,6 @@ def test_the_size_limit_counts_all_members(tmp_path, monkeypatch):
 
 def test_a_model_load_reports_the_file(tmp_path):
     lin = mg.nn.Linear(2, 3)
-    np.savez(tmp_path / "o.npz", W=np.array([None] * 6, dtype=object).reshape(2, 3), b=np.ones(3))
+    np.savez(tmp_path / "o.npz", weight=np.array([None] * 6, dtype=object).reshape(3, 2), bias=np.ones(3))
     with pytest.raises(mg.CheckpointError, match="o.npz: not a readable minigrad checkpoint"):
         lin.load(tmp_path / "o.npz")

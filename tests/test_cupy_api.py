@@ -151,3 +151,36 @@ def test_the_peer_ops_calls_are_in_cupy():
         strict.CALLS.update(before)
     assert {"logaddexp", "moveaxis", "argsort", "copysign"} <= used
     assert problems == []
+
+
+def test_the_conv_pool_and_nn_module_calls_are_in_cupy():
+    """conv1d/conv2d (groups, dilation, 'same'), max pooling (NaN rule, return_indices, integer
+    input), average pooling (count_include_pad, ceil_mode) and the nn modules (Conv2d with
+    reflect padding, Embedding with padding_idx, LayerNorm, the losses), forward and backward
+    on the strict device: every array call they make is one CuPy has."""
+    from minigrad import conv, nn
+    before = set(strict.CALLS)
+    strict.CALLS.clear()
+    try:
+        device = "strict"
+        rng = np.random.default_rng(0)
+        x = mg.tensor(rng.normal(size=(2, 4, 6, 6)), device=device, requires_grad=True)
+        w = mg.tensor(rng.normal(size=(4, 2, 3, 2)), device=device, requires_grad=True)
+        loss = conv.conv2d(x, w, None, 1, "same", (2, 1), 2).sum() + conv.conv1d(x[:, :, 0], w[:, :, :, 0], padding=1, groups=2).sum()
+        v, i = conv.max_pool2d(x, 3, 2, 1, ceil_mode=True, return_indices=True)
+        loss = loss + v.sum() + conv.avg_pool2d(x, 3, 2, 1, True, False).sum() + conv.max_pool1d(x[:, :, 0], 2).sum()
+        loss = loss + conv.avg_pool1d(x[:, :, 0], 3, 2, 1, True).sum()
+        conv.max_pool2d(mg.tensor(np.arange(16).reshape(1, 1, 4, 4), device=device), 2)
+        model = nn.Sequential(nn.Conv2d(4, 3, 3, padding=1, padding_mode="reflect", device=device), nn.GELU(),
+                              nn.MaxPool2d(2), nn.Flatten(), nn.LayerNorm(27, device=device), nn.LogSoftmax(1))
+        target = mg.tensor([1, 2], device=device)
+        loss = loss + nn.NLLLoss()(model(x), target) + nn.CrossEntropyLoss(label_smoothing=0.1)(model(x), target)
+        emb = nn.Embedding(5, 3, padding_idx=0, device=device)
+        loss = loss + emb(mg.tensor([[0, 4], [4, 2]], device=device)).sum()
+        loss.backward()
+        used = {name for name, _ in strict.CALLS}
+        problems = not_in_cupy(strict.CALLS)
+    finally:
+        strict.CALLS.update(before)
+    assert {"take_along_axis", "isnan", "matmul"} <= used
+    assert problems == []

@@ -327,10 +327,10 @@ def test_label_smoothing_range_ends_at_one(device):
 
 
 def test_linear_init_bound_is_one_over_sqrt_fan_in():
-    """nn.Linear: W and b uniform in [-1/√n_in, 1/√n_in] (PyTorch's default); with 4000 draws the
+    """nn.Linear: weight and bias uniform in [-1/√in_features, 1/√in_features] (PyTorch's default); with 4000 draws the
     largest |W| comes within 1% of the bound and none exceeds it."""
     layer = mg.nn.Linear(4, 1000)
-    w, b = np.abs(layer.W.numpy()), np.abs(layer.b.numpy())
+    w, b = np.abs(layer.weight.numpy()), np.abs(layer.bias.numpy())
     assert w.max() <= 0.5 and b.max() <= 0.5                   # 1/√4
     assert w.max() > 0.495 and b.max() > 0.45
 
@@ -431,7 +431,7 @@ def test_weight_broadcast_over_the_batch_axis_of_a_matmul(device):
 
 def test_module_repr_lists_parameters_and_closes():
     """nn.Module.__repr__: the class name, one line per parameter (name, shape, dtype, device), ")"."""
-    assert repr(mg.nn.Linear(2, 3)) == "Linear(\n  W: (2, 3) float64 on cpu\n  b: (3,) float64 on cpu\n)"
+    assert repr(mg.nn.Linear(2, 3)) == "Linear(\n  weight: (3, 2) float64 on cpu\n  bias: (3,) float64 on cpu\n)"
 
 
 @pytest.mark.parametrize("spelling, denominator", [({"unbiased": True}, 2), ({"unbiased": False}, 3),

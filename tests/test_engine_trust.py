@@ -309,7 +309,7 @@ def test_factories(device):
 
 # ----------------------------------------------------------------------------- layering
 ORDER = ["backend", "strict", "tensor", "autograd", "accumulate", "backward", "tape", "ops",
-         "elementwise", "reductions", "manipulation", "linalg", "losses", "functional", "methods",
+         "elementwise", "reductions", "manipulation", "linalg", "conv", "losses", "functional", "methods",
          "random", "nn", "optim", "gradcheck", "passes", "trace"]
 
 

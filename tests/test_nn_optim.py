@@ -23,7 +23,7 @@ class Tiny(Module):
 def test_named_parameters_and_zero_grad(device):
     m = Tiny(device)
     names = [n for n, _ in m.named_parameters()]
-    assert names == ["W_rec", "out.W", "out.b", "extra.0"]
+    assert names == ["W_rec", "out.weight", "out.bias", "extra.0"]
     m(T(np.ones((4, 2)), device)).sum().backward()
     assert all(p.grad is not None for p in m.parameters())
     m.zero_grad()
@@ -34,7 +34,7 @@ def test_state_dict_round_trip_through_npz_without_pickle(device, tmp_path):
     m = Tiny(device)
     m.save(tmp_path / "ck.npz")
     with np.load(tmp_path / "ck.npz", allow_pickle=False) as z:
-        assert sorted(z.files) == ["W_rec", "extra.0", "out.W", "out.b"]
+        assert sorted(z.files) == ["W_rec", "extra.0", "out.bias", "out.weight"]
     m2 = Tiny(device)
     for p in m2.parameters():
         p.data = p.data * 0
@@ -47,8 +47,8 @@ def test_state_dict_round_trip_through_npz_without_pickle(device, tmp_path):
 def test_load_state_dict_errors_change_nothing(device):
     m = Tiny(device)
     before = m.state_dict()
-    with pytest.raises(mg.CheckpointError, match="missing.*out.b"):
-        m.load_state_dict({k: v for k, v in before.items() if k != "out.b"})
+    with pytest.raises(mg.CheckpointError, match="missing.*out.bias"):
+        m.load_state_dict({k: v for k, v in before.items() if k != "out.bias"})
     bad = dict(before, W_rec=np.zeros((3, 3)))
     with pytest.raises(mg.CheckpointError, match=r"W_rec: checkpoint \(3, 3\), model \(2, 2\)"):
         m.load_state_dict(bad)
@@ -87,8 +87,8 @@ def test_sgd_momentum(device):
 
 
 def test_sgd_bad_arguments():
-    with pytest.raises(ValueError, match="lr must be positive"):
-        mg.SGD([Parameter([1.0])], lr=0)
+    with pytest.raises(ValueError, match="lr must be non-negative and finite"):
+        mg.SGD([Parameter([1.0])], lr=-1e-3)            # lr=0 is allowed, as in PyTorch (a schedule's start)
     with pytest.raises(ValueError, match="empty parameter list"):
         mg.SGD([], lr=0.1)
 
@@ -138,9 +138,9 @@ def _other_device(device):
 
 
 @pytest.mark.parametrize("kwargs, error, message", [
-    ({"lr": math.nan}, ValueError, r"lr must be positive and finite, got nan"),
-    ({"lr": math.inf}, ValueError, r"lr must be positive and finite, got inf"),
-    ({"lr": -0.1}, ValueError, r"lr must be positive and finite"),
+    ({"lr": math.nan}, ValueError, r"lr must be non-negative and finite, got nan"),
+    ({"lr": math.inf}, ValueError, r"lr must be non-negative and finite, got inf"),
+    ({"lr": -0.1}, ValueError, r"lr must be non-negative and finite"),
     ({"lr": "0.1"}, TypeError, r"^SGD: lr must be a number, got str$"),
     ({"lr": None}, TypeError, r"lr must be a number, got NoneType"),
     ({"lr": 0.1, "momentum": math.nan}, ValueError, r"momentum must be a number in \[0, 1\), got nan"),
@@ -155,7 +155,7 @@ def test_sgd_refuses_bad_hyperparameters(kwargs, error, message):
 def test_sgd_lr_is_checked_when_changed_too():
     opt = mg.SGD([Parameter([1.0])], lr=0.1, momentum=np.float64(0.5))   # NumPy scalars are numbers
     opt.lr = np.float32(0.05)
-    with pytest.raises(ValueError, match="lr must be positive and finite, got nan"):
+    with pytest.raises(ValueError, match="lr must be non-negative and finite, got nan"):
         opt.lr = math.nan
     assert opt.lr == np.float32(0.05)
 
@@ -257,7 +257,7 @@ def test_clip_grad_norm_refuses_bad_max_norm():
 def test_linear_dtype_mismatch_says_how_to_fix(device):
     layer = mg.nn.Linear(3, 2, device=device)
     default = mg.get_backend(device).default_float
-    assert layer.W.dtype == layer.b.dtype == default                  # dtype=None: the device's default
+    assert layer.weight.dtype == layer.bias.dtype == default                  # dtype=None: the device's default
     other = np.dtype(np.float32 if default == np.float64 else np.float64)
     x = T(np.ones((4, 3)), device, dtype=other)
     with pytest.raises(TypeError, match=rf"^Linear\(3, 2\): the layer is {default}, the input {other}; .*"
