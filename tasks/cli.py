@@ -198,6 +198,7 @@ def cmd_evaluate(args):
     _check_checkpoint(args.checkpoint)
     require_checkpoint_of(args.checkpoint, "train", "minigrad evaluate")
     trainer = Trainer.from_checkpoint(args.checkpoint)
+    dynamics.require_finite(trainer, args.checkpoint)
     if args.device:
         trainer.model.to(args.device)
         trainer.config.device = args.device
@@ -301,6 +302,7 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         raise RunError(f"--steps must be at least 1, got {steps}")
     if hidden < 1:
         raise RunError(f"--hidden must be at least 1, got {hidden}")
+    check_memory(f"--hidden {hidden} --steps {steps}", graph_memory(cell_kind, steps, hidden, device), device)
     if cell_kind in MODEL_GRAPH_STEPS:
         return _model_graph("seq2seq" if cell_kind == "attention" else cell_kind, steps, hidden, seed, collapse,
                             device)
@@ -322,12 +324,39 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         cell = rnn.CELLS[cell_kind](n_in, hidden, seed=seed, device=device)
     x = mg.tensor(np.random.default_rng(seed).standard_normal((steps, 1, n_in)), dtype=cell.parameters()[0].dtype,
                   device=device)
+    readout = None
+    if cell_kind == "esn":                  # the reservoir is fixed; only a readout y = h W_out is trained
+        for name, p in cell.named_parameters():
+            p.name = f"{name} (fixed reservoir: not trained)"
+        readout = mg.tensor(np.random.default_rng(seed + 1).standard_normal((hidden, 1)) / np.sqrt(hidden),
+                            dtype=x.dtype, device=device, requires_grad=True)
+        readout.name = "W_out (readout: the only weights trained)"
     with mg.Tape() as tape:
         run = rnn.unroll(cell, x)
-        loss = (rnn.hidden_of(run.final) ** 2).sum()
+        h = rnn.hidden_of(run.final)
+        loss = ((h @ readout if readout is not None else h) ** 2).sum()
     loss.backward()
-    title = f"{cell_kind.upper()} unrolled over {steps} steps: loss = |h_T|², edges coloured by gradient norm"
+    steps_said = f"{steps} step{'s' if steps != 1 else ''}"
+    if readout is not None:
+        title = (f"ESN (leaky tanh reservoir, fixed) unrolled over {steps_said}: loss = |h_T W_out|², edges "
+                 "coloured by the gradient norm BPTT would pass (an ESN trains only W_out)")
+    else:
+        title = f"{cell_kind.upper()} unrolled over {steps_said}: loss = |h_T|², edges coloured by gradient norm"
     return viz.draw(tape, collapse=collapse, title=title)
+
+
+def graph_memory(cell_kind: str, steps: int, hidden: int, device=None) -> dict:
+    """Bytes ``minigrad graph`` needs, by part (as :func:`memory_estimate`): the cell's weights
+    with their gradients and temporaries, and the tape of one sequence of ``steps`` steps.  An
+    ESN is a leaky tanh cell; an NTM's controller an LSTM; a seq2seq model two GRUs and the
+    attention, counted as two LSTMs."""
+    cell = {"rnn": "rnn", "esn": "rnn", "lstm": "lstm", "gru": "gru"}.get(cell_kind, "lstm")
+    config = TrainConfig(task="temporal_order", cell=cell, hidden=hidden, length=steps, batch_size=1,
+                         trace=False, device=device)
+    parts = memory_estimate(config, eval_size=1)
+    if cell_kind in ("seq2seq", "attention"):
+        parts["weights"] *= 2
+    return parts
 
 
 GRAPH_CELLS = ("rnn", "lstm", "gru", "esn", "ntm", "seq2seq", "attention")
@@ -335,6 +364,9 @@ GRAPH_CELLS = ("rnn", "lstm", "gru", "esn", "ntm", "seq2seq", "attention")
 # seq2seq step (encoder, or decoder with its attention) about 20-40; dot lays out a full NTM of
 # 10 steps in 16 s, seq2seq of 15 in 20 s, and gives up on seq2seq at 20 ("trouble in init_rank")
 MODEL_GRAPH_STEPS = {"ntm": (10, 200), "seq2seq": (15, 200), "attention": (15, 200)}
+
+
+GRAPH_NAMES = {"ntm": "NTM", "seq2seq": "seq2seq", "attention": "attention seq2seq"}
 
 
 def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, device):
@@ -349,7 +381,8 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
     limit = collapsed if collapse else full
     if steps > limit:
         more = "" if collapse else f" or pass --collapse (one node per step, up to {collapsed} steps)"
-        raise RunError(f"--steps {steps}: a {'collapsed ' if collapse else ''}{kind} graph of more than {limit} "
+        what = f"{'collapsed ' if collapse else ''}{GRAPH_NAMES[kind]}"
+        raise RunError(f"--steps {steps}: {'an' if what[0] in 'aeiouAEIN' else 'a'} {what} graph of more than {limit} "
                        f"steps takes dot minutes to lay out and cannot be read: draw fewer steps{more}")
     rng = np.random.default_rng(seed)
     if kind == "ntm":
@@ -358,7 +391,8 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
         with mg.Tape() as tape:
             logits = model.probe(x, None, perturb=False).loss
             loss = (logits ** 2).sum()
-        title = (f"NTM (LSTM controller, 4 x 3 memory) unrolled over {steps} steps: loss = |y_T|², "
+        title = (f"NTM (LSTM controller, 4 x 3 memory) unrolled over {steps} step{'s' if steps != 1 else ''}: "
+                 "loss = |y_T|², "
                  "edges coloured by gradient norm")
     else:
         V = translation.VOCABULARY
@@ -379,7 +413,8 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
                     o, state, _ = model.decoder.step(target_in[i], state, memory)
                 logits.append(o)
             loss = mg.cross_entropy(mg.stack(logits), targets)
-        title = (f"Attention seq2seq (GRU encoder, additive attention) reversing {steps} digits: {steps} encoder "
+        digits = "1 digit: 1 encoder step" if steps == 1 else f"{steps} digits: {steps} encoder steps"
+        title = (f"Attention seq2seq (GRU encoder, additive attention) reversing {digits} "
                  f"and {steps + 1} decoder steps, loss = cross-entropy, edges coloured by gradient norm")
     loss.backward()
     for name, p in (model.model if kind == "ntm" else model).named_parameters():
@@ -402,10 +437,17 @@ def cmd_graph(args):
     return 0
 
 
+UNDERFLOW = 1e-300          # float64's normal numbers end near 2e-308: below this, a norm is not trusted
+
+
 def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 0, device=None, quiet=False):
-    """Jacobian-chain plots of trained models at one test length: heat map of log ||dh_t/dh_k||
-    (first sequence), singular values of the one-step Jacobians, and ||dE/ds_k|| over k (one
-    line per checkpoint; s_k = h_k, or (h_k, c_k) for an LSTM)."""
+    """Jacobian-chain plots of trained models at one test length: heat map of log ||ds_t/ds_k||
+    (first sequence of the last checkpoint), singular values of its one-step Jacobians, and
+    ||dE/ds_k|| over k (one line per checkpoint; s_k = h_k, or (h_k, c_k) for an LSTM).
+
+    Everything is computed in float64 on a float64 copy of each model (the checkpoint is only
+    read), so that error signals down to ~1e-300 show; below that even float64 underflows, and
+    the printout and the plot say from which k on."""
     out = _check_out_folder(out)
     if batch < 1:
         raise RunError(f"--batch must be at least 1, got {batch}")
@@ -421,16 +463,21 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     trainers = []                               # every checkpoint read and checked before any work
     for checkpoint in checkpoints:
         trainer = Trainer.from_checkpoint(checkpoint)
-        if device:
+        dynamics.require_finite(trainer, checkpoint)
+        if device:                              # the model and the sampler's batches (as minigrad evaluate)
             trainer.model.to(device)
+            trainer.config.device = device
+        trainer.model.to(dtype="float64")       # a float64 copy: the loaded model, not the file
+        trainer.config.dtype = "float64"
         if len(trainer.model.layers) != 1:
             raise RunError("minigrad jacobian draws one-layer models")
         if length < trainer.task.min_length:
             raise RunError(f"--length {length} is below the task's minimum {trainer.task.min_length}")
         check_memory(f"--length {length} --batch {batch} (hidden {trainer.config.hidden})",
                      memory_estimate(trainer.config, eval_length=length, training=False, jacobian_batch=batch),
-                     device or trainer.config.device)
+                     trainer.config.device)
         trainers.append(trainer)
+    labels = dynamics.checkpoint_labels(checkpoints, [t.state.update for t in trainers])
     out.mkdir(parents=True, exist_ok=True)
     snapshots, summary = {}, []
     for checkpoint, trainer in zip(checkpoints, trainers):
@@ -439,27 +486,55 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
         outputs, (run,) = trainer.model.run(b.inputs)
         loss = trainer.model.head.loss(outputs, b.targets)
         chain = rnn.JacobianChain(trainer.model.cell, b.inputs, run, loss=loss)
-        label = f"{Path(checkpoint).parent.name or checkpoint} @ {trainer.state.update}"
+        label = labels[checkpoint]
         snapshots[label] = chain.grad_norms.mean(1)
         summary.append((label, chain, trainer))
     label, chain, trainer = summary[-1]
     T = chain.T
+    s = "s" if trainer.config.cell == "lstm" else "h"               # the LSTM's state is (h, c)
     plt.close(plots.jacobian_heatmap(chain.norms(0, log10=True), path=out / "jacobian_heatmap.png",
-                                     title=f"log10 ||dh_t/dh_k||, {trainer.config.task} T={T} ({label})"))
+                                     title=f"log10 ||d{s}_t/d{s}_k||, {trainer.config.task} T={T}\n"
+                                           f"{label}, sequence 0 of {batch}"))
     steps = sorted({1, max(1, T // 2), T})
     plt.close(plots.singular_value_spectra({i: chain.singular_values(i).mean(0) for i in steps},
-                                           path=out / "jacobian_spectra.png"))
-    plt.close(plots.error_norms_over_time(snapshots, path=out / "error_norms.png",
-                                         state="s" if trainer.config.cell == "lstm" else "h"))
+                                           path=out / "jacobian_spectra.png",
+                                           title=f"Singular values of the one-step Jacobians d{s}_i/d{s}_(i-1)\n"
+                                                 f"{label}, mean over {batch} sequences"))
+    plt.close(plots.error_norms_over_time(snapshots, path=out / "error_norms.png", state=s, floor=UNDERFLOW,
+                                         legend_title="run @ update",
+                                         title=f"How much error signal reaches step k ({trainer.config.task}, "
+                                               f"T={T}, float64)"))
     if not quiet:
         for label, chain, trainer in summary:
             g = chain.grad_norms.mean(1)
             rho = (f"spectral radius of W_rec {chain.spectral_radius_W_rec():.3f}; "
                    if hasattr(trainer.model.cell, "W_rec") else f"{trainer.config.cell} cell; ")
-            s = "s" if trainer.config.cell == "lstm" else "h"       # the LSTM's state is (h, c)
-            print(f"{label}: {rho}||dE/d{s}_1|| / ||dE/d{s}_T|| = {g[0] / g[-1]:.3e}")
+            s = "s" if trainer.config.cell == "lstm" else "h"
+            print(f"{label}: {rho}{error_ratio(g, s)}")
         print(f"wrote {out}/jacobian_heatmap.png, jacobian_spectra.png, error_norms.png")
     return summary
+
+
+def underflow_from(norms, floor: float = UNDERFLOW) -> int | None:
+    """The step k (1-based) from which, going back to k = 1, ``norms`` (indexed k - 1) stay below
+    ``floor``; None where the earliest step is above it."""
+    low = np.asarray(norms, dtype=float) < floor
+    if not low[0]:
+        return None
+    above = np.flatnonzero(~low)
+    return int(above[0]) if above.size else len(low)
+
+
+def error_ratio(g, s: str = "h") -> str:
+    """"||dE/dh_1|| / ||dE/dh_T|| = 3.2e-45", or, where the earliest norms underflow even float64,
+    "< 1e-298 (||dE/dh_k|| below 1e-300 from k = 57 back to k = 1: float64 underflows ...)"."""
+    k = underflow_from(g)
+    what = f"||dE/d{s}_1|| / ||dE/d{s}_T||"
+    if k is None:
+        return f"{what} = {g[0] / g[-1]:.3e}"
+    bound = UNDERFLOW / g[-1] if g[-1] > 0 else float("nan")
+    return (f"{what} < {bound:.0e} (||dE/d{s}_k|| below {UNDERFLOW:g} from k = {k} back to k = 1: "
+            "float64 underflows there, or units saturated to exactly ±1 pass nothing)")
 
 
 def cmd_jacobian(args):

@@ -455,7 +455,8 @@ def cmd_compare(args) -> int:
     import matplotlib.pyplot as plt
     plt.close(gradient_paths(result, path=out / "gradient_paths.png"))
     T = config.length
-    print(f"temporal order, T = {T}, {config.updates} updates each; ||dE/ds_k|| at k = 1 / k = T, after training:")
+    when = "after training" if config.updates else "untrained (--updates 0)"
+    print(f"temporal order, T = {T}, {config.updates} updates each; ||dE/ds_k|| at k = 1 / k = T, {when}:")
     for kind, r in result["models"].items():
         g = r["after"]["grad"]
         extra = f"  memory {r['after']['memory_grad'][0]:.3g}" if "memory_grad" in r["after"] else ""

@@ -157,6 +157,7 @@ def _trainer(args, init: str, method: str, updates: int, progress: bool = False)
 def _loaded(path, device) -> Trainer:
     require_checkpoint_of(path, "train", "minigrad dynamics")
     trainer = Trainer.from_checkpoint(path)
+    require_finite(trainer, path)
     if len(trainer.model.layers) != 1:
         raise RunError(f"{path}: minigrad dynamics reads one-layer models")
     if device:                                  # else the device it was trained on (as minigrad evaluate)
@@ -220,7 +221,7 @@ def run_fixed_points(args, out, progress=True) -> dict:
     length = args.length or 60
     if args.checkpoint:
         trainer = _loaded(args.checkpoint[0], args.device)
-        label = f"{Path(args.checkpoint[0]).parent.name or args.checkpoint[0]} @ update {trainer.state.update}"
+        label = checkpoint_labels(args.checkpoint[:1], [f"update {trainer.state.update}"])[args.checkpoint[0]]
     else:
         init = (args.init or ["smart-tanh"])[0]
         updates = args.train_updates or 0
@@ -250,7 +251,8 @@ def run_fixed_points(args, out, progress=True) -> dict:
     import matplotlib.pyplot as plt
     if bar is not None:
         bar.close()
-    plt.close(vd.fixed_points(found, traj, path=out, title=title, slow=1e-4, markers=events))
+    plt.close(vd.fixed_points(found, traj, path=out, title=title, slow=1e-4, markers=events,
+                              markers_label="a symbol (A or B) read"))
     print(f"{label}: {int(found.fixed.sum())} fixed points (q < {found.tol:g}), "
           f"{int((~found.fixed & (found.q < 1e-4)).sum())} slow points (q < 1e-4)")
     for i in np.flatnonzero(found.fixed):
@@ -262,16 +264,60 @@ def run_fixed_points(args, out, progress=True) -> dict:
     return {"found": found, "label": label}
 
 
-def _run_names(paths) -> dict:
+def run_names(paths) -> dict:
     """``{checkpoint path: the name of its run}``: the run folder's name (a snapshot's run is the
-    folder above ``snapshots/``), or its whole path where two runs have the same name."""
+    folder above ``snapshots/``); where two runs have the same name, the shortest tail of their
+    paths that tells them apart (``A/run`` and ``B/run``).  Checkpoints of one run share a name."""
     folders = {}
     for path in paths:
         folder = Path(path).resolve().parent
         folders[path] = folder.parent if folder.name == "snapshots" else folder
-    short = {path: f.name or str(f) for path, f in folders.items()}
-    clash = {n for n in short.values() if len({f for p, f in folders.items() if short[p] == n}) > 1}
-    return {path: str(folders[path]) if short[path] in clash else short[path] for path in paths}
+    distinct = set(folders.values())
+
+    def name(folder: Path) -> str:
+        parts = folder.parts
+        for n in range(1, len(parts) + 1):
+            if not any(g != folder and g.parts[-n:] == parts[-n:] for g in distinct):
+                return "/".join(p for p in parts[-n:] if p != "/") or str(folder)
+        return str(folder)
+
+    names = {f: name(f) for f in distinct}
+    return {path: names[folders[path]] for path in paths}
+
+
+def checkpoint_labels(paths, updates) -> dict:
+    """``{checkpoint path: a label}`` that tells every checkpoint apart in a legend:
+    ``"<run> @ <update>"`` (the run as :func:`run_names` names it, so ``snapshots/*.npz`` are
+    named by their run), with the file's name added where two files of one run were saved at
+    the same update (``to20b (best.npz) @ 2150``), and a counter where one file is given twice."""
+    names = run_names(paths)
+    label = {path: f"{names[path]} @ {update}" for path, update in zip(paths, updates)}
+    for path in paths:
+        same = [p for p in paths if label[p] == label[path]]
+        if len({Path(p).resolve() for p in same}) > 1:
+            for p in same:
+                file = Path(p).name if Path(p).parent.name != "snapshots" else f"snapshots/{Path(p).name}"
+                label[p] = f"{names[p]} ({file}) @ {label[p].rsplit(' @ ', 1)[1]}"
+    seen, unique = {}, {}
+    for path in paths:                  # one file given twice: both curves kept, told apart
+        seen[label[path]] = seen.get(label[path], 0) + 1
+        unique[path] = label[path] if seen[label[path]] == 1 else f"{label[path]} ({seen[label[path]]})"
+    return unique
+
+
+def require_finite(trainer, path) -> None:
+    """Refuse, in one line, to inspect a model whose weights hold NaN or inf (a run that
+    diverged): "<path>: the model's weights are not finite (W_rec: 1 NaN); ..."."""
+    bad = []
+    for name, p in trainer.model.named_parameters():
+        w = np.asarray(p.numpy())
+        nan, inf = int(np.isnan(w).sum()), int(np.isinf(w).sum())
+        if nan or inf:
+            what = ", ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "inf")) if n)
+            bad.append(f"{name.split('.')[-1] if name.count('.') else name}: {what}")
+    if bad:
+        raise RunError(f"{path}: the model's weights are not finite ({'; '.join(bad)}); a run that diverged "
+                       "cannot be inspected: use its best.npz or an earlier snapshot")
 
 
 def _exponent(cell, inputs, discard):
@@ -286,7 +332,7 @@ def run_lyapunov(args, out, progress=True) -> dict:
     updates = 3000 if args.train_updates is None else args.train_updates
     if args.checkpoint:
         groups = {}
-        names = _run_names(args.checkpoint)
+        names = run_names(args.checkpoint)
         for path in args.checkpoint:
             trainer = _loaded(path, args.device)
             if not isinstance(trainer.model.cell, rnn.RNNCell):

@@ -450,7 +450,8 @@ def get_task(name: str) -> Task:
         return Memorization(int(custom[1]), int(custom[2]))
     if key not in TASKS:
         raise ValueError(f"unknown task {name!r}: choose one of {', '.join(t.replace('_', '-') for t in TASKS)} "
-                         "or memorization-K-P (P symbols out of K, K >= 2); underscores work as dashes "
+                         "or memorization-K-P (a pattern of P positions, each one of K symbols, K >= 2); "
+                         "underscores work as dashes "
                          "(temporal_order)")
     return TASKS[key]()
 

@@ -173,7 +173,7 @@ def test_figure_from_json_and_empty(tmp_path):
     from viz.gradient_paths import gradient_paths
     k = list(range(1, 11))
     curve = {"grad": [0.1] * 10, "jacobian": [0.5] * 9 + [1.0]}
-    result = {"k": k, "config": {"updates": 0},
+    result = {"k": k, "config": {"updates": 5},
               "models": {"ntm": {"label": "NTM", "before": {**curve, "grad": [1e-30] * 10, "grad_recurrence": [0.02] * 10}, "accuracy_after": 0.5,
                                  "after": {**curve, "memory_grad": [0.2] * 9 + [0.0], "grad_recurrence": [0.01] * 10}}}}
     (tmp_path / "r.json").write_text(json.dumps(result))

@@ -30,7 +30,8 @@ def test_one_cluster_per_step_and_every_primitive(device):
     assert len(ops) == len(tape) == 4 * 5 + 2
     assert ops.count("tanh") == 4 and ops.count("matmul") == 8
     edges = re.findall(r"->", dot)
-    assert len(edges) == sum(len(e.inputs) for e in tape) + 6      # + the legend's chain of 7
+    # + the legend's 8 bins of the colouring, NaN or inf, and no gradient
+    assert len(edges) == sum(len(e.inputs) for e in tape) + 8 + 2
     assert "W_rec" in dot and "grad norm" in dot and "#fde9b6" in dot   # parameters, named, coloured
 
 

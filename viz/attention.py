@@ -19,9 +19,12 @@ def attention_heatmap(weights, source_tokens, output_tokens, ax=None):
     if weights.shape != (len(output_tokens), len(source_tokens)):
         raise ValueError(f"attention_heatmap: weights of shape {weights.shape} do not fit "
                          f"{len(output_tokens)} output and {len(source_tokens)} source tokens")
-    if ax is None:
-        _, ax = plt.subplots(figsize=(0.4 * len(source_tokens) + 1.5, 0.4 * len(output_tokens) + 1.2))
-    ax.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="equal")
+    alone = ax is None
+    if alone:
+        fig, ax = plt.subplots(figsize=(0.4 * len(source_tokens) + 2.3, 0.4 * len(output_tokens) + 1.2))
+    image = ax.imshow(weights, cmap="viridis", vmin=0, vmax=1, aspect="equal")
+    if alone:
+        fig.colorbar(image, ax=ax, label="attention weight a_ij")
     ax.set_xticks(range(len(source_tokens)), [str(t) for t in source_tokens])
     ax.set_yticks(range(len(output_tokens)), [str(t) for t in output_tokens])
     ax.set_xlabel("source")
@@ -46,6 +49,11 @@ def attention_heatmaps(examples, path=None, title=None, columns: int = 4):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    right = 1 - 1.3 / fig.get_figwidth()                       # 1.3 inches for the colour bar
+    fig.subplots_adjust(right=right)
+    top, bottom = fig.subplotpars.top, fig.subplotpars.bottom
+    cax = fig.add_axes([right + 0.15 / fig.get_figwidth(), bottom, 0.15 / fig.get_figwidth(), top - bottom])
+    fig.colorbar(axes.flat[0].images[0], cax=cax, label="attention weight a_ij (rows sum to 1)")
     if path is not None:
         fig.savefig(path, dpi=110)
         plt.close(fig)

@@ -24,6 +24,18 @@ def _updates(rows) -> np.ndarray:
     return np.array([r["update"] for r in rows], dtype=float)
 
 
+def _whole_updates(ax, rows):
+    """Updates are whole numbers: no tick at 299.6.  One evaluation gets one tick, at its update
+    (else a unit-wide axis of fractional ticks)."""
+    from matplotlib.ticker import MaxNLocator
+    updates = np.unique(_updates(rows))
+    if len(updates) == 1:
+        ax.set_xticks(updates)
+        ax.set_xticklabels([f"{int(updates[0])}"])
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _edges(centres: np.ndarray) -> np.ndarray:
     """Cell edges around sorted ``centres`` (midpoints; a single centre gets a unit-wide cell)."""
     if len(centres) == 1:
@@ -74,6 +86,7 @@ def gradient_histogram(rows, path=None, title="Where the error signal is: log10 
         ax.annotate("above / not finite", xy=(0, edges[-2] + 0.5 * (edges[-1] - edges[-2])),
                     xycoords=("axes fraction", "data"), fontsize=7, color="#555555", va="center")
     ax.set_xlabel("update")
+    _whole_updates(ax, rows)
     ax.set_ylabel("log10 ||dE/ds_k||")
     ax.set_title(title, fontsize=10)
     return _finish(fig, path)
@@ -100,6 +113,7 @@ def saturation(rows, path=None, title="Saturation over training"):
         left.plot(x, _series(rows, "gate_saturation", g), "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}: 1 - |2{g} - 1|")
     left.set_ylim(-0.02, 1.02)
     left.set_xlabel("update")
+    _whole_updates(left, rows)
     left.set_ylabel("mean distance from saturation")
     left.set_title("0: saturated (no gradient passes), 1: linear regime", fontsize=9)
     if left.lines:
@@ -112,6 +126,7 @@ def saturation(rows, path=None, title="Saturation over training"):
             right.plot(x, _series(rows, "gate_mean", g), "o-", ms=3, color=GATE_COLOURS.get(g), label=f"gate {g}")
         right.set_ylim(-0.02, 1.02)
         right.set_xlabel("update")
+        _whole_updates(right, rows)
         right.set_ylabel("mean gate value")
         right.legend(fontsize=8)
     fig.suptitle(title, fontsize=10)
@@ -131,6 +146,7 @@ def lyapunov(rows, path=None, title="Largest Lyapunov exponent of the cell on th
         ax.text(0.02, 0.04, f"last: λ_1 = {finite[-1]:.3g}, exp(λ_1) = {np.exp(finite[-1]):.3g} per step",
                 transform=ax.transAxes, fontsize=8)
     ax.set_xlabel("update")
+    _whole_updates(ax, rows)
     ax.set_ylabel("λ_1 (per step)")
     ax.set_title(title, fontsize=10)
     return _finish(fig, path)

@@ -184,24 +184,32 @@ def _pca(states: np.ndarray, k: int = 2):
 
 
 def fixed_points(found, trajectories, path=None, title="Fixed points of the trained network",
-                 slow: float | None = None, markers=None):
+                 slow: float | None = None, markers=None, markers_label: str = "input event"):
     """Fixed points (from :func:`rnn.dynamics.find_fixed_points`) in the plane of the first two
     principal components of ``trajectories`` (T, B, S), with those trajectories; stable points
     filled, unstable open, slow points (q < ``slow``, not fixed) as small crosses.  Right: the
     eigenvalues of the Jacobian at each point in the complex plane, with the unit circle.
-    ``markers`` (optional (T, B) bool) marks the steps where an input event happened."""
+    ``markers`` (optional (T, B) bool) marks the steps where an input event happened (open
+    squares, named ``markers_label`` in the legend)."""
     traj = np.asarray(trajectories, dtype=float)
     T, B, S = traj.shape
     mean, P, explained = _pca(traj.reshape(-1, S))
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 5.2))
     cmap = plt.get_cmap("tab10")
+    same_start = np.allclose(traj[0], traj[0, :1])
     for j in range(B):
         z = (traj[:, j] - mean) @ P
         left.plot(z[:, 0], z[:, 1], "-", color=cmap(j % 10), lw=0.7, alpha=0.6)
-        left.plot(z[:1, 0], z[:1, 1], "o", color=cmap(j % 10), ms=3)
+        if not same_start:
+            left.plot(z[:1, 0], z[:1, 1], "o", color=cmap(j % 10), ms=3,
+                      label="start of a trajectory" if j == 0 else None)
         if markers is not None:
             m = np.asarray(markers)[:, j]
-            left.plot(z[m, 0], z[m, 1], "s", mfc="none", color=cmap(j % 10), ms=6)
+            left.plot(z[m, 0], z[m, 1], "s", mfc="none", color=cmap(j % 10), ms=6,
+                      label=markers_label if j == 0 and m.any() else None)
+    if same_start:                  # every sequence starts from one state (h_0 = 0): one dot
+        z0 = (traj[0, :1] - mean) @ P
+        left.plot(z0[:, 0], z0[:, 1], "o", color="#444444", ms=5, label="h_0, where every trajectory starts")
     fixed = found.fixed
     stable = found.stable
     z = (found.points - mean) @ P if len(found.points) else np.empty((0, 2))
@@ -216,7 +224,8 @@ def fixed_points(found, trajectories, path=None, title="Fixed points of the trai
             left.plot(z[sel, 0], z[sel, 1], "x", color="#756bb1", ms=6, label=f"slow point, q < {slow:g} ({sel.sum()})")
     left.set_xlabel(f"PC 1 ({100 * explained[0]:.0f}% of the variance)")
     left.set_ylabel(f"PC 2 ({100 * explained[1]:.0f}%)" if len(explained) > 1 else "PC 2")
-    left.set_title("states (lines: trajectories, o: their starts)", fontsize=9)
+    left.set_title(f"states: one line per sequence ({B}), in the plane of their first two principal "
+                   "components", fontsize=9)
     left.legend(fontsize=7, loc="best")
 
     t = np.linspace(0, 2 * np.pi, 300)

@@ -55,21 +55,24 @@ def gradient_paths(result, path=None, title: str | None = None):
         raise ValueError("gradient_paths: the comparison holds no models")
     k = np.asarray(result["k"])
     T = int(k[-1])
+    trained = (result.get("config") or {}).get("updates", 1) != 0     # --updates 0: before is after
+    now = "trained" if trained else "untrained"
     fig, axes = plt.subplots(1, len(models), figsize=(3.3 * len(models) + 0.6, 4.3), sharey=True, squeeze=False)
     axes = axes[0]
     for ax, (kind, r) in zip(axes, models.items()):
         for start in (int(0.1 * T), int(0.5 * T)):       # 0-based positions start..start+span-1 = steps k
             ax.axvspan(start + 0.5, start + int(0.1 * T) + 0.5, color="#fff3bf", lw=0)
         before, after = r["before"], r["after"]
-        ax.semilogy(k, _positive(before["grad"]), ls="--", lw=1.0, color=COLOURS["grad"], alpha=0.6,
-                    label="||dE/ds_k||, untrained")
-        ax.semilogy(k, _positive(after["grad"]), lw=1.8, color=COLOURS["grad"], label="||dE/ds_k||, trained")
-        if "grad_recurrence" in before:
+        if trained:
+            ax.semilogy(k, _positive(before["grad"]), ls="--", lw=1.0, color=COLOURS["grad"], alpha=0.6,
+                        label="||dE/ds_k||, untrained")
+        ax.semilogy(k, _positive(after["grad"]), lw=1.8, color=COLOURS["grad"], label=f"||dE/ds_k||, {now}")
+        if "grad_recurrence" in before and trained:
             ax.semilogy(k, _positive(before["grad_recurrence"]), ls=":", lw=1.0, color=COLOURS["grad_recurrence"],
                         alpha=0.6, label="  through the recurrence only, untrained")
         if "grad_recurrence" in after:
             ax.semilogy(k, _positive(after["grad_recurrence"]), ls=":", lw=1.8, color=COLOURS["grad_recurrence"],
-                        label="  through the recurrence only, trained")
+                        label=f"  through the recurrence only, {now}")
         if "memory_grad" in after:
             ax.semilogy(k, _positive(after["memory_grad"]), lw=1.4, color=COLOURS["memory_grad"],
                         label="||dE/dM_k|| (memory)")
@@ -80,7 +83,7 @@ def gradient_paths(result, path=None, title: str | None = None):
         ax.set_xlabel("input step k")
         ax.set_xlim(1, T)
         ax.grid(True, which="major", alpha=0.3)
-    drawn = {"before": ("grad", "grad_recurrence"), "after": tuple(COLOURS)}    # the curves on the axes
+    drawn = {"before": ("grad", "grad_recurrence") if trained else (), "after": tuple(COLOURS)}  # the curves drawn
     values = np.concatenate([_positive(r[when][key]) for r in models.values() for when in drawn
                              for key in drawn[when] if key in r[when]])
     top = np.nanmax(values)
@@ -94,7 +97,8 @@ def gradient_paths(result, path=None, title: str | None = None):
                frameon=False)
     config = result.get("config", {})
     fig.suptitle(title or f"Temporal order, T = {T}: how far back dE/ds_k reaches "
-                          f"({config.get('updates', '?')} updates each; shaded: where the two symbols are)",
+                          f"({config.get('updates', '?') if trained else 'untrained: 0'} updates each; shaded: "
+                          "where the two symbols are)",
                  fontsize=11)
     fig.tight_layout(rect=(0, 0.12, 1, 1))
     if path is not None:

@@ -35,16 +35,26 @@ PARAM_COLOUR = "#fde9b6"
 CONST_COLOUR = "#e8e8e8"
 OP_COLOUR = "#dbe8f7"
 HANDOFF_COLOUR = "#d9f0d3"       # a state component handed to the next step
-# colour of an edge by log10 of the gradient norm flowing along it
+# colour of an edge by log10 of the gradient norm flowing along it: SCALE's thresholds; below the
+# first (and 0) the first colour, drawn dashed below VANISHED (1e-8: the signal is gone); NaN and
+# inf black.  The legend (_legend) states exactly these bins.
 SCALE = [(-8, "#08306b"), (-4, "#2171b5"), (-2, "#6baed6"), (0, "#969696"), (1, "#fc9272"), (2, "#de2d26"),
          (4, "#67000d")]
+VANISHED = -8
+NOT_FINITE_COLOUR = "#000000"
+NO_GRADIENT_COLOUR = "#bbbbbb"
 
 
 def edge_colour(norm) -> str:
+    """The colour of an edge that carried a gradient of norm ``norm``: SCALE's colour of the
+    largest threshold <= log10(norm); the first colour below every threshold and for 0; black
+    for NaN and inf; grey where no gradient passed (None)."""
     if norm is None:
-        return "#bbbbbb"
-    if norm == 0 or not math.isfinite(norm):
-        return "#000000" if not math.isfinite(norm) else "#08306b"
+        return NO_GRADIENT_COLOUR
+    if not math.isfinite(norm):
+        return NOT_FINITE_COLOUR
+    if norm == 0:
+        return SCALE[0][1]
     level = math.log10(norm)
     colour = SCALE[0][1]
     for threshold, c in SCALE:
@@ -53,10 +63,25 @@ def edge_colour(norm) -> str:
     return colour
 
 
+def edge_style(norm) -> str:
+    """"dashed" for a gradient below 1e-8 (0 included): vanished; else "solid"."""
+    if norm is not None and math.isfinite(norm) and (norm == 0 or math.log10(norm) < VANISHED):
+        return "dashed"
+    return "solid"
+
+
 def edge_width(norm) -> float:
     if norm is None or norm == 0 or not math.isfinite(norm):
         return 1.0
     return float(np.clip(1.0 + 0.6 * (math.log10(norm) + 4), 0.5, 6.0))
+
+
+def legend_bins() -> list:
+    """The bins of the edge colouring as (low, high, colour, style), low inclusive, high
+    exclusive (``math.inf`` for the last): [0, 1e-8) dashed, [1e-8, 1e-4), ..., [1e4, inf)."""
+    bounds = [0.0] + [10.0 ** t for t, _ in SCALE] + [math.inf]
+    colours = [SCALE[0][1]] + [c for _, c in SCALE]
+    return [(lo, hi, c, edge_style(lo)) for lo, hi, c in zip(bounds[:-1], bounds[1:], colours)]
 
 
 def _summary(t) -> str:
@@ -67,7 +92,8 @@ def _summary(t) -> str:
         return f"{t.shape}"
     if a.size == 0:
         return f"{t.shape}"
-    return f"{t.shape} | mean {a.mean():.3g} | std {a.std():.3g}"
+    with np.errstate(invalid="ignore", over="ignore"):        # inf and NaN entries: said as such
+        return f"{t.shape} | mean {a.mean():.3g} | std {a.std():.3g}"
 
 
 def _escape(text: str) -> str:
@@ -186,7 +212,7 @@ def _parameters_cluster(graph, params):
 
 
 def _edge(graph, src, dst, norm, label=True):
-    graph.edge(src, dst, color=edge_colour(norm), penwidth=f"{edge_width(norm):.2f}",
+    graph.edge(src, dst, color=edge_colour(norm), penwidth=f"{edge_width(norm):.2f}", style=edge_style(norm),
                label="" if norm is None or not label else f"{norm:.2g}", fontcolor=edge_colour(norm))
 
 
@@ -311,16 +337,36 @@ def _combine(total, norm):
     return math.sqrt(total ** 2 + norm ** 2)
 
 
+def _power(x: float) -> str:
+    if x == 0:
+        return "0"
+    if math.isinf(x):
+        return "inf"
+    return f"1e{round(math.log10(x))}"
+
+
 def _legend(graph):
-    legend = graphviz.Digraph("cluster_legend", graph_attr={"label": "gradient norm along an edge",
+    """One arrow per bin of the colouring, from its lower bound to its upper bound, in the bin's
+    colour, labelled with the bin ("[1e-4, 1e-2)"); one black arrow for NaN and inf, one grey
+    for an edge no gradient passed along."""
+    legend = graphviz.Digraph("cluster_legend", graph_attr={"label": "gradient norm along an edge (dashed: "
+                                                                     "below 1e-8, vanished)",
                                                            "fontsize": "10", "style": "rounded", "color": "#cccccc"})
-    previous = None
-    for threshold, colour in SCALE:
-        key = f"legend{threshold}"
-        legend.node(key, label=f"≥ 1e{threshold}", shape="plaintext", fontcolor=colour, fontsize="9")
-        if previous is not None:
-            legend.edge(previous, key, color=colour, penwidth=f"{edge_width(10.0 ** threshold):.2f}")
-        previous = key
+    for i, (lo, hi, colour, style) in enumerate(legend_bins()):
+        if i == 0:
+            legend.node(f"legend{i}", label=_power(lo), shape="plaintext", fontsize="9")
+        legend.node(f"legend{i + 1}", label=_power(hi), shape="plaintext", fontsize="9")
+        width = edge_width(lo if lo > 0 else 10.0 ** VANISHED)
+        legend.edge(f"legend{i}", f"legend{i + 1}", color=colour, style=style, penwidth=f"{width:.2f}",
+                    label=f"[{_power(lo)}, {_power(hi)})", fontcolor=colour, fontsize="8")
+    legend.node("legend_nan", label="NaN", shape="plaintext", fontsize="9")
+    legend.node("legend_inf", label="inf", shape="plaintext", fontsize="9")
+    legend.edge("legend_nan", "legend_inf", color=NOT_FINITE_COLOUR, label="NaN or inf",
+                fontcolor=NOT_FINITE_COLOUR, fontsize="8")
+    legend.node("legend_none_a", label="", shape="plaintext", fontsize="9")
+    legend.node("legend_none_b", label="", shape="plaintext", fontsize="9")
+    legend.edge("legend_none_a", "legend_none_b", color=NO_GRADIENT_COLOUR, label="no gradient",
+                fontcolor=NO_GRADIENT_COLOUR, fontsize="8")
     graph.subgraph(legend)
 
 

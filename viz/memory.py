@@ -59,8 +59,9 @@ def ntm_weightings(inputs, outputs, write_w, read_w, axes=None, slots=None, titl
     if write_w.shape != read_w.shape:
         raise ValueError(f"ntm_weightings: write_w {write_w.shape} and read_w {read_w.shape} must have one shape")
     slots = shown_slots(write_w, read_w) if slots is None else np.asarray(slots, dtype=int)
-    if axes is None:
-        fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), gridspec_kw={"height_ratios": [1, 2.2]})
+    own = axes is None
+    if own:
+        fig, axes = plt.subplots(2, 2, figsize=(10.8, 6.5), gridspec_kw={"height_ratios": [1, 2.2]})
         axes = axes.ravel()
     else:
         axes = list(np.ravel(axes))
@@ -85,6 +86,10 @@ def ntm_weightings(inputs, outputs, write_w, read_w, axes=None, slots=None, titl
     if title:
         fig.suptitle(title)
     fig.tight_layout()
+    if own:                          # one scale for the four panels: bits and weightings, 0 to 1
+        fig.subplots_adjust(right=0.9)
+        cax = axes[1].inset_axes([1.03, 0.0, 0.025, 1.0])       # beside the top right panel
+        fig.colorbar(axes[0].images[0], cax=cax, label="0 (black) to 1 (white)")
     if path is not None:
         fig.savefig(path, dpi=110)
     return fig

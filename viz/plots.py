@@ -43,20 +43,57 @@ def gradient_norms(norms, clip: float | None = None, path=None, title="Gradient 
     return _finish(fig, path)
 
 
-def error_norms_over_time(snapshots: dict, path=None, title="How much error signal reaches step k", state="h"):
+def _integer_steps(*axes):
+    """Whole-number tick labels on step axes (no 2.5, 7.5)."""
+    from matplotlib.ticker import MaxNLocator
+    for axis in axes:
+        axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def error_norms_over_time(snapshots: dict, path=None, title="How much error signal reaches step k", state="h",
+                          floor: float | None = None, legend_title: str | None = None):
     """||dE/dh_k|| against k, log scale, one line per moment of training (``{label: norms}``,
     norms of length T, e.g. ``chain.grad_norms.mean(1)``).  ``state="s"`` labels the axis
-    ||dE/ds_k|| (an LSTM's state s_k = (h_k, c_k))."""
+    ||dE/ds_k|| (an LSTM's state s_k = (h_k, c_k)).  With ``floor`` (e.g. 1e-300, where float64
+    underflows), norms below it are not drawn as numbers: the curve stops, a dotted line marks
+    the floor, and the legend says from which k on the norms are below it; without ``floor``
+    exact zeros (which a log axis cannot show) are said so in the legend the same way."""
     fig, ax = plt.subplots(figsize=(7, 4))
     cmap = plt.get_cmap("viridis")
+    lowest = floor if floor is not None else 0.0
+    marked = False
     for i, (label, norms) in enumerate(snapshots.items()):
         norms = np.asarray(norms, dtype=float)
-        ax.semilogy(np.arange(1, len(norms) + 1), norms, color=cmap(i / max(1, len(snapshots) - 1)), label=str(label))
+        k = np.arange(1, len(norms) + 1)
+        low = ~(norms > lowest)                 # below the floor, zero, or NaN
+        text = str(label)
+        if low.any():
+            where = ", ".join(_runs(k[low]))
+            text += f" (below {floor:g}: k = {where})" if floor is not None else f" (0 or NaN: k = {where})"
+        colour = cmap(i / max(1, len(snapshots) - 1))
+        ax.semilogy(k, np.where(low, np.nan, norms), color=colour, label=text)
+        if low.any() and floor is not None:
+            ax.plot(k[low], np.full(low.sum(), floor), ls="none", marker="v", ms=3, color=colour)
+            marked = True
+    if marked:
+        ax.axhline(floor, color="k", lw=0.8, ls=":", label=f"{floor:g}: float64 underflows below (v: there)")
     ax.set_xlabel("step k")
     ax.set_ylabel(f"||dE/d{state}_k||")
+    _integer_steps(ax.xaxis)
     ax.set_title(title)
-    ax.legend(fontsize=8, title="after update")
+    ax.legend(fontsize=8, title=legend_title)
     return _finish(fig, path)
+
+
+def _runs(ks) -> list:
+    """Whole numbers as runs: [1, 2, 3, 7] -> ["1..3", "7"]."""
+    ks = list(int(k) for k in ks)
+    out, start = [], 0
+    for i in range(1, len(ks) + 1):
+        if i == len(ks) or ks[i] != ks[i - 1] + 1:
+            out.append(str(ks[start]) if start == i - 1 else f"{ks[start]}..{ks[i - 1]}")
+            start = i
+    return out
 
 
 def jacobian_heatmap(log10_norms, path=None, title="log10 ||dh_t / dh_k||"):
@@ -71,6 +108,7 @@ def jacobian_heatmap(log10_norms, path=None, title="log10 ||dh_t / dh_k||"):
     fig.colorbar(image, ax=ax, label="log10 norm (blue: vanishing, red: exploding)")
     ax.set_xlabel("k (earlier step)")
     ax.set_ylabel("t (later step)")
+    _integer_steps(ax.xaxis, ax.yaxis)
     ax.set_title(title)
     return _finish(fig, path)
 
