@@ -264,8 +264,11 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
 
 @primitive(name="flip", save="")
 def _flip(xp, x, *, axes):
-    """out[i] = x[n - 1 - i] along each axis          x̄ = flip(ḡ)  (a flip is its own inverse)"""
-    return xp.flip(x, axis=axes)
+    """out[i] = x[n - 1 - i] along each axis          x̄ = flip(ḡ)  (a flip is its own inverse)
+
+    A copy, as ``torch.flip``'s: NumPy's flip is a view, and a write into it
+    (``x.flip(0).neg_()``) would change x behind its version counter."""
+    return xp.flip(x, axis=axes).copy()
 _flip.defvjp(lambda g, out, x, *, axes: _flip(g, axes=axes))
 
 

@@ -7,6 +7,8 @@ function a method is: reading ``x.softmax(-1)`` means reading ``ops.softmax``.
 """
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import autograd, elementwise, linalg, manipulation, ops, reductions
@@ -95,14 +97,18 @@ def _setitem(self, index, value):
     self._bump()
 
 
-def _check_in_place(what, target, value=None):
-    """In-place changes are not recorded in the graph: refuse them where a gradient would be
-    lost (the target requires grad, or the value written does while recording)."""
+def _check_in_place(what, target, *values):
+    """In-place changes are not recorded in the graph: while recording, refuse them where a
+    gradient would be lost (the target requires grad, or a value written does).  Under
+    ``mg.no_grad()`` nothing is recorded, so nothing is lost (PyTorch's ``with torch.no_grad():
+    w.clamp_(-1, 1)``); a graph that kept the old value still raises at backward (the version)."""
+    if not autograd.is_grad_enabled():
+        return
     if target.requires_grad:
         raise RuntimeError(f"{what} on a tensor that requires grad (a leaf being trained or a value "
                            "in a graph); use the out-of-place op (mg.where, masked_fill, +), or "
-                           "change .detach() of it under mg.no_grad()")
-    if isinstance(value, Tensor) and value.requires_grad and autograd.is_grad_enabled():
+                           "change it under mg.no_grad()")
+    if any(isinstance(v, Tensor) and v.requires_grad for v in values):
         raise RuntimeError(f"{what} with a value that requires grad: the write is not recorded, so "
                            "its gradient would be lost; build the result out of place (mg.cat, "
                            "mg.where, masked_fill), or write value.detach()")
@@ -197,6 +203,25 @@ def _cpu(self):
     return ops.to(self, "cpu")
 
 
+def _to(self, *args, device=None, dtype=None):
+    """PyTorch's ``x.to(...)``: a device ("cpu", "cuda", "strict"), a dtype (``mg.float32``,
+    ``np.float32``), both, or another tensor's; differentiable.  ``x`` itself where nothing changes."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, np.dtype) or (isinstance(a, type) and issubclass(a, np.generic)):
+            dtype = a
+        else:
+            device = a
+    out = self if device is None else ops.to(self, device)
+    return out if dtype is None or np.dtype(dtype) == out.dtype else ops.astype(out, dtype=np.dtype(dtype))
+
+
+def _element_size(self):
+    """The bytes of one element (``itemsize``), as PyTorch's ``element_size()``."""
+    return int(self._data.itemsize)
+
+
 def _astype(self, dtype):
     """The values as ``dtype`` (any NumPy dtype or its name)."""
     return ops.astype(self, dtype=np.dtype(dtype))
@@ -221,7 +246,7 @@ def _take_along_dim(self, indices, dim=None):
 # source, and a lambda's source line here is not valid Python on its own.
 METHODS = {
     "backward": backward,
-    "to": ops.to, "cpu": _cpu, "astype": _astype, "double": _double,
+    "to": _to, "element_size": _element_size, "cpu": _cpu, "astype": _astype, "double": _double,
     "exp": _unary(ops.exp), "log": _unary(ops.log), "tanh": _unary(ops.tanh),
     "sigmoid": _unary(ops.sigmoid), "relu": _unary(ops.relu), "abs": _unary(ops.abs),
     "clip": ops.clip, "clamp": ops.clip,
@@ -286,8 +311,13 @@ def _split(self, split_size_or_sections, dim=None, *, axis=None):
 
 
 def _chunk(self, chunks: int, dim: int = 0):
-    """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last smaller)."""
-    n = self.shape[dim]
+    """PyTorch's chunk: ``chunks`` pieces of ceil(n / chunks) along ``dim`` (the last smaller;
+    fewer pieces where they run out; an empty axis: ``chunks`` empty pieces)."""
+    if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 1:
+        raise ValueError(f"chunk: chunks must be a positive int, got {chunks!r}")
+    n = self.shape[ops._axes(dim, self.ndim)[0]]
+    if n == 0:
+        return tuple(ops.split(self, [0] * int(chunks), axis=dim))
     size = -(-n // chunks)
     sizes = [size] * (n // size) + ([n % size] if n % size else [])
     return tuple(ops.split(self, sizes, axis=dim))
@@ -298,25 +328,43 @@ def _unbind(self, dim: int = 0):
 
 
 def _flatten(self, start_dim: int = 0, end_dim: int = -1):
+    """PyTorch's ``flatten``: the dims ``start_dim`` to ``end_dim`` (both included) merged into
+    one; dims out of range, or a start after the end, are refused (not wrapped around)."""
+    start, end = ops._axes(start_dim, self.ndim), ops._axes(end_dim, self.ndim)
     if self.ndim == 0:
         return ops.reshape(self, (1,))
-    start, end = start_dim % self.ndim, end_dim % self.ndim
+    start, end = start[0], end[0]
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} "
+                         f"(shape {self.shape})")
     shape = self.shape[:start] + (-1,) + self.shape[end + 1:]
     return ops.reshape(self, shape)
 
 
 def _matrix(name, ndim):
+    """PyTorch's ``mm`` (2-D @ 2-D), ``bmm`` (3-D @ 3-D, equal batch sizes: no broadcasting) and
+    ``dot`` (1-D · 1-D of one length): matmul after the checks PyTorch makes."""
     def method(self, other):
-        if self.ndim != ndim or other.ndim != ndim:
-            raise ValueError(f"{name} needs two {ndim}-D tensors, got shapes {self.shape} and {other.shape}")
+        a, b = self.shape, getattr(other, "shape", None)
+        if self.ndim != ndim or b is None or len(b) != ndim:
+            raise ValueError(f"{name} needs two {ndim}-D tensors, got shapes {a} and {b}")
+        if ndim == 3 and a[0] != b[0]:
+            raise ValueError(f"bmm: batch sizes {a[0]} and {b[0]} differ (shapes {a} and {b}); bmm "
+                             "does not broadcast, matmul does")
+        if a[-1] != b[0 if ndim == 1 else -2]:
+            raise ValueError(f"{name}: shapes {a} and {b} cannot be multiplied (inner sizes "
+                             f"{a[-1]} and {b[0 if ndim == 1 else -2]} differ)")
         return ops.matmul(self, other)
     return method
 
 
 def _t(self):
-    """PyTorch's ``t``: a matrix transposed (0-d and 1-D tensors as they are); for more
-    dimensions, the first two axes swapped."""
-    return ops.transpose(self) if self.ndim <= 2 else ops.transpose(self, 0, 1)
+    """PyTorch's ``t``: a matrix transposed (0-d and 1-D tensors as they are); more dims are
+    refused, as PyTorch does (``x.mT``, ``x.transpose(0, 1)`` say which axes)."""
+    if self.ndim > 2:
+        raise ValueError(f"t: takes a tensor of at most 2 dims, got shape {self.shape}; use "
+                         "x.mT (the last two axes) or x.transpose(d0, d1)")
+    return ops.transpose(self)
 
 
 def _clone(self):
@@ -512,12 +560,24 @@ def _view_as(self, other):
 
 def _select(self, dim: int, index: int):
     """PyTorch's ``x.select(dim, i)``: the slice at ``index`` along ``dim``, that dim removed."""
+    if self.ndim == 0:
+        raise IndexError("select: a 0-d tensor has no dim to select from")
     axis = ops._axes(dim, self.ndim)[0]
     return ops.getitem(self, (slice(None),) * axis + (index,))
 
 
+def _addc_value(name, value, *tensors):
+    """PyTorch truncates a fractional ``value`` for integer tensors (``value=0.5`` adds nothing);
+    a float result instead would differ from it as silently: refused."""
+    if isinstance(value, float) and not value.is_integer() and all(
+            isinstance(t, Tensor) and t.dtype.kind in "iub" for t in tensors):
+        raise TypeError(f"{name}: value {value} is fractional and the tensors are integer tensors "
+                        "(PyTorch truncates it); give an int, or float tensors (.double())")
+
+
 def addcmul(input, tensor1, tensor2, *, value=1):
     """``input + value · tensor1 · tensor2``, as ``torch.addcmul``."""
+    _addc_value("addcmul", value, input, tensor1, tensor2)
     return ops.add(input, ops.mul(ops.mul(tensor1, tensor2), value) if value != 1 else ops.mul(tensor1, tensor2))
 
 
@@ -537,7 +597,14 @@ def nonzero(x, *, as_tuple: bool = False):
 
 
 def _fill_(self, value):
-    """Every element set to ``value`` in place (counted; refused where a gradient would be lost)."""
+    """Every element set to ``value`` (a number or a 0-d tensor) in place (counted; refused where
+    a gradient would be lost)."""
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise ValueError(f"fill_: the value is a number or a 0-d tensor, got a tensor of shape "
+                             f"{value.shape}")
+    elif isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Number, np.generic)):
+        raise TypeError(f"fill_: the value is a number or a 0-d tensor, got {type(value).__name__}")
     _check_in_place("fill_", self, value)
     return _write(self, (value._data if isinstance(value, Tensor) else self.backend.asarray(value)).astype(
         self._data.dtype), "fill_")
@@ -546,13 +613,14 @@ def _fill_(self, value):
 def _in_place_of(name, op):
     """``x.<name>_(...)``: ``op`` written into x (counted; refused where a gradient would be lost)."""
     def method(self, *args, **kwargs):
-        _check_in_place(f"{name}_", self, *[a for a in args[:1] if isinstance(a, Tensor)])
+        _check_in_place(f"{name}_", self, *args, *kwargs.values())
         result = op(self, *args, **kwargs)
         if result._data.dtype != self._data.dtype:
             raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
         return _write(self, result._data, f"{name}_")
     method.__name__ = method.__qualname__ = f"{name}_"
-    method.__doc__ = f"``{name}`` in place (counted; refused on a tensor that requires grad)."
+    method.__doc__ = (f"``{name}`` in place (counted; while recording, refused on a tensor that "
+                      "requires grad; allowed under mg.no_grad(), as PyTorch).")
     return method
 
 
