@@ -12,6 +12,15 @@ length with neither is projected from the nearest measured one, the time of an u
 proportional to the length; with nothing measured at all the time left is "unknown", never 0.  The
 projection is an upper bound: every unfinished cell is counted for its whole remaining budget,
 though a successful one stops sooner.
+
+Plans: a grid point (init or cell, method, length) counts only cells of one setting -- every
+field of the cell's configuration that is not the grid's (budget, evaluation and check sizes,
+dtype, hidden, lr, clip, alpha, device, ...) and the code version, what the sweep's cell key
+holds.  Cells of other settings in the same folder (a sweep run again with another budget, say)
+are rows of their own, marked with a letter that a legend explains, never added to the count.
+With ``--plan`` only the cells of the plan's settings count: those named by the flags
+(``--max-updates`` always, ``--eval-size``, ``--dtype``, ... when given); the rest are named and
+left out.
 """
 from __future__ import annotations
 
@@ -22,6 +31,45 @@ from collections import defaultdict
 from pathlib import Path
 
 
+GRID = ("init", "method", "length", "seed")
+SETTING_FLAGS = {"max_updates": int, "eval_every": int, "eval_size": int, "check_every": int, "check_size": int,
+                 "target_error": float, "hidden": int, "lr": float, "clip": float, "alpha": float, "dtype": str,
+                 "batch_size": int, "device": str, "task": str}
+
+
+def setting(cell) -> str:
+    """What a cell's outcome depends on besides its grid point: its whole configuration but the
+    grid's fields, and the code version (JSON, so that settings compare exactly)."""
+    rest = {k: v for k, v in cell["config"].items() if k not in GRID}
+    return json.dumps({**rest, "code": cell.get("code")}, sort_keys=True)
+
+
+def label(cell) -> str:
+    cfg = cell["config"]
+    return cfg["init"] if cfg.get("cell", "rnn") == "rnn" else cfg["cell"]
+
+
+def setting_names(settings) -> dict:
+    """{setting: "A", ...} and one line per setting naming the fields in which they differ."""
+    names = {s: chr(ord("A") + i) if i < 26 else f"S{i}" for i, s in enumerate(sorted(settings))}
+    parsed = {s: json.loads(s) for s in settings}
+    fields = sorted({k for d in parsed.values() for k in d}
+                    - {k for k in next(iter(parsed.values()))
+                       if all(k in d and d[k] == next(iter(parsed.values()))[k] for d in parsed.values())})
+    lines = [f"  {names[s]}: " + ", ".join(f"{k} {parsed[s].get(k, '(not recorded)')}" for k in fields)
+             for s in sorted(settings, key=names.get)]
+    return names, lines
+
+
+def fmt_time(seconds: float) -> str:
+    """A time left: seconds or minutes under an hour (a sweep of minutes is not "0.0 h")."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def read_cells(out: Path) -> list:
     cells = []
     for folder in sorted((out / "cells").glob("*")):
@@ -29,8 +77,8 @@ def read_cells(out: Path) -> list:
             ident = json.loads((folder / "cell.json").read_text())
         except (OSError, ValueError):
             continue
-        cell = {"name": ident["name"], "config": ident["config"], "folder": folder, "result": None, "update": 0,
-                "segment": None}
+        cell = {"name": ident["name"], "config": ident["config"], "code": ident.get("code"), "folder": folder,
+                "result": None, "update": 0, "segment": None}
         try:
             cell["result"] = json.loads((folder / "result.json").read_text())
         except (OSError, ValueError):
@@ -142,31 +190,69 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=1, help="worker processes the sweep runs on")
     p.add_argument("--plan", nargs=4, metavar=("INITS", "METHODS", "LENGTHS", "SEEDS"),
                    help="the whole grid (comma-separated lists, inits as in TrainConfig: smart_tanh), so "
-                        "that cells not started yet count too, each for --max-updates")
-    p.add_argument("--max-updates", type=int, default=200_000)
+                        "that cells not started yet count too, each for --max-updates; only cells of the "
+                        "plan's settings count (--max-updates, and the setting flags given)")
+    p.add_argument("--max-updates", type=int, default=200_000,
+                   help="the plan's budget (with --plan: cells of another budget are not counted; default 200,000)")
+    for field, kind in SETTING_FLAGS.items():
+        if field != "max_updates":
+            p.add_argument("--" + field.replace("_", "-"), type=kind, default=None,
+                           help=f"with --plan: count only cells of this {field}")
     args = p.parse_args(argv)
     cells = read_cells(args.out)
     if not cells:
         print(f"{args.out}: no cells", file=sys.stderr)
         return 1
+    if args.plan:
+        wanted = {f: getattr(args, f) for f in SETTING_FLAGS if getattr(args, f) is not None}
+        other = [c for c in cells if any(c["config"].get(f) != v for f, v in wanted.items())]
+        cells = [c for c in cells if not any(c["config"].get(f) != v for f, v in wanted.items())]
+        if other:
+            kinds = defaultdict(int)
+            for c in other:
+                kinds[", ".join(f"{f} {c['config'].get(f)}" for f, v in wanted.items() if c["config"].get(f) != v)] += 1
+            many = len(other) != 1
+            print(f"{len(other)} cell{'s' if many else ''} in {args.out} {'belong' if many else 'belongs'} to other "
+                  f"settings than the plan's ("
+                  + ", ".join(f"{f} {v}" for f, v in wanted.items()) + "): not counted ("
+                  + "; ".join(f"{k}: {n}" for k, n in sorted(kinds.items())) + ")\n")
     measured = rates(cells)
     running = running_rates(cells)
+    settings = {setting(c) for c in cells}
+    names, legend = setting_names(settings) if len(settings) > 1 else ({s: "" for s in settings}, [])
     points = defaultdict(list)
     for c in cells:
         cfg = c["config"]
-        points[(cfg["init"], cfg["method"], cfg["length"])].append(c)
-    print(f"{'init':<11} {'method':<8} {'T':>4} {'done':>5} {'success':>8}  updates to success / outcome")
+        points[(label(c), cfg["method"], cfg["length"], names[setting(c)])].append(c)
+    if legend:
+        print(f"{len(settings)} settings in these cells (each counted apart; the column 'set' says which):")
+        print("\n".join(legend))
+        if args.plan:
+            print("  (choose one with the setting flags: --eval-size, --dtype, ...; see --help)")
+        print()
+    mark = "set " if legend else ""
+    print(f"{'init':<11} {'method':<8} {'T':>4} {mark}{'done':>5} {'success':>8}  updates to success / outcome")
     left = 0.0
-    for (init, method, length), group in sorted(points.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+    for (init, method, length, name), group in sorted(points.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1],
+                                                                                       kv[0][3])):
         done = [c for c in group if c["result"]]
         wins = [c for c in done if c["result"]["outcome"] == "success"]
         detail = ", ".join(f"{c['result']['updates']:,}" if c["result"]["outcome"] == "success"
                            else c["result"]["outcome"].split(":")[0] for c in sorted(done, key=lambda c: c["config"]["seed"]))
-        print(f"{init:<11} {method:<8} {length:>4} {len(done):>2}/{len(group):<2} {len(wins):>4}/{len(done):<3}  {detail}")
+        col = f"{name:<3} " if legend else ""
+        print(f"{init:<11} {method:<8} {length:>4} {col}{len(done):>2}/{len(group):<2} {len(wins):>4}/{len(done):<3}  "
+              f"{detail}")
         remaining = sum(c["config"]["max_updates"] - c["update"] for c in group if not c["result"])
         rate, _ = projected_rate(length, measured, running)
         if remaining:
             left = left + remaining / rate if rate else float("nan")
+    mixed = defaultdict(set)
+    for init, method, length, name in points:
+        mixed[(init, method, length)].add(name)
+    mixed = {k: v for k, v in mixed.items() if len(v) > 1}
+    if mixed:
+        print(f"\n{len(mixed)} grid point(s) hold cells of several settings, counted apart, never together: "
+              + "; ".join(f"{i} {m} T = {t} ({', '.join(sorted(v))})" for (i, m, t), v in sorted(mixed.items())))
     print("\nmeasured model-updates per second (finished tasks, whole wall time: training, evaluations, checks):")
     lengths = {c["config"]["length"] for c in cells}
     if args.plan:
@@ -191,10 +277,12 @@ def main(argv=None):
         unfinished += len(missing)
         cells = cells + [None] * len(missing)
     done = f"\n{len(cells) - unfinished} of {len(cells)} cells finished; "
-    if left != left:                                    # NaN: some length has no rate at all
+    if not unfinished:
+        print(done + "nothing left to run")
+    elif left != left:                                  # NaN: some length has no rate at all
         print(done + "time left unknown: no cell has finished or run long enough to measure a rate")
     else:
-        print(done + f"at most {left / 3600 / args.workers:.1f} h left on {args.workers} worker(s), every "
+        print(done + f"at most {fmt_time(left / args.workers)} left on {args.workers} worker(s), every "
               "unfinished cell counted for its whole budget")
     return 0
 

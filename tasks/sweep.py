@@ -95,6 +95,162 @@ def add_arguments(p):
     p.add_argument("--quiet", action="store_true", help="no progress line")
 
 
+# ----------------------------------------------------------------------------- one sweep per OUT
+LOCK_FILE = "sweep.lock"
+HEARTBEAT_S = 10.0          # a running sweep rewrites its lock this often
+STALE_AFTER_S = 120.0       # a lock of another host whose heartbeat is older is taken over
+
+
+def _pid_alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, ValueError, TypeError, OverflowError):
+        return True             # someone else's process: alive
+    return True
+
+
+def _when(t) -> str:
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(float(t)))
+    except (TypeError, ValueError, OverflowError):
+        return "an unknown time"
+
+
+class OutLock:
+    """``OUT/sweep.lock``: one sweep at a time per OUT.  Two sweeps into one folder would each
+    train every cell they share -- two writers of one run folder: duplicated log rows, a
+    gradient-norm file longer than its updates.  The lock names the host, the pid, the start
+    and a heartbeat (rewritten every HEARTBEAT_S by a thread while the sweep runs).  An unreadable
+    lock is stale too: a lock appears whole (a hard link to a file written first).
+
+    A lock is stale, and taken over with a note, when its process is gone: on this host, its pid
+    is not alive; on another host (a shared filesystem: a pid there cannot be looked at from
+    here), its heartbeat is older than STALE_AFTER_S by this machine's clock (so the hosts'
+    clocks must agree within that margin).  Otherwise the sweep is refused in one line.  Taken
+    atomically: linked in only where no lock is, and a stale lock is renamed away first, which
+    only one of two sweeps taking it over at once can do."""
+
+    def __init__(self, out: Path):
+        self.path = Path(out) / LOCK_FILE
+        self.token = uuid.uuid4().hex
+        self.note = None
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _content(self, started) -> bytes:
+        return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": started,
+                           "heartbeat": time.time(), "token": self.token}).encode()
+
+    @staticmethod
+    def holder(out: Path):
+        """(lock content, why it is stale or None) of the lock in ``out``; (None, None) without one."""
+        try:
+            lock = json.loads((Path(out) / LOCK_FILE).read_text())
+            if not isinstance(lock, dict):
+                raise ValueError
+        except FileNotFoundError:
+            return None, None
+        except (OSError, ValueError):
+            return {}, "unreadable"
+        if lock.get("host") == socket.gethostname():
+            if not _pid_alive(lock.get("pid")):
+                return lock, f"its process (pid {lock.get('pid')}) is gone"
+            return lock, None
+        try:
+            age = time.time() - float(lock.get("heartbeat"))
+        except (TypeError, ValueError):
+            return lock, "it has no heartbeat"
+        if age > STALE_AFTER_S:
+            return lock, f"its heartbeat is {age:.0f} s old (over {STALE_AFTER_S:.0f} s)"
+        return lock, None
+
+    def acquire(self):
+        started = time.time()
+        for _ in range(5):
+            tmp = self.path.with_name(f".{LOCK_FILE}.{self.token[:8]}.tmp")
+            tmp.write_bytes(self._content(started))
+            try:                                 # a hard link appears whole, and only if no lock is there
+                try:
+                    os.link(tmp, self.path)
+                except FileExistsError:
+                    raise
+                except OSError:                  # a filesystem without hard links: created exclusively
+                    fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(self._content(started))
+            except FileExistsError:
+                lock, stale = self.holder(self.path.parent)
+                if lock is None:
+                    continue                                   # released meanwhile
+                if stale is None:
+                    raise RunError(in_use_message(self.path.parent, lock))
+                aside = self.path.with_name(f"{LOCK_FILE}.stale-{self.token[:8]}")
+                try:                                           # only one taker can rename it
+                    os.rename(self.path, aside)
+                except FileNotFoundError:
+                    continue
+                try:
+                    moved = json.loads(aside.read_text())
+                except (OSError, ValueError):
+                    moved = {}
+                if lock and moved != lock:                     # another taker's fresh lock: put it back
+                    try:
+                        os.link(aside, self.path)
+                    except OSError:
+                        pass
+                    aside.unlink(missing_ok=True)
+                    continue
+                aside.unlink(missing_ok=True)
+                tmp.unlink(missing_ok=True)
+                self.note = (f"took over the lock of a sweep that ended without releasing it (host "
+                             f"{lock.get('host', '?')}, pid {lock.get('pid', '?')}, since "
+                             f"{_when(lock.get('started'))}: {stale}); its cells resume from their checkpoints")
+                continue
+            finally:
+                tmp.unlink(missing_ok=True)
+            break
+        else:
+            raise RunError(f"could not take the lock {self.path}: another sweep keeps taking it; try again")
+        self._thread = threading.Thread(target=self._beat, args=(started,), daemon=True, name="sweep-lock")
+        self._thread.start()
+        return self
+
+    def _beat(self, started):
+        while not self._stop.wait(HEARTBEAT_S):
+            if self._ours():
+                try:
+                    atomic_write(self.path, self._content(started))
+                except OSError:
+                    pass
+
+    def _ours(self) -> bool:
+        try:
+            return json.loads(self.path.read_text()).get("token") == self.token
+        except (OSError, ValueError, AttributeError):
+            return False
+
+    def release(self):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._ours():
+            self.path.unlink(missing_ok=True)
+
+    def __enter__(self):
+        return self.acquire()
+
+    def __exit__(self, *exc):
+        self.release()
+
+
+def in_use_message(out, lock) -> str:
+    return (f"{out} is in use by a sweep running on {lock.get('host', '?')}, pid {lock.get('pid', '?')} since "
+            f"{_when(lock.get('started'))}; wait for it or use another --out (two sweeps into one folder "
+            f"would both train the cells they share; if no sweep runs there, remove {Path(out) / LOCK_FILE})")
+
+
 # ----------------------------------------------------------------------------- cell identity
 @lru_cache(maxsize=None)
 def code_version() -> str:
@@ -191,6 +347,52 @@ def read_result(folder, key):
     if result.get("key") != key:
         return None, f"{path} belongs to another configuration: the cell runs again from its checkpoint"
     return result, None
+
+
+def other_plans(out, cells) -> str | None:
+    """One line on the cells in ``out`` of this plan's grid points (same init or cell, method,
+    length, seed) but of other settings -- another budget, evaluation size, dtype, code version
+    ...: a sweep never reuses or extends them (its cells start from update 0), and keeps them.
+    None when there are none."""
+    mine = {c["name"]: c for c in cells}
+    keys = {c["key"] for c in cells}
+    finished = unfinished = 0
+    diffs = {}
+    for ident_path in sorted((Path(out) / "cells").glob("*/cell.json")):
+        try:
+            ident = json.loads(ident_path.read_text())
+            name, key, config = ident["name"], ident["key"], ident["config"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if name not in mine or key in keys or not isinstance(config, dict):
+            continue
+        plan = mine[name]
+        if (ident_path.parent / "result.json").exists():
+            finished += 1
+        else:
+            unfinished += 1
+        theirs, ours = [], []
+        for field in sorted(set(config) | set(plan["config"])):
+            if config.get(field) != plan["config"].get(field):
+                theirs.append(f"{field} {config.get(field)}")
+                ours.append(f"{field} {plan['config'].get(field)}")
+        if ident.get("code") != plan["code"]:
+            theirs.append(f"code version {ident.get('code')}")
+            ours.append(f"code version {plan['code']}")
+        diff = (", ".join(theirs) + "; this plan: " + ", ".join(ours)) if theirs else "another key format"
+        diffs[diff] = diffs.get(diff, 0) + 1
+    if not finished + unfinished:
+        return None
+    what = f"{finished} finished" + (f" and {unfinished} unfinished" if unfinished else "") if finished else \
+        f"{unfinished} unfinished"
+    kinds = " | ".join(f"{d}" + (f" ({n} cell{'s' if n > 1 else ''})" if len(diffs) > 1 else "")
+                       for d, n in list(diffs.items())[:3])
+    if len(diffs) > 3:
+        kinds += f"; and {len(diffs) - 3} more settings"
+    cells_word = "cell" if finished + unfinished == 1 else "cells"
+    belong = "belongs" if finished + unfinished == 1 else "belong"
+    return (f"{what} {cells_word} in {out} {belong} to another plan ({kinds}): not reused, kept; this plan's cells "
+            f"train from update 0")
 
 
 def _one_line(e: BaseException) -> str:
@@ -574,11 +776,17 @@ def print_table(args, rows, cells, results):
 
 
 # ----------------------------------------------------------------------------- dry run
-def _seconds_per_update(config: dict) -> float:
-    """A short timing: a few updates, each first run once to trace its program (the
-    arithmetic tasks' jitter gives each update a length of its own: timing an update that
-    traces would count the tracing), then timed; plus the shares of an evaluation and of the
-    checks."""
+DASK_START_S = 6.0       # start and stop a local cluster, and its workers' first imports: about this
+DASK_WORKER_S = 5.0      # plus this per worker (a sweep's wall time less its packs' on a shared 2-core
+                         # machine: 10 s with 1 worker, 16 s with 2; see docs/sweep.md)
+TIMING_UPDATES = 5       # a timed real pack runs this many updates, then twice as many
+
+
+def _update_timing(config: dict) -> tuple:
+    """(seconds per update, seconds per evaluation, checks' share per update) of one run alone:
+    a few updates, each first run once to trace its program (the arithmetic tasks' jitter gives
+    each update a length of its own: timing an update that traces would count the tracing), then
+    timed; an evaluation of the whole evaluation set; a check."""
     from .train import Trainer
     trainer = Trainer(TrainConfig(**{**config, "seed": 0}))
     n = 3
@@ -599,7 +807,81 @@ def _seconds_per_update(config: dict) -> float:
         start = time.perf_counter()
         trainer.evaluate(size=config["check_size"], key=(trainer.CHECK, 0))
         per_check = (time.perf_counter() - start) / config["check_every"]
+    return per_update, per_eval, per_check
+
+
+def _seconds_per_update(config: dict) -> float:
+    """An update and its shares of an evaluation and of the checks (compute only: no set-up,
+    no writes; :func:`estimate_seconds` adds those)."""
+    per_update, per_eval, per_check = _update_timing(config)
     return per_update + per_eval / config["eval_every"] + per_check
+
+
+def _time_pack(pack, updates: int, every: int, scratch: Path) -> float:
+    """Seconds of one real run of ``pack`` through :func:`run_pack` -- what a worker does: the
+    set-up and tracing, the updates, the evaluations with their diagnostics, the checkpoint,
+    best, snapshot and log writes, the grad_norms.png redraw, result.json -- in ``scratch``, for
+    ``updates`` updates with an evaluation every ``every``."""
+    folder = scratch / f"{updates}-{every}-{uuid.uuid4().hex[:8]}"
+    specs = []
+    for c in pack:
+        config = {**c["config"], "max_updates": updates, "eval_every": every}
+        specs.append({**c, "config": config, "key": cell_key(config, c["code"]), "folder": str(folder / c["name"])})
+    start = time.perf_counter()
+    results = run_pack(specs)["pack"]
+    seconds = time.perf_counter() - start
+    for spec, r in zip(specs, results):
+        if str(r.get("outcome", "")).startswith("error"):
+            raise RunError(f"sweep --dry-run: timing {spec['name']} for {updates} updates failed ({r['outcome']}); "
+                           f"`minigrad train` with its settings shows why")
+    return seconds
+
+
+def estimate_seconds(todo, pack_size, scratch: Path, signals=None) -> tuple:
+    """(worker-seconds the cells of ``todo`` need, what was timed): every pack for its cells'
+    whole remaining budgets.  A pack costs its set-up (tracing, first writes), its updates, and
+    an evaluation with its writes every eval_every updates.  Measured here: the updates, checks
+    and evaluations of each (cell, method, length) kind (:func:`_update_timing`), and, per
+    length, one real pack end to end (:func:`_time_pack`) run for k and 2k updates with an
+    evaluation every k: the difference is k updates and one evaluation with its writes, the rest
+    of the first run its set-up (the very first run twice: its first time also imports what a
+    worker imports once).  A length within 1.5x of one timed so takes its set-up and evaluation
+    scaled by the ratio of the lengths.  None when stopped."""
+    kinds, per_length, scaled = {}, {}, {}
+    k = TIMING_UPDATES
+    for pack in make_packs(todo, pack_size):
+        if signals is not None and signals.count:
+            return None
+        cfg = pack[0]["config"]
+        kind = (cfg["cell"], cfg["init"] == "sigmoid", cfg["method"], cfg["length"])
+        if kind not in kinds:
+            kinds[kind] = _update_timing(cfg)
+        near = [t for t in per_length if max(t, cfg["length"]) <= 1.5 * min(t, cfg["length"])]
+        if near:                                # a length timed close by: scaled (both trace the sequence)
+            if cfg["length"] not in per_length:
+                scaled[cfg["length"]] = min(near, key=lambda t: abs(t - cfg["length"]))
+        else:
+            u = kinds[kind][0] + kinds[kind][2]
+            one = _time_pack(pack, k, k, scratch)
+            if not per_length:                  # the first run imports what a run needs (matplotlib, ...):
+                one = min(one, _time_pack(pack, k, k, scratch))     # a worker does that once, not per pack
+            two = _time_pack(pack, 2 * k, k, scratch)
+            per_eval = max(two - one - k * u * len(pack), kinds[kind][1] * len(pack))     # eval + writes
+            setup = max(one - k * u * len(pack) - per_eval, 0.0)
+            per_length[cfg["length"]] = (setup, per_eval / len(pack))
+    for length, timed in scaled.items():
+        per_length[length] = tuple(x * length / timed for x in per_length[timed])
+    total = 0.0
+    for pack in make_packs(todo, pack_size):
+        cfg = pack[0]["config"]
+        per_update, _, per_check = kinds[(cfg["cell"], cfg["init"] == "sigmoid", cfg["method"], cfg["length"])]
+        setup, per_eval = per_length[cfg["length"]]
+        total += setup
+        for c in pack:
+            left = max(0, c["config"]["max_updates"] - _checkpoint_update(c))
+            total += left * (per_update + per_check) + -(-left // c["config"]["eval_every"]) * per_eval
+    return total, (f"{len(kinds)} (cell, method, length) kinds and {len(per_length) - len(scaled)} real pack(s) "
+                   f"end to end" + (f" ({len(scaled)} length(s) scaled from one within 1.5x)" if scaled else ""))
 
 
 def _fmt_seconds(s: float) -> str:
@@ -619,22 +901,34 @@ def dry_run(args, rows, cells, done, workers: int, where: str, signals=None):
           f"device {cells[0]['config']['device']}; code version {code_version()}")
     todo = [c for c in cells if c["key"] not in done]
     print(f"{len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, in {args.out}/cells")
+    other = other_plans(args.out, cells)
+    if other:
+        print(f"note: {other}")
+    lock, stale = OutLock.holder(args.out)
+    if lock is not None:
+        print(f"note: {in_use_message(args.out, lock)}" if stale is None else
+              f"note: {args.out} holds the lock of a sweep that ended without releasing it ({stale}): "
+              f"a sweep takes it over")
     if not todo:
         return 0
-    timings = {}
-    for c in todo:
-        if signals is not None and signals.count:
-            print(f"{LOG}: stopped by Ctrl-C while timing", file=sys.stderr)
-            return 130
-        cfg = c["config"]
-        kind = (cfg["cell"], cfg["init"] == "sigmoid", cfg["method"], cfg["length"])
-        if kind not in timings:
-            timings[kind] = _seconds_per_update(cfg)
-    total = sum(timings[(c["config"]["cell"], c["config"]["init"] == "sigmoid", c["config"]["method"],
-                         c["config"]["length"])] * c["config"]["max_updates"] for c in todo)
-    print(f"estimate: at most {_fmt_seconds(total / workers)} on {workers} {where} (every cell using its whole "
-          f"budget of {args.max_updates:,} updates; successful cells stop sooner); timed "
-          f"{len(timings)} (cell, method, length) kinds here")
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="minigrad-sweep-timing-") as scratch:
+        timed = estimate_seconds(todo, args.pack, Path(scratch), signals)
+    if timed is None:
+        print(f"{LOG}: stopped by Ctrl-C while timing", file=sys.stderr)
+        return 130
+    total, what = timed
+    parallel = workers
+    start_up = ""
+    if not args.scheduler:
+        parallel = max(1, min(workers, _core_count()))       # workers beyond the cores share them
+        start = DASK_START_S + DASK_WORKER_S * parallel
+        total += start * parallel
+        start_up = f", about {start:.0f} s to start and stop the local cluster"
+    busy = (f" ({workers} workers share {parallel} cores)" if parallel < workers else "")
+    print(f"estimate: about {_fmt_seconds(total / parallel)} on {workers} {where}{busy} if every cell runs its "
+          f"whole budget of {args.max_updates:,} updates (a cell that succeeds stops sooner) and each worker has a "
+          f"core to itself (other load slows it); timed here: {what}{start_up}")
     return 0
 
 
@@ -829,6 +1123,9 @@ def _sweep(args, signals):
         elif problem:
             print(f"{LOG}: {problem}", file=sys.stderr)
     todo = [c for c in cells if c["key"] not in results]
+    stale = other_plans(out, cells)
+    if stale and not args.dry_run:
+        print(f"{LOG}: {stale}", file=sys.stderr)
     check_sweep_memory(todo, args.pack, None if args.dry_run else args.scheduler or (args.workers or _core_count()))
     if args.dry_run:
         if args.scheduler:
@@ -840,6 +1137,18 @@ def _sweep(args, signals):
             return dry_run(args, rows, cells, results, workers, f"worker threads at {args.scheduler}", signals)
         return dry_run(args, rows, cells, results, args.workers or _core_count(), "local worker processes", signals)
     out.mkdir(parents=True, exist_ok=True)
+    with OutLock(out) as lock:
+        if lock.note:
+            print(f"{LOG}: {lock.note}", file=sys.stderr)
+        status = _run_locked(args, out, rows, cells, todo, results, signals)
+    if status:
+        return status
+    print_table(args, rows, cells, results)
+    print(f"per-cell results: {out / 'sweep.csv'}; figure: {out / 'figure7.png'}")
+    return 0
+
+
+def _run_locked(args, out, rows, cells, todo, results, signals) -> int:
     status = 0
     if signals.count:
         print(f"{LOG}: stopped by {_signal_name(signals)} before any cell ran", file=sys.stderr)
@@ -848,11 +1157,7 @@ def _sweep(args, signals):
         status = _run_cells(args, out, rows, cells, todo, results, signals)
     write_csv(out, cells, results)
     _try_draw(out, args, rows, cells, results, None)
-    if status:
-        return status
-    print_table(args, rows, cells, results)
-    print(f"per-cell results: {out / 'sweep.csv'}; figure: {out / 'figure7.png'}")
-    return 0
+    return status
 
 
 def check_sweep_memory(cells, pack_size, workers):

@@ -7,10 +7,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _cell(out, name, length, seed, result=None, log=()):
+def _cell(out, name, length, seed, result=None, log=(), **settings):
     folder = out / "cells" / f"{name}-{seed}"
     folder.mkdir(parents=True)
-    config = {"init": "smart_tanh", "method": "msgd", "length": length, "seed": seed, "max_updates": 10_000}
+    config = {"init": "smart_tanh", "method": "msgd", "length": length, "seed": seed, "max_updates": 10_000,
+              **settings}
     (folder / "cell.json").write_text(json.dumps({"name": name, "config": config}))
     if result is not None:
         (folder / "result.json").write_text(json.dumps(result))
@@ -39,9 +40,61 @@ def test_rates_from_finished_and_running_cells_and_the_time_left(tmp_path):
     assert "T = 50: 20 (measured on running cells" in out
     assert "T = 100: 10 (from T = 50)" in out                    # 20 * 50 / 100
     # left: the T = 50 cells 2 x 7,500 updates at 20/s = 750 s; the two T = 100 cells of the plan
-    # not started, 2 x 10,000 at 10/s = 2,000 s; 2,750 s = 0.76 h
-    assert "at most 0.8 h left on 1 worker(s)" in out
+    # not started, 2 x 10,000 at 10/s = 2,000 s; 2,750 s = 45.8 min
+    assert "at most 46 min left on 1 worker(s)" in out             # 45.8 min: not "0.8 h"
     assert "2 of 6 cells finished" in out
+
+
+def test_cells_of_another_plan_are_never_counted_with_a_grid_points_cells(tmp_path):
+    # the trial's folder: seeds 0-2 with a budget of 400, then seed 0 again with a budget of 200
+    for seed in (0, 1, 2):
+        _cell(tmp_path, "b400", 20, seed, result={"outcome": "budget", "updates": 400, "seconds": 4.0},
+              max_updates=400)
+    _cell(tmp_path, "b200", 20, 0, result={"outcome": "budget", "updates": 200, "seconds": 2.0}, max_updates=200)
+    out = _status(tmp_path)
+    assert "4/4" not in out                                       # what it said: seed 0 counted twice
+    rows = [line.split() for line in out.splitlines() if line.startswith("smart_tanh")]
+    assert sorted(r[4] for r in rows) == ["1/1", "3/3"] and sorted(r[3] for r in rows) == ["A", "B"]
+    assert "A: max_updates 200" in out and "B: max_updates 400" in out
+    assert "smart_tanh msgd T = 20 (A, B)" in out                 # the point that mixes settings is named
+    # --plan counts only its budget's cells, and says how many it left out
+    out = _status(tmp_path, "--plan", "smart_tanh", "msgd", "20", "0,1,2", "--max-updates", "400")
+    assert [line.split()[3] for line in out.splitlines() if line.startswith("smart_tanh")] == ["3/3"]
+    assert "1 cell in" in out and "not counted (max_updates 200: 1)" in out
+    assert "3 of 3 cells finished" in out
+    out = _status(tmp_path, "--plan", "smart_tanh", "msgd", "20", "0,1,2", "--max-updates", "200")
+    assert [line.split()[3] for line in out.splitlines() if line.startswith("smart_tanh")] == ["1/1"]
+    assert "2 cells of the plan not started yet" in out and "1 of 3 cells finished" in out
+
+
+def test_other_settings_than_the_budget_split_the_count_too_and_flags_choose_them(tmp_path):
+    for seed in (0, 1):
+        _cell(tmp_path, "e500", 20, seed, result={"outcome": "success", "updates": 100, "seconds": 1.0},
+              eval_size=500, dtype="float32")
+    _cell(tmp_path, "e1k", 20, 0, result={"outcome": "budget", "updates": 10_000, "seconds": 100.0},
+          eval_size=1000, dtype="float32")
+    _cell(tmp_path, "f64", 20, 1, result={"outcome": "budget", "updates": 10_000, "seconds": 100.0},
+          eval_size=500, dtype="float64")
+    out = _status(tmp_path)
+    done = sorted(line.split()[4] for line in out.splitlines() if line.startswith("smart_tanh"))
+    assert done == ["1/1", "1/1", "2/2"]
+    assert "eval_size 1000" in out and "dtype float64" in out
+    out = _status(tmp_path, "--plan", "smart_tanh", "msgd", "20", "0,1", "--max-updates", "10000",
+                  "--eval-size", "500", "--dtype", "float32")
+    assert [line.split()[3:5] for line in out.splitlines() if line.startswith("smart_tanh")] == [["2/2", "2/2"]]
+    assert "2 cells in" in out
+
+
+def test_time_left_under_an_hour_is_in_minutes_or_seconds(tmp_path):
+    # 1,000 updates in 100 s -> 10/s; a running cell with 9,000 of 10,000 updates left -> 900 s = 15 min
+    _cell(tmp_path, "p20", 20, 0, result={"outcome": "success", "updates": 1000, "seconds": 100.0})
+    _cell(tmp_path, "p20", 20, 1, log=[(500, 1.0), (1000, 2.0)])
+    out = _status(tmp_path)
+    assert "0.0 h" not in out and "0.3 h" not in out
+    assert "at most 15 min left on 1 worker(s)" in out
+    _cell(tmp_path, "q20", 20, 2, log=[(9950, 1.0), (9960, 2.0)])       # and 40 updates more: 4 s
+    out = _status(tmp_path, "--workers", "100")
+    assert "at most 9 s left on 100 worker(s)" in out                   # (900 + 4) / 100
 
 
 def test_nothing_measured_is_unknown_not_zero(tmp_path):

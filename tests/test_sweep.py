@@ -102,9 +102,11 @@ def test_rerun_reuses_exact_cells_and_changed_settings_make_new_ones(tmp_path, c
             "--cells", "rnn", "gru", "--eval-every", "10", "--max-updates", "20", "--out", str(out), *SMALL]
     assert main(base + ["--dry-run"]) == 0
     text = capsys.readouterr().out
-    assert "4 cells, 0 already done, 4 to run" in text and "estimate: at most" in text
+    assert "4 cells, 0 already done, 4 to run" in text and "estimate: about" in text
+    assert "at most" not in text.split("estimate:")[1]                    # a measured estimate, not a bound
     assert not _cells(out)                                                 # a dry run runs nothing
     assert main(base) == 0
+    assert not (out / sweep.LOCK_FILE).exists()                            # the sweep's lock is released
     text = capsys.readouterr().out
     assert "T=10" in text and "T=12" in text and "smart-tanh  msgd-cr" in text and "gru         msgd-cr" in text
     first = _rows(out)
@@ -125,7 +127,11 @@ def test_rerun_reuses_exact_cells_and_changed_settings_make_new_ones(tmp_path, c
     assert len(second) == 2 and {r["task"] for r in second} == {"addition"} and {r["lr"] for r in second} == {"0.5"}
     assert not {r["key"] for r in second} & {r["key"] for r in first}
     assert len(_cells(out)) == 6                                           # the old cells stay on disk
-    assert "Success rate (addition" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "Success rate (addition" in captured.out
+    # the rnn cells of the first sweep have the same names: said, not silently passed over
+    assert f"2 finished cells in {out} belong to another plan (" in captured.err
+    assert "lr 0.01, task temporal_order" in captured.err and "not reused, kept" in captured.err
 
     assert main(base) == 0                                                 # the first sweep again: reused
     assert _rows(out) == first and len(_cells(out)) == 6
