@@ -40,7 +40,10 @@ start figure7.sh figure7.log
 start figure7_t20.sh figure7_t20.log
 start generalization.sh generalization.log
 start after_generalization.sh memorization.log
-sleep 30     # the scripts' Python processes (and the sweep's worker) have started by now
-for p in $(pgrep -f "/work/(fig7|gen8|gen9)/.venv/"); do
+# An autogroup is a session's (setsid): setting it through the script's own process covers every
+# process the script starts later too (a queued sweep that starts hours from now included).
+sleep 2
+for p in $(pgrep -f "[ /](figure7|figure7_t20|generalization|after_generalization|memorization)\.sh") \
+         $(pgrep -f "/work/(fig7|gen8|gen9)/.venv/"); do
   echo 19 > "/proc/$p/autogroup" 2> /dev/null || true
 done

@@ -634,12 +634,7 @@ class ReduceLROnPlateau:
     def state_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer"}
 
-    def load_state_dict(self, state: dict) -> None:
-        missing = sorted(set(self.state_dict()) - set(state))
-        if missing:
-            raise ValueError(f"ReduceLROnPlateau.load_state_dict: {missing[0]!r} is missing; load what "
-                             f"a ReduceLROnPlateau's state_dict() returned")
-        self.__dict__.update({k: v for k, v in state.items() if k != "optimizer"})
+    load_state_dict = LRScheduler.load_state_dict
 
 
 # ``mg.optim.lr_scheduler.StepLR`` and ``from minigrad.optim.lr_scheduler import StepLR``, as in torch
