@@ -8,6 +8,7 @@ Evaluations are left out (they are the same forward passes either way, and run e
 updates).  Temporal order, the paper's settings (50 tanh units, smart tanh, batch 20).
 
     python bench/packed.py --lengths 20 100 --sizes 1 5 10 20 --json bench/packed.json
+    python bench/packed.py --device cuda --dtypes float32 --sizes 1 10 100 --json packed_cuda.json   # issue 17
 
 Prints, per (length, dtype, method, S): ms per update of the pack, of S separate runs, and the
 throughput ratio (separate time / packed time: how many times more updates per second per model).
@@ -40,22 +41,27 @@ from tasks.train import Trainer, TrainConfig, keep_freed_memory  # noqa: E402
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def timed(fn, updates, clock=time.perf_counter):
+def timed(fn, updates, clock=time.perf_counter, sync=lambda: None):
+    """Seconds per call of ``fn``; ``sync`` waits for the device's queued work (a GPU runs
+    asynchronously: without it the clock would stop before the work is done)."""
+    sync()
     start = clock()
     for _ in range(updates):
         fn()
+    sync()
     return (clock() - start) / updates
 
 
-def measure(length, dtype, method, S, updates, repeats, clock="wall", program_only=False):
-    configs = [TrainConfig.for_task("temporal_order", length=length, method=method, seed=s, dtype=dtype)
-               for s in range(S)]
+def measure(length, dtype, method, S, updates, repeats, clock="wall", program_only=False, device="cpu"):
+    configs = [TrainConfig.for_task("temporal_order", length=length, method=method, seed=s, dtype=dtype,
+                                    device=device) for s in range(S)]
     pack = PackedTrainer(configs)
     everyone = list(range(S))
     alone = [Trainer(c) for c in configs]
     c = pack.config
     batch = pack._batch(pack._train_rngs(everyone), c.batch_size)
-    alpha = mg.tensor([0.5] * S, dtype=pack.params[0].dtype) if method == "msgd-cr" else None
+    alpha = mg.tensor([0.5] * S, dtype=pack.params[0].dtype, device=device) if method == "msgd-cr" else None
+    sync = mg.get_backend(device).synchronize
 
     def packed_update():
         if program_only:                        # the traced program alone: no data, no SGD step
@@ -74,8 +80,9 @@ def measure(length, dtype, method, S, updates, repeats, clock="wall", program_on
     for r in range(repeats):                    # interleaved, alternating which goes first
         pair = [(packed, packed_update), (separate, separate_updates)]
         for times, fn in (pair if r % 2 == 0 else pair[::-1]):
-            times.append(timed(fn, updates, CLOCKS[clock]))
-    return {"length": length, "dtype": dtype, "method": method, "S": S, "updates": updates, "repeats": repeats,
+            times.append(timed(fn, updates, CLOCKS[clock], sync))
+    return {"length": length, "dtype": dtype, "method": method, "S": S, "device": device, "updates": updates,
+            "repeats": repeats,
             "clock": clock, "program_only": program_only,
             "packed_ms": [1e3 * t for t in packed], "separate_ms": [1e3 * t for t in separate],
             "best_ratio": min(separate) / min(packed), "median_ratio": float(np.median(separate) / np.median(packed))}
@@ -95,6 +102,7 @@ def main(argv=None):
     p.add_argument("--program-only", action="store_true",
                    help="time the pack's traced program alone (forward, BPTT, Omega, clipping: no data, no "
                         "SGD step, no Python around it): separate time / this is the most packing can give")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda (a GPU, through CuPy) or strict")
     p.add_argument("--json")
     args = p.parse_args(argv)
     rows = []
@@ -103,7 +111,8 @@ def main(argv=None):
         for dtype in args.dtypes:
             for method in args.methods:
                 for S in args.sizes:
-                    r = measure(length, dtype, method, S, args.updates, args.repeats, args.clock, args.program_only)
+                    r = measure(length, dtype, method, S, args.updates, args.repeats, args.clock, args.program_only,
+                                args.device)
                     rows.append(r)
                     print(f"{length:>4} {dtype:>8} {method:>8} {S:>3} {min(r['packed_ms']):>10.2f} "
                           f"{min(r['separate_ms']):>12.2f} {r['best_ratio']:>11.2f} {r['median_ratio']:>7.2f}", flush=True)
