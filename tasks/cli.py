@@ -197,11 +197,7 @@ def cmd_evaluate(args):
     _at_least(1, size=args.size)
     _check_checkpoint(args.checkpoint)
     require_checkpoint_of(args.checkpoint, "train", "minigrad evaluate")
-    trainer = Trainer.from_checkpoint(args.checkpoint)
-    dynamics.require_finite(trainer, args.checkpoint)
-    if args.device:
-        trainer.model.to(args.device)
-        trainer.config.device = args.device
+    trainer = dynamics.load_for_inspection(args.checkpoint, args.device, float64=False)
     c = trainer.config
     for length in args.lengths:
         if length < trainer.task.min_length:
@@ -462,13 +458,7 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     from viz import plots
     trainers = []                               # every checkpoint read and checked before any work
     for checkpoint in checkpoints:
-        trainer = Trainer.from_checkpoint(checkpoint)
-        dynamics.require_finite(trainer, checkpoint)
-        if device:                              # the model and the sampler's batches (as minigrad evaluate)
-            trainer.model.to(device)
-            trainer.config.device = device
-        trainer.model.to(dtype="float64")       # a float64 copy: the loaded model, not the file
-        trainer.config.dtype = "float64"
+        trainer = dynamics.load_for_inspection(checkpoint, device)
         if len(trainer.model.layers) != 1:
             raise RunError("minigrad jacobian draws one-layer models")
         if length < trainer.task.min_length:

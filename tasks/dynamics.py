@@ -154,17 +154,26 @@ def _trainer(args, init: str, method: str, updates: int, progress: bool = False)
     return trainer
 
 
-def _loaded(path, device) -> Trainer:
-    require_checkpoint_of(path, "train", "minigrad dynamics")
+def load_for_inspection(path, device=None, float64: bool = True) -> Trainer:
+    """The trained run of ``path`` for evaluate, jacobian and dynamics: its weights checked
+    finite, on ``device`` if given (the model and the sampler's batches; else the device it was
+    trained on) and, with ``float64``, converted to float64 (the loaded copy, not the file)."""
     trainer = Trainer.from_checkpoint(path)
     require_finite(trainer, path)
-    if len(trainer.model.layers) != 1:
-        raise RunError(f"{path}: minigrad dynamics reads one-layer models")
-    if device:                                  # else the device it was trained on (as minigrad evaluate)
+    if device:
         trainer.model.to(device)
         trainer.config.device = device
-    trainer.model.to(dtype="float64")
-    trainer.config.dtype = "float64"
+    if float64:
+        trainer.model.to(dtype="float64")
+        trainer.config.dtype = "float64"
+    return trainer
+
+
+def _loaded(path, device) -> Trainer:
+    require_checkpoint_of(path, "train", "minigrad dynamics")
+    trainer = load_for_inspection(path, device)
+    if len(trainer.model.layers) != 1:
+        raise RunError(f"{path}: minigrad dynamics reads one-layer models")
     return trainer
 
 

@@ -60,7 +60,8 @@ from minigrad.nn import Module, Parameter
 from rnn import regularizer
 from rnn.cells import LeakyRNNCell, RNNCell
 
-from .runfiles import RunFiles, check_out_folder, count, natural, part, positive, read_run_checkpoint, require
+from .runfiles import (RunFiles, check_out_folder, count, natural, part, positive, read_run_checkpoint,
+                       refuse_resume_with_force, require)
 from .train import METHODS, REGULARIZED, SCHEDULES, STOP_SIGNALS, RunError, Trainer, keep_freed_memory
 
 LN2 = math.log(2.0)
@@ -559,9 +560,7 @@ def prepare_folders(configs, out, resume: bool, force: bool) -> list:
     cannot be written, a folder holding a run without --resume or --force, --resume with no
     checkpoint to resume from or with a checkpoint of another command."""
     out = check_out_folder(out)
-    if resume and force:
-        raise RunError("--resume and --force contradict each other: --resume continues the runs in "
-                       f"{out}, --force deletes them and starts over; pass one of them")
+    refuse_resume_with_force(out, resume, force)
     prepared = []
     for config in configs:                                  # refuse before anything trains
         folder = out / config.method

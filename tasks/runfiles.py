@@ -321,15 +321,20 @@ def part(arrays: dict, prefix: str) -> dict:
     return {k[len(prefix) + 1:]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
 
 
+def refuse_resume_with_force(out, resume: bool, force: bool) -> None:
+    """--resume continues the runs in ``out``, --force deletes them: both at once is refused."""
+    if resume and force:
+        raise RunError("--resume and --force contradict each other: --resume continues the runs in "
+                       f"{out}, --force deletes them and starts over; pass one of them")
+
+
 def open_run(out, resume: bool, force: bool, made=("checkpoint.npz", "log.jsonl", "config.json")) -> Path | None:
     """Where a training command starts, in ``out``: with ``resume``, the checkpoint to continue
     from (it must exist); else None, after refusing a folder that already holds a run unless
     ``force``, which deletes the files a run makes (``made``) and any leftover temporary file."""
     out = check_out_folder(out)
     checkpoint = out / "checkpoint.npz"
-    if resume and force:
-        raise RunError("--resume and --force contradict each other: --resume continues the run in "
-                       f"{out}, --force deletes it and starts over; pass one of them")
+    refuse_resume_with_force(out, resume, force)
     if resume:
         if not checkpoint.exists():
             raise RunError(f"--resume: {out} holds no checkpoint.npz to resume from")
