@@ -43,7 +43,7 @@ class Product:
     __slots__ = ("a", "g", "shape")
 
     def __init__(self, a, g):
-        self.a, self.g, self.shape = a, g, a.shape[:-1] + (g.shape[-1],)
+        self.a, self.g, self.shape = a, g, a.shape[:-2] + (a.shape[-1], g.shape[-1])
 
     def evaluate(self):
         return _wrap(_transposed(self.g.backend, self.a._data) @ self.g._data, self.g.backend)

@@ -419,8 +419,10 @@ def sum_to(g: Tensor, shape) -> Tensor:
     shape = tuple(shape)
     if g.shape == shape:
         return g
-    if g.ndim < len(shape):
-        raise ValueError(f"cannot sum a cotangent of shape {g.shape} down to {shape}")
+    lead = g.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:])):
+        raise ValueError(f"sum_to: cannot sum shape {g.shape} down to {shape}: {shape} does not broadcast "
+                         f"to {g.shape} (each of its axes must be 1 or equal to the matching last axes of g)")
     return sum_to_(g, shape=shape)
 
 

@@ -84,6 +84,10 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
                       create_graph=create_graph, inputs=inputs, immediate=immediate)
     for x, g in zip(inputs, result):
         if g is None and not allow_unused:
+            if not x.requires_grad:
+                raise RuntimeError(f"grad: an input of shape {x.shape} does not require grad, so no "
+                                   "gradient was recorded for it: make it with requires_grad=True "
+                                   "(or call x.requires_grad_() before the forward pass)")
             raise RuntimeError(f"grad: an input of shape {x.shape} was not used to compute the "
                                "outputs; pass allow_unused=True to get None for it "
                                "(or materialize_grads=True to get zeros)")

@@ -17,7 +17,8 @@ from .tensor import BuiltinNames, Tensor, _as_cotangent, _shape, full, tensor
 
 
 def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
-    """Add d(self)/d(leaf) . grad into ``.grad`` of every leaf this tensor depends on.
+    """Add ``grad · d(self)/d(leaf)`` (the vector-Jacobian product) into ``.grad`` of every leaf
+    with ``requires_grad`` that this tensor depends on.
 
     ``grad`` is the cotangent of ``self`` (same shape); it may be omitted for a
     one-element tensor (then 1).  The graph is released afterwards unless

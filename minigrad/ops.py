@@ -804,8 +804,9 @@ def _matmul(xp, a, b):
                         "silently: convert one operand with .astype()")
     return xp.matmul(a, b)
 _matmul.defvjp(lambda g, out, a, b: product_transposed(g, b),      # ḡ bᵀ
-               lambda g, out, a, b: transposed_product(a, g) if a.shape[:-2] == b.shape[:-2]   # aᵀ ḡ,
-               else a.mT @ g)         # deferred (accumulate.Product); b broadcast: sum_to reduces it
+               lambda g, out, a, b: (transposed_product(a, g)      # aᵀ ḡ, deferred (accumulate.Product)
+                                     if a.shape[:-2] == b.shape[:-2]
+                                     else a.mT @ g))               # b broadcast: sum_to then reduces aᵀ ḡ
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:

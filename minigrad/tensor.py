@@ -6,7 +6,7 @@ A Tensor holds
 * ``requires_grad`` whether gradients should flow to it,
 * ``grad``          its gradient after ``backward()`` (a Tensor; *accumulated*, see below),
 * ``_node``         the :class:`~minigrad.autograd.Node` that made it (``None`` for a leaf),
-* ``_version``      how many times its data was changed in place (see below).
+* ``_version``      ``[count, stamp]`` of the in-place changes of its data (see below).
 
 This file says what a Tensor *is*.  What you can do with one (``+ - * / ** @``, ``.tanh()``,
 ``.sum()``, ``.backward()``) is built in the modules above it and attached to the class in

@@ -6,7 +6,8 @@
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha
 ``jacobian``   JacobianChain: per-step Jacobians, their products, norms, spectra, dE/ds_k
 ``packed``     many models as one: parameters stacked along a leading model axis
-``attention``  seq2seq with additive (Bahdanau) attention: Embedding, Encoder, AdditiveAttention, Decoder, Seq2Seq
+``attention``  seq2seq with additive (Bahdanau) or dot-product attention: Embedding, Encoder, AdditiveAttention,
+               DotProductAttention, Decoder, Seq2Seq
 ``ntm``        Neural Turing Machine: content/location addressing, read, write (Graves et al. 2014)
 ``dynamics``   the one-unit map's fixed points and bifurcations, RNN fixed points, Lyapunov exponents
 ``esn``        Echo State Network with a ridge-regression or gradient-trained readout
@@ -22,5 +23,5 @@ from .dynamics import find_fixed_points, largest_lyapunov_exponent, lyapunov_spe
 from .esn import ESN
 from .packed import finite_per_model, model_count, stack_models, unstack_into
 from . import ntm
-from .attention import AdditiveAttention, Decoder, Embedding, Encoder, Seq2Seq
+from .attention import AdditiveAttention, Decoder, DotProductAttention, Embedding, Encoder, Seq2Seq
 from .ntm import NTM, FeedForwardController

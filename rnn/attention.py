@@ -10,7 +10,9 @@ The pieces, each one a Module::
 
     Embedding           tokens -> vectors:           E[y]
     Encoder             source -> annotations h_j:   a GRU or LSTM, optionally bidirectional
-    AdditiveAttention   (s_{i-1}, h_1..h_S) -> context c_i and weights a_i1..a_iS
+    AdditiveAttention   (s_{i-1}, h_1..h_S) -> context c_i and weights a_i1..a_iS   (the default)
+    DotProductAttention the same, scored by a dot product of projections (``score="dot"``), divided
+                        by √size (``score="scaled_dot"``)
     Decoder             one output step:             s_i = GRU([E y_{i-1}; c_i], s_{i-1})
     Seq2Seq             all of it: teacher forcing (``forward``) and greedy decoding (``greedy``)
 
@@ -186,6 +188,62 @@ class AdditiveAttention(Module):
         return context, weights
 
 
+class DotProductAttention(Module):
+    r"""Dot-product attention of a query s over annotations h_1..h_S (Luong, Pham & Manning 2015,
+    "general" score; scaled as in Vaswani et al. 2017, "Attention is all you need"):
+
+        q = s W_q,   k_j = h_j W_k                  query and keys, projected to ``size``
+        e_j = q · k_j / √size                        (``scaled=True``; q · k_j when False)
+        a_j = exp(e_j) / Σ_k exp(e_k)               softmax over the source positions
+        c   = Σ_j a_j h_j                            context vector
+
+    Why the √size: with q and k_j of independent entries of variance 1, q · k_j has variance
+    ``size``, so unscaled scores grow with the width, the softmax saturates on one position and
+    its gradient (a_j (δ_jk - a_k)) vanishes; divided by √size the scores keep variance 1.
+    Padding is masked as in :class:`AdditiveAttention`: e_j = -inf, a_j exactly 0.  The
+    projections make the query and the annotations comparable when their sizes differ (a
+    bidirectional encoder's 2 n_h against the decoder's n_s).
+    """
+
+    def __init__(self, query_size: int, key_size: int, size: int, scaled: bool = True, seed=0, dtype=None,
+                 device=None):
+        rng = np.random.default_rng(seed)
+        u = initializers.uniform_default
+        self.query_size, self.key_size, self.size, self.scaled = query_size, key_size, size, scaled
+        self.W_q = _param(u((query_size, size), query_size, rng), "W_q", dtype, device)
+        self.W_k = _param(u((key_size, size), key_size, rng), "W_k", dtype, device)
+
+    def memory(self, annotations, mask) -> Memory:
+        """Annotations (S, B, n_h) and mask (S, B), time-major, made batch-major with their keys h_j W_k."""
+        values = mg.swapaxes(annotations, 0, 1)                        # (B, S, n_h)
+        padding = mg.swapaxes(mask, 0, 1) == False  # noqa: E712  (elementwise: not a real token)
+        return Memory(values, values @ self.W_k, padding)
+
+    def forward(self, query, memory: Memory):
+        """``query`` (B, n_s); returns (context (B, n_h), weights (B, S))."""
+        q = query @ self.W_q                                             # (B, size)
+        scores = mg.einsum("bsa,ba->bs", memory.keys, q)                 # q · k_j, (B, S)
+        if self.scaled:
+            scores = scores / float(np.sqrt(self.size))
+        scores = mg.masked_fill(scores, memory.padding, -np.inf)         # padding: e_j = -inf
+        weights = mg.softmax(scores, axis=-1)
+        context = (weights[:, None, :] @ memory.values)[:, 0, :]         # Σ_j a_j h_j, (B, n_h)
+        return context, weights
+
+
+SCORES = ("additive", "dot", "scaled_dot")
+
+
+def make_attention(score: str, query_size: int, key_size: int, size: int, seed=0, dtype=None, device=None):
+    """The attention of a ``score``: "additive" (Bahdanau), "dot" or "scaled_dot" (dot products)."""
+    if score == "additive":
+        return AdditiveAttention(query_size, key_size, size, seed=seed, dtype=dtype, device=device)
+    if score in ("dot", "scaled_dot"):
+        return DotProductAttention(query_size, key_size, size, scaled=score == "scaled_dot", seed=seed,
+                                   dtype=dtype, device=device)
+    raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
+
+
 class Decoder(Module):
     r"""One output step of the attention decoder (Bahdanau et al., appendix A.2, with a GRU):
 
@@ -197,16 +255,20 @@ class Decoder(Module):
     own choice when decoding).  The first state is made from the encoder's summary:
     ``s_0 = tanh(summary W_init + b_init)``.  (The paper's output layer is a maxout over
     [s_i; E y_{i-1}; c_i]; a linear layer over [s_i; c_i] is enough for the tasks here.)
+    ``score`` chooses the attention: "additive" (the paper's), "dot" or "scaled_dot"
+    (:class:`DotProductAttention`).
     """
 
     def __init__(self, vocabulary: int, embed: int, hidden: int, annotation_size: int, attention_size: int,
-                 seed=0, dtype=None, device=None):
+                 seed=0, dtype=None, device=None, score: str = "additive"):
+        if score not in SCORES:
+            raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
         rng = np.random.default_rng(seed)
         u = initializers.uniform_default
         self.vocabulary, self.hidden = vocabulary, hidden
         self.embedding = Embedding(vocabulary, embed, seed=rng, dtype=dtype, device=device)
-        self.attention = AdditiveAttention(hidden, annotation_size, attention_size, seed=rng, dtype=dtype,
-                                           device=device)
+        self.attention = make_attention(score, hidden, annotation_size, attention_size, seed=rng, dtype=dtype,
+                                        device=device)
         self.cell = GRUCell(embed + annotation_size, hidden, seed=rng, dtype=dtype, device=device)
         self.W_init = _param(u((annotation_size, hidden), hidden, rng), "W_init", dtype, device)
         self.b_init = _param(np.zeros(hidden), "b_init", dtype, device)
@@ -237,18 +299,21 @@ class Seq2Seq(Module):
     ``y_i = argmax o_i``, starting from BOS.
 
     ``Seq2Seq(source_vocabulary, target_vocabulary, embed=16, hidden=32, attention=32,
-    cell="gru", bidirectional=True, pad=0, bos=1)``; the source's padding token is ``pad``.
+    cell="gru", bidirectional=True, pad=0, bos=1, score="additive")``; the source's padding
+    token is ``pad``; ``score`` is the attention's: "additive", "dot" or "scaled_dot".
     """
 
     def __init__(self, source_vocabulary: int, target_vocabulary: int, embed: int = 16, hidden: int = 32,
                  attention: int = 32, cell: str = "gru", bidirectional: bool = False, pad: int = 0, bos: int = 1,
-                 seed=0, dtype=None, device=None):
+                 seed=0, dtype=None, device=None, score: str = "additive"):
+        if score not in SCORES:
+            raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
         rng = np.random.default_rng(seed)
         self.pad, self.bos = pad, bos
         self.encoder = Encoder(source_vocabulary, embed, hidden, cell, bidirectional, seed=rng, dtype=dtype,
                                device=device)
         self.decoder = Decoder(target_vocabulary, embed, hidden, self.encoder.size, attention, seed=rng,
-                               dtype=dtype, device=device)
+                               dtype=dtype, device=device, score=score)
 
     def source_mask(self, source):
         """True at real tokens, False at padding: (S, B) boolean, on the device."""

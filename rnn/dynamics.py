@@ -208,8 +208,11 @@ def one_unit_basin_boundary_w(x0: float, b: float) -> float:
     (:func:`one_unit_folds_in_w`), where the attractor x0 runs to appears or vanishes.
     """
     x0, b = float(x0), float(b)
-    w = (x0 - b) / sigmoid(x0)
-    if not (w > 0 and (x0 - b) * (1.0 - sigmoid(x0)) > 1.0):
+    s = sigmoid(x0)
+    if s == 0.0:                                       # σ(x0) underflows (x0 < -745): w would be infinite
+        return float("nan")
+    w = (x0 - b) / s
+    if not (w > 0 and math.isfinite(w) and (x0 - b) * (1.0 - s) > 1.0):
         return float("nan")
     return float(w)
 

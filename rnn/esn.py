@@ -4,8 +4,10 @@ Reservoir update, as in reservoirpy (row vectors, leak rate ``lr``):
 
     x_t = (1 - lr) x_{t-1} + lr tanh(u_t W_in + x_{t-1} W + b)
 
-``W`` is sparse (``connectivity``) and rescaled to the requested spectral radius; ``W_in`` and
-``b`` are uniform in [-1, 1] times ``input_scaling`` and ``bias_scaling``.  The reservoir is
+``W`` is sparse (``connectivity``; drawn again while the draw is nilpotent, which a small or
+very sparse reservoir often is, as its spectral radius 0 cannot be rescaled) and rescaled to the
+requested spectral radius; ``W_in`` and ``b`` are uniform in [-1, 1] times ``input_scaling`` and
+``bias_scaling``.  The reservoir is
 fixed but part of the model's state: ``W``, ``W_in`` and ``b`` are Parameters with
 ``requires_grad`` off (never trained, but saved, loaded and moved by ``to()`` with the readout),
 and ``state_dict()`` also holds the leak rate ``lr``, so that a saved ESN predicts the same
@@ -27,20 +29,42 @@ from minigrad.nn import CheckpointError, Module, Parameter
 from .init import scale_to_spectral_radius
 
 
+def _sparse_reservoir(units: int, connectivity: float, rng, tries: int = 1000) -> np.ndarray:
+    """A (units, units) matrix with N(0, 1) entries kept with probability ``connectivity``, drawn
+    again (from the same generator) while it is nilpotent: a sparse random matrix whose nonzeros
+    form no cycle (likely for a few units or a low connectivity: 5 units at the default 0.1)
+    has spectral radius 0 and cannot be rescaled to any other.  A first draw that is not
+    nilpotent is kept as it is (the same reservoir for a seed as without redrawing)."""
+    for _ in range(tries):
+        W = rng.standard_normal((units, units)) * (rng.random((units, units)) < connectivity)
+        if not W.any():
+            W[rng.integers(units), rng.integers(units)] = 1.0
+        if np.max(np.abs(np.linalg.eigvals(W))) > 1e-8 * np.max(np.abs(W)):
+            return W
+    raise ValueError(f"connectivity {connectivity} is too low for {units} units: every draw of the reservoir "
+                     "was nilpotent (spectral radius 0); raise connectivity")
+
+
 class ESN(Module):
     def __init__(self, n_in: int, units: int = 100, spectral_radius: float = 0.9, lr: float = 1.0,
                  input_scaling: float = 1.0, connectivity: float = 0.1, bias_scaling: float = 0.0,
                  ridge: float = 1e-6, seed=0, dtype=None, device=None):
+        for name, value in (("n_in", n_in), ("units", units)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
         if not 0 < lr <= 1:
             raise ValueError(f"leak rate lr must be in (0, 1], got {lr}")
         if not 0 < connectivity <= 1:
             raise ValueError(f"connectivity must be in (0, 1], got {connectivity}")
-        if ridge < 0:
+        if not ridge >= 0:
             raise ValueError(f"ridge must be >= 0, got {ridge}")
+        if not (spectral_radius >= 0 and np.isfinite(spectral_radius)):
+            raise ValueError(f"spectral_radius must be a finite number >= 0, got {spectral_radius}")
+        for name, value in (("input_scaling", input_scaling), ("bias_scaling", bias_scaling)):
+            if not np.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         rng = np.random.default_rng(seed)
-        W = rng.standard_normal((units, units)) * (rng.random((units, units)) < connectivity)
-        if not W.any():
-            W[rng.integers(units), rng.integers(units)] = 1.0
+        W = _sparse_reservoir(units, connectivity, rng)
         W = scale_to_spectral_radius(W, spectral_radius)
         dtype = dtype or mg.get_backend(device).default_float
         self.n_in, self.units, self.lr, self.ridge = n_in, units, lr, ridge
@@ -62,16 +86,33 @@ class ESN(Module):
             raise ValueError(f"inputs must have shape (T, {self.n_in}) or (T, B, {self.n_in}), got {inputs.shape}")
         return inputs
 
+    def _state(self, state, batch):
+        """The start state: zeros, or ``state`` (an array or tensor of shape (B, units))."""
+        if state is None:
+            return mg.zeros((batch, self.units), dtype=self.W.dtype, device=self.W.device)
+        if not isinstance(state, mg.Tensor):
+            state = mg.tensor(np.asarray(state, dtype=float), dtype=self.W.dtype, device=self.W.device)
+        if tuple(state.shape) != (batch, self.units):
+            raise ValueError(f"state must have shape ({batch}, {self.units}) (batch, units), got {tuple(state.shape)}")
+        return state.detach()
+
     def run(self, inputs, state=None):
-        """Reservoir states for ``inputs`` (T, B, n_in) or (T, n_in): a (T, B, units) tensor."""
+        """Reservoir states for ``inputs`` (T, B, n_in) or (T, n_in), from ``state`` (B, units)
+        (zeros by default): a (T, B, units) tensor, x_1 ... x_T."""
         u = self._sequence(inputs)
         with mg.no_grad():
-            x = mg.zeros((u.shape[1], self.units), dtype=self.W.dtype, device=self.W.device) if state is None else state
+            x = self._state(state, u.shape[1])
             states = []
             for t in range(u.shape[0]):
                 x = x + self.lr * ((u[t] @ self.W_in + x @ self.W + self.b).tanh() - x)
                 states.append(x)
         return mg.stack(states)
+
+    @staticmethod
+    def _check_washout(washout, T):
+        if isinstance(washout, bool) or not isinstance(washout, (int, np.integer)) or not 0 <= washout < T:
+            raise ValueError(f"washout must be an integer in 0..{T - 1} (steps left out of the {T} of the "
+                             f"inputs), got {washout!r}")
 
     @staticmethod
     def _design(states, washout):
@@ -82,17 +123,30 @@ class ESN(Module):
         """Ridge-regression readout: W_out = (XᵀX + ridge I)⁻¹ XᵀY over the states after
         ``washout`` steps (X has a leading column of ones for the bias), solved on the device."""
         states = self.run(inputs)
+        self._check_washout(washout, states.shape[0])
         X = self._design(states, washout)
         Y = self._targets(targets, states.shape[:2])[washout:].reshape(X.shape[0], -1)
         with mg.no_grad():
             A = X.T @ X + self.ridge * mg.eye(X.shape[1], dtype=X.dtype, device=X.device)
             rhs = X.T @ Y
             xp = A.backend
-            self.W_out = Parameter(mg.Tensor(xp.linalg.solve(A.data, rhs.data), device=X.device), name="W_out")
+            try:
+                solution = xp.linalg.solve(A.data, rhs.data)
+            except Exception as e:                 # numpy's or cupy's LinAlgError
+                if "singular" not in str(e).lower():
+                    raise
+                raise ValueError(f"the ridge system is singular (ridge {self.ridge:g}, {X.shape[0]} samples for "
+                                 f"{X.shape[1]} readout weights per output): use ridge > 0") from None
+            self.W_out = Parameter(mg.Tensor(solution, device=X.device), name="W_out")
         return self
 
     def _targets(self, targets, lead):
+        """Targets as (T, B, n_out): given as (T, B, n_out), (T, B), (T, n_out) (B = 1) or (T,)."""
         Y = targets if isinstance(targets, mg.Tensor) else mg.tensor(np.asarray(targets), dtype=self.W.dtype, device=self.W.device)
+        T, B = lead
+        if Y.ndim == 0 or Y.shape[0] != T or Y.size % (T * B):
+            raise ValueError(f"targets must have one row per input step, shape ({T}, {B}, n_out), ({T}, {B})"
+                             f"{f' or ({T}, n_out)' if B == 1 else ''}, got {tuple(Y.shape)}")
         if Y.shape[:len(lead)] != tuple(lead):
             Y = Y.reshape(tuple(lead) + (-1,))
         return Y
@@ -145,6 +199,7 @@ class ESN(Module):
     def fit_gradient(self, inputs, targets, washout: int = 0, steps: int = 500, lr: float = 0.1):
         """Train the readout by gradient descent on the mean squared error (through the engine)."""
         states = self.run(inputs)
+        self._check_washout(washout, states.shape[0])
         X = self._design(states, washout)
         Y = self._targets(targets, states.shape[:2])[washout:].reshape(X.shape[0], -1)
         self.W_out = Parameter(mg.zeros((X.shape[1], Y.shape[1]), dtype=X.dtype, device=X.device), name="W_out")

@@ -331,6 +331,13 @@ class NTM(Module):
         if not isinstance(inputs, mg.Tensor) or inputs.ndim != 3 or inputs.shape[-1] != self.n_in:
             shape = inputs.shape if isinstance(inputs, mg.Tensor) else type(inputs).__name__
             raise ValueError(f"NTM inputs must be a Tensor of shape (T, B, {self.n_in}), got {shape}")
+        if inputs.shape[0] < 1 or inputs.shape[1] < 1:
+            raise ValueError(f"NTM inputs (T, B, {self.n_in}) need at least one step and one sequence, "
+                             f"got shape {inputs.shape}")
+        wanted = (inputs.shape[1], self.slots, self.width)
+        if memory is not None and tuple(getattr(memory, "shape", ())) != wanted:
+            raise ValueError(f"NTM initial memory must have shape (B, N, M) = {wanted}, "
+                             f"got {getattr(memory, 'shape', type(memory).__name__)}")
         state = self.initial_state(inputs.shape[1], memory)
         record, outputs = NTMRecord(), []
         for t in range(inputs.shape[0]):

@@ -24,7 +24,12 @@ N(0, 0.1); the training text cut into B = 20 parallel streams read 200 character
 the hidden state carried from one segment to the next (truncated BPTT over 200 steps; zeroed
 at the start of each pass); the cost summed over the 200 steps, mu = 45;
 alpha_t = alpha_0 / (1 + t / 2800) per update.  Evaluation: bits per character on held-out
-text read the same way (64 streams, state carried throughout).
+text read the same way (64 streams, state carried throughout): the cross-entropy in nats of
+every predicted character, averaged, / ln 2.
+
+**Ahead** (``--ahead K``, Table 1's "5th character ahead" row with K = 5): the input at step t
+is character t, the target character t + K (K = 1: the next character); the state is carried
+as for K = 1, and a stream's first K characters are never targets.
 """
 from __future__ import annotations
 
@@ -50,6 +55,7 @@ NEWLINE = "\n"
 VOCAB = NEWLINE + ALPHABET                    # code 0 is the newline
 SPLITS = ("train", "valid", "test")
 EVAL_STREAMS = 64
+PAPER_ROWS = {1: "PTB next char", 5: "PTB 5th char ahead"}     # Table 1's rows, by --ahead
 _CODE = {ch: i for i, ch in enumerate(VOCAB)}
 
 
@@ -163,28 +169,36 @@ class CharData:
     carry = True
     unit = "bits per character"
 
-    def __init__(self, corpus: dict, segment: int = 200, description: str = ""):
+    def __init__(self, corpus: dict, segment: int = 200, description: str = "", ahead: int = 1):
+        if isinstance(ahead, bool) or not isinstance(ahead, (int, np.integer)) or ahead < 1:
+            raise RunError(f"--ahead must be a positive integer (1: the next character), got {ahead!r}")
         for s in SPLITS:
-            if len(corpus.get(s, ())) < 2:
-                raise RunError(f"the {s} split holds no text")
-        self.corpus, self.segment, self.description = corpus, segment, description
+            if len(corpus.get(s, ())) < ahead + 1:
+                raise RunError(f"the {s} split holds no text" if len(corpus.get(s, ())) < 2 else
+                               f"the {s} split ({len(corpus[s])} characters) is too short to predict "
+                               f"{ahead} characters ahead")
+        self.corpus, self.segment, self.description, self.ahead = corpus, segment, description, ahead
         self._streams = None
 
     def updates_per_epoch(self, batch: int) -> int:
         n = len(self.corpus["train"]) // batch
-        return max((n - 1) // self.segment, 1)
+        return max((n - self.ahead) // self.segment, 1)
 
     def batch(self, update: int, batch: int, seed: int):
-        """Segment ``update mod per-epoch`` of the B streams: one-hot inputs (S, B, V), integer
-        targets (S, B); ``reset`` at the first segment of a pass."""
+        """Segment ``update mod per-epoch`` of the B streams: one-hot inputs (S, B, V) of
+        characters i*S ... (i+1)*S - 1, integer targets (S, B) the characters ``ahead`` steps
+        later; ``reset`` at the first segment of a pass."""
         if self._streams is None or self._streams.shape[0] != batch:
             self._streams = streams(self.corpus["train"], batch)
-            if self._streams.shape[1] < self.segment + 1:
+            if self._streams.shape[1] < self.segment + self.ahead:
                 raise RunError(f"the training text ({len(self.corpus['train'])} characters) is too short for "
-                               f"{batch} streams of {self.segment}-character segments")
+                               f"{batch} streams of {self.segment}-character segments"
+                               + (f" and targets {self.ahead} ahead" if self.ahead > 1 else ""))
         i = update % self.updates_per_epoch(batch)
-        part = self._streams[:, i * self.segment: (i + 1) * self.segment + 1].T       # (S + 1, B)
-        return one_hot(part[:-1]), part[1:].astype(np.int64), i == 0
+        a, S = self.ahead, self.segment
+        inputs = self._streams[:, i * S:(i + 1) * S].T                              # (S, B)
+        targets = self._streams[:, i * S + a:(i + 1) * S + a].T
+        return one_hot(inputs), targets.astype(np.int64), i == 0
 
     def metric(self, cost: float) -> float:
         """The summed cost of a segment (nats) as bits per character."""
@@ -192,21 +206,26 @@ class CharData:
 
     def evaluate(self, model, split: str, limit: int = 0) -> float:
         """Bits per character on ``split`` (its first ``limit`` characters if ``limit``), read as
-        64 streams of segments with the state carried."""
+        64 streams of segments with the state carried: every character of a stream from the
+        ``ahead``-th on is predicted once, from the characters up to ``ahead`` steps before it."""
         import minigrad as mg
         codes = self.corpus[split]
         if limit:
             codes = codes[:limit]
-        count = max(1, min(EVAL_STREAMS, len(codes) // (self.segment + 1)))
+        a, S = self.ahead, self.segment
+        count = max(1, min(EVAL_STREAMS, len(codes) // (S + a)))
         text = streams(codes, count)
+        n = text.shape[1]
+        if n <= a:
+            raise RunError(f"{len(codes)} characters of {split} are too few to predict {a} characters ahead")
         dtype, device = model.h0.dtype, model.h0.device
         state = mg.zeros((count, model.hidden), dtype=dtype, device=device)
         total, chars = 0.0, 0
         with mg.no_grad():
-            for start in range(0, text.shape[1] - 1, self.segment):
-                part = text[:, start:start + self.segment + 1].T
-                x = mg.tensor(one_hot(part[:-1]), dtype=dtype, device=device)
-                y = mg.tensor(part[1:].astype(np.int64), device=device)
+            for start in range(0, n - a, S):
+                stop = min(start + S, n - a)
+                x = mg.tensor(one_hot(text[:, start:stop].T), dtype=dtype, device=device)
+                y = mg.tensor(text[:, start + a:stop + a].T.astype(np.int64), device=device)
                 logits, runs = model.run(x, state)
                 state = runs[0].final
                 total += mg.cross_entropy(logits, y, reduction="sum").item()
@@ -228,7 +247,8 @@ Character-level language modelling as in the paper's Table 1 (Penn Treebank rows
 of the Python standard library's docstrings (present wherever Python is; lowercased, {len(VOCAB)}
 characters; split 90/5/5 by module).  A sigmoid RNN without biases reads 20 parallel streams
 200 characters at a time, its hidden state carried across segments; the cost is summed over
-the segment and clipped at mu = 45.  Trains each of --methods (msgd, msgd-c, msgd-cr) in turn,
+the segment and clipped at mu = 45.  --ahead 5 predicts the 5th character ahead instead of the
+next one (the paper's second PTB row).  Trains each of --methods (msgd, msgd-c, msgd-cr) in turn,
 each in OUT/METHOD, and prints bits per character (train / valid / test of the best validation
 checkpoint) beside the paper's PTB row."""
 
@@ -237,6 +257,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p, DEFAULTS)
     p.add_argument("--segment", type=int, default=DEFAULTS.segment,
                    help=f"characters per truncated-BPTT segment (default {DEFAULTS.segment})")
+    p.add_argument("--ahead", type=int, default=DEFAULTS.ahead,
+                   help="predict the character this many steps ahead: 1 the next one, 5 the paper's "
+                   f"\"5th character in the future\" row (default {DEFAULTS.ahead})")
     p.add_argument("--alpha-beta", type=float, default=DEFAULTS.alpha_beta,
                    help=f"alpha_t = alpha / (1 + t / beta) per update (default {DEFAULTS.alpha_beta:g})")
     p.add_argument("--eval-limit", type=int, default=DEFAULTS.eval_limit,
@@ -253,7 +276,10 @@ def cmd_charlm(args) -> int:
         raise RunError(f"--max-chars must be at least 2, got {args.max_chars}")
     if args.segment < 1:
         raise RunError(f"--segment must be a positive integer, got {args.segment}")
-    out = Path(args.out or f"runs/charlm-h{args.hidden}-s{args.seed}")
+    if args.ahead < 1:
+        raise RunError(f"--ahead must be a positive integer (1: the next character), got {args.ahead}")
+    ahead = f"-ahead{args.ahead}" if args.ahead > 1 else ""
+    out = Path(args.out or f"runs/charlm-h{args.hidden}-s{args.seed}{ahead}")
     check_before_loading(args, DEFAULTS, "charlm", out)    # before the corpus is read
     corpus = load_corpus(cache=args.cache_dir)
     if args.max_chars:
@@ -261,11 +287,14 @@ def cmd_charlm(args) -> int:
     import platform
     what = (f"Python {platform.python_version()} standard-library docstrings, {len(VOCAB)} characters: "
             + " / ".join(f"{len(corpus[s]):,} {s}" for s in SPLITS))
-    data = CharData(corpus, args.segment, what)
+    if args.ahead > 1:
+        what += f"; predicting the character {args.ahead} ahead"
+    data = CharData(corpus, args.segment, what, ahead=args.ahead)
     configs = config_from_args(args, DEFAULTS, task="charlm", data=what)
     print(what)
     status, results = run_methods(configs, data, out, args.resume, args.force, args.quiet)
     if results:
-        print(results_table(results, ["PTB next char"], "bits per character"))
+        row = PAPER_ROWS.get(args.ahead)
+        print(results_table(results, [row] if row else [], "bits per character"))
         print(f"uniform model: {math.log2(len(VOCAB)):.3f} bits per character; run folders under {out}")
     return status

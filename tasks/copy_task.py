@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -201,8 +202,10 @@ class CopyConfig:
         for name in ("momentum", "decay"):
             if not 0 <= getattr(self, name) < 1:
                 raise RunError(f"--{name} must lie in [0, 1), got {getattr(self, name)}")
-        if self.target_cost < 0:
-            raise RunError(f"--target-cost is in bits per sequence, 0 or more, got {self.target_cost}")
+        if not (self.target_cost >= 0 and math.isfinite(self.target_cost)):      # NaN: a target never met
+            raise RunError(f"--target-cost is in bits per sequence, a finite number 0 or more, got {self.target_cost}")
+        if not (isinstance(self.seed, numbers.Integral) and 0 <= self.seed < 2 ** 63):
+            raise RunError(f"--seed must be an integer from 0 to 2^63 - 1, got {self.seed}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise RunError(f"--max-minutes must be positive, got {self.max_minutes}")
         if any(length < 1 for length in self.test_lengths):
@@ -447,6 +450,7 @@ def add_arguments(p) -> None:
 
 
 OVERRIDABLE = ("max_updates", "max_minutes", "target_cost", "test_lengths", "test_size", "device")
+TESTING = ("test_lengths", "test_size", "device")        # what --checkpoint (test and draw only) reads
 
 
 def _given(args, names) -> dict:
@@ -492,7 +496,13 @@ def cmd_copy(args) -> int:
         path = Path(args.checkpoint)
         if not path.is_file():
             raise RunError(f"--checkpoint {path}: no such file (a copy run folder's checkpoint.npz)")
-        trainer = CopyTrainer.from_checkpoint(path, _given(args, OVERRIDABLE))
+        trainer = CopyTrainer.from_checkpoint(path, _given(args, TESTING))
+        ignored = [f"--{k.replace('_', '-')} {v} (the machine's: {getattr(trainer.config, k)})"
+                   for k, v in _given(args, fields).items() if k not in TESTING and v != getattr(trainer.config, k)]
+        if ignored:                                           # a setting of training, else silently unused
+            raise RunError(f"--checkpoint tests the machine as it was trained: {'; '.join(ignored)} would be "
+                           f"ignored (it takes {', '.join('--' + k.replace('_', '-') for k in TESTING)}, "
+                           f"--figure, --figure-length)")
         _print_tests(trainer, trainer.test())
         if figure is not None:
             trainer.figure(figure, args.figure_length or trainer.config.max_length)
@@ -501,13 +511,16 @@ def cmd_copy(args) -> int:
     if not args.out:
         raise RunError("give --out FOLDER for the run (or --checkpoint FILE to test a trained machine)")
     out = Path(args.out)
+    # The settings are checked before open_run: with --force it deletes the folder's run, which a
+    # mistyped setting must not cost (a resumed run's settings are checked against its checkpoint).
+    config = None if args.resume else CopyConfig(**_given(args, fields)).validate()
     checkpoint = open_run(out, args.resume, args.force,
                           made=("checkpoint.npz", "log.jsonl", "config.json", "weightings.png", "cost.png"))
     if checkpoint is not None:
         trainer = CopyTrainer.from_checkpoint(checkpoint, _given(args, fields))
         RunFiles(out).trim_log(trainer.state.update)
     else:
-        trainer = CopyTrainer(CopyConfig(**_given(args, fields)))
+        trainer = CopyTrainer(config)
     start = time.perf_counter()
     st = trainer.train(out, progress=not args.quiet)
     c = trainer.config

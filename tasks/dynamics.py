@@ -32,6 +32,8 @@ WHATS = ("bifurcation", "fixed-points", "lyapunov")
 PAPER_INITS = ("sigmoid", "basic-tanh", "smart-tanh")
 INPUTS = ("mean", "zero")
 MAX_POINTS = 2000
+MAX_W, MAX_B = 1e6, 20.0              # |w| and |b|, |x0| of the one-unit pictures
+MAX_RADIUS = 1e3                      # the largest spectral radius W_rec is rescaled to
 
 DESCRIPTION = """\
 Recurrent networks as dynamical systems.  --what bifurcation: the paper's one-unit RNN
@@ -103,10 +105,14 @@ def _check(args):
         raise RunError(f"--out {out}: the figure is written as PNG: give a name ending in .png")
     _check_out_file(out)
     if args.what == "bifurcation":
-        for name in ("w", "cliff_b", "cliff_x0"):
+        for name, limit in (("w", MAX_W), ("cliff_b", MAX_B), ("cliff_x0", MAX_B)):
             value = getattr(args, name)
             if not math.isfinite(value):
                 raise RunError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
+            if abs(value) > limit:
+                raise RunError(f"--{name.replace('_', '-')} must be within ±{limit:g}, got {value:g} (beyond it "
+                               + ("the saddle-nodes' closed form loses all precision)" if name == "w" else
+                                  "σ underflows and the folds over w, 2 + 2 cosh x, overflow)"))
         if not 10 <= args.points <= MAX_POINTS:
             raise RunError(f"--points must be in 10..{MAX_POINTS} (the basins take points x points/2 runs; "
                            f"1000 take 12 s), got {args.points}")
@@ -122,6 +128,9 @@ def _check(args):
         raise RunError(f"--discard must be 0 or more, got {args.discard}")
     if not 0 < args.min_radius < args.max_radius:
         raise RunError(f"need 0 < --min-radius < --max-radius, got {args.min_radius:g} and {args.max_radius:g}")
+    if not args.max_radius <= MAX_RADIUS:
+        raise RunError(f"--max-radius must be at most {MAX_RADIUS:g} (a finite spectral radius to rescale W_rec to), "
+                       f"got {args.max_radius:g}")
     if args.checkpoint and args.init:
         raise RunError("give --checkpoint or --init, not both")
     if args.checkpoint:

@@ -56,6 +56,7 @@ KEYS = 88
 LOWEST_MIDI = 21                      # A0, the piano's lowest key
 SPLITS = ("train", "valid", "test")
 PAD = 16                              # minibatches are padded to a multiple of this many steps
+MIN_STEP = 1 / 64                     # the finest quantization step (a 256th note), in quarter notes
 FORMAT = 2                            # of the cached rolls: 2 = the voices only, silent ends trimmed
 
 
@@ -138,12 +139,18 @@ def piano_roll(score, step: float = 1.0) -> np.ndarray:
     return roll[played[0]:played[-1] + 1] if len(played) else roll[:1]
 
 
+def _check_step(step) -> None:
+    if not (step > 0 and math.isfinite(step)):
+        raise RunError(f"--step must be a positive number of quarter notes, got {step}")
+    if step < MIN_STEP:
+        raise RunError(f"--step must be at least {MIN_STEP:g} quarter notes (a 256th note), got {step:g}")
+
+
 def load_chorales(step: float = 1.0, names=None, limit: int | None = None, cache=None,
                   progress: bool = True) -> dict:
     """{split: [(name, roll), ...]} for the chorales ``names`` (default: music21's chorales, the
     first ``limit``), read from the cache or parsed once and cached."""
-    if not (step > 0 and math.isfinite(step)):
-        raise RunError(f"--step must be a positive number of quarter notes, got {step}")
+    _check_step(step)
     if limit is not None and limit < 3:
         raise RunError(f"--chorales must be at least 3 (one per split at best), got {limit}")
     if names is None:
@@ -322,8 +329,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_music(args) -> int:
     if args.max_updates is not None and args.max_updates < 1:
         raise RunError(f"--max-updates must be a positive integer, got {args.max_updates}")
-    if not (args.step > 0 and math.isfinite(args.step)):
-        raise RunError(f"--step must be a positive number of quarter notes, got {args.step}")
+    _check_step(args.step)
     if args.chorales is not None and args.chorales < 3:
         raise RunError(f"--chorales must be at least 3 (one per split at best), got {args.chorales}")
     out = Path(args.out or f"runs/music-h{args.hidden}-s{args.seed}")

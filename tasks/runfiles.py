@@ -29,7 +29,10 @@ def atomic_write(path, data: bytes) -> None:
     torn one.  The temporary file is created exclusively (``O_EXCL``) with an unpredictable
     name in the same folder, so a planted file or symlink there is never written through."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:                    # name the file being written, not the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     try:
         if hasattr(os, "fchmod"):
             os.fchmod(fd, _MODE)            # mkstemp's 0600 would hide the run from its readers
@@ -279,7 +282,12 @@ def check_out_folder(path, flag: str = "--out", label=None) -> Path:
     if not parent.is_dir():
         raise RunError(f"{label} cannot be made: {parent} is a file, not a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise RunError(f"{label} cannot be written: no permission to write in {parent}")
+        try:
+            read_only = bool(os.statvfs(parent).f_flag & os.ST_RDONLY)
+        except (AttributeError, OSError):
+            read_only = False
+        raise RunError(f"{label} cannot be written: {parent} is on a read-only filesystem" if read_only else
+                       f"{label} cannot be written: no permission to write in {parent}")
     return path
 
 

@@ -8,9 +8,13 @@ training code (``code_version``) -- hashed into a key; it lives in ``OUT/cells/<
 its outcome, written atomically, with the key and the config).  A result is reused only when its
 key matches exactly, so a sweep with other settings gets new cells and never shows old ones.
 
-Outcomes: "success", "budget" (max updates without success), "diverged at update N",
-"error: <one line>".  A cell that is stopped (Ctrl-C, SIGTERM, a worker killed or lost) is not
-an outcome: it resumes from its checkpoint when it runs again.  See docs/sweep.md.
+Outcomes: "success", "budget" (max updates without success), "diverged at update N".  A cell
+that is stopped (Ctrl-C, SIGTERM, a worker killed or lost) is not an outcome: it resumes from
+its checkpoint when it runs again.  Nor is an error ("error: <one line>": the training raised, a
+full disk, a worker that died every time): it is reported (sweep.csv, ``counted`` False), never
+stored nor counted in the table, and the cell runs again next time.  A result.json is trusted only
+when its config and code hash to its key and its outcome agrees with its other fields.  See
+docs/sweep.md.
 """
 from __future__ import annotations
 
@@ -67,6 +71,7 @@ def add_arguments(p):
     p.add_argument("--lr", type=float, default=None, help="default: the task's preset")
     p.add_argument("--clip", type=float, default=None, help="default: the task's preset")
     p.add_argument("--alpha", type=float, default=None, help="default: the task's preset")
+    p.add_argument("--batch-size", type=int, default=20, help="sequences per update (default 20, the paper's)")
     p.add_argument("--eval-every", type=int, default=500, help="(default 500)")
     p.add_argument("--eval-size", type=int, default=10_000, help="(default 10,000)")
     p.add_argument("--target-error", type=float, default=0.01, help="(default 0.01)")
@@ -236,7 +241,10 @@ class OutLock:
         if self._thread is not None:
             self._thread.join(timeout=5)
         if self._ours():
-            self.path.unlink(missing_ok=True)
+            try:
+                self.path.unlink(missing_ok=True)
+            except OSError:         # OUT went read-only, ...: the lock is stale once this process ends,
+                pass                # and the error to report is the one that ended the sweep
 
     def __enter__(self):
         return self.acquire()
@@ -316,7 +324,7 @@ def plan_cells(args, code: str | None = None):
                 for seed in args.seeds:
                     config = TrainConfig(task=args.task, length=length, method=method, init=init.replace("-", "_"),
                                          cell=cell, hidden=args.hidden, lr=args.lr, clip=args.clip, alpha=args.alpha,
-                                         eval_every=args.eval_every, eval_size=args.eval_size,
+                                         batch_size=args.batch_size, eval_every=args.eval_every, eval_size=args.eval_size,
                                          max_updates=args.max_updates, target_error=args.target_error,
                                          seed=seed, device=device, dtype=args.dtype).validate()
                     config = asdict(config)
@@ -346,7 +354,40 @@ def read_result(folder, key):
         return None, f"{path} is unreadable (torn or damaged): the cell runs again from its checkpoint"
     if result.get("key") != key:
         return None, f"{path} belongs to another configuration: the cell runs again from its checkpoint"
+    if result["outcome"].startswith("error"):                  # stored by an earlier version of the sweep
+        return None, (f"{path} holds an error of an earlier sweep ({result['outcome'][:100]}), not a result: the "
+                      f"cell runs again from its checkpoint")
+    damage = _result_damage(result, key)
+    if damage:
+        return None, f"{path} is damaged ({damage}): the cell runs again from its checkpoint"
     return result, None
+
+
+def _result_damage(result: dict, key: str) -> str | None:
+    """What makes a result.json of ``key`` untrustworthy (a hand edit, a damaged disk), or None:
+    its config and code must hash to its key; its outcome must be one a run ends with (an error
+    never is a result) and agree with its success flag, its update count and its errors."""
+    config, code = result.get("config"), result.get("code")
+    try:
+        if not isinstance(config, dict) or cell_key(config, code) != key:
+            return "its config and code do not hash to its key"
+    except Exception:
+        return "its config and code do not hash to its key"
+    outcome, updates, budget = result["outcome"], result.get("updates"), config.get("max_updates")
+    if not (outcome in ("success", "budget") or outcome.startswith("diverged at update ")):
+        return f"outcome {outcome[:60]!r} is not a result"
+    if result.get("success") is not (outcome == "success"):
+        return f"success {result.get('success')!r} contradicts outcome {outcome!r}"
+    if not (isinstance(updates, int) and not isinstance(updates, bool) and isinstance(budget, int)
+            and 0 <= updates <= budget):
+        return f"updates {updates!r} is not a count within the budget of {budget!r}"
+    if outcome == "budget" and updates != budget:
+        return f"outcome budget at update {updates}, not at the budget of {budget}"
+    last = result.get("last_error")
+    if outcome == "success" and not (isinstance(last, (int, float)) and not isinstance(last, bool)
+                                     and 0 <= last <= config.get("target_error", 0)):
+        return f"outcome success with a last error of {last!r} (target {config.get('target_error')})"
+    return None
 
 
 def other_plans(out, cells) -> str | None:
@@ -417,7 +458,9 @@ def dask_setup(worker):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:           # not the main thread
         pass
-    code_version()               # of the code just imported, not of a later edit
+    import importlib             # the pack trainer is imported now, with the rest of the training
+    importlib.import_module(".packed", __package__)     # code: the version below is of the code
+    code_version()               # just imported, not of a later edit
 
 
 class _Stopper:
@@ -508,6 +551,16 @@ def _outcome(state, config) -> str:
     return "interrupted"
 
 
+def _diverged_state(saved):
+    """The state of a run that diverged, from its checkpoint: the checkpoint holds the last
+    finite weights, saved at an evaluation before the update that diverged, with the outcome set
+    afterwards ("diverged at update N: ..."); the run ended at update N, as its result said."""
+    import re
+    from dataclasses import replace
+    m = re.match(r"diverged at update (\d+)", saved.outcome)
+    return replace(saved, update=int(m.group(1))) if m else saved
+
+
 def run_cell(spec) -> dict:
     """Train one cell (in a Dask worker thread), resuming its checkpoint if it has one.  A
     finished cell's result goes to ``result.json`` (atomically) and is returned with
@@ -530,7 +583,7 @@ def run_cell(spec) -> dict:
         config = TrainConfig(**spec["config"])
         saved = _checkpoint_state(folder)
         if saved is not None and diverged(saved.outcome):       # its result file was lost: the
-            st, outcome = saved, saved.outcome                   # checkpoint says how it ended
+            st, outcome = _diverged_state(saved), saved.outcome  # checkpoint says how it ended
         else:
             trainer, resumed_from, note = _open_run(folder, config, saved)
             atomic_write(folder / "running.json", json.dumps(
@@ -553,8 +606,13 @@ def blas_label(blas) -> str:
 
 
 def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
-    """A cell's result from how its run ended: an interrupted cell is reported (it resumes next
-    time), any other outcome is written to its result.json (atomically) and reported final."""
+    """A cell's result from how its run ended.  A training outcome (success, budget, diverged)
+    is written to its result.json (atomically) and reported final.  An interrupted cell is
+    reported, not stored: it resumes next time.  So is an error: the cell's training raised
+    (a full disk, a lost file, out of memory, a bug), which says nothing about how the model
+    trains -- counted as a failure it would lower the success rate, and stored it would stay so
+    for good; it runs again next time, from its checkpoint (the message is in sweep.csv and the
+    table's notes)."""
     folder = Path(spec["folder"])
     ident = {"key": spec["key"], "name": spec["name"]}
     updates = st.update if st is not None else 0
@@ -566,6 +624,8 @@ def _finish(spec, outcome, st, seconds, resumed_from, note, **extra) -> dict:
               "seconds": seconds, "resumed_from": resumed_from, "note": note, **extra, "blas": blas_info(),
               "code": spec["code"],
               "config": spec["config"]}
+    if outcome.startswith("error"):
+        return {**result, "final": False}
     atomic_write(folder / "result.json", json.dumps(result, indent=1).encode())
     return {**result, "final": True}
 
@@ -697,19 +757,30 @@ def _run_pack(specs) -> dict:
 
 
 # ----------------------------------------------------------------------------- outputs
-CSV_FIELDS = ("name", "task", "cell", "init", "method", "length", "seed", "outcome", "success", "updates",
+CSV_FIELDS = ("name", "task", "cell", "init", "method", "length", "seed", "outcome", "counted", "success", "updates",
               "last_error", "best_error", "seconds", "resumed_from", "hidden", "lr", "clip", "alpha",
               "eval_every", "eval_size", "target_error", "max_updates", "device", "dtype", "blas", "key", "folder")
 
 
+def _counted(r) -> bool:
+    """Whether a result counts in the table: a stored outcome of training (success, budget,
+    diverged), not an error or a cell that could not finish in this sweep (not stored)."""
+    return r is not None and bool(r.get("final", True))
+
+
 def write_csv(out: Path, cells, results):
+    """One row per cell of this sweep that has a result or a problem: ``counted`` False (and
+    ``success`` left empty, so that a mean over the column skips it) for a problem of this
+    sweep that is not a result (an error, a worker that died): the cell runs again next time."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, extrasaction="ignore")
     writer.writeheader()
     for c in cells:
         r = results.get(c["key"])
         if r is not None:
-            writer.writerow({**c["config"], **r, "dtype": resolved_dtype(c["config"]), "blas": blas_label(r.get("blas")),
+            counted = _counted(r)
+            writer.writerow({**c["config"], **r, "counted": counted, "success": bool(r.get("success")) if counted else "",
+                             "dtype": resolved_dtype(c["config"]), "blas": blas_label(r.get("blas")),
                              "folder": c["folder"]})
     atomic_write(out / "sweep.csv", buf.getvalue().encode())
 
@@ -722,7 +793,7 @@ def _rates(rows, methods, lengths, cells, results):
             line = []
             for length in lengths:
                 mine = [results[c["key"]] for c in cells if c["label"] == _label(cell, init) and c["method"] == method
-                        and c["length"] == length and c["key"] in results and results[c["key"]].get("final", True)]
+                        and c["length"] == length and _counted(results.get(c["key"]))]
                 line.append((length, sum(bool(r.get("success")) for r in mine), len(mine)))
             table[(_label(cell, init), method)] = line
     return table
@@ -744,7 +815,7 @@ def draw_figure(out: Path, args, rows, cells, results):
     ax.set_ylabel("success rate")
     ax.set_ylim(-0.05, 1.05)
     ax.set_xticks(args.lengths)
-    done = sum(c["key"] in results for c in cells)
+    done = sum(_counted(results.get(c["key"])) for c in cells)
     ax.set_title(f"{args.task}: success rate ({done}/{len(cells)} cells)")
     ax.grid(alpha=0.3)
     if ax.lines:
@@ -770,9 +841,9 @@ def print_table(args, rows, cells, results):
                                                   "it runs again next time)"))
     if len(odd) > 20:
         print(f"  ... and {len(odd) - 20} more (see sweep.csv)")
-    missing = len(cells) - sum(c["key"] in results for c in cells)
+    missing = len(cells) - sum(_counted(results.get(c["key"])) for c in cells)
     if missing:
-        print(f"{missing} cell(s) unfinished: the table counts finished cells only")
+        print(f"{missing} cell(s) without a result: the table counts finished cells only")
 
 
 # ----------------------------------------------------------------------------- dry run
@@ -837,9 +908,10 @@ def _time_pack(pack, updates: int, every: int, scratch: Path) -> float:
     return seconds
 
 
-def estimate_seconds(todo, pack_size, scratch: Path, signals=None) -> tuple:
-    """(worker-seconds the cells of ``todo`` need, what was timed): every pack for its cells'
-    whole remaining budgets.  A pack costs its set-up (tracing, first writes), its updates, and
+def estimate_seconds(todo, pack_size, scratch: Path, signals=None, with_longest=False) -> tuple:
+    """(worker-seconds the cells of ``todo`` need, what was timed), and with ``with_longest``
+    the seconds of the longest pack (no number of workers finishes sooner): every pack for its
+    cells' whole remaining budgets.  A pack costs its set-up (tracing, first writes), its updates, and
     an evaluation with its writes every eval_every updates.  Measured here: the updates, checks
     and evaluations of each (cell, method, length) kind (:func:`_update_timing`), and, per
     length, one real pack end to end (:func:`_time_pack`) run for k and 2k updates with an
@@ -871,17 +943,20 @@ def estimate_seconds(todo, pack_size, scratch: Path, signals=None) -> tuple:
             per_length[cfg["length"]] = (setup, per_eval / len(pack))
     for length, timed in scaled.items():
         per_length[length] = tuple(x * length / timed for x in per_length[timed])
-    total = 0.0
+    total = longest = 0.0
     for pack in make_packs(todo, pack_size):
         cfg = pack[0]["config"]
         per_update, _, per_check = kinds[(cfg["cell"], cfg["init"] == "sigmoid", cfg["method"], cfg["length"])]
         setup, per_eval = per_length[cfg["length"]]
-        total += setup
+        seconds = setup
         for c in pack:
             left = max(0, c["config"]["max_updates"] - _checkpoint_update(c))
-            total += left * (per_update + per_check) + -(-left // c["config"]["eval_every"]) * per_eval
-    return total, (f"{len(kinds)} (cell, method, length) kinds and {len(per_length) - len(scaled)} real pack(s) "
-                   f"end to end" + (f" ({len(scaled)} length(s) scaled from one within 1.5x)" if scaled else ""))
+            seconds += left * (per_update + per_check) + -(-left // c["config"]["eval_every"]) * per_eval
+        total += seconds
+        longest = max(longest, seconds)
+    what = (f"{len(kinds)} (cell, method, length) kinds and {len(per_length) - len(scaled)} real pack(s) "
+            f"end to end" + (f" ({len(scaled)} length(s) scaled from one within 1.5x)" if scaled else ""))
+    return (total, what, longest) if with_longest else (total, what)
 
 
 def _fmt_seconds(s: float) -> str:
@@ -900,7 +975,8 @@ def dry_run(args, rows, cells, done, workers: int, where: str, signals=None):
           f"on {args.eval_size:,} sequences, target error {args.target_error}, at most {args.max_updates:,} updates, "
           f"device {cells[0]['config']['device']}; code version {code_version()}")
     todo = [c for c in cells if c["key"] not in done]
-    print(f"{len(cells)} cells, {len(cells) - len(todo)} already done, {len(todo)} to run, in {args.out}/cells")
+    print(f"{len(cells)} cell{'s' if len(cells) != 1 else ''}, {len(cells) - len(todo)} already done, {len(todo)} to run, "
+          f"in {args.out}/cells")
     other = other_plans(args.out, cells)
     if other:
         print(f"note: {other}")
@@ -913,20 +989,28 @@ def dry_run(args, rows, cells, done, workers: int, where: str, signals=None):
         return 0
     import tempfile
     with tempfile.TemporaryDirectory(prefix="minigrad-sweep-timing-") as scratch:
-        timed = estimate_seconds(todo, args.pack, Path(scratch), signals)
+        timed = estimate_seconds(todo, args.pack, Path(scratch), signals, with_longest=True)
     if timed is None:
-        print(f"{LOG}: stopped by Ctrl-C while timing", file=sys.stderr)
-        return 130
-    total, what = timed
+        print(f"{LOG}: stopped by {_signal_name(signals)} while timing", file=sys.stderr)
+        return _signal_status(signals)
+    total, what, longest = timed
+    packs = len(make_packs(todo, args.pack))
     parallel = workers
-    start_up = ""
+    start, start_up = 0.0, ""
     if not args.scheduler:
         parallel = max(1, min(workers, _core_count()))       # workers beyond the cores share them
+        busy = (f" ({workers} workers share {parallel} cores)" if parallel < workers else "")
+        parallel = min(parallel, packs)                        # the sweep starts no more workers than packs
         start = DASK_START_S + DASK_WORKER_S * parallel
-        total += start * parallel
         start_up = f", about {start:.0f} s to start and stop the local cluster"
-    busy = (f" ({workers} workers share {parallel} cores)" if parallel < workers else "")
-    print(f"estimate: about {_fmt_seconds(total / parallel)} on {workers} {where}{busy} if every cell runs its "
+    else:
+        busy = ""
+    # the packs share the workers, but one pack runs on one: never sooner than the longest
+    # (a plan of one pack on 2 workers was estimated at half its time)
+    wall = max(total / max(1, min(parallel, packs)), longest) + start
+    if workers == 1:
+        where = where.replace("processes", "process").replace("threads", "thread")
+    print(f"estimate: about {_fmt_seconds(wall)} on {workers} {where}{busy} if every cell runs its "
           f"whole budget of {args.max_updates:,} updates (a cell that succeeds stops sooner) and each worker has a "
           f"core to itself (other load slows it); timed here: {what}{start_up}")
     return 0
@@ -1014,8 +1098,10 @@ def _discard(client):
         pass
 
 
-def _connect(args):
-    """(client, cluster): a LocalCluster of worker processes, or the cluster at --scheduler."""
+def _connect(args, packs=None):
+    """(client, cluster): a LocalCluster of worker processes -- no more than ``packs``, the tasks
+    there are to run (``--workers 1000`` for 3 cells started 1,000 processes of about 120 MB
+    each) -- or the cluster at --scheduler."""
     from distributed import Client, LocalCluster
     for name in ("distributed", "distributed.client", "distributed.nanny", "distributed.scheduler",
                  "distributed.worker", "distributed.core", "distributed.comm"):
@@ -1034,6 +1120,8 @@ def _connect(args):
                            f"or leave out --scheduler to use a local cluster") from None
         return client, None
     workers = args.workers or _core_count()
+    if packs:
+        workers = min(workers, packs)
     # Worker processes are in the terminal's process group: Ctrl-C reaches them too.  Blocked
     # while they are spawned (the mask is inherited, and by the cluster's event-loop thread,
     # which spawns the replacements of killed workers) and ignored by the preload: only the
@@ -1059,14 +1147,16 @@ class _Progress:
         self.last_plain = 0.0
         self.start = time.monotonic()
 
-    def show(self, done, running, queued, rate, left, force=False):
+    def show(self, done, running, queued, rate, left, force=False, failed=0):
         if self.quiet:
             return
         line = f"{LOG}: {done}/{self.total} cells done, {running} running, {queued} queued"
+        if failed:
+            line += f", {failed} failed to run (not counted)"
         if rate:
             line += f", {rate:,.0f} updates/s"
-        if left is not None:
-            line += f", at most {_fmt_seconds(left)} left"
+        if left is not None:                # a rate, not a bound: packs still to set up, other load...
+            line += f", about {_fmt_seconds(left)} left"
         if self.tty:
             sys.stderr.write("\r\033[K" + line)
             sys.stderr.flush()
@@ -1094,8 +1184,9 @@ def cmd_sweep(args):
 def _sweep(args, signals):
     if args.workers is not None and args.workers < 1:
         raise RunError(f"--workers must be at least 1, got {args.workers}")
-    if args.connect_timeout is not None and not args.connect_timeout > 0:
-        raise RunError(f"--connect-timeout must be a positive number of seconds, got {args.connect_timeout}")
+    if args.connect_timeout is not None and not 0 < args.connect_timeout < 1e6:     # inf: an OverflowError
+        raise RunError(f"--connect-timeout must be a positive number of seconds (below 1,000,000), got "
+                       f"{args.connect_timeout}")
     if args.scheduler is not None:
         if args.workers is not None:
             raise RunError("--workers sizes the local cluster, and --scheduler runs on an existing one (its "
@@ -1154,7 +1245,14 @@ def _run_locked(args, out, rows, cells, todo, results, signals) -> int:
         print(f"{LOG}: stopped by {_signal_name(signals)} before any cell ran", file=sys.stderr)
         return _signal_status(signals)
     if todo:
-        status = _run_cells(args, out, rows, cells, todo, results, signals)
+        try:
+            status = _run_cells(args, out, rows, cells, todo, results, signals)
+        except BaseException:                       # the scheduler lost, ...: what finished is kept
+            try:
+                write_csv(out, cells, results)
+            except Exception:
+                pass
+            raise
     write_csv(out, cells, results)
     _try_draw(out, args, rows, cells, results, None)
     return status
@@ -1211,7 +1309,7 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
     """Run ``todo`` on Dask; fills ``results``.  Returns 0, or 130/143 when interrupted."""
     sweep_id = uuid.uuid4().hex
     topic = f"minigrad-sweep-{sweep_id}"
-    client, cluster = _connect(args)
+    client, cluster = _connect(args, len(make_packs(todo, args.pack)))
     progress = _Progress(args.quiet, len(cells), len(cells) - len(todo))
     live = {}                        # key -> latest update reported by the running cell
     base = {}                        # key -> update it started from in this sweep
@@ -1253,6 +1351,8 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
                     changed = True
                 if again:
                     queued.insert(0, again)
+            if client.status in ("closing", "closed", "failed"):       # it gave up reconnecting
+                raise RunError(_scheduler_lost(args, cells, results))
             try:
                 nthreads = client.nthreads()
             except Exception:
@@ -1295,12 +1395,18 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
             remaining = sum(max(0, max_updates[c["key"]] - live.get(c["key"], base[c["key"]])) for c in running_cells)
             remaining += sum(max_updates[c["key"]] - _checkpoint_update(c, cached=True) for c in queued_cells)
             left = remaining / rate if rate else None
-            progress.show(sum(c["key"] in results for c in cells), len(running_cells), len(queued_cells), rate, left,
-                          force=changed)
+            counted = sum(_counted(results.get(c["key"])) for c in cells)
+            progress.show(counted, len(running_cells), len(queued_cells), rate, left, force=changed,
+                          failed=sum(c["key"] in results for c in cells) - counted)
             if running:
                 _wait(client, running, 0.5, "FIRST_COMPLETED")
             elif queued:                   # no worker (yet): a cluster whose jobs are pending
-                if not waiting_said:
+                if client.status == "connecting":
+                    if waiting_said != "connecting":
+                        progress.note(f"lost the connection to the scheduler: trying to reconnect for "
+                                      f"{args.connect_timeout:g} s (--connect-timeout)")
+                        waiting_said = "connecting"
+                elif not waiting_said:
                     progress.note("no worker at the scheduler yet: waiting for one (Ctrl-C to stop)")
                     waiting_said = True
                 time.sleep(0.5)
@@ -1315,6 +1421,16 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
         except Exception:
             pass
         _close(client, cluster)
+
+
+def _scheduler_lost(args, cells, results) -> str:
+    """One line for a sweep whose Dask client lost its scheduler for good (it tries to reconnect
+    for --connect-timeout seconds): it used to wait for workers forever."""
+    done = sum(_counted(results.get(c["key"])) for c in cells)
+    return (f"lost the Dask scheduler at {args.scheduler or 'the local cluster'} (no reconnection within "
+            f"{args.connect_timeout:g} s, --connect-timeout): {done}/{len(cells)} cells done, their results "
+            f"kept in {Path(args.out) / 'sweep.csv'}; the others resume from their last checkpoints when the same "
+            f"command runs again with a scheduler there")
 
 
 _CKPT_CACHE: dict = {}
@@ -1406,13 +1522,13 @@ def _stop(client, sweep_id, running, queued, results, cells, signals, progress) 
             cut += len(pack)
             continue
         for cell, r in zip(pack, _pack_results(fut, pack)):
-            if r.get("final"):
-                results[cell["key"]] = _clean(r, cell)
+            if r.get("final") or str(r.get("outcome", "")).startswith("error"):
+                results[cell["key"]] = _clean(r, cell)            # an error: in the CSV, not counted
             elif r.get("outcome") == "interrupted":
                 checkpointed += 1
             else:
                 cut += 1
-    done = sum(c["key"] in results for c in cells)
+    done = sum(_counted(results.get(c["key"])) for c in cells)
     progress.clear()
     name = _signal_name(signals)
     line = (f"{LOG}: stopped by {name}: {checkpointed} running cell(s) checkpointed, {done}/{len(cells)} done, "

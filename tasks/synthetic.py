@@ -60,6 +60,8 @@ class Task:
         raise NotImplementedError
 
     def batch(self, size: int, length: int, rng, device=None, dtype=None) -> Batch:
+        if not (_is_int(size) and _is_int(length)):
+            raise ValueError(f"{self.name}: batch size and length must be integers, got {size!r} and {length!r}")
         if length < self.min_length:
             raise ValueError(f"{self.name}: length must be at least {self.min_length}, got {length}")
         if size < 1:
@@ -153,6 +155,11 @@ class Task:
         raise NotImplementedError
 
 
+def _is_int(v) -> bool:
+    """Whether ``v`` is an integer (Python's or NumPy's), not a bool."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
 def _positions(xp, rng, size, start, span):
     """For each sequence, start + U{0..span-1}."""
     return start + rng.integers(0, max(span, 1), size)
@@ -190,10 +197,22 @@ class TemporalOrder(Task):
     n_in, head = 6, "last_softmax"
     min_length = 10
 
+    # ``second`` may place the second marker's range [floor(second l), floor(second l) + floor(0.1 l))
+    # anywhere from just after the first marker's range [floor(0.1 l), 2 floor(0.1 l)) to the end:
+    # below 0.2 the two ranges overlap (a marker written over the other, the class still counting
+    # both), above 0.9 the range runs past the last step (checked for every length 10..5000).
+    SECOND_RANGE = (0.2, 0.9)
+
     def __init__(self, bits: int = 2, second: float = 0.5):
         if bits not in (2, 3):
             raise ValueError(f"temporal order has 2 or 3 bits, got {bits}")
-        self.bits, self.second = bits, second
+        lo, hi = self.SECOND_RANGE
+        if isinstance(second, bool) or not isinstance(second, (int, float, np.integer, np.floating)) \
+                or not lo <= second <= hi:
+            raise ValueError(f"temporal order: second must be a number from {lo} to {hi} (the second marker's range "
+                             f"starts at floor(second * l); 0.5 is the authors' code, 0.4 the supplement's text), "
+                             f"got {second!r}")
+        self.bits, self.second = bits, float(second)
         self.name = "temporal_order" if bits == 2 else "temporal_order_3bit"
         self.n_out = 2 ** bits
 
@@ -405,6 +424,10 @@ class Memorization(Task):
     NAMES = {(2, 5): "memorization", (5, 10): "memorization_extended"}     # the names in TASKS
 
     def __init__(self, symbols: int = 2, positions: int = 5):
+        if not (_is_int(symbols) and _is_int(positions) and symbols >= 2 and positions >= 1):
+            raise ValueError(f"memorization needs integers K >= 2 (symbols) and P >= 1 (positions), "
+                             f"got K={symbols!r}, P={positions!r}")
+        symbols, positions = int(symbols), int(positions)
         self.K, self.P = symbols, positions
         self.name = self.NAMES.get((symbols, positions), f"memorization_{symbols}_{positions}")
         self.n_in, self.n_out = symbols + 2, symbols + 1
@@ -444,6 +467,8 @@ TASKS = {
 def get_task(name: str) -> Task:
     """A task by name (dashes or underscores); ``memorization_K_P`` is memorization of P
     symbols out of K.  ``get_task(t.name)`` gives ``t`` back for every task."""
+    if not isinstance(name, str):
+        raise ValueError(f"a task is named by a string (e.g. 'temporal-order'), got {name!r}")
     key = name.replace("-", "_")
     custom = re.fullmatch(r"memorization_(\d+)_(\d+)", key)
     if custom and int(custom[1]) >= 2 and int(custom[2]) >= 1:
@@ -554,10 +579,21 @@ class Sampler:
     adds the jitter ``U{0..floor(0.1 T)-1}`` to every minibatch, in fixed- and variable-length
     training, as the authors' code does (PAPER.md, protocol details).  A test batch
     (:meth:`test_batch`) draws the nominal length and the jitter per sequence instead.
-    Seeded (an int, or a tuple of ints); generated on ``device``."""
+    Seeded (an int, or a tuple of ints); generated on ``device``.
+
+    A training minibatch's length comes from :attr:`host_rng`, seeded as ``rng`` is, so on the
+    CPU its first 32-bit words are also the data's first: with a range of lengths, the symbol at
+    step 0 of sequence 0 of temporal order (always a distractor) follows the length (c for 50-87,
+    d for 87-125, ... at 50-200), and the arithmetic tasks' first value of sequence 0 follows the
+    jitter (correlation 0.99 at 50-200; that value is a marked one when its p0 is 0).  No target
+    depends on it and no test set has it (their lengths come from a generator of their own);
+    it is kept because it is the recorded runs' data (tests/test_synthetic.py pins it)."""
 
     def __init__(self, task, min_length: int, max_length: int | None = None, device=None, seed=0, dtype=None):
         self.task = get_task(task) if isinstance(task, str) else task
+        if not _is_int(min_length) or not (max_length is None or _is_int(max_length)):
+            raise ValueError(f"{self.task.name}: lengths must be integers, got {min_length!r}"
+                             + ("" if max_length is None else f" and {max_length!r}"))
         if min_length < self.task.min_length:
             raise ValueError(f"{self.task.name}: length must be at least {self.task.min_length}, got {min_length}")
         if max_length is not None and max_length <= min_length:

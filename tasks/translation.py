@@ -14,6 +14,9 @@ are generated on the device from a seeded generator of its backend; the batch of
 comes from the seed ``(seed, 0, u)`` and the evaluation set of update ``u`` from ``(seed, 1, u)``
 (as in :mod:`tasks.train`), so a resumed run sees exactly the data of an uninterrupted one.
 
+The model's attention is Bahdanau's additive one by default; ``--score dot`` or ``scaled_dot``
+scores by dot products of projections (:class:`rnn.attention.DotProductAttention`).
+
 Training: SGD with momentum, the gradient's global norm clipped at ``clip``; every
 ``eval_every`` updates, the sequence accuracy of greedy decoding on ``eval_size`` fresh strings
 (a string counts as right only if every output token up to and including EOS is right).  The
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import numbers
 import signal
 import sys
 import time
@@ -36,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 import minigrad as mg
-from rnn.attention import Seq2Seq
+from rnn.attention import SCORES, Seq2Seq
 
 from .natural import require_checkpoint_of
 from .runfiles import RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint, require
@@ -106,6 +110,7 @@ class TranslateConfig:
     embed: int = 16
     hidden: int = 32
     attention: int = 32
+    score: str = "additive"                     # the attention's score: additive, dot or scaled_dot
     batch_size: int = 32
     lr: float = 0.1
     momentum: float = 0.9
@@ -126,6 +131,8 @@ class TranslateConfig:
             raise RunError(f"unknown translation task {self.task!r}: choose one of {', '.join(TASKS)}")
         if self.cell not in ("gru", "lstm"):
             raise RunError(f"unknown encoder cell {self.cell!r}: choose gru or lstm")
+        if self.score not in SCORES:
+            raise RunError(f"unknown attention score {self.score!r}: choose one of {', '.join(SCORES)}")
         if self.dtype not in (None, "float32", "float64"):
             raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
         if not 1 <= self.max_length <= 100:
@@ -135,6 +142,8 @@ class TranslateConfig:
         require(self, ("lr", "clip"), positive, "a positive number")
         if not 0 <= self.momentum < 1:
             raise RunError(f"--momentum must be in [0, 1), got {self.momentum}")
+        if not (isinstance(self.seed, numbers.Integral) and 0 <= self.seed < 2 ** 63):
+            raise RunError(f"--seed must be an integer from 0 to 2^63 - 1, got {self.seed}")
         if not 0 < self.target_accuracy <= 1:
             raise RunError(f"--target-accuracy is a fraction of strings, in (0, 1] (0.99 is 99%), "
                            f"got {self.target_accuracy}")
@@ -158,7 +167,7 @@ class Translator:
         self.config = c = config.validate()
         self.model = Seq2Seq(VOCABULARY, VOCABULARY, c.embed, c.hidden, c.attention, cell=c.cell,
                              bidirectional=c.bidirectional, pad=PAD, bos=BOS, seed=c.seed,
-                             dtype=c.dtype, device=c.device)
+                             dtype=c.dtype, device=c.device, score=c.score)
         self.optimizer = mg.SGD(self.model.parameters(), lr=c.lr, momentum=c.momentum)
         self.state = TranslateState()
         self._stop = False
@@ -295,6 +304,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cell", default=d.cell, help="encoder cell: gru or lstm (the decoder is a GRU)")
     p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=d.bidirectional,
                    help="encode in both directions (default on)")
+    p.add_argument("--score", default=d.score, help=f"the attention's score: {', '.join(SCORES)} (default "
+                   f"{d.score}: Bahdanau's; dot: q·k_j of projections, scaled_dot: divided by √--attention)")
     for name in ("embed", "hidden", "attention", "batch_size", "max_updates", "eval_every", "eval_size", "seed"):
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name),
                        help=f"(default {getattr(d, name)})")

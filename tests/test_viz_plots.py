@@ -121,3 +121,21 @@ def test_success_rate_from_a_sweep_csv(tmp_path):
     empty.write_text("task,length,init,method,seed,success\n")
     with pytest.raises(ValueError, match="holds no runs"):
         plots.success_rate(empty)
+
+
+def test_success_rate_draws_msgd_r_and_skips_rows_that_are_not_results(tmp_path):
+    """MSGD-R (the paper's fourth method) gets its line; a CSV row the sweep marks as not a
+    result (counted False: the cell raised, or ran other code) is no failure."""
+    path = tmp_path / "sweep.csv"
+    path.write_text("task,length,init,method,seed,success,counted\n"
+                    "temporal_order,50,smart_tanh,msgd-r,0,True,True\n"
+                    "temporal_order,50,smart_tanh,msgd-r,1,False,True\n"
+                    "temporal_order,50,smart_tanh,msgd-r,2,,False\n"
+                    "temporal_order,50,smart_tanh,msgd-cr,0,True,True\n"
+                    "temporal_order,50,smart_tanh,msgd-cr,1,,False\n"
+                    "temporal_order,100,smart_tanh,msgd-r,0,False,True\n"
+                    "temporal_order,100,smart_tanh,msgd-cr,0,True,True\n"
+                    "temporal_order,100,smart_tanh,msgd-cr,1,False,True\n")
+    fig = plots.success_rate(path)
+    series = {l.get_label(): list(l.get_ydata()) for l in lines(fig.axes[0])}
+    assert series == {"MSGD-CR": [1.0, 0.5], "MSGD-R": [0.5, 0.0]}

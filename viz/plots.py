@@ -234,14 +234,17 @@ def success_rate(csv_path, path=None, title=None):
     method, from ``minigrad sweep``'s CSV (the layout of the paper's Figure 7)."""
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
+    rows = [r for r in rows if r.get("counted", "True") != "False"]      # minigrad sweep: a row that is not a result
     if not rows:
         raise ValueError(f"{csv_path} holds no runs")
     inits = sorted({r["init"] for r in rows})
-    methods = [m for m in ("msgd", "msgd-c", "msgd-cr") if any(r["method"] == m for r in rows)]
+    styles = {"msgd": ("#999999", "o"), "msgd-c": ("#2171b5", "s"), "msgd-cr": ("#de2d26", "^"),
+              "msgd-r": ("#31a354", "v")}
+    methods = [m for m in styles if any(r["method"] == m for r in rows)]
     fig, axes = plt.subplots(1, len(inits), figsize=(max(7.0, 4.5 * len(inits)), 3.8), squeeze=False, sharey=True)
     for ax, init in zip(axes[0], inits):
         for method in methods:
-            colour, marker = {"msgd": ("#999999", "o"), "msgd-c": ("#2171b5", "s"), "msgd-cr": ("#de2d26", "^")}[method]
+            colour, marker = styles[method]
             runs = [r for r in rows if r["init"] == init and r["method"] == method]
             lengths = sorted({int(r["length"]) for r in runs})
             rates = [np.mean([r["success"] in ("True", "true", "1") for r in runs if int(r["length"]) == t])
