@@ -414,7 +414,9 @@ def sum_to(g: Tensor, shape) -> Tensor:
     broadcast to ``g.shape`` (new leading axes, and axes where ``shape`` has size 1).
 
     The backward pass calls it whenever a VJP returns a cotangent whose shape is not its
-    input's: the one place where broadcasting is undone.
+    input's: the one place where broadcasting is undone.  A ``shape`` that does not broadcast
+    to ``g.shape`` (an axis that is neither 1 nor ``g``'s, or more axes than ``g``) is refused
+    with a ValueError (in the backward pass such a cotangent is a VJP's bug, which a sum would hide).
     """
     shape = tuple(shape)
     if g.shape == shape:

@@ -189,8 +189,10 @@ class AdditiveAttention(Module):
 
 
 class DotProductAttention(Module):
-    r"""Dot-product attention of a query s over annotations h_1..h_S (Luong, Pham & Manning 2015,
-    "general" score; scaled as in Vaswani et al. 2017, "Attention is all you need"):
+    r"""Dot-product attention of a query s over annotations h_1..h_S: the query and the keys
+    projected, then scaled, as in Vaswani et al. 2017, "Attention is all you need" (one head; the
+    values are the annotations themselves).  ``q · k_j = s (W_q W_kᵀ) h_jᵀ`` is Luong, Pham &
+    Manning's (2015) "general" score ``s W_a h_jᵀ`` with ``W_a = W_q W_kᵀ`` of rank at most ``size``:
 
         q = s W_q,   k_j = h_j W_k                  query and keys, projected to ``size``
         e_j = q · k_j / √size                        (``scaled=True``; q · k_j when False)
@@ -234,6 +236,11 @@ class DotProductAttention(Module):
 SCORES = ("additive", "dot", "scaled_dot")
 
 
+def _check_score(score: str) -> None:
+    if score not in SCORES:
+        raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
+
+
 def make_attention(score: str, query_size: int, key_size: int, size: int, seed=0, dtype=None, device=None):
     """The attention of a ``score``: "additive" (Bahdanau), "dot" or "scaled_dot" (dot products)."""
     if score == "additive":
@@ -241,7 +248,7 @@ def make_attention(score: str, query_size: int, key_size: int, size: int, seed=0
     if score in ("dot", "scaled_dot"):
         return DotProductAttention(query_size, key_size, size, scaled=score == "scaled_dot", seed=seed,
                                    dtype=dtype, device=device)
-    raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
+    _check_score(score)
 
 
 class Decoder(Module):
@@ -261,8 +268,7 @@ class Decoder(Module):
 
     def __init__(self, vocabulary: int, embed: int, hidden: int, annotation_size: int, attention_size: int,
                  seed=0, dtype=None, device=None, score: str = "additive"):
-        if score not in SCORES:
-            raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
+        _check_score(score)                     # before any weight is drawn
         rng = np.random.default_rng(seed)
         u = initializers.uniform_default
         self.vocabulary, self.hidden = vocabulary, hidden
@@ -306,8 +312,7 @@ class Seq2Seq(Module):
     def __init__(self, source_vocabulary: int, target_vocabulary: int, embed: int = 16, hidden: int = 32,
                  attention: int = 32, cell: str = "gru", bidirectional: bool = False, pad: int = 0, bos: int = 1,
                  seed=0, dtype=None, device=None, score: str = "additive"):
-        if score not in SCORES:
-            raise ValueError(f"unknown attention score {score!r}: choose one of {', '.join(SCORES)}")
+        _check_score(score)                     # before any weight is drawn
         rng = np.random.default_rng(seed)
         self.pad, self.bos = pad, bos
         self.encoder = Encoder(source_vocabulary, embed, hidden, cell, bidirectional, seed=rng, dtype=dtype,

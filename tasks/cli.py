@@ -7,7 +7,8 @@
 
 Exit status: 0 done; 2 a request refused or failed (one line on stderr, "minigrad: error: ...");
 130 stopped by Ctrl-C (143 by SIGTERM; a training run keeps its checkpoint and continues with
---resume); 1 a training run whose weights stopped being finite.
+--resume); 1 a training run whose weights stopped being finite, or a sweep with cells that ended
+in an error instead of a result.
 """
 from __future__ import annotations
 
@@ -788,8 +789,9 @@ def build_parser():
 
 
 def main(argv=None) -> int:
-    """Run one command; its exit status: 0 done, 2 refused or failed (one line on stderr, no
-    traceback), 130 interrupted by Ctrl-C."""
+    """Run one command; its exit status as the module's docstring says (0 done, 1 diverged or
+    cells without a result, 2 refused or failed: one line on stderr, no traceback; 130/143
+    stopped by Ctrl-C/SIGTERM)."""
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -58,7 +58,7 @@ import rnn
 from rnn import ntm as ntm_ops
 
 from .copy_task import RMSProp
-from .runfiles import check_out_folder
+from .runfiles import check_out_folder, require, seed_value
 from .synthetic import TemporalOrder
 from .train import RunError
 
@@ -349,8 +349,7 @@ class CompareConfig:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise RunError(f"--{name} must be a positive number, got {value}")
-        if not 0 <= self.seed < 2 ** 63:
-            raise RunError(f"--seed must be an integer from 0 to 2^63 - 1, got {self.seed}")
+        require(self, ("seed",), seed_value, "an integer from 0 to 2^63 - 1")
         if self.dtype not in (None, "float32", "float64"):
             raise RunError(f"unknown dtype {self.dtype!r}: choose float32 or float64")
         mg.get_backend(self.device)                  # raises BackendError on an unknown device

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -52,7 +51,7 @@ import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
 from .natural import require_checkpoint_of
-from .runfiles import RunError, RunFiles, count, open_run, part, positive, require
+from .runfiles import RunError, RunFiles, count, open_run, part, positive, require, seed_value
 
 DELIMITER_CHANNELS = 1
 
@@ -204,8 +203,7 @@ class CopyConfig:
                 raise RunError(f"--{name} must lie in [0, 1), got {getattr(self, name)}")
         if not (self.target_cost >= 0 and math.isfinite(self.target_cost)):      # NaN: a target never met
             raise RunError(f"--target-cost is in bits per sequence, a finite number 0 or more, got {self.target_cost}")
-        if not (isinstance(self.seed, numbers.Integral) and 0 <= self.seed < 2 ** 63):
-            raise RunError(f"--seed must be an integer from 0 to 2^63 - 1, got {self.seed}")
+        require(self, ("seed",), seed_value, "an integer from 0 to 2^63 - 1")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise RunError(f"--max-minutes must be positive, got {self.max_minutes}")
         if any(length < 1 for length in self.test_lengths):

@@ -110,9 +110,11 @@ def _check(args):
             if not math.isfinite(value):
                 raise RunError(f"--{name.replace('_', '-')} must be a finite number, got {value}")
             if abs(value) > limit:
-                raise RunError(f"--{name.replace('_', '-')} must be within ±{limit:g}, got {value:g} (beyond it "
-                               + ("the saddle-nodes' closed form loses all precision)" if name == "w" else
-                                  "σ underflows and the folds over w, 2 + 2 cosh x, overflow)"))
+                raise RunError(f"--{name.replace('_', '-')} must be within ±{limit:g}, got {value:g} ("
+                               + {"w": "beyond it the saddle-nodes' closed form loses all precision)",
+                                  "cliff_b": "the pictures' range; below about -35 a saddle-node lies at "
+                                             "w ≈ e^|b|, past float64's precision)",
+                                  "cliff_x0": "the pictures' range; below -745 σ(x0) underflows to 0)"}[name])
         if not 10 <= args.points <= MAX_POINTS:
             raise RunError(f"--points must be in 10..{MAX_POINTS} (the basins take points x points/2 runs; "
                            f"1000 take 12 s), got {args.points}")

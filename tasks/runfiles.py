@@ -243,6 +243,11 @@ def natural(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
 
 
+def seed_value(value) -> bool:
+    """A seed NumPy's generators take: a whole number from 0 to 2^63 - 1."""
+    return natural(value) and value < 2 ** 63
+
+
 def positive(value) -> bool:
     """A finite number above 0 (rates, thresholds, scales)."""
     return isinstance(value, numbers.Real) and value > 0 and math.isfinite(value)

@@ -758,7 +758,7 @@ def _run_pack(specs) -> dict:
 
 # ----------------------------------------------------------------------------- outputs
 CSV_FIELDS = ("name", "task", "cell", "init", "method", "length", "seed", "outcome", "counted", "success", "updates",
-              "last_error", "best_error", "seconds", "resumed_from", "hidden", "lr", "clip", "alpha",
+              "last_error", "best_error", "seconds", "resumed_from", "hidden", "lr", "clip", "alpha", "batch_size",
               "eval_every", "eval_size", "target_error", "max_updates", "device", "dtype", "blas", "key", "folder")
 
 
@@ -844,6 +844,7 @@ def print_table(args, rows, cells, results):
     missing = len(cells) - sum(_counted(results.get(c["key"])) for c in cells)
     if missing:
         print(f"{missing} cell(s) without a result: the table counts finished cells only")
+    return missing
 
 
 # ----------------------------------------------------------------------------- dry run
@@ -971,7 +972,8 @@ def _fmt_seconds(s: float) -> str:
 def dry_run(args, rows, cells, done, workers: int, where: str, signals=None):
     print(f"task {args.task}; rows: {', '.join(_label(c, i) for c, i in rows)}; methods: {', '.join(args.methods)}; "
           f"lengths: {', '.join(map(str, args.lengths))}; seeds: {', '.join(map(str, args.seeds))}")
-    print(f"hidden {args.hidden}, lr {args.lr}, clip {args.clip}, alpha {args.alpha}, eval every {args.eval_every} "
+    print(f"hidden {args.hidden}, lr {args.lr}, clip {args.clip}, alpha {args.alpha}, batch size {args.batch_size}, "
+          f"eval every {args.eval_every} "
           f"on {args.eval_size:,} sequences, target error {args.target_error}, at most {args.max_updates:,} updates, "
           f"device {cells[0]['config']['device']}; code version {code_version()}")
     todo = [c for c in cells if c["key"] not in done]
@@ -1234,9 +1236,18 @@ def _sweep(args, signals):
         status = _run_locked(args, out, rows, cells, todo, results, signals)
     if status:
         return status
-    print_table(args, rows, cells, results)
+    missing = print_table(args, rows, cells, results)
     print(f"per-cell results: {out / 'sweep.csv'}; figure: {out / 'figure7.png'}")
-    return 0
+    return _final_status(missing)
+
+
+def _final_status(missing: int) -> int:
+    """0 when every cell has a result; 1 (and one line) when some ended in an error instead."""
+    if not missing:
+        return 0
+    print(f"{LOG}: {missing} cell(s) ended in an error instead of a result (listed above, not counted); "
+          "run the same command again to retry them", file=sys.stderr)
+    return 1
 
 
 def _run_locked(args, out, rows, cells, todo, results, signals) -> int:
@@ -1403,8 +1414,8 @@ def _run_cells(args, out, rows, cells, todo, results, signals) -> int:
             elif queued:                   # no worker (yet): a cluster whose jobs are pending
                 if client.status == "connecting":
                     if waiting_said != "connecting":
-                        progress.note(f"lost the connection to the scheduler: trying to reconnect for "
-                                      f"{args.connect_timeout:g} s (--connect-timeout)")
+                        progress.note(f"lost the connection to the scheduler: trying to reconnect "
+                                      f"(for {_reconnect_window(args)})")
                         waiting_said = "connecting"
                 elif not waiting_said:
                     progress.note("no worker at the scheduler yet: waiting for one (Ctrl-C to stop)")
@@ -1428,9 +1439,18 @@ def _scheduler_lost(args, cells, results) -> str:
     for --connect-timeout seconds): it used to wait for workers forever."""
     done = sum(_counted(results.get(c["key"])) for c in cells)
     return (f"lost the Dask scheduler at {args.scheduler or 'the local cluster'} (no reconnection within "
-            f"{args.connect_timeout:g} s, --connect-timeout): {done}/{len(cells)} cells done, their results "
+            f"{_reconnect_window(args)}): {done}/{len(cells)} cells done, their results "
             f"kept in {Path(args.out) / 'sweep.csv'}; the others resume from their last checkpoints when the same "
             f"command runs again with a scheduler there")
+
+
+def _reconnect_window(args) -> str:
+    """How long the client tries to reconnect: --connect-timeout for --scheduler; the local
+    cluster's client is made without it (Dask's ``distributed.comm.timeouts.connect``)."""
+    if args.scheduler:
+        return f"{args.connect_timeout:g} s, --connect-timeout"
+    import dask
+    return f"{dask.config.get('distributed.comm.timeouts.connect')}, Dask's connect timeout"
 
 
 _CKPT_CACHE: dict = {}

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import numbers
 import signal
 import sys
 import time
@@ -43,7 +42,8 @@ import minigrad as mg
 from rnn.attention import SCORES, Seq2Seq
 
 from .natural import require_checkpoint_of
-from .runfiles import RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint, require
+from .runfiles import (RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint,
+                       require, seed_value)
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 VOCABULARY = FIRST_DIGIT + 10
@@ -142,8 +142,7 @@ class TranslateConfig:
         require(self, ("lr", "clip"), positive, "a positive number")
         if not 0 <= self.momentum < 1:
             raise RunError(f"--momentum must be in [0, 1), got {self.momentum}")
-        if not (isinstance(self.seed, numbers.Integral) and 0 <= self.seed < 2 ** 63):
-            raise RunError(f"--seed must be an integer from 0 to 2^63 - 1, got {self.seed}")
+        require(self, ("seed",), seed_value, "an integer from 0 to 2^63 - 1")
         if not 0 < self.target_accuracy <= 1:
             raise RunError(f"--target-accuracy is a fraction of strings, in (0, 1] (0.99 is 99%), "
                            f"got {self.target_accuracy}")

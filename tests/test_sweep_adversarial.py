@@ -159,7 +159,7 @@ def test_the_csv_marks_what_is_not_a_result_and_a_mean_over_success_skips_it(tmp
         [(ok["name"], "True", "True"), (dead["name"], "False", "")]
     rates = [r["success"] == "True" for r in table if r["success"] != ""]          # what a mean skipping blanks sees
     assert rates == [True]
-    sweep.print_table(args, rows, cells, results)
+    assert sweep.print_table(args, rows, cells, results) == 1
     out = capsys.readouterr().out
     assert "smart-tanh  msgd-cr      1/1" in out
     assert "(not counted, not stored: it runs again next time)" in out
@@ -309,6 +309,21 @@ def test_the_dry_run_never_estimates_less_than_its_longest_pack(tmp_path, monkey
     assert line.startswith(f"estimate: about {sweep._fmt_seconds(100 + start)} on 2 local worker processes "), line
 
 
+def test_the_dry_run_of_several_packs_waits_for_the_longest(tmp_path, monkeypatch, capsys):
+    """Two packs (--pack 1) on 2 workers, of 100 s and 20 s: the sweep ends when the longest
+    ends, after 100 s, not after the (100 + 20) / 2 = 60 s of a perfect share."""
+    def timed(todo, pack_size, scratch, signals=None, with_longest=False):
+        return (120.0, "given", 100.0) if with_longest else (120.0, "given")
+    monkeypatch.setattr(sweep, "estimate_seconds", timed)
+    monkeypatch.setattr(sweep, "_core_count", lambda: 2)
+    args, rows, cells = _plan(tmp_path / "d", GRID + ["--pack", "1"])
+    assert len(sweep.make_packs(cells, args.pack)) == 2
+    assert sweep.dry_run(args, rows, cells, {}, 2, "local worker processes", None) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    start = sweep.DASK_START_S + sweep.DASK_WORKER_S * 2                # two workers are started
+    assert line.startswith(f"estimate: about {sweep._fmt_seconds(100 + start)} on 2 local worker processes "), line
+
+
 def test_a_local_cluster_starts_no_more_workers_than_packs(monkeypatch):
     """--workers 1000 for a plan of 3 packs started 1,000 worker processes (about 120 MB each)."""
     import distributed
@@ -343,6 +358,30 @@ def test_batch_size_is_a_setting_of_the_sweep(tmp_path):
     assert {c["config"]["batch_size"] for c in default} == {20}
     assert {c["config"]["batch_size"] for c in seven} == {7}
     assert not {c["key"] for c in default} & {c["key"] for c in seven}
+    results = {c["key"]: {"key": c["key"], "name": c["name"], "outcome": "budget", "success": False,
+                          "updates": 40} for c in seven}
+    sweep.write_csv(tmp_path, seven, results)                   # the CSV says what each row trained with
+    assert [r["batch_size"] for r in csv.DictReader(open(tmp_path / "sweep.csv"))] == ["7", "7"]
     from tasks.train import RunError
     with pytest.raises(RunError, match="--batch-size must be at least 1, got 0"):
         _plan(tmp_path / "c", GRID + ["--batch-size", "0"])
+
+
+def test_a_sweep_with_cells_that_errored_exits_1_in_one_line(capsys):
+    """Every cell with a result: 0, silently; some ended in an error: 1, and one line says how
+    many and that the same command retries them (a script running sweeps stops there)."""
+    assert sweep._final_status(0) == 0 and capsys.readouterr().err == ""
+    assert sweep._final_status(2) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("minigrad sweep: 2 cell(s) ended in an error") \
+        and "run the same command again" in err[0]
+
+
+def test_a_lost_local_scheduler_does_not_blame_connect_timeout(tmp_path):
+    """--connect-timeout is the --scheduler client's; the local cluster's client reconnects for
+    Dask's own connect timeout, which the line must name instead."""
+    import dask
+    local = build_parser().parse_args(GRID + ["--out", str(tmp_path)])
+    with dask.config.set({"distributed.comm.timeouts.connect": "42s"}):
+        line = sweep._scheduler_lost(local, [], {})
+    assert "(no reconnection within 42s, Dask's connect timeout)" in line and "--connect-timeout" not in line
