@@ -95,7 +95,7 @@ def _visit(node, g, grads, needed, immediate):
             gx = op.vjp_argnum(i, g, out, *inputs, **params)
         if sent is not None:                          # a Tape wants the norms: evaluate now
             gx = gx.evaluate() if type(gx) in _DEFERRED else gx
-            sent.append((i, gx))
+            sent.append((i, gx, shapes[i]))     # its norm is taken once summed to the input's shape
         grads.add(parent, gx, shapes[i])              # summed to the input's shape, then added
     if sent is not None:
         for tape, entry in node.taped:

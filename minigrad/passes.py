@@ -151,8 +151,9 @@ def share_common_calls(lines, facts, keep_alive):
 
     * views of an operand (``W.T``): the same view of the same array, whatever is written;
     * otherwise: when nothing writes the operands' memory between the two calls, and (for
-      arrays of their own) nothing ever writes into either result: one array standing for two
-      would show a write into one in both.
+      arrays of their own) nothing ever writes into either result and the caller does not get
+      both (as results, or views of them): one array standing for two would show a write into
+      one in both.
     """
     written = _all_writes(lines)
     seen = {}                       # the call (the text right of "=") -> its line's index in out
@@ -168,7 +169,7 @@ def share_common_calls(lines, facts, keep_alive):
             continue
         call = line.text.split(" = ", 1)[1]
         j = seen.get(call)
-        if j is not None and _same_value(out[j], effects, line, facts, written):
+        if j is not None and _same_value(out[j], effects, line, facts, written, keep_alive):
             alias[line.defined] = out[j][0].defined
             facts.roots.pop(line.defined, None)
             continue
@@ -188,7 +189,7 @@ def _all_writes(lines):
     return written
 
 
-def _same_value(earlier, effects, line, facts, written) -> bool:
+def _same_value(earlier, effects, line, facts, written, keep_alive=frozenset()) -> bool:
     """Whether ``line`` may read the result of ``earlier`` (a line and the number of writing
     lines before it) instead of making its own."""
     first, n_effects = earlier
@@ -203,7 +204,14 @@ def _same_value(earlier, effects, line, facts, written) -> bool:
         return False
     if a in facts.scalars and b in facts.scalars:           # numbers: nothing can write them
         return True
+    if _observable(a, facts, keep_alive) and _observable(b, facts, keep_alive):
+        return False                                        # two results the caller gets: two arrays
     return ra == {a} and rb == {b} and written is not ALL and not ({a, b} & written)
+
+
+def _observable(r, facts, keep_alive) -> bool:
+    """Whether the caller gets ``r``'s memory: r is a result, or a result is a view of it."""
+    return r in keep_alive or any(r in facts.roots.get(o, ()) for o in keep_alive)
 
 
 # --------------------------------------------------------------------------- 3. hoisted products
@@ -330,8 +338,9 @@ def stack_in_place(lines, facts, keep_alive):
     call: an empty array for ``c`` is made before the first of those calls, each writes its
     result into its rows of it (``out=c[rows]``), and the concatenation is gone.
 
-    Safe when the parts have one shape and c's dtype, each part is used in no other stack, and
-    nothing ever writes into a part or into c (they now share memory).
+    Safe when the parts have one shape and c's dtype, each part is used in no other stack, no
+    part is a result of the program, and nothing ever writes into a part or into c (they now
+    share memory).
     """
     written = _all_writes(lines)
     if written is ALL:
@@ -354,8 +363,8 @@ def stack_in_place(lines, facts, keep_alive):
                             or facts.roots.get(a) != {a} or a not in facts.owners or viewed[a]
                             for a in parts):
             continue
-        if written & (set(parts) | {c}):
-            continue
+        if written & (set(parts) | {c}) or keep_alive & set(parts):
+            continue                              # (a result that is a part would share c's memory)
         used |= set(parts)
         plans.append((c_line, parts, makers, shape))
     if not plans:

@@ -5,6 +5,7 @@ Wengert list of :mod:`minigrad.autograd`, to print, iterate or draw.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 from .autograd import Node, Shape, _State
@@ -82,8 +83,8 @@ class Tape:
         if self.record_grad_norms:
             entry.grad_norm = _norm(g)
             norms = [None] * len(entry.inputs)
-            for i, gx in sent:
-                norms[i] = _norm(gx)
+            for i, gx, shape in sent:
+                norms[i] = _norm(gx, shape)
             entry.input_grad_norms = norms
 
     @classmethod
@@ -123,6 +124,20 @@ class Tape:
         return "\n".join([head] + ["  " + repr(e) for e in self.entries])
 
 
-def _norm(t) -> float:
+def _norm(t, shape=None) -> float:
+    """||t||, of ``t`` summed to ``shape`` first when given (a broadcast input receives the sum
+    of its cotangent), scaled by the largest entry so that float32 neither overflows (entries
+    of 1e20) nor underflows (1e-25) in the squares; NaN and inf as they are."""
     xp, a = t.backend, t._data
-    return float(xp.to_host(xp.sqrt(xp.sum(a * a))))
+    if shape is not None and tuple(a.shape) != tuple(shape):
+        lead = a.ndim - len(shape)
+        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
+        a = xp.sum(a, axis=axes).reshape(tuple(shape))
+    if a.size == 0:
+        return 0.0
+    a = xp.abs(a)
+    top = float(xp.to_host(xp.max(a)))
+    if top == 0 or not math.isfinite(top):
+        return top
+    s = a / top
+    return top * float(xp.to_host(xp.sqrt(xp.sum(s * s))))

@@ -30,6 +30,11 @@ product of the same length): with NumPy's OpenBLAS the results have been bit-ide
 test; what is promised is agreement to a few units in the last place per product
 (tests/test_trace_passes.py checks 1e-10 relative in float64, 1e-4 in float32, over whole
 training updates).  ``step.code(...)`` shows the program that runs.
+A program is chosen by the arguments' shapes, dtypes and memory layout (strides: a reshape
+is a view of one layout and a copy of another, and the passes rely on which) and by the grad
+mode (``mg.no_grad()``), besides what rule 5 lists.  Tensors made from host data inside ``fn``
+(``mg.tensor([1.0, 2.0])``) are constants of the program: a result made of one is copied at
+every call, and writing into one raises :class:`TraceError`.
 What a replay cannot do is run Python again, so there are rules; rules 1-4 are checked, and
 breaking one raises :class:`TraceError` instead of giving a wrong answer (rule 5 is kept by
 tracing again where it can see a change, and says what it cannot see):
@@ -38,7 +43,10 @@ tracing again where it can see a change, and says what it cannot see):
    tuples or dicts of them); tensors it creates itself (``mg.zeros``) are fine;
 2. ``fn`` does not look at values: no ``float()``, ``.item()``, ``if loss > 0:``, no printing
    of tensors (a replay could not take the other branch).  Decisions on shapes, dtypes and
-   non-tensor arguments are fine: each new combination is traced once more;
+   non-tensor arguments are fine: each new combination is traced once more.  A shape that the
+   values decide (``x[mask]``, ``mg.nonzero``, ``masked_select``) is checked at every replay:
+   another one traces again, or raises where the program has already written into its
+   arguments (the lines after it were written for the traced shape: a count, a reshape);
 3. random numbers are drawn outside ``fn`` and passed in (a trace would freeze them);
 4. a replay reproduces two kinds of effect: arrays updated in place (``p.data -= lr * g``) and
    the ``.grad`` of argument tensors.  Anything else ``fn`` leaves behind (a tensor stored on
@@ -50,7 +58,7 @@ tracing again where it can see a change, and says what it cannot see):
    program: registering or removing one traces again;
 5. numbers ``fn`` reads outside its arguments are constants of the program.  Those it can see
    are part of what selects a program, so changing one traces again: the plain attributes
-   (None, bools, ints, floats, strings, and tuples of them) of every Module among the
+   (None, bools, ints, floats, strings, NumPy scalars, and tuples of them) of every Module among the
    arguments and of its sub-modules (``module.training`` included, so ``.eval()`` traces
    again), and the plain values ``fn`` closes over.  Globals, and lists, arrays or other
    objects held elsewhere, are not seen: a change to them after the trace is **not** noticed
@@ -87,6 +95,7 @@ import numpy as np
 
 from . import backend as _backend
 from . import passes as _passes
+from . import autograd as _autograd
 from .autograd import DeviceMismatchError
 from .backend import Backend, TraceError
 from .manipulation import trace as _matrix_trace
@@ -209,6 +218,29 @@ for _name, _template in {"neg": "-{}", "pos": "+{}", "abs": "abs({})", "invert":
 
 
 # --------------------------------------------------------------------------- the recorder
+_VALUE_SHAPED = {"nonzero", "argwhere", "flatnonzero", "unique", "extract", "compress"}
+"""Array functions whose result's shape depends on the values (besides ``x[mask]``)."""
+
+
+class _ShapeChanged(TraceError):
+    """A replay met a value-decided shape other than the traced one before it wrote anything
+    (``mg.trace`` then traces again for these values)."""
+
+
+def _same_shape(a, shape, what, retrace):
+    """A replay's check after a call whose result's shape depends on the values (``x[mask]``):
+    the lines after it were written for the traced shape (a count, a reshape).  Another shape:
+    trace again (``retrace``: nothing written yet), else refuse."""
+    if tuple(a.shape) != shape:
+        if retrace:
+            raise _ShapeChanged(what)
+        raise TraceError(f"{what} gave shape {tuple(a.shape)} here but {shape} when the function "
+                         "was traced, after the program had written into its arguments: a shape "
+                         "that depends on the values cannot be replayed from there; compute without "
+                         "it (mg.where(mask, x, 0) and a sum instead of x[mask]), or call the "
+                         "function untraced")
+
+
 def _name(reg: int) -> str:
     """A register as lines are recorded; renamed ``r<k>`` once unused lines are dropped."""
     return f"\x01{reg}\x02"
@@ -329,12 +361,42 @@ class _Recorder:
             return slice(*(_Recorder.unwrap(v) for v in (obj.start, obj.stop, obj.step)))
         return obj
 
+    def of_constant(self, obj) -> bool:
+        """Whether ``obj`` is a constant of the program (host data made into an array inside the
+        function) or may be a view of one: every run would hand out, or write into, that one array."""
+        if type(obj) is not Traced:
+            return False
+        if obj.reg is None:
+            return True
+        share = getattr(self.inner.xp, "may_share_memory", None)
+        return any(isinstance(c, self.array_types[1]) and (share is None or share(obj.raw, c))
+                   for c in self.env.values())
+
+    def shape_guard(self, result, what: str):
+        """After a call whose result's shape depends on the values (``x[mask]``, ``nonzero``):
+        a line that checks, at every run, that the shape is the traced one (the lines after it
+        may have been written for that shape: a count, a reshape).  If not, the function is
+        traced again when the program has written nothing into its arguments so far (the
+        arguments are as they came in), else TraceError."""
+        for t in (result if type(result) in (tuple, list) else (result,)):
+            if type(t) is Traced and t.reg is not None and t.reg in self.facts.shape:
+                shape = tuple(int(d) for d in t.raw.shape)
+                retrace = not any(_passes._writes_any(line, {-1}) for line in self.lines)
+                self.lines.append(Line(f"{self.constant(_same_shape)}({_name(t.reg)}, {shape!r}, "
+                                       f"{self.constant(what)}, {retrace})", None, [t.reg], True, set()))
+        return result
+
     def writable(self, target: Traced, what: str) -> None:
         if type(target) is not Traced or target.reg is None:
             raise TraceError(f"{what} writes into an array that is not part of the trace (a "
                              "constant, or an array held outside the function's arguments)")
         if target.rec is not self:
             raise TraceError("an array from an earlier trace was written inside this one")
+        if self.of_constant(target):
+            raise TraceError(f"{what} writes into a tensor made from host data inside the traced "
+                             "function (mg.tensor([...])): that array is a constant of the program, "
+                             "shared by every run; make it with mg.zeros / mg.full and write into "
+                             "that, or pass it in as an argument")
 
     # ----- one line of the program
     def emit(self, text, raw, uses, effect=False, writes=ALL, op=None, operands=None):
@@ -376,7 +438,10 @@ class _Recorder:
         elif effect and args:
             writes = self.target(args[0])             # copyto, put, scatter_add...: the first
         raw = fn(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{text}({source})", raw, uses, effect, writes, self._op(text, args, kwargs))
+        out = self.emit(f"{text}({source})", raw, uses, effect, writes, self._op(text, args, kwargs))
+        if text.rsplit(".", 1)[-1] in _VALUE_SHAPED and uses:
+            self.shape_guard(out, f"{text}()")
+        return out
 
     # elementwise NumPy functions the passes may call with out= (all are ufuncs)
     _UFUNCS = {"tanh", "exp", "log", "log1p", "expm1", "sqrt", "square", "negative", "absolute",
@@ -453,7 +518,10 @@ class _Recorder:
                 out = self.target(kwargs["out"])
                 writes = ALL if out is ALL or writes is ALL else writes | out
         raw = getattr(a.raw, name)(*self.unwrap(args), **{k: self.unwrap(v) for k, v in kwargs.items()})
-        return self.emit(f"{self.expr(a, uses)}.{name}({source})", raw, uses, effect, writes)
+        out = self.emit(f"{self.expr(a, uses)}.{name}({source})", raw, uses, effect, writes)
+        if name in _VALUE_SHAPED and uses:
+            self.shape_guard(out, f".{name}()")
+        return out
 
     def getitem(self, a, index):
         uses = []
@@ -461,7 +529,11 @@ class _Recorder:
         op, k = None, index[0] if type(index) is tuple and len(index) == 1 else index
         if type(a) is Traced and a.reg is not None and type(k) in (int, np.intp, np.int64):
             op = ("index", a.reg, int(k))                 # a[k]: for passes.hoist_products
-        return self.emit(text, a.raw[self.unwrap(index)], uses, op=op)
+        out = self.emit(text, a.raw[self.unwrap(index)], uses, op=op)
+        parts = index if type(index) is tuple else (index,)
+        if any(type(p) is Traced and p.reg is not None and p.raw.dtype == bool and p.raw.ndim for p in parts):
+            self.shape_guard(out, "indexing with a boolean mask (x[mask])")
+        return out
 
     def setitem(self, a, index, value):
         self.writable(a, "item assignment")
@@ -487,7 +559,7 @@ class _Recorder:
         """The program as Python source: unused lines dropped, the passes of
         :mod:`minigrad.passes` applied (``optimize``), arrays freed after last use."""
         out_uses = []
-        returned = [self.expr(o, out_uses) for o in outputs]
+        returned = [self.expr(o, out_uses) + (".copy()" if self.of_constant(o) else "") for o in outputs]
         kept = self._needed(self.lines, out_uses)
         n_recorded = len(kept)
         if optimize:
@@ -627,8 +699,9 @@ def _flatten(obj, tensors, index, key):
             index[id(obj)] = len(tensors)
             tensors.append(obj)
         g = obj.grad
-        key.append(("T", index[id(obj)], obj.shape, obj.dtype, obj.requires_grad, obj.backend,
-                    None if g is None else (g.shape, g.dtype), tuple(map(_Same, obj._hooks or ()))))
+        key.append(("T", index[id(obj)], obj.shape, obj.dtype, obj._data.strides, obj.requires_grad,
+                    obj.backend, None if g is None else (g.shape, g.dtype, g._data.strides),
+                    tuple(map(_Same, obj._hooks or ()))))
     elif isinstance(obj, Module):
         key.append(("M", obj, _plain_attributes(obj)))       # rule 5: its numbers select too
         for p in obj.parameters():
@@ -656,6 +729,8 @@ def _token(v):
     itself (NaN != NaN would make every call trace again)."""
     if type(v) is float:
         return ("float", v.hex())
+    if isinstance(v, np.generic) and v.dtype.kind in "biufc":
+        return ("numpy", v.dtype.str, v.tobytes())      # every bit: -0.0 and 0.0, NaN alike
     if type(v) is tuple:
         return tuple(map(_token, v))
     return v
@@ -665,7 +740,13 @@ _PLAIN_TYPES = frozenset((type(None), bool, int, float, complex, str))
 
 
 def _is_plain(v) -> bool:
-    return type(v) in _PLAIN_TYPES or (type(v) is tuple and all(map(_is_plain, v)))
+    return (type(v) in _PLAIN_TYPES or _is_numpy_number(v)
+            or (type(v) is tuple and all(map(_is_plain, v))))
+
+
+def _is_numpy_number(v) -> bool:
+    """A NumPy bool, integer, float or complex scalar (``np.float64`` is a float subclass)."""
+    return isinstance(v, np.generic) and v.dtype.kind in "biufc"
 
 
 def _plain_attributes(module) -> tuple:
@@ -678,7 +759,7 @@ def _plain_attributes(module) -> tuple:
             t = type(v)
             if t in _PLAIN_TYPES:
                 out.append((k, t, v.hex() if t is float else v))
-            elif t is tuple and _is_plain(v):
+            elif _is_numpy_number(v) or (t is tuple and _is_plain(v)):
                 out.append((k, t, _token(v)))
     return tuple(out)
 
@@ -901,14 +982,21 @@ class trace:
         if _active is not None:                        # inside another trace: part of it
             return self.fn(*args, **kwargs)
         program, tensors, result = self._program(args, kwargs)
-        return program.run(tensors) if result is None else result[0]
+        if result is not None:
+            return result[0]
+        try:
+            return program.run(tensors)
+        except _ShapeChanged:                          # a shape decided by values: trace again
+            self._programs.pop(program.key, None)
+            program, tensors, result = self._program(args, kwargs)
+            return program.run(tensors) if result is None else result[0]
 
     def code(self, *args, **kwargs) -> str:
         """The straight-line program this function runs for these arguments."""
         return self._program(args, kwargs)[0].source
 
     def _program(self, args, kwargs):
-        tensors, key = [], [("C", _closure_values(self.fn))]
+        tensors, key = [], [("C", _closure_values(self.fn)), ("G", _autograd.is_grad_enabled())]
         _flatten((args, kwargs), tensors, {}, key)
         key = tuple(key)
         program = self._programs.get(key)
@@ -916,6 +1004,7 @@ class trace:
             self._programs.move_to_end(key)
             return program, tensors, None
         program, result = self._trace(args, kwargs, tensors)
+        program.key = key
         self._programs[key] = program
         if len(self._programs) > self.max_programs:
             self._programs.popitem(last=False)
@@ -973,8 +1062,9 @@ class trace:
                          f"{_label(t.dtype)}" for t in tensors]
             described += [f".grad of r{i}" for i in grad_inputs]
             source = rec.source(described, leaves + grad_values, name, self.optimize)
-            values = [rec.unwrap(v) for v in leaves]
-            final_grads = [rec.unwrap(v) for v in grad_values]
+            # a result that is (a view of) a constant: a copy, as a replay returns (see source)
+            values = [rec.unwrap(v).copy() if rec.of_constant(v) else rec.unwrap(v) for v in leaves]
+            final_grads = [rec.unwrap(v).copy() if rec.of_constant(v) else rec.unwrap(v) for v in grad_values]
             n_results = len(leaves)
             del result, leaves, grad_values
         except BaseException:

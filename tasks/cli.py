@@ -299,7 +299,6 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         raise RunError(f"--steps must be at least 1, got {steps}")
     if hidden < 1:
         raise RunError(f"--hidden must be at least 1, got {hidden}")
-    check_memory(f"--hidden {hidden} --steps {steps}", graph_memory(cell_kind, steps, hidden, device), device)
     if cell_kind in MODEL_GRAPH_STEPS:
         return _model_graph("seq2seq" if cell_kind == "attention" else cell_kind, steps, hidden, seed, collapse,
                             device)
@@ -311,6 +310,7 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         raise RunError(f"--steps {steps}: a full graph of more than {limit} steps (about ten nodes each) takes "
                        f"minutes for dot to lay out and cannot be read; pass --collapse (one node per step, "
                        f"up to {MAX_COLLAPSED_GRAPH_STEPS} steps) or draw fewer steps")
+    check_memory(f"--hidden {hidden} --steps {steps}", graph_memory(cell_kind, steps, hidden, device), device)
     if cell_kind == "esn":                    # the reservoir's dynamics, drawn as a leaky cell
         esn = rnn.ESN(n_in, units=hidden, spectral_radius=0.9, lr=0.5, connectivity=0.5, seed=seed)
         cell = rnn.RNNCell(n_in, hidden, "tanh", leak=0.5, seed=seed, device=device,
@@ -381,6 +381,7 @@ def _model_graph(kind: str, steps: int, hidden: int, seed: int, collapse: bool, 
         what = f"{'collapsed ' if collapse else ''}{GRAPH_NAMES[kind]}"
         raise RunError(f"--steps {steps}: {'an' if what[0] in 'aeiouAEIN' else 'a'} {what} graph of more than {limit} "
                        f"steps takes dot minutes to lay out and cannot be read: draw fewer steps{more}")
+    check_memory(f"--hidden {hidden} --steps {steps}", graph_memory(kind, steps, hidden, device), device)
     rng = np.random.default_rng(seed)
     if kind == "ntm":
         model = MemoryModel(hidden, seed, slots=4, width=3, device=device)

@@ -123,8 +123,36 @@ def test_console_script_is_declared():
     import tomllib
     import pathlib
     meta = tomllib.loads((pathlib.Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
-    assert meta["project"]["scripts"]["minigrad"] == "tasks.cli:main"
+    assert meta["project"]["scripts"]["minigrad"] == "tasks:console"
     assert build_parser().prog == "minigrad"
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.2, 0.5])
+def test_ctrl_c_while_the_command_is_still_importing_is_one_line(delay, tmp_path):
+    """The console script's entry (`tasks:console`, what pip's `minigrad` wrapper calls) imports
+    the command inside its Ctrl-C handling: a Ctrl-C while NumPy, matplotlib and the rest are
+    still loading ends with status 130 and one line, never a KeyboardInterrupt traceback.  (A
+    Ctrl-C during the interpreter's own start, before the wrapper's first line, is Python's.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    wrapper = ("import sys\nfrom tasks import console\n"                     # pip's wrapper, and a mark
+               "sys.stderr.write('started\\n'); sys.stderr.flush()\nsys.exit(console())\n")
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, "train", "temporal-order", "--length", "10", "--hidden",
+                             "4", "--max-updates", "1000000", "--out", str(tmp_path / "run"), "--quiet"],
+                            cwd=root, env={**os.environ, "PYTHONPATH": root},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr.readline() == "started\n"
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert "Traceback" not in stderr, stderr
+    assert proc.returncode == 130, stderr
+    if "stopped after" not in stdout:                  # (else it was already training: the test above)
+        assert len(stderr.strip().splitlines()) == 1 and stderr.startswith("minigrad"), stderr
 
 
 def test_jacobian_command_writes_its_plots(tmp_path, capsys):

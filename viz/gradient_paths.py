@@ -39,10 +39,10 @@ COLOURS = {"grad": "#de2d26", "grad_recurrence": "#2171b5", "memory_grad": "#31a
 
 
 def _positive(values):
-    """Zeros (a gradient that underflowed, or a path that does not exist) cannot be drawn on a log
-    scale: NaN leaves a gap instead."""
+    """Zeros (a gradient that underflowed, or a path that does not exist), inf (one that
+    overflowed) and NaN cannot be drawn on a log scale: NaN leaves a gap instead."""
     a = np.asarray(values, dtype=float)
-    return np.where(a > 0, a, np.nan)
+    return np.where((a > 0) & np.isfinite(a), a, np.nan)
 
 
 def gradient_paths(result, path=None, title: str | None = None):
@@ -86,9 +86,14 @@ def gradient_paths(result, path=None, title: str | None = None):
     drawn = {"before": ("grad", "grad_recurrence") if trained else (), "after": tuple(COLOURS)}  # the curves drawn
     values = np.concatenate([_positive(r[when][key]) for r in models.values() for when in drawn
                              for key in drawn[when] if key in r[when]])
-    top = np.nanmax(values)
-    axes[0].set_ylim(max(FLOOR, np.nanmin(values) / 3), top * 3)
-    axes[0].set_ylabel(f"norm (log scale{'; cut at %g' % FLOOR if np.nanmin(values) < FLOOR else ''})")
+    finite = values[np.isfinite(values)]
+    raw = np.concatenate([np.asarray(r[when][key], dtype=float) for r in models.values() for when in drawn
+                          for key in drawn[when] if key in r[when]])
+    gaps = "; NaN, inf and 0: gaps" if not np.all(np.isfinite(raw) & (raw > 0)) else ""
+    if finite.size:
+        axes[0].set_ylim(max(FLOOR, finite.min() / 3), finite.max() * 3)
+    cut = f"; cut at {FLOOR:g}" if finite.size and finite.min() < FLOOR else ""
+    axes[0].set_ylabel(f"norm (log scale{cut}{gaps})")
     handles = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels()):

@@ -12,14 +12,21 @@
   ``identity`` through which ``rnn.unroll`` passes an LSTM's h and c) as an arrow-shaped
   node named for the component and the step it goes to;
 * leaves as record nodes with a data summary (and gradient norm, once computed); parameters
-  in their own colour under their names, constants in grey;
+  in their own colour under their names (one tensor, shared by every step: drawn small in each
+  step that reads it, and once, with its gradient, in the "parameters" cluster; distinct
+  tensors of one name numbered "W_rec #1", "W_rec #2"), constants in grey; a value computed
+  before the tape began is an input of the tape, not a parameter;
 * after ``backward()`` every edge is coloured and sized by the norm of the gradient that flowed
   along it, from blue (vanishing) through grey to red (exploding), so the decay through time
-  can be seen at a glance; a legend says which colour is which norm;
+  can be seen at a glance; a legend says which colour is which norm; every op's box says the
+  norm of the gradient at its output, ||dE/dv|| (at the state a step hands on: ||dE/dh_k||),
+  in its border's colour;
 * ``collapse=True`` draws each time step as a single node, so T = 100 stays readable.
 
 The DOT source is always available (``graph.source``); ``render(graph, "out.svg")`` runs the
-real ``dot`` program (Debian's ``graphviz`` package) for SVG, PNG or PDF.
+real ``dot`` program (Debian's ``graphviz`` package) for SVG, PNG or PDF, and without it writes
+the DOT source next to the target and says how to install Graphviz.  Names and marks are
+escaped, so a parameter called ``a|"b"\\`` is drawn as it is called.
 """
 from __future__ import annotations
 
@@ -53,19 +60,16 @@ def edge_colour(norm) -> str:
         return NO_GRADIENT_COLOUR
     if not math.isfinite(norm):
         return NOT_FINITE_COLOUR
-    if norm == 0:
-        return SCALE[0][1]
-    level = math.log10(norm)
     colour = SCALE[0][1]
-    for threshold, c in SCALE:
-        if level >= threshold:
+    for threshold, c in SCALE:             # the norm against 10^threshold itself: log10 rounds (log10 of
+        if norm >= 10.0 ** threshold:      # the float just below 1e-4 is -4.0), the bins must not
             colour = c
     return colour
 
 
 def edge_style(norm) -> str:
     """"dashed" for a gradient below 1e-8 (0 included): vanished; else "solid"."""
-    if norm is not None and math.isfinite(norm) and (norm == 0 or math.log10(norm) < VANISHED):
+    if norm is not None and math.isfinite(norm) and norm < 10.0 ** VANISHED:
         return "dashed"
     return "solid"
 
@@ -84,32 +88,66 @@ def legend_bins() -> list:
     return [(lo, hi, c, edge_style(lo)) for lo, hi, c in zip(bounds[:-1], bounds[1:], colours)]
 
 
-def _summary(t) -> str:
-    """Shape and a few numbers of a tensor, for a record label."""
+def _summary(t) -> list:
+    """Shape and a few numbers of a tensor: the fields of a record label."""
     try:
         a = t.numpy()
     except Exception:                                   # not reachable from the host
-        return f"{t.shape}"
+        return [f"{t.shape}"]
     if a.size == 0:
-        return f"{t.shape}"
+        return [f"{t.shape}"]
     with np.errstate(invalid="ignore", over="ignore"):        # inf and NaN entries: said as such
-        return f"{t.shape} | mean {a.mean():.3g} | std {a.std():.3g}"
+        return [f"{t.shape}", f"mean {a.mean():.3g}", f"std {a.std():.3g}"]
 
 
-def _escape(text: str) -> str:
-    return str(text).replace("{", "\\{").replace("}", "\\}").replace("<", "\\<").replace(">", "\\>")
+def norm64(a) -> float:
+    """The 2-norm of an array computed in float64 and scaled by its largest entry, so that
+    neither a float32 gradient of 1e20 (whose square overflows float32) nor one of 1e-25
+    (whose square underflows) is misreported."""
+    a = np.abs(np.asarray(a, dtype=np.float64)).ravel()
+    if a.size == 0:
+        return 0.0
+    top = a.max()
+    if not np.isfinite(top):
+        return float(top) if not np.isnan(a).any() else math.nan
+    if top == 0:
+        return 0.0
+    return float(top * np.sqrt(np.sum((a / top) ** 2)))
 
 
-def _leaf_node(graph, t, key):
+def _escape(text) -> str:
+    """``text`` as one field of a record label shows it: backslashes first (a name ending in one
+    would end the DOT string), then the record syntax (braces, bars, angle brackets) and ``&``
+    (Graphviz reads ``&lt;`` as a character entity); the graphviz package escapes quotes."""
+    text = str(text).replace("\\", "\\\\").replace("&", "&amp;")
+    for c in "{}|<>":
+        text = text.replace(c, "\\" + c)
+    return text
+
+
+def _plain(text) -> str:
+    """``text`` as a plain (not record) label, a cluster title or a graph title shows it:
+    backslashes and ``&`` escaped, and never read as an HTML-like label (``<...>``)."""
+    return graphviz.nohtml(str(text).replace("\\", "\\\\").replace("&", "&amp;"))
+
+
+def _leaf_node(graph, t, key, name=None):
     if isinstance(t, mg.autograd.Shape):                  # a constant whose values were not kept
         graph.node(key, label="{const | " + _escape(str(t.shape)) + "}", shape="record", style="filled",
                    fillcolor=CONST_COLOUR, fontsize="10")
         return
-    is_param = t.requires_grad
-    name = t.name or ("param" if is_param else "const")
-    fields = [f"{name}", _summary(t)]
+    is_param = _is_param(t)
+    if name is not None:
+        pass
+    elif t.name:
+        name = t.name
+    elif is_param:
+        name = "param"
+    else:                                   # an intermediate made before the tape began, or a constant
+        name = "computed before the tape" if t.requires_grad else "const"
+    fields = [name] + _summary(t)
     if t.grad is not None:
-        fields.append(f"grad norm {np.linalg.norm(t.grad.numpy()):.3g}")
+        fields.append(f"grad norm {norm64(t.grad.numpy()):.3g}")
     label = "{" + " | ".join(_escape(f) for f in fields) + "}"
     graph.node(key, label=label, shape="record", style="filled",
                fillcolor=PARAM_COLOUR if is_param else CONST_COLOUR, fontsize="10")
@@ -138,7 +176,7 @@ def draw(source, collapse: bool = False, title: str | None = None, legend: bool 
     """The Digraph of a Tape (or of the graph behind a tensor)."""
     tape = source if isinstance(source, mg.Tape) else tape_of(source)
     graph = graphviz.Digraph("bptt", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "fontsize": "11",
-                                                 "label": title or "", "labelloc": "t"},
+                                                 "label": _plain(title or ""), "labelloc": "t"},
                              node_attr={"fontname": "Helvetica"}, edge_attr={"fontname": "Helvetica", "fontsize": "9"})
     if collapse:
         _draw_collapsed(graph, tape)
@@ -154,11 +192,35 @@ def _leaf_key(t) -> str:
 
 
 def _is_param(t) -> bool:
-    return not isinstance(t, mg.autograd.Shape) and t.requires_grad
+    """A leaf that wants a gradient. A tape's input that requires grad but was computed before
+    the tape began (it has a node of its own) is not a parameter."""
+    return not isinstance(t, mg.autograd.Shape) and t.requires_grad and t.is_leaf
 
 
 def _param_name(t) -> str:
     return t.name or f"param{t.shape}"
+
+
+def param_names(tape) -> dict:
+    """{leaf key: the name a parameter is drawn under}: its own name, or ``param(shape)``; when
+    distinct tensors share a name (the two layers of a stacked model both have a ``W_rec``),
+    ``W_rec #1``, ``W_rec #2`` in the order the tape first reads them, so that neither the
+    drawing nor a collapsed step's "grad → W_rec" mixes two tensors up."""
+    found = {}
+    for e in tape:
+        for x in e.inputs:
+            if not isinstance(x, int) and _is_param(x):
+                found.setdefault(_leaf_key(x), _param_name(x))
+    count = {}
+    for name in found.values():
+        count[name] = count.get(name, 0) + 1
+    seen, names = {}, {}
+    for key, name in found.items():
+        if count[name] > 1:
+            seen[name] = seen.get(name, 0) + 1
+            name = f"{name} #{seen[name]}"
+        names[key] = name
+    return names
 
 
 def _steps(tape):
@@ -196,18 +258,19 @@ def _stages(entries, step, by: str = "stage") -> dict:
         if stage is not None and stage not in stages:
             stages[stage] = graphviz.Digraph(
                 f"cluster_s{step}_stage{len(stages)}",
-                graph_attr={"label": str(stage), "style": "dashed", "color": "#c6dbef", "fontsize": "9"})
+                graph_attr={"label": _plain(stage), "style": "dashed", "color": "#c6dbef", "fontsize": "9"})
     return stages
 
 
-def _parameters_cluster(graph, params):
+def _parameters_cluster(graph, params, names):
     """Each parameter once, with its summary and (after backward) its gradient norm."""
     if not params:
         return
-    sub = graphviz.Digraph("cluster_parameters", graph_attr={"label": "parameters", "style": "rounded",
+    sub = graphviz.Digraph("cluster_parameters", graph_attr={"label": "parameters (one tensor each, shared by "
+                                                                     "every step that reads it)", "style": "rounded",
                                                             "color": "#e0c070", "fontsize": "10"})
     for key, t in params.items():
-        _leaf_node(sub, t, key)
+        _leaf_node(sub, t, key, names[key])
     graph.subgraph(sub)
 
 
@@ -220,30 +283,35 @@ def _draw_full(graph, tape):
     """Every primitive; a parameter is drawn again (small) in each step that reads it, so the
     recurrent chain runs straight from left to right."""
     step_of = {e.index: e.step for e in tape}
+    steps = set(step_of.values())
+    names = param_names(tape)
     params = {}
     for step, entries in _steps(tape):
         outer = graph if step is None else graphviz.Digraph(
-            f"cluster_step{step}", graph_attr={"label": step_label(step, entries), "style": "rounded",
+            f"cluster_step{step}", graph_attr={"label": _plain(step_label(step, entries)), "style": "rounded",
                                                "color": "#9ecae1"})
         by = "part" if step is None else "stage"
         stages = _stages(entries, step, by)
         for e in entries:
             target = stages.get(_mark(e, by), outer)
             handoff = None if e.marks is None else e.marks.get("handoff")
+            grad = {} if e.grad_norm is None else {"color": edge_colour(e.grad_norm), "penwidth": "2"}
+            norm = "" if e.grad_norm is None else f"\ngrad norm {e.grad_norm:.3g}"
             if handoff is not None:
-                to = "" if step is None else f" → t = {step + 1}"
-                target.node(f"op{e.index}", label=f"{handoff}{to}\n{e.shape}", shape="cds",
-                            style="filled", fillcolor=HANDOFF_COLOUR, fontsize="10")
+                to = ("" if step is None else f" → t = {step + 1}" if step + 1 in steps
+                      else f" → t = {step + 1} (final state: no step {step + 1})")   # read by the head only
+                target.node(f"op{e.index}", label=_plain(f"{handoff}{to}\n{e.shape}{norm}"), shape="cds",
+                            style="filled", fillcolor=HANDOFF_COLOUR, fontsize="10", **grad)
             else:
-                target.node(f"op{e.index}", label=f"{e.op}\n{e.shape}", shape="box", style="rounded,filled",
-                            fillcolor=OP_COLOUR, fontsize="10")
+                target.node(f"op{e.index}", label=_plain(f"{e.op}\n{e.shape}{norm}"), shape="box",
+                            style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10", **grad)
             for i, x in enumerate(e.inputs):
                 if isinstance(x, int):
                     continue
                 key = f"{_leaf_key(x)}_s{step}"
                 if _is_param(x):
                     params[_leaf_key(x)] = x
-                    target.node(key, label=_escape(_param_name(x)), shape="ellipse", style="filled",
+                    target.node(key, label=_plain(names[_leaf_key(x)]), shape="ellipse", style="filled",
                                 fillcolor=PARAM_COLOUR, fontsize="9")
                 else:
                     _leaf_node(target, x, key)
@@ -251,7 +319,7 @@ def _draw_full(graph, tape):
             outer.subgraph(sub)
         if step is not None:
             graph.subgraph(outer)
-    _parameters_cluster(graph, params)
+    _parameters_cluster(graph, params, names)
     for e in tape:
         for i, x in enumerate(e.inputs):
             norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
@@ -262,7 +330,9 @@ def _draw_full(graph, tape):
 
 
 def _draw_collapsed(graph, tape):
-    """One node per time step, labelled with the gradient each parameter receives from it;
+    """One node per time step, labelled with the norm of the gradient each parameter receives
+    from it (a parameter read more than once in a step: the sum of the pieces' norms, which
+    bounds the norm of their sum from above, written "≤ x (n reads)");
     edges between steps carry the norm of the gradient passed back from one step to the
     previous (the quantity that vanishes or explodes): over the tensors of step s that step t
     reads, sqrt(Σ ||dE/dv||²) of the gradient step t sends to each tensor v (see
@@ -270,14 +340,14 @@ def _draw_collapsed(graph, tape):
     on) add nothing; an edge that no gradient reached at all, or a graph drawn before
     backward, has no number."""
     step_of = {e.index: e.step for e in tape}
+    names = param_names(tape)
     params, into_params = {}, {}
     for e in tape:
         for i, x in enumerate(e.inputs):
             if not isinstance(x, int) and _is_param(x):
                 norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
                 params[_leaf_key(x)] = x
-                key = (e.step, _param_name(x))
-                into_params[key] = _combine(into_params.get(key), norm)
+                into_params.setdefault((e.step, names[_leaf_key(x)]), []).append(norm)
     for step, entries in _steps(tape):
         if step is None:                     # the loss; a seq2seq model's attention keys, made once
             parts = {_mark(e, "part") for e in entries} - {None}
@@ -285,12 +355,17 @@ def _draw_collapsed(graph, tape):
         else:
             name = step_label(step, entries)
         lines = [name, f"{len(entries)} ops"]
-        for (s, pname), norm in into_params.items():
-            if s == step and norm is not None:
-                lines.append(f"grad → {pname}: {norm:.2g}")
-        graph.node(f"step{step}", label="\n".join(_escape(line) for line in lines), shape="box",
+        for (s, pname), norms in into_params.items():
+            known = [n for n in norms if n is not None]
+            if s != step or not known:
+                continue
+            if len(known) == 1:    # one read that a gradient reached: its norm, exactly
+                lines.append(f"grad → {pname}: {known[0]:.2g}")
+            else:                  # pieces of one gradient, whose directions the tape does not keep
+                lines.append(f"grad → {pname}: ≤ {sum(known):.2g} ({len(known)} reads)")
+        graph.node(f"step{step}", label=_plain("\n".join(lines)), shape="box",
                    style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10")
-    _parameters_cluster(graph, params)
+    _parameters_cluster(graph, params, names)
     for (src, dst), norm in _step_flows(tape, step_of).items():
         _edge(graph, f"step{src}", f"step{dst}", norm)
 
@@ -372,7 +447,8 @@ def _legend(graph):
 
 def render(graph: graphviz.Digraph, path) -> Path:
     """Write ``graph`` to ``path``: ``.dot``/``.gv`` as DOT source, ``.svg``/``.png``/``.pdf``
-    through the ``dot`` program."""
+    through the ``dot`` program.  Without ``dot`` on PATH the DOT source is written next to
+    ``path`` (``out.svg`` -> ``out.dot``) and a RuntimeError says so and how to install it."""
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
     if fmt in ("dot", "gv"):
@@ -382,10 +458,15 @@ def render(graph: graphviz.Digraph, path) -> Path:
         raise ValueError(f"unknown output format {path.suffix!r}: use .svg, .png, .pdf or .dot")
     try:
         data = graph.pipe(format=fmt)
-    except graphviz.ExecutableNotFound as e:
-        raise RuntimeError("rendering needs Graphviz's 'dot' program, which is not installed: "
-                           "apt-get install graphviz (Debian/Ubuntu) or brew install graphviz; "
-                           f"the DOT source can still be written with a .dot path ({e})") from e
+    except graphviz.ExecutableNotFound as e:       # keep the drawing: its DOT source, next to the target
+        source = path.with_suffix(".dot")
+        try:
+            source.write_text(graph.source)
+            kept = f"the DOT source was written to {source} (render it later: dot -T{fmt} {source} -o {path})"
+        except OSError as err:
+            kept = f"the DOT source could not be written to {source} either ({err.strerror or err})"
+        raise RuntimeError("rendering needs Graphviz's 'dot' program, which is not on PATH: install graphviz "
+                           f"(apt-get install graphviz, brew install graphviz); {kept}") from e
     except graphviz.CalledProcessError as e:          # dot gave up (large clustered graphs: init_rank)
         raise RuntimeError(f"Graphviz's dot could not lay out this graph ({_dot_error(e)}): draw fewer "
                            "steps or one node per step (collapse), or write the DOT source with a .dot "

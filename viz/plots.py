@@ -28,13 +28,28 @@ def _finish(fig, path):
 def gradient_norms(norms, clip: float | None = None, path=None, title="Gradient norm per update"):
     """The norm of the (unclipped) gradient at every update, log scale, with the clipping
     threshold mu drawn: spikes above it are the steps that clipping rescales (the paper's
-    supplement, Figure 1)."""
+    supplement, Figure 1).  A log axis cannot show NaN, inf or 0: such updates are marked
+    (x at the top of the axis for NaN and inf, v at the bottom for 0) and counted in the
+    legend instead of silently leaving a gap; a NaN or inf gradient is not "clipped" (training
+    falls back instead), so it is not counted among the clipped ones."""
     norms = np.asarray(norms, dtype=float)
+    updates = np.arange(1, len(norms) + 1)
     fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.semilogy(np.arange(1, len(norms) + 1), norms, lw=0.8, color="#2171b5", label="||g|| before clipping")
+    ax.semilogy(updates, norms, lw=0.8, color="#2171b5", label="||g|| before clipping")
+    finite = np.isfinite(norms)
+    shown = norms[finite & (norms > 0)]
+    top = shown.max() * 3 if shown.size else (clip or 1.0) * 3
+    bottom = shown.min() / 3 if shown.size else (clip or 1.0) / 3
+    if clip is not None:
+        top, bottom = max(top, clip * 3), min(bottom, clip / 3)
+    for mask, y, marker, text in ((~finite, top, "x", "NaN or inf"), (norms == 0, bottom, "v", "0")):
+        if mask.any():
+            ax.plot(updates[mask], np.full(mask.sum(), y), ls="none", marker=marker, ms=4, color="k",
+                    label=f"{text} ({mask.sum()}, at update {', '.join(_runs(updates[mask])[:3])}"
+                          f"{', ...' if len(_runs(updates[mask])) > 3 else ''})")
     if clip is not None:
         ax.axhline(clip, color="#de2d26", ls="--", lw=1.2, label=f"clipping threshold mu = {clip:g}")
-        above = norms > clip
+        above = finite & (norms > clip)
         ax.plot(np.flatnonzero(above) + 1, norms[above], "o", ms=2.5, color="#de2d26", label=f"clipped ({above.sum()})")
     ax.set_xlabel("update")
     ax.set_ylabel("gradient norm")
@@ -103,9 +118,13 @@ def jacobian_heatmap(log10_norms, path=None, title="log10 ||dh_t / dh_k||"):
     fig, ax = plt.subplots(figsize=(6, 5))
     finite = data[np.isfinite(data)]
     bound = max(1.0, np.abs(finite).max()) if finite.size else 1.0
+    label = "log10 norm (blue: vanishing, red: exploding)"
+    if np.isinf(data).any():            # a norm of exactly 0 (log10 = -inf) or inf: not blank like k > t
+        data = np.clip(data, -bound, bound)
+        label += "\n0 and inf drawn at the ends of the scale"
     image = ax.imshow(np.ma.masked_invalid(data), origin="lower", cmap="RdBu_r", vmin=-bound, vmax=bound,
                       aspect="auto", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label="log10 norm (blue: vanishing, red: exploding)")
+    fig.colorbar(image, ax=ax, label=label)
     ax.set_xlabel("k (earlier step)")
     ax.set_ylabel("t (later step)")
     _integer_steps(ax.xaxis, ax.yaxis)
@@ -260,12 +279,15 @@ def success_rate(csv_path, path=None, title=None):
     return _finish(fig, path)
 
 
+CLIPPING_METHODS = ("msgd-c", "msgd-cr")     # msgd and msgd-r never clip (tasks.train.CLIPPED)
+
+
 def from_run(folder, path=None):
     """The gradient-norm plot of a training run folder (``grad_norms.f32`` and its config)."""
     import json
     folder = Path(folder)
     norms = np.fromfile(folder / "grad_norms.f32", dtype=np.float32)
     config = json.loads((folder / "config.json").read_text())
-    clip = config["clip"] if config["method"] != "msgd" else None
+    clip = config["clip"] if config["method"] in CLIPPING_METHODS else None
     return gradient_norms(norms, clip=clip, path=path,
                           title=f"{config['task']} T={config['length']} {config['method']}: gradient norm per update")
