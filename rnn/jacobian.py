@@ -49,6 +49,9 @@ class JacobianChain:
     """
 
     def __init__(self, cell, inputs, run: Unrolled, loss=None, max_rows: int = 200_000):
+        _check_run(inputs, run)
+        if not _is_int(max_rows) or max_rows < 1:
+            raise ValueError(f"max_rows must be a whole number >= 1, got {max_rows!r}")
         self.cell, self.run = cell, run
         T, B = len(run), inputs.shape[1]
         template = run.states[0]
@@ -79,14 +82,13 @@ class JacobianChain:
     # ----------------------------------------------------------------- matrices
     def jacobian(self, i: int):
         """J_i = ∂s_i/∂s_{i-1}, shape (B, S, S), for i in 1..T."""
-        if not 1 <= i <= self.T:
-            raise IndexError(f"step {i} out of range: one-step Jacobians are numbered 1..{self.T}")
+        if not _is_int(i) or not 1 <= i <= self.T:
+            raise IndexError(f"step {i!r} out of range: one-step Jacobians are numbered 1..{self.T}")
         return self.steps[i - 1]
 
     def product(self, t: int, k: int):
         """∂s_t/∂s_k = J_t ... J_{k+1}, shape (B, S, S); the identity when t == k."""
-        if not 0 <= k <= t <= self.T:
-            raise IndexError(f"need 0 <= k <= t <= {self.T}, got t={t}, k={k}")
+        self._check_span(t, k)
         P = mg.broadcast_to(mg.eye(self.S, dtype=self.steps.dtype, device=self.steps.device), (self.B, self.S, self.S))
         for i in range(k + 1, t + 1):
             P = self.steps[i - 1] @ P
@@ -108,13 +110,38 @@ class JacobianChain:
             raise AttributeError(f"{type(self.cell).__name__} has no W_rec")
         return spectral_radius(self.cell.W_rec.numpy())
 
-    def norm(self, t: int, k: int) -> np.ndarray:
-        """Spectral norm ||∂s_t/∂s_k||₂ for every sequence, (B,)."""
-        P = self.product(t, k)
-        return mg.tensor(P.backend.linalg.svd(P.data, compute_uv=False), device=P.device).numpy()[:, 0]
+    def _check_span(self, t, k):
+        if not (_is_int(t) and _is_int(k)) or not 0 <= k <= t <= self.T:
+            raise IndexError(f"need whole numbers 0 <= k <= t <= {self.T}, got t={t!r}, k={k!r}")
+
+    def _check_batch(self, batch):
+        if not _is_int(batch) or not -self.B <= batch < self.B:
+            raise IndexError(f"batch must be a sequence index in 0..{self.B - 1} (or -{self.B}..-1), got {batch!r}")
+
+    def norm(self, t: int, k: int, log10: bool = False) -> np.ndarray:
+        """Spectral norm ||∂s_t/∂s_k||₂ for every sequence, (B,), float64 (exact: one SVD each).
+
+        The product is formed on the host in float64, rescaled after every step (a scale times
+        a matrix of largest entry 1), so that a float32 run's norms do not underflow to 0 where
+        float64 holds them (1e-95 after 40 sigmoid steps), and with ``log10`` the base-10
+        logarithms, finite even below float64's range.  (:meth:`product` itself is in the run's
+        dtype and underflows with it.)"""
+        self._check_span(t, k)
+        J = self.steps.numpy().astype(np.float64)                 # (T, B, S, S)
+        P = np.broadcast_to(np.eye(self.S), (self.B, self.S, self.S)).copy()
+        log_scale = np.zeros(self.B)
+        for i in range(k + 1, t + 1):
+            P = J[i - 1] @ P
+            peak = np.abs(P).max(axis=(1, 2))
+            peak = np.where(peak > 0, peak, 1.0)
+            P /= peak[:, None, None]
+            log_scale += np.log10(peak)
+        with np.errstate(divide="ignore"):
+            out = log_scale + np.log10(np.linalg.svd(P, compute_uv=False)[:, 0])
+        return out if log10 else 10.0 ** out
 
     def norms(self, batch: int = 0, method: str = "power", log10: bool = False, tol: float = 1e-10,
-              max_iter: int = 1000) -> np.ndarray:
+              max_iter: int = 32) -> np.ndarray:
         """Spectral norms ||∂s_t/∂s_k||₂ of sequence ``batch`` for every 0 <= k <= t <= T.
 
         A (T+1, T+1) array indexed [t, k], NaN above the diagonal (k > t); with ``log10`` the
@@ -123,12 +150,22 @@ class JacobianChain:
         for all k at once, ``P_{t,k} = J_t P_{t-1,k}``, each kept as a scale times a matrix of
         largest entry 1.  ``method="svd"`` takes one SVD per pair (exact, slow: T²/2 of them);
         ``"power"`` (default) runs a power iteration on PᵀP, warm-started from the previous t
-        (whose top singular vector is nearly the same), until each estimate changes by less
-        than ``tol`` relative: a few iterations per t.
+        (whose top singular vector is nearly the same), until the residual of the Rayleigh
+        quotient θ = |P v|² is below ``tol`` θ: then θ is within a relative ``tol`` of an
+        eigenvalue of PᵀP, so σ = √θ within about ``tol``/2 (a few iterations per t).  A matrix
+        whose top two singular values are close converges slowly; those still unsettled after
+        ``max_iter`` iterations get an exact SVD instead of a wrong estimate (an SVD of an S x S
+        matrix costs about as much as 30 iterations, hence the default).  Computed in
+        float64 whatever the run's dtype.
         """
         if method not in ("power", "svd"):
             raise ValueError(f"method must be 'power' or 'svd', got {method!r}")
-        J = self.steps[:, batch].numpy()                     # (T, S, S) on the host
+        self._check_batch(batch)
+        if not tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {tol}")
+        if not _is_int(max_iter) or max_iter < 1:
+            raise ValueError(f"max_iter must be a whole number >= 1, got {max_iter!r}")
+        J = self.steps[:, batch].numpy().astype(np.float64)  # (T, S, S) on the host, float64
         T, S = self.T, self.S
         out = np.full((T + 1, T + 1), np.nan)
         np.fill_diagonal(out, 0.0)
@@ -154,22 +191,53 @@ class JacobianChain:
 
 
 def _power_norms(P: np.ndarray, v: np.ndarray, tol: float, max_iter: int, check_every: int = 8):
-    """Largest singular value of each matrix in a stack by power iteration on PᵀP, from the
-    unit vectors ``v`` (n, S, 1); returns the values and the final vectors.  Matrices whose
-    estimate has settled (relative change below ``tol``) drop out of the iteration."""
+    """Largest singular value of each matrix in a stack by power iteration on A = PᵀP, from the
+    unit vectors ``v`` (n, S, 1); returns the values and the final vectors.
+
+    The estimate is the Rayleigh quotient θ = vᵀAv = |Pv|²; a matrix has settled when the
+    residual |Av - θv| is at most ``tol`` θ (then an eigenvalue of the symmetric A lies within
+    ``tol`` θ of θ).  A change of the estimate between iterations is no such test: with close
+    top singular values it is tiny long before the estimate is right.  Matrices still unsettled
+    after ``max_iter`` iterations get their value from an SVD."""
     sigma = np.zeros(P.shape[0])
     v = v.copy()
     active = np.arange(P.shape[0])
     done_iters = 0
     while active.size and done_iters < max_iter:
-        sub, w_v, last = P[active], v[active], sigma[active]
-        for _ in range(check_every):
-            w = np.swapaxes(sub, 1, 2) @ (sub @ w_v)
+        sub, w_v = P[active], v[active]
+        for _ in range(min(check_every, max_iter - done_iters)):
+            Pv = sub @ w_v
+            w = np.swapaxes(sub, 1, 2) @ Pv                  # A v
+            theta = (Pv * Pv).sum(axis=(1, 2))              # vᵀAv, v of unit norm
+            residual = np.linalg.norm(w - theta[:, None, None] * w_v, axis=(1, 2))
             lam = np.linalg.norm(w, axis=1)[:, 0]
-            w_v = w / np.maximum(lam, 1e-300)[:, None, None]
-            previous, last = last, np.sqrt(lam)
-        done_iters += check_every
-        sigma[active], v[active] = last, w_v
-        settled = np.abs(last - previous) <= tol * np.maximum(last, 1e-300)
+            w_v = w / np.where(lam > 0, lam, 1.0)[:, None, None]
+            done_iters += 1
+        sigma[active], v[active] = np.sqrt(theta), w_v
+        settled = residual <= tol * theta
         active = active[~settled]
+    if active.size:
+        sigma[active] = np.linalg.svd(P[active], compute_uv=False)[:, 0]
     return sigma, v
+
+
+def _is_int(i) -> bool:
+    return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def _check_run(inputs, run):
+    """One-line errors for a run that does not belong to ``inputs`` (by their shapes; a run need
+    not come from :func:`rnn.unroll` itself: rnn.dynamics evaluates at given states)."""
+    if not isinstance(run, Unrolled):
+        raise TypeError(f"run must be rnn.unroll's result (an Unrolled), got {type(run).__name__}")
+    if not isinstance(inputs, mg.Tensor):
+        raise TypeError(f"inputs must be the Tensor (T, B, n_in) the run was computed on, got {type(inputs).__name__}")
+    if len(run) < 1:
+        raise ValueError("the run has no steps: there is no Jacobian to take (need T >= 1)")
+    h = _flat(run.states[1])
+    if inputs.ndim != 3 or h.ndim != 2:
+        raise ValueError(f"JacobianChain takes one model: inputs (T, B, n_in) and states (B, S), got inputs "
+                         f"{inputs.shape} and states {h.shape} (packed models: inspect one at a time)")
+    if inputs.shape[0] != len(run) or inputs.shape[1] != h.shape[0]:
+        raise ValueError(f"inputs {inputs.shape} do not match the run ({len(run)} steps, batch {h.shape[0]}): "
+                         "pass the inputs the run was computed on")

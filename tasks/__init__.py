@@ -7,7 +7,6 @@ rest inside its own Ctrl-C handling, and a Ctrl-C while NumPy is still loading e
 import sys
 
 _SYNTHETIC = ("TASKS", "Batch", "Sampler", "Task", "get_task")
-__all__ = list(_SYNTHETIC)
 
 
 def __getattr__(name):

@@ -715,8 +715,9 @@ def build_parser():
 
     p = sub.add_parser("jacobian", help="Jacobian-chain plots of trained models",
                        description="For one or more checkpoints, at one test length: a heat map of "
-                                   "log10 ||dh_t/dh_k|| over (t, k), the singular values of the one-step "
-                                   "Jacobians, and ||dE/dh_k|| against k (one line per checkpoint).")
+                                   "log10 ||ds_t/ds_k|| over (t, k) (s = h, or (h, c) for an LSTM), the singular "
+                                   "values of the one-step Jacobians, and ||dE/ds_k|| against k (one line per "
+                                   "checkpoint).")
     p.add_argument("checkpoints", nargs="+")
     p.add_argument("--length", type=int, default=100)
     p.add_argument("--batch", type=int, default=20)

@@ -290,6 +290,8 @@ class CopyTrainer:
         # added to it afterwards would round differently).
         carry = st.train_cost_sum if st.update % c.eval_every else None
         period = None
+        if st.outcome == "success":             # resumed after it ended: nothing left to train
+            return st
         st.outcome = None
         try:
             while st.update < c.max_updates:
@@ -516,7 +518,12 @@ def cmd_copy(args) -> int:
                           made=("checkpoint.npz", "log.jsonl", "config.json", "weightings.png", "cost.png"))
     if checkpoint is not None:
         trainer = CopyTrainer.from_checkpoint(checkpoint, _given(args, fields))
-        RunFiles(out).trim_log(trainer.state.update)
+        files = RunFiles(out)
+        files.trim_log(trainer.state.update)
+        rows, lines, _ = files.read_log()              # the machine's test is run, and logged, again
+        if any("test" in row for row in rows):
+            files.rewrite_log([line for row, line in zip(rows, lines)
+                               if "test" not in row or row["update"] < trainer.state.update])
     else:
         trainer = CopyTrainer(config)
     start = time.perf_counter()

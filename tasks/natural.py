@@ -599,6 +599,8 @@ def run_methods(configs, data, out, resume: bool, force: bool, quiet: bool) -> t
             rows, lines, _ = files.read_log()
             files.rewrite_log([line for row, line in zip(rows, lines) if row["update"] <= run.state.update])
             files.truncate_norms(run.state.update)
+            if run.state.best_update is not None:       # a kill between checkpoint.npz and best.npz
+                files.restore_copy("best.npz", run.state.best_update)
         else:
             for name in ("checkpoint.npz", "best.npz", "log.jsonl", "config.json", "grad_norms.f32",
                          "grad_norms.png", "curve.png", "result.json"):

@@ -11,6 +11,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 
@@ -41,11 +42,13 @@ def atomic_write(path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(e, OSError) and e.errno is not None:      # a full disk, a file-size limit...
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 
@@ -61,15 +64,60 @@ def npz_bytes(arrays: dict) -> bytes:
     return buffer.getvalue()
 
 
-def _open_append(path):
-    """``path`` opened for appending in binary, never through a symbolic link (``O_NOFOLLOW``)."""
+def _append(path, data: bytes, sync: bool = False) -> None:
+    """Append ``data`` to ``path`` (never through a symbolic link) as a whole or not at all: a
+    write cut short (a full disk, a file-size limit) is undone, the file cut back to its length
+    before, so that a reader never meets half a row; the error names ``path``.  A last line left
+    torn by an earlier crash (no final newline) is dropped first: appended to, it would become a
+    broken line in the middle of the log."""
+    fd = _open_fd(path, os.O_RDWR | os.O_APPEND | os.O_CREAT)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        size = os.fstat(fd).st_size
+        if data.endswith(b"\n") and size and os.pread(fd, 1, size - 1) != b"\n":
+            size = _last_line_end(fd, size)
+            os.ftruncate(fd, size)
+            print(f"minigrad: note: {path}: dropped a torn last line (a write cut short by a crash)", file=sys.stderr)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            if sync:
+                os.fsync(fd)
+        except OSError as e:
+            try:
+                os.ftruncate(fd, size)
+            except OSError:
+                pass
+            raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        os.close(fd)
+
+
+def _last_line_end(fd, size: int, block: int = 1 << 16) -> int:
+    """The length of the file ``fd`` (``size`` bytes) up to and with its last newline (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - block)
+        at = os.pread(fd, end - start, start).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
+def _open_fd(path, flags):
+    """``path`` opened with ``flags``, never through a symbolic link (``O_NOFOLLOW``)."""
+    try:
+        return os.open(path, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as e:
         if os.path.islink(path):
             raise ValueError(f"{path} is a symbolic link: refusing to write through it") from e
-        raise
-    return os.fdopen(fd, "ab")
+        raise OSError(e.errno, e.strerror, str(path)) from None
+
+
+def _open_append(path):
+    """``path`` opened for appending in binary, never through a symbolic link (``O_NOFOLLOW``)."""
+    return os.fdopen(_open_fd(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT), "ab")
 
 
 class RunFiles:
@@ -90,10 +138,8 @@ class RunFiles:
         self._latest = None                     # the bytes of the checkpoint just written
 
     def log(self, row: dict):
-        with _open_append(self.log_path) as f:
-            f.write((json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n").encode())
-            f.flush()
-            os.fsync(f.fileno())
+        """Append ``row`` to log.jsonl as one line, whole or not at all (:func:`_append`)."""
+        _append(self.log_path, (json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n").encode(), sync=True)
 
     def checkpoint(self, trainer):
         """checkpoint.npz of ``trainer``; config.json (written once) also names the BLAS the
@@ -142,14 +188,25 @@ class RunFiles:
         data = self._latest if self._latest is not None else self.checkpoint_path.read_bytes()
         atomic_write(self.folder / name, data)
 
+    def restore_copy(self, name: str, update: int) -> bool:
+        """Before a resume: a run killed between writing checkpoint.npz and copying it to
+        ``name`` (best.npz, a snapshot) left ``name`` missing or older than it should be.  If
+        ``name`` should hold the checkpoint of ``update`` and does not, while checkpoint.npz is of
+        ``update``, copy it now (True); otherwise leave it."""
+        target = self.folder / name
+        if checkpoint_update(target) == update or checkpoint_update(self.checkpoint_path) != update:
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, self.checkpoint_path.read_bytes())
+        return True
+
     def append_norms(self, norms):
         """Append this period's gradient norms (one float32 per update; device scalars or a host
         array) to grad_norms.f32."""
         if len(norms):
             with np.errstate(over="ignore"):          # a norm beyond float32 is recorded as inf
                 values = (norms if isinstance(norms, np.ndarray) else mg.stack(norms).numpy()).astype(np.float32)
-            with _open_append(self.folder / "grad_norms.f32") as f:
-                f.write(values.tobytes())
+            _append(self.folder / "grad_norms.f32", values.tobytes())
 
     def truncate_norms(self, updates: int):
         path = self.folder / "grad_norms.f32"
@@ -213,6 +270,16 @@ class RunFiles:
         kept = [line for row, line in zip(rows, lines) if row["update"] <= update]
         if torn is not None or len(kept) < len(lines):
             self.rewrite_log(kept)
+
+
+def checkpoint_update(path) -> int | None:
+    """The update a checkpoint (an .npz whose "meta" holds its run state) was written at; None if
+    there is no such file or it cannot be read."""
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            return int(json.loads(str(arrays["meta"]))["state"]["update"])
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 # --------------------------------------------------------------------------- what a command is given

@@ -728,6 +728,22 @@ def resumed_config(path, config: TrainConfig, given: dict) -> TrainConfig:
     return dataclasses.replace(config, **{k: v for k, v in saved.items() if k in keep})
 
 
+def restore_copies(files: RunFiles, trainer: Trainer) -> None:
+    """A run killed after writing checkpoint.npz but before copying it to best.npz or to its
+    snapshot left that copy stale (or missing): make it before resuming.  best.npz is the
+    checkpoint of the first evaluation with the fewest errors (a "final" one that did not
+    succeed does not count, as in :meth:`Trainer._final_evaluation`)."""
+    st, best, best_update = trainer.state, None, None
+    for entry in st.history:
+        if not entry.get("final") and (best is None or entry["error"] < best):
+            best, best_update = entry["error"], entry["update"]
+    if best_update is not None:
+        files.restore_copy("best.npz", best_update)
+    periods = st.update // trainer.config.eval_every
+    if st.history and st.history[-1]["update"] == st.update and periods >= 1 and periods & (periods - 1) == 0:
+        files.restore_copy(f"snapshots/checkpoint_{st.update:08d}.npz", st.update)
+
+
 def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = False) -> Trainer:
     """A Trainer for ``out``: new (refusing a folder that holds a run, unless ``force``) or
     resumed from its checkpoint (``resume``)."""
@@ -742,6 +758,7 @@ def prepare_run(out, config: TrainConfig, resume: bool = False, force: bool = Fa
         files = RunFiles(out)
         files.trim_log(st.update - 1 if trainer._undo_final_evaluation() else st.update)
         files.truncate_norms(st.update)
+        restore_copies(files, trainer)
         return trainer
     for old in (Path(out) / "snapshots").glob("checkpoint_*.npz"):
         old.unlink()

@@ -351,7 +351,7 @@ def cmd_translate(args) -> int:
                           made=("checkpoint.npz", "log.jsonl", "config.json", "curve.png", "attention.png"))
     if checkpoint is not None:
         run = Translator.from_checkpoint(checkpoint, config)
-        if run.state.outcome == "success" or run.state.outcome.startswith("diverged"):
+        if run.state.outcome == "success" or (run.state.outcome or "").startswith("diverged"):
             raise RunError(f"--resume: the run in {out} already ended ({run.state.outcome})")
         run.state.outcome = None
         RunFiles(out).trim_log(run.state.update)
