@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,7 +52,7 @@ import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
 from .natural import require_checkpoint_of
-from .runfiles import RunError, RunFiles, count, open_run, part, positive, require, seed_value
+from .runfiles import STOP_SIGNALS, RunError, RunFiles, count, open_run, part, positive, require, seed_value
 
 DELIMITER_CHANNELS = 1
 
@@ -236,6 +237,14 @@ class CopyTrainer:
         self.params = self.model.parameters()
         self.opt = RMSProp(self.params, lr=c.lr, momentum=c.momentum, decay=c.decay)
         self.state = CopyState()
+        self._stop = False
+        self.stop_signal = None         # the signal that asked to stop (SIGINT or SIGTERM)
+
+    def _request_stop(self, signum=None, frame=None):
+        """Ctrl-C or SIGTERM: finish the update under way (a KeyboardInterrupt in the middle of
+        one could leave half the parameters stepped), checkpoint, stop."""
+        self._stop = True
+        self.stop_signal = self.stop_signal or signum
 
     def training_length(self, update: int) -> int:
         """The length of update ``update``'s batch, uniform in min..max, from its seed."""
@@ -293,8 +302,12 @@ class CopyTrainer:
         if st.outcome == "success":             # resumed after it ended: nothing left to train
             return st
         st.outcome = None
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}
         try:
             while st.update < c.max_updates:
+                if self._stop:
+                    st.outcome = "interrupted"
+                    break
                 loss = self.update()
                 st.update += 1
                 if period is None:
@@ -323,10 +336,9 @@ class CopyTrainer:
                 if deadline is not None and time.perf_counter() > deadline:
                     st.outcome = "time"
                     break
-        except KeyboardInterrupt:
-            st.outcome = "interrupted"
-            raise
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if period is not None:
                 st.train_cost_sum = period.item()      # a stop between evaluations keeps the sum
             if st.outcome is None:
@@ -529,6 +541,10 @@ def cmd_copy(args) -> int:
     start = time.perf_counter()
     st = trainer.train(out, progress=not args.quiet)
     c = trainer.config
+    if st.outcome == "interrupted":
+        print(f"stopped after {st.update} updates; minigrad: interrupted (continue with --resume --out {out})",
+              file=sys.stderr)
+        return 128 + int(trainer.stop_signal or signal.SIGINT)          # 130 Ctrl-C, 143 SIGTERM
     said = {"success": f"reached the target cost {c.target_cost:g}", "budget": "reached --max-updates",
             "time": "reached --max-minutes"}[st.outcome]
     print(f"{said} after {st.update} updates ({st.update * c.batch_size} sequences, "

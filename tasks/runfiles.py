@@ -8,6 +8,7 @@ import json
 import math
 import numbers
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -19,6 +20,9 @@ import numpy as np
 
 import minigrad as mg
 
+
+# The signals a run stops on cleanly (finish the update, checkpoint, exit 128 + the signal).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)

@@ -51,7 +51,7 @@ import rnn
 from rnn import regularizer
 
 from . import diagnostics
-from .runfiles import RunError, RunFiles, count, natural, open_run, part, positive, require
+from .runfiles import STOP_SIGNALS, RunError, RunFiles, count, natural, open_run, part, positive, require
 from .synthetic import Sampler, get_task
 
 METHODS = ("msgd", "msgd-c", "msgd-cr")    # the paper's headline three (the demo's, the sweep's default)
@@ -61,7 +61,6 @@ REGULARIZED = ("msgd-cr", "msgd-r")
 INIT_CHOICES = ("sigmoid", "basic-tanh", "smart-tanh", "identity", "orthogonal", "uniform")   # CLI spelling
 SCHEDULES = ("constant", "inverse_time", "inverse_linear")
 FALLBACK_NORM = 1e10
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name))
 
 # Non-finite weights are looked for after every update, on the device: one bool per parameter,
 # stacked (about a dozen tiny array calls, ~1.5% of an update at the paper's sizes on the CPU).

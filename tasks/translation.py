@@ -42,7 +42,7 @@ import minigrad as mg
 from rnn.attention import SCORES, Seq2Seq
 
 from .natural import require_checkpoint_of
-from .runfiles import (RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint,
+from .runfiles import (STOP_SIGNALS, RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint,
                        require, seed_value)
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
@@ -170,6 +170,7 @@ class Translator:
         self.optimizer = mg.SGD(self.model.parameters(), lr=c.lr, momentum=c.momentum)
         self.state = TranslateState()
         self._stop = False
+        self.stop_signal = None         # the signal that asked to stop (SIGINT or SIGTERM)
 
     def batch(self, stream: int, update: int, size: int) -> TranslationBatch:
         c = self.config
@@ -194,7 +195,7 @@ class Translator:
 
     def train(self, out, progress: bool = True) -> TranslateState:
         files, c, st = RunFiles(out), self.config, self.state
-        previous = signal.signal(signal.SIGINT, self._request_stop)    # finish the update, then stop
+        previous = {sig: signal.signal(sig, self._request_stop) for sig in STOP_SIGNALS}   # finish the update, then stop
         started, losses = time.monotonic() - st.wall_time, []
         if st.update >= c.max_updates:                         # resumed with no budget left
             st.outcome = "budget"
@@ -228,13 +229,15 @@ class Translator:
                     st.outcome = "interrupted"
                 files.write_checkpoint(self.state_arrays(), self._config_dict())
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
         if st.outcome.startswith("diverged"):
             files.record_outcome(st.outcome)            # into the last (finite) checkpoint, if any
         return st
 
     def _request_stop(self, signum=None, frame=None):
         self._stop = True
+        self.stop_signal = self.stop_signal or signum
 
     # ----------------------------------------------------------------- checkpoints
     def _config_dict(self) -> dict:
@@ -367,5 +370,5 @@ def cmd_translate(args) -> int:
           f"{accuracy}; run folder {out}")
     if state.outcome == "interrupted":
         print(f"minigrad: interrupted (continue with --resume --out {out})", file=sys.stderr)
-        return 130
+        return 128 + int(run.stop_signal or signal.SIGINT)             # 130 Ctrl-C, 143 SIGTERM
     return 1 if state.outcome.startswith("diverged") else 0

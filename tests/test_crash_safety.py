@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import minigrad as mg
 from tasks import cli
@@ -212,3 +213,43 @@ def test_translate_resumes_from_a_checkpoint_written_mid_run(tmp_path, monkeypat
     capsys.readouterr()
     assert main(tiny + ["--max-updates", "10", "--resume"]) == 0, capsys.readouterr().err
     assert "after 10 updates" in capsys.readouterr().out
+
+
+COPY_TINY = ["copy", "--max-length", "3", "--memory-slots", "8", "--hidden", "8", "--eval-every", "5", "--eval-per-length", "2",
+             "--test-lengths", "3", "--test-size", "4", "--quiet"]
+TRANSLATE_TINY = ["translate", "--max-length", "3", "--embed", "4", "--hidden", "6", "--attention", "4",
+                  "--eval-every", "5", "--eval-size", "10", "--quiet"]
+
+
+@pytest.mark.parametrize("command", ["copy", "translate"])
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_copy_and_translate_stop_cleanly_on_ctrl_c_and_sigterm(command, signame, tmp_path):
+    """A real signal to a running `minigrad copy` / `translate`: the update under way is finished
+    (copy took Ctrl-C as a KeyboardInterrupt, which could land between two parameters' steps;
+    translate ignored SIGTERM and lost the work since its last evaluation), a checkpoint written,
+    one line, exit 128 + the signal; --resume continues from there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from tasks.cli import main
+    from tasks.runfiles import checkpoint_update
+    sig = getattr(signal, signame)
+    out = tmp_path / "run"
+    argv = (COPY_TINY if command == "copy" else TRANSLATE_TINY) + ["--out", str(out)]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen([sys.executable, "-m", "tasks.cli"] + argv + ["--max-updates", "1000000"], cwd=root,
+                            env={**os.environ, "PYTHONPATH": root}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 120
+    while not (out / "log.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr and "minigrad: interrupted (continue with --resume" in stderr, stderr
+    stopped = checkpoint_update(out / "checkpoint.npz")
+    assert stopped >= 5
+    assert main(argv + ["--max-updates", str(stopped + 5), "--resume"]) == 0
+    assert checkpoint_update(out / "checkpoint.npz") == stopped + 5
