@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import weakref
 
-from .autograd import Node, Shape, _State
+from .autograd import Node, Shape, _State, sum_to
 
 
 class TapeEntry:
@@ -128,11 +128,9 @@ def _norm(t, shape=None) -> float:
     """||t||, of ``t`` summed to ``shape`` first when given (a broadcast input receives the sum
     of its cotangent), scaled by the largest entry so that float32 neither overflows (entries
     of 1e20) nor underflows (1e-25) in the squares; NaN and inf as they are."""
+    if shape is not None:
+        t = sum_to(t, shape)
     xp, a = t.backend, t._data
-    if shape is not None and tuple(a.shape) != tuple(shape):
-        lead = a.ndim - len(shape)
-        axes = tuple(range(lead)) + tuple(lead + i for i, n in enumerate(shape) if n == 1 and a.shape[lead + i] != 1)
-        a = xp.sum(a, axis=axes).reshape(tuple(shape))
     if a.size == 0:
         return 0.0
     a = xp.abs(a)
