@@ -729,7 +729,7 @@ def _token(v):
     itself (NaN != NaN would make every call trace again)."""
     if type(v) is float:
         return ("float", v.hex())
-    if isinstance(v, np.generic) and v.dtype.kind in "biufc":
+    if _is_numpy_number(v):
         return ("numpy", v.dtype.str, v.tobytes())      # every bit: -0.0 and 0.0, NaN alike
     if type(v) is tuple:
         return tuple(map(_token, v))
@@ -1063,8 +1063,9 @@ class trace:
             described += [f".grad of r{i}" for i in grad_inputs]
             source = rec.source(described, leaves + grad_values, name, self.optimize)
             # a result that is (a view of) a constant: a copy, as a replay returns (see source)
-            values = [rec.unwrap(v).copy() if rec.of_constant(v) else rec.unwrap(v) for v in leaves]
-            final_grads = [rec.unwrap(v).copy() if rec.of_constant(v) else rec.unwrap(v) for v in grad_values]
+            returned = lambda v: rec.unwrap(v).copy() if rec.of_constant(v) else rec.unwrap(v)   # noqa: E731
+            values = [returned(v) for v in leaves]
+            final_grads = [returned(v) for v in grad_values]
             n_results = len(leaves)
             del result, leaves, grad_values
         except BaseException:
