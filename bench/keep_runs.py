@@ -2,6 +2,7 @@
 machine: only the repository survives).
 
     python bench/keep_runs.py save /work/runs bench/runs       # at the end of a session, then commit
+                                                               # (rewrites the ledger in RESULTS.md too)
     python bench/keep_runs.py restore bench/runs /work/runs    # at the start of the next one
 
 Kept for every run folder under the source (a sweep cell or a `minigrad train` folder): what a
@@ -51,6 +52,9 @@ def main(argv) -> int:
         shutil.rmtree(dst)                  # a cell that has gone from the source goes here too
     n = copy(src, dst, only_newer=what == "restore")
     print(f"keep_runs: {what}: {n} files from {src} to {dst}")
+    if what == "save" and dst.resolve() == (Path(__file__).resolve().parent / "runs"):
+        import ledger                       # the ledger in RESULTS.md follows the saved runs
+        return ledger.main([])
     return 0
 
 

@@ -1,0 +1,254 @@
+"""The ledger of the paper's long runs: every planned cell's state, read from the saved run folders
+(bench/runs), written into bench/RESULTS.md between two markers.  Nothing in it is typed by hand,
+so it cannot drift from the data; tests/test_ledger.py fails when the committed ledger is not what
+this script makes of the committed bench/runs.
+
+    python bench/ledger.py            # rewrite the ledger in bench/RESULTS.md from bench/runs
+    python bench/ledger.py --check    # exit 1 (one line) when RESULTS.md's ledger is stale
+    python bench/ledger.py --print    # the ledger on stdout
+
+What counts as a result: a sweep cell's result.json only when the sweep itself would trust it
+(``tasks.sweep._result_damage``: its config and code hash to the cell's key, its outcome is one a
+run ends with and agrees with its update count and errors); a cell with a log and no result is
+"running" (stopped with the session, resumed by bench/resume_runs.sh) and is never counted.  A
+`minigrad train` run (the one-model runs in bench/runs/gen) has no result.json at the commits that
+ran them: it has ended when its last logged evaluation met its target (success) or reached its
+budget, and is running otherwise.  Cells of settings other than the plan's (another budget,
+dtype, ...) are listed apart, never counted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tasks.sweep import _result_damage  # noqa: E402  (the sweep's own test of a stored result)
+
+START = "<!-- ledger: made by `python bench/ledger.py` from bench/runs; do not edit by hand -->"
+END = "<!-- ledger: end -->"
+METHODS = ("msgd", "msgd-c", "msgd-cr", "msgd-r")
+INITS = ("sigmoid", "basic_tanh", "smart_tanh")
+SEEDS = (0, 1, 2, 3, 4)
+# (title, folder under bench/runs, inits, methods, lengths, the settings every counted cell must have)
+FIGURE7 = {"task": "temporal_order", "max_updates": 200_000, "dtype": "float32", "hidden": 50, "lr": 0.01,
+           "clip": 1.0, "alpha": 4.0, "batch_size": 20, "halve_lr": False, "target_error": 0.01,
+           "eval_size": 10_000, "check_every": 50}
+MEMORIZATION = {"max_updates": 200_000, "dtype": "float32", "hidden": 100, "lr": 0.01, "clip": 1.0, "alpha": 1.0,
+                "batch_size": 20, "halve_lr": False, "target_error": 0.01, "eval_size": 10_000, "check_every": 50}
+PLANS = [
+    ("Figure 7, T = 20 (re-run in session 9)", "figure7_t20", INITS, METHODS, (20,), FIGURE7),
+    ("Figure 7, T = 50, 100, 150", "figure7", INITS, METHODS, (50, 100, 150), FIGURE7),
+    ("Memorization, original (2 symbols, 5 positions)", "memorization", ("smart_tanh",), ("msgd-cr",),
+     (50, 100, 150, 200), {**MEMORIZATION, "task": "memorization"}),
+    ("Memorization, extended", "memorization-extended", ("smart_tanh",), ("msgd-cr",),
+     (50, 100, 150, 200), {**MEMORIZATION, "task": "memorization_extended"}),
+]
+SETTING_NAMES = ("task", "hidden", "lr", "clip", "alpha", "batch_size", "dtype", "halve_lr", "target_error",
+                 "max_updates", "eval_size", "check_every", "check_size")
+
+
+def read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def last_row(path: Path) -> dict | None:
+    """The last complete row of a log.jsonl (a torn last line is skipped), or None."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and "update" in row:
+            return row
+    return None
+
+
+def cell_state(folder: Path) -> dict:
+    """{"config", "code", "status": "success" | "budget" | "diverged" | "running" | "damaged",
+    "updates", "error"} of one sweep cell folder (None when it holds no cell.json)."""
+    ident = read_json(folder / "cell.json")
+    if not isinstance(ident, dict) or "config" not in ident:
+        return None
+    state = {"config": ident["config"], "code": ident.get("code"), "name": ident.get("name", folder.name)}
+    result = read_json(folder / "result.json")
+    if result is not None:
+        damage = _result_damage(result, ident.get("key")) if isinstance(result, dict) else "not a JSON object"
+        if damage:
+            return {**state, "status": "damaged", "why": damage}
+        outcome = result["outcome"]
+        status = "success" if outcome == "success" else "budget" if outcome == "budget" else "diverged"
+        return {**state, "status": status, "updates": result["updates"], "error": result.get("last_error")}
+    row = last_row(folder / "log.jsonl")
+    return {**state, "status": "running", "updates": row["update"] if row else 0,
+            "error": row.get("error") if row else None}
+
+
+def matches(config: dict, settings: dict) -> bool:
+    return all(config.get(k) == v for k, v in settings.items())
+
+
+def percent(error) -> str:
+    return "?" if error is None else f"{100 * error:.2f}%"
+
+
+def count(n) -> str:
+    return f"{n:,}"
+
+
+def describe(state) -> str:
+    s = state["status"]
+    if s == "success":
+        return count(state["updates"])
+    if s == "budget":
+        return f"budget ({percent(state['error'])})"
+    if s == "diverged":
+        return f"diverged at {count(state['updates'])}"
+    if s == "running":
+        return f"running: {count(state['updates'])} ({percent(state['error'])})"
+    return "not started"
+
+
+def median_text(states) -> str:
+    """The median of updates to success, a cell at the budget counted as more than any success;
+    only when every seed has ended (else "-")."""
+    if any(s["status"] not in ("success", "budget", "diverged") for s in states):
+        return "-"
+    values = sorted(s["updates"] if s["status"] == "success" else float("inf") for s in states)
+    m = statistics.median(values)
+    if m == float("inf"):
+        return "> budget"
+    return count(int(m)) if m == int(m) else f"{m:,.1f}"
+
+
+def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> list:
+    states, others, damaged = {}, [], []
+    for cell in sorted((folder / "cells").glob("*")) if folder.is_dir() else []:
+        st = cell_state(cell)
+        if st is None:
+            continue
+        c = st["config"]
+        point = (c.get("init"), c.get("method"), c.get("length"), c.get("seed"))
+        if st["status"] == "damaged":
+            damaged.append(f"{st['name']} ({st['why']})")
+        elif not matches(c, settings) or point[0] not in inits or point[1] not in methods \
+                or point[2] not in lengths or point[3] not in SEEDS:
+            others.append(st["name"])
+        elif point in states:
+            others.append(st["name"] + " (a second cell of this grid point: another code version)")
+        else:
+            states[point] = st
+    lines = [f"**{title}** (bench/runs/{folder.name}; settings: "
+             + ", ".join(f"{k} {settings[k]}" for k in SETTING_NAMES if k in settings) + ")", ""]
+    codes = sorted({st["code"] for st in states.values() if st.get("code")})
+    if codes:
+        lines[0] = lines[0][:-1] + f"; code versions {', '.join(codes)})"
+    lines += ["| init | method | T | ended | success | updates to success or state, seeds "
+              + "; ".join(str(s) for s in SEEDS) + " | median |", "|---|---|---|---|---|---|---|"]
+    for length in lengths:
+        for init in inits:
+            for method in methods:
+                cells = [states.get((init, method, length, seed), {"status": "not started"}) for seed in SEEDS]
+                ended = sum(s["status"] in ("success", "budget", "diverged") for s in cells)
+                success = sum(s["status"] == "success" for s in cells)
+                lines.append(f"| {init.replace('_', ' ')} | {method.upper()} | {length} | {ended}/{len(SEEDS)} | "
+                             f"{f'{success}/{ended}' if ended else '-'} | {'; '.join(describe(s) for s in cells)} | {median_text(cells)} |")
+    if others:
+        lines += ["", "Not counted (other settings): " + ", ".join(others) + "."]
+    if damaged:
+        lines += ["", "Not counted (a result.json the sweep would not trust): " + ", ".join(damaged) + "."]
+    return lines + [""]
+
+
+def train_section(folder: Path) -> list:
+    """The one-model runs of bench/runs/gen (``minigrad train`` folders)."""
+    lines = ["**One model on lengths 50-200** (bench/runs/gen; `minigrad train` folders)", "",
+             "| run | task | init | method | hidden | lr | clip | alpha | lengths | dtype | seed | state | test at other lengths |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
+        c = read_json(run / "config.json")
+        row = last_row(run / "log.jsonl")
+        if not isinstance(c, dict) or row is None:
+            continue
+        target, budget, error, update = c.get("target_error"), c.get("max_updates"), row.get("error"), row["update"]
+        met = error is not None and (error < target or (target == 0 and error == 0))
+        if met:
+            state = f"success at {count(update)} ({percent(error)})"
+        elif update >= budget:
+            state = f"budget {count(budget)} ({percent(error)})"
+        else:
+            state = f"running: {count(update)} ({percent(error)})"
+        test = folder / f"{run.name}_evaluate.txt"             # what `minigrad evaluate` printed, if run
+        lengths = f"{c.get('length')}-{c.get('max_length') - 1}" if c.get("max_length") else str(c.get("length"))
+        lines.append(f"| {run.name} | {c.get('task')} | {c.get('init')} | {c.get('method')} | {c.get('hidden')} | "
+                     f"{c.get('lr')} | {c.get('clip')} | {c.get('alpha')} | {lengths} | {c.get('dtype')} | {c.get('seed')} | {state} | "
+                     f"{f'bench/runs/{folder.name}/{test.name}' if test.exists() else '-'} |")
+    return lines + ["", "Session 5's one-model runs (temporal order seed 0, addition) were lost with its machine; "
+                    "RESULTS keeps what it measured.", ""]
+
+
+def ledger(runs: Path) -> str:
+    lines = [START, "### The ledger: every planned run's state in bench/runs", "",
+             "Made by `python bench/ledger.py` from the run folders saved in bench/runs (see its docstring for "
+             "what counts as a result); rewritten whenever the runs are saved. \"budget (x%)\": ended at the "
+             "200,000-update budget, x% of 10,000 fresh sequences wrong at the last evaluation; \"running: u "
+             "(x%)\": stopped with its session at update u, resumed by `bash bench/resume_runs.sh`, not a "
+             "result; medians count a run at the budget as slower than any success, and need every seed ended.",
+             ""]
+    for title, name, inits, methods, lengths, settings in PLANS:
+        lines += sweep_section(title, runs / name, inits, methods, lengths, settings)
+    lines += train_section(runs / "gen")
+    return "\n".join(lines + [END])
+
+
+def splice(text: str, block: str) -> str:
+    """``text`` with the ledger between the markers replaced by ``block`` (inserted after the
+    section title of the paper's runs when there is none yet)."""
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        return head + block + rest.split(END, 1)[1]
+    anchor = "## The paper's runs at full strength"
+    at = text.index(anchor)
+    at = text.index("\n", at) + 1
+    return text[:at] + "\n" + block + "\n" + text[at:]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=Path, default=REPO / "bench" / "runs")
+    p.add_argument("--results", type=Path, default=REPO / "bench" / "RESULTS.md")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 when the ledger in --results is stale")
+    mode.add_argument("--print", action="store_true", help="print the ledger, change nothing")
+    args = p.parse_args(argv)
+    block = ledger(args.runs)
+    if args.print:
+        print(block)
+        return 0
+    text = args.results.read_text()
+    new = splice(text, block)
+    if args.check:
+        if new != text:
+            print(f"ledger.py: the ledger in {args.results} is not what {args.runs} holds: "
+                  "run `python bench/ledger.py` and commit", file=sys.stderr)
+            return 1
+        return 0
+    if new != text:
+        args.results.write_text(new)
+        print(f"ledger.py: rewrote the ledger in {args.results}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

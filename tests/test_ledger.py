@@ -1,0 +1,104 @@
+"""bench/ledger.py: the generated table of the paper's long runs.
+
+The committed ledger in bench/RESULTS.md must be what the committed bench/runs hold (so a recorded
+state cannot drift from its data), and the reading itself is checked on a small hand-made folder
+whose every expected line is written out here by hand."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.sweep import cell_key
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_ledger():
+    spec = importlib.util.spec_from_file_location("bench_ledger", REPO / "bench" / "ledger.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ledger = load_ledger()
+
+BASE = {"task": "temporal_order", "length": 20, "max_length": None, "method": "msgd", "init": "basic_tanh",
+        "cell": "rnn", "hidden": 50, "lr": 0.01, "clip": 1.0, "alpha": 4.0, "alpha_schedule": "constant",
+        "alpha_beta": 2800.0, "batch_size": 20, "eval_every": 500, "eval_size": 10000, "eval_batch": 1000,
+        "max_updates": 200000, "target_error": 0.01, "check_every": 50, "check_size": 1000, "halve_lr": False,
+        "seed": 0, "device": "cpu", "dtype": "float32", "trace": True}
+
+
+def make_cell(root: Path, name: str, result=None, rows=(), **change) -> Path:
+    config = {**BASE, **change}
+    key = cell_key(config, "abc")
+    folder = root / "figure7_t20" / "cells" / f"{name}-{key[:12]}"
+    folder.mkdir(parents=True)
+    (folder / "cell.json").write_text(json.dumps({"key": key, "name": name, "code": "abc", "config": config}))
+    if rows:
+        (folder / "log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if result is not None:
+        (folder / "result.json").write_text(json.dumps({"key": key, "name": name, "code": "abc", "config": config,
+                                                        **result}))
+    return folder
+
+
+def test_committed_ledger_is_what_bench_runs_hold(capsys):
+    assert ledger.main(["--check"]) == 0, capsys.readouterr().err
+
+
+def test_ledger_reads_results_running_cells_and_refuses_damaged_results(tmp_path):
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s0", {"outcome": "success", "success": True, "updates": 1500,
+                                                   "last_error": 0.004})
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s1", {"outcome": "budget", "success": False, "updates": 200000,
+                                                   "last_error": 0.7512}, seed=1)
+    # stopped with its session: a log and no result; its torn last line is skipped
+    folder = make_cell(tmp_path, "basic-tanh-msgd-T20-s2", None, [{"update": 300, "error": 0.74}], seed=2)
+    with open(folder / "log.jsonl", "a") as f:
+        f.write('{"update": 350, "err')
+    # a hand-edited result: its outcome says success with an error above the target
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s3", {"outcome": "success", "success": True, "updates": 900,
+                                                   "last_error": 0.5}, seed=3)
+    # another budget: not this plan's cell, never counted
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s4", {"outcome": "success", "success": True, "updates": 100,
+                                                   "last_error": 0.0}, seed=4, max_updates=5000)
+    text = ledger.ledger(tmp_path)
+    assert ("| basic tanh | MSGD | 20 | 2/5 | 1/2 | 1,500; budget (75.12%); running: 300 (74.00%); not started; "
+            "not started | - |") in text
+    assert "Not counted (other settings): basic-tanh-msgd-T20-s4." in text
+    assert ("Not counted (a result.json the sweep would not trust): basic-tanh-msgd-T20-s3 (outcome success "
+            "with a last error of 0.5 (target 0.01)).") in text
+    assert "| smart tanh | MSGD-R | 20 | 0/5 | - | not started; not started; not started; not started; not started | - |" \
+        in text
+
+
+@pytest.mark.parametrize("updates, expected", [
+    ((100, 200, 300, None, None), "300"),          # two at the budget: slower than every success
+    ((100, 200, None, None, None), "> budget"),
+    ((700, 100, 400, 300, 200), "300"),
+])
+def test_median_counts_a_run_at_the_budget_as_slower_than_any_success(updates, expected):
+    states = [{"status": "budget", "updates": 200000} if u is None else {"status": "success", "updates": u}
+              for u in updates]
+    assert ledger.median_text(states) == expected
+    assert ledger.median_text(states[:4] + [{"status": "running", "updates": 5}]) == "-"
+
+
+def test_check_fails_on_a_stale_ledger_and_the_rewrite_fixes_it(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    make_cell(runs, "basic-tanh-msgd-T20-s0", {"outcome": "success", "success": True, "updates": 1500,
+                                               "last_error": 0.004})
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# R\n\n## The paper's runs at full strength (x)\n\nold text\n\n## Next\n")
+    args = ["--runs", str(runs), "--results", str(results)]
+    assert ledger.main(args + ["--check"]) == 1
+    assert "run `python bench/ledger.py`" in capsys.readouterr().err
+    assert ledger.main(args) == 0
+    text = results.read_text()
+    assert text.index("## The paper's runs") < text.index(ledger.START) < text.index("old text")
+    assert ledger.main(args + ["--check"]) == 0
+    (runs / "figure7_t20" / "cells").rename(tmp_path / "gone")           # the data change: stale again
+    assert ledger.main(args + ["--check"]) == 1
