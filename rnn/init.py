@@ -9,7 +9,10 @@ standard deviation):
 | basic_tanh  | N(0, .1)  | N(0, .1)                                                 | N(0, .1)  | tanh    |
 | smart_tanh  | N(0, .01) | N(0, .01), 15 nonzeros per row, spectral radius 0.95     | N(0, .01) | tanh    |
 
-Biases start at 0.  Also: ``identity`` (IRNN: ReLU units, W_rec = I), ``orthogonal`` and the
+Biases start at 0.  "15 nonzeros per row" is the authors' code (``W_hh[dx][spng[15:]] = 0``
+with ``h·W_hh``, the convention here too, ``h_{t-1} @ W_rec``): a row holds a unit's *outgoing*
+weights, so every unit sends to 15 others, where the paper's text speaks of 15 incoming ones; the
+code that produced the paper's numbers is followed.  Also: ``identity`` (IRNN: ReLU units, W_rec = I), ``orthogonal`` and the
 usual ``uniform(-1/sqrt(N), 1/sqrt(N))`` default.
 """
 from __future__ import annotations
