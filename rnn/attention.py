@@ -25,7 +25,8 @@ Padding.  A batch holds sources of different lengths, padded at the end.  Paddin
 change anything: the encoder keeps its state unchanged at padded positions (so the backward
 direction starts at each sequence's own last token, and the forward direction's final state is
 the one after its last token), and the attention gives padded positions a score of -inf, hence
-a weight of exactly 0.  Every source must have at least one real token.
+a weight of exactly 0.  A source with no real token at all (a column of the batch that is all
+padding) gets attention weights all 0 and a zero context (see :func:`masked_softmax`).
 
 Graph marks.  One timeline for the drawing of a recorded tape (``viz.draw`` groups nodes by
 their ``step`` mark): the encoder reads source position j at ``step=j`` (both directions, with
@@ -141,11 +142,48 @@ class Encoder(Module):
 class Memory:
     """The source side of attention, prepared once per source sentence (not once per output
     step): ``values`` (B, S, n_h), the annotations batch-major; ``keys`` (B, S, n_a) = h_j W_h;
-    ``padding`` (B, S), True at padded positions."""
+    ``padding`` (B, S), True at padded positions; ``empty`` (B, 1), True for a source with no
+    real token (made from ``padding`` when not given)."""
 
     values: mg.Tensor
     keys: mg.Tensor
     padding: mg.Tensor
+    empty: mg.Tensor | None = None
+
+    def __post_init__(self):
+        if self.empty is None:
+            self.empty = self.padding.all(axis=-1, keepdims=True)
+
+
+def masked_softmax(scores, padding, empty=None):
+    r"""The attention weights: the softmax over the source positions of the scores, padded
+    positions excluded, and all 0 for a source with no real token.
+
+        a_j = [j real] exp(e_j) / Σ_k [k real] exp(e_k)      when some position k is real,
+        a_j = 0                                               when none is (an empty source).
+
+    ``scores`` (B, S), ``padding`` (B, S) True at padded positions, ``empty`` (B, 1) True for a
+    row that is all padding (``padding.all(axis=-1, keepdims=True)`` when not given).
+
+    Why zeros, and not an error, for an empty source: the softmax of a row that is all -inf is
+    0/0 = NaN (as ``torch.nn.MultiheadAttention`` gives for a fully masked key row), and one NaN
+    context spreads through the shared weights' gradients into every other example.  Refusing
+    such a batch with an error would need its mask read back to the host at every forward pass
+    (a synchronization on a GPU, which the engine avoids on its hot path), so instead the empty
+    row gets weights 0, hence a zero context c = Σ_j a_j h_j = 0, the value of an empty sum: what
+    ``torch.nn.functional.scaled_dot_product_attention`` gives for a fully masked row (PyTorch's
+    "safe softmax").  The encoder, for its part, keeps such a column's states at 0 throughout.
+    It is computed with array operations only: a padded position of a non-empty row gets the
+    score -inf (so exp gives exactly 0), an empty row gets the finite scores 0 (a harmless
+    uniform softmax, no 0/0) whose result is then replaced by zeros.  The gradient is finite
+    everywhere: the replaced row passes back exactly 0 to its scores (never NaN·0), and the
+    other rows are computed exactly as before, bit for bit.
+    """
+    if empty is None:
+        empty = padding.all(axis=-1, keepdims=True)
+    scores = mg.masked_fill(scores, padding & ~empty, -np.inf)   # padding of a real row: e_j = -inf
+    scores = mg.masked_fill(scores, empty, 0.0)                  # an empty row: finite, no 0/0
+    return mg.masked_fill(mg.softmax(scores, axis=-1), empty, 0.0)   # ... and its weights all 0
 
 
 class AdditiveAttention(Module):
@@ -158,7 +196,8 @@ class AdditiveAttention(Module):
 
     The weights a_j are an alignment: how much output step i looks at source position j.  A
     padded position gets e_j = -inf, so exp(e_j) = 0 and a_j is exactly 0 (and so is its
-    gradient); the other weights still sum to 1.
+    gradient); the other weights still sum to 1.  A source with no real token gets weights all
+    0 and a zero context (:func:`masked_softmax`).
 
     ``h_j W_h`` does not depend on the query, so :meth:`memory` computes it once for all output
     steps; :meth:`forward` then costs one (B, n_s) x (n_s, n_a) product per step.
@@ -176,14 +215,13 @@ class AdditiveAttention(Module):
         """Annotations (S, B, n_h) and mask (S, B), time-major, made batch-major with their keys."""
         values = mg.swapaxes(annotations, 0, 1)                        # (B, S, n_h)
         padding = mg.swapaxes(mask, 0, 1) == False  # noqa: E712  (elementwise: not a real token)
-        return Memory(values, values @ self.W_h, padding)
+        return Memory(values, values @ self.W_h, padding)             # and empty, from padding
 
     def forward(self, query, memory: Memory):
         """``query`` (B, n_s); returns (context (B, n_h), weights (B, S))."""
         hidden = mg.tanh(memory.keys + (query @ self.W_s)[:, None, :])  # (B, S, n_a)
         scores = hidden @ self.v                                         # (B, S): e_j
-        scores = mg.masked_fill(scores, memory.padding, -np.inf)         # padding: e_j = -inf
-        weights = mg.softmax(scores, axis=-1)                            # a_j, over j
+        weights = masked_softmax(scores, memory.padding, memory.empty)   # a_j over j; padding: 0
         context = (weights[:, None, :] @ memory.values)[:, 0, :]         # Σ_j a_j h_j, (B, n_h)
         return context, weights
 
@@ -202,7 +240,8 @@ class DotProductAttention(Module):
     Why the √size: with q and k_j of independent entries of variance 1, q · k_j has variance
     ``size``, so unscaled scores grow with the width, the softmax saturates on one position and
     its gradient (a_j (δ_jk - a_k)) vanishes; divided by √size the scores keep variance 1.
-    Padding is masked as in :class:`AdditiveAttention`: e_j = -inf, a_j exactly 0.  The
+    Padding is masked as in :class:`AdditiveAttention`: e_j = -inf, a_j exactly 0 (and an empty
+    source gets weights all 0, a zero context: :func:`masked_softmax`).  The
     projections make the query and the annotations comparable when their sizes differ (a
     bidirectional encoder's 2 n_h against the decoder's n_s).
     """
@@ -219,7 +258,7 @@ class DotProductAttention(Module):
         """Annotations (S, B, n_h) and mask (S, B), time-major, made batch-major with their keys h_j W_k."""
         values = mg.swapaxes(annotations, 0, 1)                        # (B, S, n_h)
         padding = mg.swapaxes(mask, 0, 1) == False  # noqa: E712  (elementwise: not a real token)
-        return Memory(values, values @ self.W_k, padding)
+        return Memory(values, values @ self.W_k, padding)             # and empty, from padding
 
     def forward(self, query, memory: Memory):
         """``query`` (B, n_s); returns (context (B, n_h), weights (B, S))."""
@@ -227,8 +266,7 @@ class DotProductAttention(Module):
         scores = mg.einsum("bsa,ba->bs", memory.keys, q)                 # q · k_j, (B, S)
         if self.scaled:
             scores = scores / float(np.sqrt(self.size))
-        scores = mg.masked_fill(scores, memory.padding, -np.inf)         # padding: e_j = -inf
-        weights = mg.softmax(scores, axis=-1)
+        weights = masked_softmax(scores, memory.padding, memory.empty)   # a_j over j; padding: 0
         context = (weights[:, None, :] @ memory.values)[:, 0, :]         # Σ_j a_j h_j, (B, n_h)
         return context, weights
 
@@ -296,6 +334,21 @@ class Decoder(Module):
     forward = step
 
 
+def _check_tokens(name: str, tokens, batch: int | None = None) -> None:
+    """``tokens`` must be a time-major (steps, batch) integer tensor with at least one step (only
+    its shape and dtype are looked at: nothing is read back from the device)."""
+    shape, dtype = getattr(tokens, "shape", None), getattr(tokens, "dtype", None)
+    if shape is None or len(shape) != 2 or not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"Seq2Seq: {name} must be a 2-D integer tensor of tokens, time-major (steps, batch); "
+                         f"got shape {shape} of {dtype}")
+    if shape[0] < 1 or shape[1] < 1:
+        padding = " (a source of padding only is allowed)" if name == "source" else ""
+        raise ValueError(f"Seq2Seq: {name} of shape {tuple(shape)} has no {'steps' if shape[0] < 1 else 'batch'}: "
+                         f"give at least one{padding}")
+    if batch is not None and shape[1] != batch:
+        raise ValueError(f"Seq2Seq: {name} has a batch of {shape[1]}, the source one of {batch}")
+
+
 class Seq2Seq(Module):
     r"""Encoder, attention and decoder together.
 
@@ -333,6 +386,8 @@ class Seq2Seq(Module):
     def forward(self, source, target_in):
         """Teacher forcing: ``source`` (S, B), ``target_in`` (T, B) = BOS then the targets but the
         last.  Returns (logits (T, B, V), attention weights (T, B, S))."""
+        _check_tokens("source", source)
+        _check_tokens("target_in", target_in, source.shape[1])
         memory, state = self.start(source)
         S = source.shape[0]
         logits, weights = [], []
@@ -353,6 +408,9 @@ class Seq2Seq(Module):
         """Greedy decoding for ``max_len`` steps: returns (tokens (max_len, B) int64, weights
         (max_len, B, S)).  Every sequence runs all steps (no value is read back from the device
         to see whether all have ended); what follows a sequence's first EOS is to be ignored."""
+        _check_tokens("source", source)
+        if isinstance(max_len, bool) or not isinstance(max_len, (int, np.integer)) or max_len < 1:
+            raise ValueError(f"Seq2Seq.greedy: max_len must be a whole number of steps, at least 1, got {max_len!r}")
         with mg.no_grad():
             memory, state = self.start(source)
             S, B = source.shape

@@ -22,6 +22,9 @@ Training: SGD with momentum, the gradient's global norm clipped at ``clip``; eve
 (a string counts as right only if every output token up to and including EOS is right).  The
 run stops at ``target_accuracy`` ("success"), at ``max_updates`` ("budget"), on Ctrl-C
 ("interrupted", resumable with ``--resume``), or when the loss is no longer finite ("diverged").
+``--resume`` continues with the run's own settings: of those given with it, only --max-updates,
+--target-accuracy and --device may differ.  ``--heatmaps CHECKPOINT`` only draws; a training
+setting given with it that differs from the checkpoint's is refused rather than ignored.
 The run folder holds ``config.json``, ``log.jsonl`` (one row per evaluation), ``checkpoint.npz``,
 ``curve.png`` (loss and accuracy) and ``attention.png`` (heat maps of a few examples).
 """
@@ -33,7 +36,7 @@ import math
 import signal
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -250,14 +253,30 @@ class Translator:
                                               "kind": "translate"}))
         return arrays
 
+    @staticmethod
+    def saved_config(path) -> TranslateConfig:
+        """The settings of the run saved in ``path`` (not validated: :meth:`from_checkpoint` does)."""
+        require_checkpoint_of(path, "translate", "minigrad translate")
+        return read_run_checkpoint(path, "translate", TranslateConfig, TranslateState, "`minigrad translate`")[1]
+
     @classmethod
-    def from_checkpoint(cls, path, config: TranslateConfig | None = None) -> "Translator":
+    def from_checkpoint(cls, path, config: TranslateConfig | None = None, device=None) -> "Translator":
         """The run saved in ``path``; with ``config``, refuse a checkpoint of another run (only
-        ``CHANGEABLE`` settings may differ, and are taken from ``config``)."""
+        ``CHANGEABLE`` settings may differ, and are taken from ``config``); with ``device``
+        (and no ``config``), the model on that device instead of the one it was trained on."""
         require_checkpoint_of(path, "translate", "minigrad translate")
         arrays, saved, state = read_run_checkpoint(path, "translate", TranslateConfig, TranslateState,
                                                    "`minigrad translate`", config)
-        run = cls(saved)
+        if device is not None:
+            saved = replace(saved, device=device)
+        if not (isinstance(state.update, int) and isinstance(state.outcome, (str, type(None)))):
+            raise RunError(f"{path} is not a checkpoint of `minigrad translate` (unreadable run state: "
+                           f"update {state.update!r}, outcome {state.outcome!r})")
+        try:
+            run = cls(saved)
+        except TypeError as e:                      # a setting of the wrong type (an edited file)
+            raise RunError(f"{path} is not a checkpoint of `minigrad translate` (a setting of the wrong type: "
+                           f"{e})") from None
         run.model.load_state_dict(part(arrays, "model"))
         run.optimizer.load_state_dict(part(arrays, "optimizer"))
         run.state = state
@@ -284,6 +303,7 @@ def examples(run: Translator, count: int = 4, seed: int | None = None) -> list[d
 
 def write_heatmaps(run: Translator, path, count: int = 4, seed: int | None = None) -> Path:
     from viz.attention import attention_heatmaps
+    Path(path).parent.mkdir(parents=True, exist_ok=True)     # --png in a folder still to be made
     attention_heatmaps(examples(run, count, seed), path=path,
                        title=f"{run.config.task}, update {run.state.update}")
     return Path(path)
@@ -299,36 +319,91 @@ attention weights of a few examples as heat maps).  --heatmaps CHECKPOINT only d
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    # The run's settings default to None, "not given" (TranslateConfig's defaults fill them in), so
+    # that --heatmaps can tell a setting given with it, which it would ignore, from one left alone.
     d = TranslateConfig()
-    p.add_argument("--task", default=d.task, help=f"{' or '.join(TASKS)} (default {d.task})")
-    p.add_argument("--max-length", type=int, default=d.max_length,
+    p.add_argument("--task", default=None, help=f"{' or '.join(TASKS)} (default {d.task})")
+    p.add_argument("--max-length", type=int, default=None,
                    help=f"strings of 1..N digits (default {d.max_length})")
-    p.add_argument("--cell", default=d.cell, help="encoder cell: gru or lstm (the decoder is a GRU)")
-    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=d.bidirectional,
+    p.add_argument("--cell", default=None, help="encoder cell: gru or lstm (the decoder is a GRU)")
+    p.add_argument("--bidirectional", action=argparse.BooleanOptionalAction, default=None,
                    help="encode in both directions (default on)")
-    p.add_argument("--score", default=d.score, help=f"the attention's score: {', '.join(SCORES)} (default "
+    p.add_argument("--score", default=None, help=f"the attention's score: {', '.join(SCORES)} (default "
                    f"{d.score}: Bahdanau's; dot: q·k_j of projections, scaled_dot: divided by √--attention)")
     for name in ("embed", "hidden", "attention", "batch_size", "max_updates", "eval_every", "eval_size", "seed"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(d, name),
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=None,
                        help=f"(default {getattr(d, name)})")
     for name in ("lr", "momentum", "clip", "target_accuracy"):
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(d, name),
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=None,
                        help=f"(default {getattr(d, name)})")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, help="float32 or float64 (default: the device's)")
     p.add_argument("--out", help="run folder (default runs/translate-TASK-LN-sSEED)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint, with its "
+                   "settings (of those given, only --max-updates, --target-accuracy and --device may differ)")
     p.add_argument("--force", action="store_true", help="start over in a folder that holds a run")
-    p.add_argument("--examples", type=int, default=4, help="heat maps drawn in attention.png (default 4)")
+    p.add_argument("--examples", type=int, default=4, help="heat maps drawn, 1 to 16, into the run folder's "
+                   "attention.png or --heatmaps' --png (default 4)")
     p.add_argument("--heatmaps", metavar="CHECKPOINT",
                    help="train nothing: draw the heat maps of a checkpoint into --png")
-    p.add_argument("--png", default="attention.png", help="the file --heatmaps writes (default attention.png)")
+    p.add_argument("--png", default=None, help="the file --heatmaps writes (default attention.png)")
     p.add_argument("--quiet", action="store_true", help="no line per evaluation")
 
 
-def _config(args) -> TranslateConfig:
+def _given(args) -> dict:
+    """The run's settings given on the command line (the others are None)."""
     names = {f.name for f in fields(TranslateConfig)}
-    return TranslateConfig(**{k: v for k, v in vars(args).items() if k in names})
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def _config(args) -> TranslateConfig:
+    return TranslateConfig(**_given(args))
+
+
+HEATMAP_SETTINGS = ("device",)              # the run settings --heatmaps reads (besides --png, --examples)
+
+
+def _flag(name: str, value) -> str:
+    """How a setting is written on the command line: ``--max-length 3``, ``--no-bidirectional``."""
+    flag = "--" + name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    return f"{flag} {value}"
+
+
+def _open_checkpoint(path, args, config: TranslateConfig | None = None) -> Translator:
+    """:meth:`Translator.from_checkpoint`, saying so when the device the run was saved on (no
+    --device given) is not available here."""
+    try:
+        return Translator.from_checkpoint(path, config, device=None if config is not None else args.device)
+    except mg.BackendError as e:
+        if args.device is not None:
+            raise
+        raise RunError(f"{path} was saved on a device not available here: {e} (choose one with --device)") from None
+
+
+def _heatmaps(args) -> int:
+    """``--heatmaps CHECKPOINT``: draw the heat maps of a trained model, train nothing."""
+    path = Path(args.heatmaps)
+    if args.out or args.resume or args.force:
+        given = [flag for flag, on in (("--out", args.out), ("--resume", args.resume), ("--force", args.force)) if on]
+        raise RunError(f"--heatmaps draws a trained model into --png and trains nothing: give it without "
+                       f"{', '.join(given)}")
+    png = "attention.png" if args.png is None else args.png
+    if Path(png).suffix.lower() not in PICTURE_FORMATS:
+        raise RunError(f"--png {png}: the picture's format comes from its extension: end the name in "
+                       f"{', '.join(PICTURE_FORMATS)}")
+    check_out_file(png, "--png")
+    if not path.is_file():
+        raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
+    run = _open_checkpoint(path, args)
+    ignored = [f"{_flag(k, v)} (the checkpoint's: {_flag(k, getattr(run.config, k))})"
+               for k, v in _given(args).items() if k not in HEATMAP_SETTINGS and v != getattr(run.config, k)]
+    if ignored:                                 # a setting of training, else silently unused
+        raise RunError(f"--heatmaps draws the model as it was trained: {'; '.join(ignored)} would be ignored "
+                       f"(it takes --png, --examples, --device)")
+    print(f"wrote {write_heatmaps(run, png, args.examples)}")
+    return 0
 
 
 PICTURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")      # what --png may end in (matplotlib writes them)
@@ -337,23 +412,22 @@ PICTURE_FORMATS = (".png", ".svg", ".pdf", ".jpg", ".jpeg")      # what --png ma
 def cmd_translate(args) -> int:
     if not 1 <= args.examples <= 16:
         raise RunError(f"--examples must be from 1 to 16, got {args.examples}")
-    if args.heatmaps:
-        path = Path(args.heatmaps)
-        if Path(args.png).suffix.lower() not in PICTURE_FORMATS:
-            raise RunError(f"--png {args.png}: the picture's format comes from its extension: end the name in "
-                           f"{', '.join(PICTURE_FORMATS)}")
-        check_out_file(args.png, "--png")
-        if not path.is_file():
-            raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
-        run = Translator.from_checkpoint(path)
-        print(f"wrote {write_heatmaps(run, args.png, args.examples)}")
-        return 0
+    if args.heatmaps is not None and not args.heatmaps.strip():      # "" is a name given, not "none"
+        raise RunError("--heatmaps got an empty name: give a run folder's checkpoint.npz")
+    if args.out is not None and not args.out.strip():
+        raise RunError("--out got an empty name: give the run's folder")
+    if args.heatmaps is not None:
+        return _heatmaps(args)
+    if args.png is not None:
+        raise RunError(f"--png {args.png} names the file of --heatmaps CHECKPOINT; a training run draws its heat "
+                       f"maps into its run folder's attention.png")
     config = _config(args).validate()
     out = Path(args.out or f"runs/translate-{config.task}-L{config.max_length}-s{config.seed}")
     checkpoint = open_run(out, args.resume, args.force,
                           made=("checkpoint.npz", "log.jsonl", "config.json", "curve.png", "attention.png"))
     if checkpoint is not None:
-        run = Translator.from_checkpoint(checkpoint, config)
+        # the run's own settings, and those given (only CHANGEABLE ones may differ from the run's)
+        run = _open_checkpoint(checkpoint, args, replace(Translator.saved_config(checkpoint), **_given(args)))
         if run.state.outcome == "success" or (run.state.outcome or "").startswith("diverged"):
             raise RunError(f"--resume: the run in {out} already ended ({run.state.outcome})")
         run.state.outcome = None

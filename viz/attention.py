@@ -37,6 +37,10 @@ def attention_heatmaps(examples, path=None, title=None, columns: int = 4):
     """One heat map per example (dicts with ``weights``, ``source``, ``output``, as
     :func:`tasks.translation.examples` gives), in a grid; saved to ``path`` when given."""
     n = len(examples)
+    if n == 0:
+        raise ValueError("attention_heatmaps: no examples to draw (give a list of at least one)")
+    if columns < 1:
+        raise ValueError(f"attention_heatmaps: columns must be at least 1, got {columns}")
     columns = min(columns, n)
     rows = -(-n // columns)
     size = max(max(len(e["source"]), len(e["output"])) for e in examples)
