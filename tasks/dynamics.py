@@ -103,7 +103,7 @@ def _check(args):
     out = Path(args.out or default[args.what])
     if out.suffix.lower() != ".png":
         raise RunError(f"--out {out}: the figure is written as PNG: give a name ending in .png")
-    _check_out_file(out)
+    _check_out_file(out, example=default[args.what])
     if args.what == "bifurcation":
         for name, limit in (("w", MAX_W), ("cliff_b", MAX_B), ("cliff_x0", MAX_B)):
             value = getattr(args, name)

@@ -367,11 +367,12 @@ def check_out_folder(path, flag: str = "--out", label=None) -> Path:
     return path
 
 
-def check_out_file(path, flag: str = "--out") -> Path:
-    """``path`` names a file that can be written (its folder is made if need be)."""
+def check_out_file(path, flag: str = "--out", example: str = "graph.svg") -> Path:
+    """``path`` names a file that can be written (its folder is made if need be); ``example`` is
+    the file name suggested inside it when it is a folder."""
     path = Path(path)
     if path.is_dir():
-        raise RunError(f"{flag} {path} is a folder: give a file name, such as {path / 'graph.svg'}")
+        raise RunError(f"{flag} {path} is a folder: give a file name, such as {path / example}")
     if path.exists() and not os.access(path, os.W_OK):
         raise RunError(f"{flag} {path} cannot be written: no permission")
     check_out_folder(path.parent, label=f"{flag} {path}")

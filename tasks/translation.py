@@ -393,7 +393,7 @@ def _heatmaps(args) -> int:
     if Path(png).suffix.lower() not in PICTURE_FORMATS:
         raise RunError(f"--png {png}: the picture's format comes from its extension: end the name in "
                        f"{', '.join(PICTURE_FORMATS)}")
-    check_out_file(png, "--png")
+    check_out_file(png, "--png", example="attention.png")
     if not path.is_file():
         raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
     run = _open_checkpoint(path, args)

@@ -320,3 +320,14 @@ def test_a_checkpoint_of_a_device_not_here_says_to_choose_one(checkpoint, tmp_pa
     assert said.startswith(f"{moved} was saved on a device not available here: ") and said.endswith(
         "(choose one with --device)")
     assert main(["translate", "--heatmaps", moved, "--png", png, "--device", "cpu", "--examples", "1"]) == 0
+
+
+def test_a_folder_given_as_the_picture_suggests_a_file_of_its_own_kind(tmp_path, capsys):
+    """--png / dynamics --out naming a folder: the one-line error suggests a picture name of that
+    command (before: 'graph.svg' for every command, a format --png of a PNG-only figure refuses)."""
+    from tasks.cli import main
+    folder = tmp_path / "pics.png"
+    folder.mkdir()
+    assert main(["dynamics", "--what", "lyapunov", "--out", str(folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.endswith(f"such as {folder / 'lyapunov.png'}"), err
