@@ -13,6 +13,7 @@ from rnn.attention import SCORES, Seq2Seq, make_attention
 from tasks import translation
 from tasks.cli import main
 from conftest import T
+from test_attention import ints, with_parameters     # one helper for both files
 
 F64 = np.float64
 
@@ -21,26 +22,6 @@ MASK = np.array([[True, False, True],
                  [True, False, False],
                  [True, False, False]])
 OTHERS = [0, 2]
-
-
-def ints(array, device):
-    return mg.tensor(np.asarray(array, dtype=np.int64), device=device)
-
-
-def with_parameters(module, f):
-    """``(g, values)``: ``g(*tensors)`` puts ``tensors`` in place of the module's parameters
-    and returns ``f()``, so that gradcheck can vary them."""
-    names = [name for name, _ in module.named_parameters()]
-
-    def g(*tensors):
-        for name, t in zip(names, tensors):
-            *path, last = name.split(".")
-            owner = module
-            for step in path:
-                owner = getattr(owner, step)
-            setattr(owner, last, t)
-        return f()
-    return g, [p for _, p in module.named_parameters()]
 
 
 # ----------------------------------------------------------------------------- the attention alone
