@@ -278,6 +278,9 @@ def cmd_charlm(args) -> int:
         raise RunError(f"--segment must be a positive integer, got {args.segment}")
     if args.ahead < 1:
         raise RunError(f"--ahead must be a positive integer (1: the next character), got {args.ahead}")
+    if 0 < args.eval_limit <= args.ahead:        # no character would have its target among them
+        raise RunError(f"--eval-limit must be 0 (all the text) or more than --ahead ({args.ahead}) characters, "
+                       f"got {args.eval_limit}")
     ahead = f"-ahead{args.ahead}" if args.ahead > 1 else ""
     out = Path(args.out or f"runs/charlm-h{args.hidden}-s{args.seed}{ahead}")
     check_before_loading(args, DEFAULTS, "charlm", out)    # before the corpus is read

@@ -240,6 +240,10 @@ class NaturalTrainer:
 
     def __init__(self, config: NaturalConfig, data):
         self.config = c = config.validate()
+        for name in ("segment", "ahead"):      # what the run records must be what the data reads
+            if hasattr(data, name) and getattr(data, name) != getattr(c, name):
+                raise RunError(f"the config says {name} {getattr(c, name)} but the data reads {name} "
+                               f"{getattr(data, name)}: give both the same")
         self.data = data
         keep_freed_memory()
         self.model = NaturalModel(data.n_in, c.hidden, data.n_out, data.cost, c.batch_size, leaky=c.leaky,
