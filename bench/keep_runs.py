@@ -53,7 +53,12 @@ def main(argv) -> int:
     n = copy(src, dst, only_newer=what == "restore")
     print(f"keep_runs: {what}: {n} files from {src} to {dst}")
     if what == "save" and dst.resolve() == (Path(__file__).resolve().parent / "runs"):
-        import ledger                       # the ledger in RESULTS.md follows the saved runs
+        try:                                # the ledger in RESULTS.md follows the saved runs
+            import ledger
+        except ImportError as e:            # a Python without the project's packages
+            print(f"keep_runs: the ledger was not rewritten ({e}): run `.venv/bin/python bench/ledger.py`",
+                  file=sys.stderr)
+            return 1
         return ledger.main([])
     return 0
 

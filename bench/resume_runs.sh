@@ -12,7 +12,8 @@
 #    autogroup nice 19 for its processes, so that interactive work and tests keep the cores):
 #    figure7.sh, figure7_t20.sh (T = 20 again, session 9), generalization.sh, and after_generalization.sh (memorization.sh once
 #    generalization.sh has ended).
-# At the end of a session: `python bench/keep_runs.py save RUNS bench/runs`, then commit.
+# At the end of a session: `python bench/keep_runs.py save RUNS bench/runs` (it rewrites the ledger in
+# bench/RESULTS.md from the saved runs), then commit both.
 set -eu
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-/work/runs}
