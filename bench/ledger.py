@@ -76,7 +76,7 @@ def last_row(path: Path) -> dict | None:
 
 
 def cell_state(folder: Path) -> dict:
-    """{"config", "code", "status": "success" | "budget" | "diverged" | "running" | "damaged",
+    """{"config", "code", "status": "success" | "budget" | "diverged" | "running" | "pending" | "damaged",
     "updates", "error"} of one sweep cell folder (None when it holds no cell.json)."""
     ident = read_json(folder / "cell.json")
     if not isinstance(ident, dict) or "config" not in ident:
@@ -91,8 +91,14 @@ def cell_state(folder: Path) -> dict:
         status = "success" if outcome == "success" else "budget" if outcome == "budget" else "diverged"
         return {**state, "status": status, "updates": result["updates"], "error": result.get("last_error")}
     row = last_row(folder / "log.jsonl")
-    return {**state, "status": "running", "updates": row["update"] if row else 0,
-            "error": row.get("error") if row else None}
+    error = row.get("error") if row else None
+    target = state["config"].get("target_error")
+    # a run of a pack that met its target stops there, but its result.json is written when the
+    # whole pack ends: shown as such, and not counted until then
+    met = isinstance(error, (int, float)) and isinstance(target, (int, float)) \
+        and (error < target or (target == 0 and error == 0))
+    return {**state, "status": "pending" if met else "running", "updates": row["update"] if row else 0,
+            "error": error}
 
 
 def matches(config: dict, settings: dict) -> bool:
@@ -117,6 +123,8 @@ def describe(state) -> str:
         return f"diverged at {count(state['updates'])}"
     if s == "running":
         return f"running: {count(state['updates'])} ({percent(state['error'])})"
+    if s == "pending":
+        return f"met the target at {count(state['updates'])} ({percent(state['error'])}; result pending)"
     return "not started"
 
 
@@ -204,7 +212,9 @@ def ledger(runs: Path) -> str:
              "what counts as a result); rewritten whenever the runs are saved. \"budget (x%)\": ended at the "
              "200,000-update budget, x% of 10,000 fresh sequences wrong at the last evaluation; \"running: u "
              "(x%)\": stopped with its session at update u, resumed by `bash bench/resume_runs.sh`, not a "
-             "result; medians count a run at the budget as slower than any success, and need every seed ended.",
+             "result; \"met the target at u (x%; result pending)\": a run of a pack that stopped below its "
+             "target, whose result.json is written when the whole pack ends, not counted until then; medians "
+             "count a run at the budget as slower than any success, and need every seed ended.",
              ""]
     for title, name, inits, methods, lengths, settings in PLANS:
         lines += sweep_section(title, runs / name, inits, methods, lengths, settings)

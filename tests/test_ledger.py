@@ -102,3 +102,14 @@ def test_check_fails_on_a_stale_ledger_and_the_rewrite_fixes_it(tmp_path, capsys
     assert ledger.main(args + ["--check"]) == 0
     (runs / "figure7_t20" / "cells").rename(tmp_path / "gone")           # the data change: stale again
     assert ledger.main(args + ["--check"]) == 1
+
+
+def test_a_run_of_a_pack_that_met_its_target_is_shown_but_not_counted_until_its_result(tmp_path):
+    """A pack writes its runs' result.json when the whole pack ends: a run that stopped below its
+    target before that is shown as having met it, and counts neither as ended nor as a success."""
+    make_cell(tmp_path, "basic-tanh-msgd-c-T20-s0", None, [{"update": 250, "error": 0.3},
+                                                          {"update": 300, "error": 0.004}], method="msgd-c")
+    make_cell(tmp_path, "basic-tanh-msgd-c-T20-s1", None, [{"update": 300, "error": 0.01}], method="msgd-c", seed=1)
+    text = ledger.ledger(tmp_path)
+    assert ("| basic tanh | MSGD-C | 20 | 0/5 | - | met the target at 300 (0.40%; result pending); "
+            "running: 300 (1.00%); not started; not started; not started | - |") in text
