@@ -64,6 +64,9 @@ class Tensor(BuiltinNames):
         if arr is data or (type(arr) is np.ndarray and isinstance(data, np.ndarray)
                            and np.may_share_memory(arr, data)):
             arr = arr.copy()                 # a tensor owns its data, as torch.tensor's does
+        if arr.dtype.kind == "c":           # the derivatives here are those of real functions
+            raise TypeError(f"minigrad tensors hold bool, integer or floating-point numbers, got dtype "
+                            f"{arr.dtype}: complex numbers are not supported")
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self._data, self._version, self.backend, self.requires_grad = arr, [0, 0], backend, bool(requires_grad)
