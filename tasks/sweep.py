@@ -383,6 +383,10 @@ def _result_damage(result: dict, key: str) -> str | None:
         return f"updates {updates!r} is not a count within the budget of {budget!r}"
     if outcome == "budget" and updates != budget:
         return f"outcome budget at update {updates}, not at the budget of {budget}"
+    if outcome.startswith("diverged at update "):
+        named = outcome[len("diverged at update "):].split(":", 1)[0]
+        if not (named.isdigit() and int(named) == updates):
+            return f"outcome {outcome[:60]!r} at update {updates}, not at the update it names"
     last = result.get("last_error")
     if outcome == "success" and not (isinstance(last, (int, float)) and not isinstance(last, bool)
                                      and 0 <= last <= config.get("target_error", 0)):
