@@ -15,7 +15,7 @@ for seed in 1 2; do
   if [ -f $o/checkpoint.npz ]; then $M train temporal-order $G --seed $seed --out $o --resume; else $M train temporal-order $G --seed $seed --out $o; fi
   rc=$?; [ $rc = 130 -o $rc = 143 ] && exit $rc
   if tail -n 1 $o/log.jsonl | grep -q '"error": 0.0,'; then        # succeeded: 0 errors of 10,000
-    [ -f /work/runs/gen/to_s${seed}_evaluate.txt ] || $M evaluate $o/checkpoint.npz --lengths 50 100 200 500 1000 2000 5000 > /work/runs/gen/to_s${seed}_evaluate.txt
+    [ -f /work/runs/gen/to_s${seed}_evaluate.txt ] || $M evaluate $o/checkpoint.npz --lengths 50 100 150 200 250 500 1000 2000 3000 5000 > /work/runs/gen/to_s${seed}_evaluate.txt
   fi
 done
 $M sweep --task memorization --lengths 50 100 150 200 $S --out /work/runs/memorization || exit $?
