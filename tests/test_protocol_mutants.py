@@ -16,6 +16,7 @@ import rnn
 from rnn import regularizer as R
 from tasks.packed import PackedTrainer
 from tasks.train import TrainConfig, Trainer
+from test_protocol_review import trainer_with_grads     # one helper for both files
 
 
 # ----------------------------------------------------------------------------- the cell
@@ -108,20 +109,12 @@ def test_a_pair_exactly_at_the_threshold_is_valid(device):
 
 
 # ----------------------------------------------------------------------------- clipping, fallback, success
-def _trainer_with_grads(grads, method="msgd-c", clip=1.0):
-    t = Trainer(TrainConfig(length=10, hidden=2, method=method, clip=clip, trace=False, diagnostics=False,
-                            dtype="float64"))
-    for p in t.params:
-        p.grad = mg.tensor(np.broadcast_to(grads[p.name], p.shape).astype(float).copy())
-    return t
-
-
 @pytest.mark.parametrize("poison", [2e10, np.inf, np.nan])
 def test_a_fallback_is_not_counted_as_a_clip(poison):
     """A norm above 1e10 (or non-finite) takes the fallback and is counted as a fallback only,
     not also as a clip (counting it as both passed the suite; a pack: the next test)."""
     grads = {"W_in": 0.0, "W_rec": 0.0, "b": 0.0, "W_out": 0.0, "c": 0.0}
-    t = _trainer_with_grads(grads)
+    t = trainer_with_grads(grads)
     c = np.zeros(t.model.head.c.shape)
     c[0] = poison
     t.model.head.c.grad = mg.tensor(c)
@@ -132,7 +125,7 @@ def test_a_fallback_is_not_counted_as_a_clip(poison):
 def test_clipping_skips_a_parameter_without_a_gradient():
     """A parameter the loss does not reach (no .grad) is left alone by the clipping, the others
     scaled by mu / ||g|| (a _clip that did not skip it crashed; no suite test had such a one)."""
-    t = _trainer_with_grads({"W_in": 0.0, "W_rec": 0.5, "b": 0.0, "W_out": 0.5, "c": 0.0})
+    t = trainer_with_grads({"W_in": 0.0, "W_rec": 0.5, "b": 0.0, "W_out": 0.5, "c": 0.0})
     t.cell.b.grad = None
     before = {p.name: None if p.grad is None else p.grad.numpy().copy() for p in t.params}
     total = np.sqrt(sum((g ** 2).sum() for g in before.values() if g is not None))
