@@ -312,3 +312,16 @@ def test_a_folder_given_as_the_picture_suggests_a_file_of_its_own_kind(tmp_path,
     assert main(["dynamics", "--what", "lyapunov", "--out", str(folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.endswith(f"such as {folder / 'lyapunov.png'}"), err
+
+
+def test_heat_maps_of_long_strings_stay_a_picture_one_can_open():
+    """16 examples of 100 tokens: before, 4 x (0.35 * 100 + 1.6) = 146 inches wide (14,600
+    pixels at 100 dpi); now each map is at most 8 inches on a side."""
+    import matplotlib.pyplot as plt
+    from viz.attention import attention_heatmaps
+    n = 100
+    example = {"weights": np.full((n, n), 1.0 / n), "source": ["1"] * n, "output": ["2"] * n}
+    fig = attention_heatmaps([example] * 16)
+    width, height = fig.get_size_inches()
+    plt.close(fig)
+    assert width <= 4 * (8.0 + 1.6) + 1e-9 and height <= 4 * (8.0 + 1.4) + 1e-9, (width, height)

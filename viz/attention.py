@@ -33,6 +33,9 @@ def attention_heatmap(weights, source_tokens, output_tokens, ax=None):
     return ax
 
 
+MAX_MAP_INCHES = 8.0      # one heat map's side at most (0.35 inch per token up to 22 tokens)
+
+
 def attention_heatmaps(examples, path=None, title=None, columns: int = 4):
     """One heat map per example (dicts with ``weights``, ``source``, ``output``, as
     :func:`tasks.translation.examples` gives), in a grid; saved to ``path`` when given."""
@@ -44,8 +47,8 @@ def attention_heatmaps(examples, path=None, title=None, columns: int = 4):
     columns = min(columns, n)
     rows = -(-n // columns)
     size = max(max(len(e["source"]), len(e["output"])) for e in examples)
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * (0.35 * size + 1.6), rows * (0.35 * size + 1.4)),
-                             squeeze=False)
+    side = min(0.35 * size, MAX_MAP_INCHES)          # long strings: smaller cells, not a huge picture
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * (side + 1.6), rows * (side + 1.4)), squeeze=False)
     for ax, e in zip(axes.flat, examples):
         attention_heatmap(e["weights"], e["source"], e["output"], ax=ax)
     for ax in list(axes.flat)[n:]:
