@@ -157,11 +157,10 @@ def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> lis
             others.append(st["name"] + " (a second cell of this grid point: another code version)")
         else:
             states[point] = st
-    lines = [f"**{title}** (bench/runs/{folder.name}; settings: "
-             + ", ".join(f"{k} {settings[k]}" for k in SETTING_NAMES if k in settings) + ")", ""]
     codes = sorted({st["code"] for st in states.values() if st.get("code")})
-    if codes:
-        lines[0] = lines[0][:-1] + f"; code versions {', '.join(codes)})"
+    versions = f"; code versions {', '.join(codes)}" if codes else ""
+    lines = [f"**{title}** (bench/runs/{folder.name}; settings: "
+             + ", ".join(f"{k} {settings[k]}" for k in SETTING_NAMES if k in settings) + versions + ")", ""]
     lines += ["| init | method | T | ended | success | updates to success or state, seeds "
               + "; ".join(str(s) for s in SEEDS) + " | median |", "|---|---|---|---|---|---|---|"]
     for length in lengths:

@@ -31,6 +31,14 @@ def same(got, want):
         np.testing.assert_array_equal(g, w)
 
 
+def replays_same(f, *args, times=2):
+    """The first ``times`` replays of ``mg.trace(f)`` return, item by item, what eager ``f`` returns."""
+    want = f(*args)
+    step = mg.trace(f)
+    for _ in range(times):
+        same(step(*args), want)
+
+
 # --------------------------------------------------------------------------- share_common_calls
 def test_equal_calls_that_return_several_fresh_arrays_stay_two(rng):
     """xp.divmod returns a tuple of new arrays: two such calls must stay two, or a write into
@@ -43,10 +51,7 @@ def test_equal_calls_that_return_several_fresh_arrays_stay_two(rng):
         return q2 * 1.0, r2 * 1.0
 
     x = mg.tensor(rng.normal(size=(2, 3)) * 5)
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(3):
-        same(step(x), want)
+    replays_same(f, x, times=3)
 
 
 def test_a_result_that_repeats_an_earlier_call(rng):
@@ -57,10 +62,7 @@ def test_a_result_that_repeats_an_earlier_call(rng):
         return a + 1.0, x.data * 2.0
 
     x = mg.tensor(rng.normal(size=3))
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(3):
-        same(step(x), want)
+    replays_same(f, x, times=3)
 
 
 # --------------------------------------------------------------------------- hoist_products
@@ -131,10 +133,7 @@ def test_an_elementwise_result_in_two_stacks(rng):
         return mg.cat([a, b]) * 1.0, mg.cat([b, a]) * 1.0
 
     x = mg.tensor(rng.normal(size=(3, 4)))
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(3):
-        same(step(x), want)
+    replays_same(f, x, times=3)
 
 
 def test_a_stack_of_parts_of_two_dtypes(rng):
@@ -183,10 +182,7 @@ def test_a_stack_written_after_it_is_made(rng):
         return c * 1.0, a * 1.0
 
     x = mg.tensor(rng.normal(size=(3, 4)))
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(3):
-        same(step(x), want)
+    replays_same(f, x, times=3)
 
 
 # --------------------------------------------------------------------------- products_by_dot
@@ -196,10 +192,7 @@ def test_a_matrix_times_a_batch_of_matrices_is_no_dot(rng):
         return (a @ B).tanh(), (B @ a).tanh()
 
     a, B = mg.tensor(rng.normal(size=(2, 3))), mg.tensor(rng.normal(size=(4, 3, 2)))
-    want = f(a, B)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(a, B), want)
+    replays_same(f, a, B)
 
 
 # --------------------------------------------------------------------------- fold_constants
@@ -516,10 +509,7 @@ def test_products_and_stacks_of_elements_of_slices(rng):
                 mg.cat([x[k, 1] for k in range(x.shape[0])]) * 1.0)
 
     x, W = mg.tensor(rng.normal(size=(4, 3, 3))), mg.tensor(rng.normal(size=(3, 3)))
-    want = f(x, W)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x, W), want)
+    replays_same(f, x, W)
 
 
 def test_concatenations_along_the_second_axis(rng):
@@ -530,10 +520,7 @@ def test_concatenations_along_the_second_axis(rng):
         return mg.cat([x[0], x[1], x[2]], dim=1) * 1.0, mg.cat([a, b], dim=1) * 1.0
 
     x = mg.tensor(rng.normal(size=(3, 2, 4)))
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x), want)
+    replays_same(f, x)
 
 
 def test_stacked_parts_made_by_subtraction_and_by_calls_with_options(rng):
@@ -548,10 +535,7 @@ def test_stacked_parts_made_by_subtraction_and_by_calls_with_options(rng):
                 xp.concatenate([abs(x.data), -y.data]) * 1.0)
 
     x, y = mg.tensor(rng.normal(size=(50, 4))), mg.tensor(rng.normal(size=(50, 4)))
-    want = f(x, y)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x, y), want)
+    replays_same(f, x, y)
 
 
 def test_filling_a_constant_made_from_host_data_is_refused():
@@ -580,10 +564,7 @@ def test_a_call_writing_through_out_is_a_write(rng, how):
         return (buf * 2.0 - a,)
 
     x = mg.tensor(rng.normal(size=(3, 2)))
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x), want)
+    replays_same(f, x)
 
 
 def test_infinite_and_nan_numbers_in_a_program(rng):
@@ -592,10 +573,7 @@ def test_infinite_and_nan_numbers_in_a_program(rng):
         return x.data * float("inf"), x.data + float("nan"), x.data * float("-inf")
 
     x = mg.tensor([1.0, -2.0, 0.5])
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x), want)
+    replays_same(f, x)
 
 
 def test_a_boolean_scalar_index_is_no_slice(rng):
@@ -608,10 +586,7 @@ def test_a_boolean_scalar_index_is_no_slice(rng):
         return prods[-1] * 1.0, prods[1] * 1.0, stack * 1.0
 
     x, W = mg.tensor(rng.normal(size=(4, 2, 3))), mg.tensor(rng.normal(size=(3, 2)))
-    want = f(x, W)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x, W), want)
+    replays_same(f, x, W)
 
 
 def test_the_grad_of_a_tensor_that_does_not_require_grad_is_an_input(rng):
@@ -634,10 +609,7 @@ def test_a_negative_number_on_the_left_of_a_power(rng):
         return (-2.0) ** x.data, x.data - (-1), (-3) * x.data
 
     x = mg.tensor([1.0, 2.0, 3.0])
-    want = f(x)
-    step = mg.trace(f)
-    for _ in range(2):
-        same(step(x), want)
+    replays_same(f, x)
 
 
 def test_the_parts_of_a_split_are_views_of_the_argument(rng):
@@ -650,7 +622,7 @@ def test_the_parts_of_a_split_are_views_of_the_argument(rng):
         return (parts[0] * 2.0 - a,)
 
     x0 = rng.normal(size=(4, 2))
-    want = f(mg.tensor(x0))
+    want = f(mg.tensor(x0))                 # f writes into x: a fresh argument for every call
     step = mg.trace(f)
     for _ in range(3):
         same(step(mg.tensor(x0)), want)
