@@ -398,12 +398,19 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 # =========================================================================== diagonals
-@primitive(name="diagonal", save="")
+@primitive(name="diagonal", save="", view=True)
 def _diagonal(xp, x, *, k):
     """out[..., i] = x[..., i, i + k] (k ≥ 0) or x[..., i - k, i] (k < 0): the k-th diagonal of
     the matrix (or of each matrix of a stack) in the last two axes
-    x̄ = zeros like x with ḡ written back onto that diagonal: diag_place"""
-    return xp.diagonal(x, offset=k, axis1=x.ndim - 2, axis2=x.ndim - 1).copy()
+    x̄ = zeros like x with ḡ written back onto that diagonal: diag_place
+
+    A view, as ``torch.diagonal``'s: ``w.diagonal().add_(1)`` changes w.  (NumPy's own
+    ``diagonal`` view is read-only; a one-operand ``einsum`` that only takes a diagonal is a
+    writeable view in NumPy and CuPy alike.)"""
+    rows, cols = x.shape[-2:]
+    square = x[..., max(-k, 0):, max(k, 0):]
+    n = max(min(rows - max(-k, 0), cols - max(k, 0)), 0)
+    return xp.einsum("...ii->...i", square[..., :n, :n])
 
 
 @primitive(name="diag_place", save="")
@@ -416,7 +423,15 @@ def _diag_place(xp, v, *, k, shape):
     return out
 
 
+@primitive(name="diagonal_copy", save="")
+def _diagonal_copy(xp, x, *, k):
+    """out = a copy of the k-th diagonal (:func:`_diagonal`), as ``torch.diag`` gives
+    x̄ = diag_place(ḡ), as for diagonal"""
+    return _diagonal.forward(xp, x, k=k).copy()
+
+
 _diagonal.defvjp(lambda g, out, x, *, k: _diag_place(g, k=k, shape=x.shape))
+_diagonal_copy.defvjp(lambda g, out, x, *, k: _diag_place(g, k=k, shape=x.shape))
 _diag_place.defvjp(lambda g, out, v, *, k, shape: _diagonal(g, k=k))
 
 
@@ -449,7 +464,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:
         n = x.shape[0] + abs(k)
         return _diag_place(x, k=k, shape=(n, n))
     if x.ndim == 2:
-        return _diagonal(x, k=k)
+        return _diagonal_copy(x, k=k)
     raise ValueError(f"diag: takes a 1-D tensor (to make a matrix) or a 2-D one (to read its "
                      f"diagonal), got shape {x.shape}")
 

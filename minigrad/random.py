@@ -28,6 +28,15 @@ class Generator:
         self.seed = seed
         self._rng = self.backend.rng(seed)
 
+    def _draw(self):
+        """The backend's generator, refused while this device is being traced: a generator made
+        before ``mg.trace`` started (the default one, after any earlier draw) would otherwise
+        draw once and freeze the numbers into the trace, or fail as a foreign tensor."""
+        if getattr(get_backend(self.device), "tracing", False):
+            raise TraceError("random numbers inside a traced function (mg.trace) would be drawn once and "
+                             "frozen into the trace: draw them outside and pass them in")
+        return self._rng
+
     def _dtype(self, dtype):
         return self.backend.default_float if dtype is None else np.dtype(dtype)
 
@@ -36,15 +45,15 @@ class Generator:
 
     def normal(self, shape, mean: float = 0.0, std: float = 1.0, dtype=None) -> Tensor:
         """Samples of N(mean, std²)."""
-        return self._wrap(self._rng.standard_normal(_shape(shape)) * std + mean, dtype)
+        return self._wrap(self._draw().standard_normal(_shape(shape)) * std + mean, dtype)
 
     def uniform(self, shape, low: float = 0.0, high: float = 1.0, dtype=None) -> Tensor:
         """Samples of U[low, high)."""
-        return self._wrap(self._rng.random(_shape(shape)) * (high - low) + low, dtype)
+        return self._wrap(self._draw().random(_shape(shape)) * (high - low) + low, dtype)
 
     def integers(self, low: int, high: int, shape) -> Tensor:
         """Integers uniform in [low, high) (int64)."""
-        return Tensor._wrap(self._rng.integers(low, high, _shape(shape)).astype(np.int64), self.backend)
+        return Tensor._wrap(self._draw().integers(low, high, _shape(shape)).astype(np.int64), self.backend)
 
     # PyTorch's names: the shape as separate ints or one tuple
     def randn(self, *shape, dtype=None, requires_grad=False) -> Tensor:

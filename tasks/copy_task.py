@@ -52,7 +52,8 @@ import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
 from .natural import require_checkpoint_of
-from .runfiles import STOP_SIGNALS, RunError, RunFiles, count, open_run, part, positive, require, seed_value
+from .runfiles import (STOP_SIGNALS, RunError, RunFiles, count, open_run, part, positive, require, require_finite,
+                       seed_value)
 
 DELIMITER_CHANNELS = 1
 
@@ -509,6 +510,7 @@ def cmd_copy(args) -> int:
         if not path.is_file():
             raise RunError(f"--checkpoint {path}: no such file (a copy run folder's checkpoint.npz)")
         trainer = CopyTrainer.from_checkpoint(path, _given(args, TESTING))
+        require_finite(trainer.model, path, "train it again (a copy run keeps no earlier weights)")
         ignored = [f"--{k.replace('_', '-')} {v} (the machine's: {getattr(trainer.config, k)})"
                    for k, v in _given(args, fields).items() if k not in TESTING and v != getattr(trainer.config, k)]
         if ignored:                                           # a setting of training, else silently unused

@@ -26,6 +26,7 @@ import rnn
 from rnn import dynamics as dyn
 
 from .natural import require_checkpoint_of
+from .runfiles import require_finite
 from .train import INIT_CHOICES, RunError, TrainConfig, Trainer
 
 WHATS = ("bifurcation", "fixed-points", "lyapunov")
@@ -170,7 +171,7 @@ def load_for_inspection(path, device=None, float64: bool = True) -> Trainer:
     finite, on ``device`` if given (the model and the sampler's batches; else the device it was
     trained on) and, with ``float64``, converted to float64 (the loaded copy, not the file)."""
     trainer = Trainer.from_checkpoint(path)
-    require_finite(trainer, path)
+    require_finite(trainer.model, path, "use its best.npz or an earlier snapshot")
     if device:
         trainer.model.to(device)
         trainer.config.device = device
@@ -323,21 +324,6 @@ def checkpoint_labels(paths, updates) -> dict:
         seen[label[path]] = seen.get(label[path], 0) + 1
         unique[path] = label[path] if seen[label[path]] == 1 else f"{label[path]} ({seen[label[path]]})"
     return unique
-
-
-def require_finite(trainer, path) -> None:
-    """Refuse, in one line, to inspect a model whose weights hold NaN or inf (a run that
-    diverged): "<path>: the model's weights are not finite (W_rec: 1 NaN); ..."."""
-    bad = []
-    for name, p in trainer.model.named_parameters():
-        w = np.asarray(p.numpy())
-        nan, inf = int(np.isnan(w).sum()), int(np.isinf(w).sum())
-        if nan or inf:
-            what = ", ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "inf")) if n)
-            bad.append(f"{name.split('.')[-1] if name.count('.') else name}: {what}")
-    if bad:
-        raise RunError(f"{path}: the model's weights are not finite ({'; '.join(bad)}); a run that diverged "
-                       "cannot be inspected: use its best.npz or an earlier snapshot")
 
 
 def _exponent(cell, inputs, discard):

@@ -438,3 +438,21 @@ def _jsonable(v):
     if isinstance(v, float) and not math.isfinite(v):
         return str(v)
     return v
+
+
+def require_finite(model, path, advice: str) -> None:
+    """Refuse, in one line, to inspect or draw a model whose weights hold NaN or inf (a run that
+    diverged, or an edited file): "<path>: the model's weights are not finite (W_rec: 1 NaN);
+    a run that diverged cannot be inspected: <advice>".  A one-layer model's parameters are
+    named without their "layers.0." prefix."""
+    one_layer = len(getattr(model, "layers", ())) <= 1
+    bad = []
+    for name, p in model.named_parameters():
+        w = np.asarray(p.numpy())
+        nan, inf = int(np.isnan(w).sum()), int(np.isinf(w).sum())
+        if nan or inf:
+            what = ", ".join(f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "inf")) if n)
+            bad.append(f"{name.removeprefix('layers.0.') if one_layer else name}: {what}")
+    if bad:
+        raise RunError(f"{path}: the model's weights are not finite ({'; '.join(bad)}); a run that diverged "
+                       f"cannot be inspected: {advice}")

@@ -46,9 +46,10 @@ from rnn.attention import SCORES, Seq2Seq
 
 from .natural import require_checkpoint_of
 from .runfiles import (STOP_SIGNALS, RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint,
-                       require, seed_value)
+                       require, require_finite, seed_value)
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
+EVAL_CHUNK = 4096          # strings decoded at once in an evaluation (--eval-size may be larger)
 VOCABULARY = FIRST_DIGIT + 10
 TASKS = ("reverse", "sort")
 TRAIN, EVAL, EXAMPLES = 0, 1, 2                 # data streams, each seeded (seed, stream, update)
@@ -191,10 +192,16 @@ class Translator:
         return loss.detach()
 
     def evaluate(self, update: int | None = None) -> float:
-        """Sequence accuracy of greedy decoding on the evaluation set of ``update``."""
+        """Sequence accuracy of greedy decoding on the evaluation set of ``update``, decoded
+        EVAL_CHUNK strings at a time (the decoder's memory is then bounded whatever --eval-size;
+        one chunk, bit for bit the whole set at once, up to EVAL_CHUNK strings)."""
         b = self.batch(EVAL, self.state.update if update is None else update, self.config.eval_size)
-        tokens, _ = self.model.greedy(b.source, b.targets.shape[0])
-        return sequence_accuracy(tokens, b.targets)
+        size, right = b.source.shape[1], 0
+        for start in range(0, size, EVAL_CHUNK):
+            part = slice(start, min(start + EVAL_CHUNK, size))
+            tokens, _ = self.model.greedy(b.source[:, part], b.targets.shape[0])
+            right += round(sequence_accuracy(tokens, b.targets[:, part]) * (part.stop - part.start))
+        return right / size
 
     def train(self, out, progress: bool = True) -> TranslateState:
         files, c, st = RunFiles(out), self.config, self.state
@@ -397,6 +404,7 @@ def _heatmaps(args) -> int:
     if not path.is_file():
         raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
     run = _open_checkpoint(path, args)
+    require_finite(run.model, path, "train it again (a translate run keeps no earlier weights)")
     ignored = [f"{_flag(k, v)} (the checkpoint's: {_flag(k, getattr(run.config, k))})"
                for k, v in _given(args).items() if k not in HEATMAP_SETTINGS and v != getattr(run.config, k)]
     if ignored:                                 # a setting of training, else silently unused

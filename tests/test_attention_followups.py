@@ -256,6 +256,25 @@ def test_an_edited_checkpoint_is_one_line(checkpoint, tmp_path, capsys, edit, sa
     assert "is not a checkpoint of `minigrad translate`" in text or "is from another run: max_length" in text
 
 
+def test_heatmaps_of_non_finite_weights_are_refused(checkpoint, tmp_path, capsys):
+    """An edited (or diverged) checkpoint with NaN/inf weights drew blank heat maps without a
+    word; now one line names the parameters and draws nothing."""
+    arrays = mg.load(checkpoint)
+    v = np.array(arrays["model.decoder.attention.v"], copy=True)
+    v.flat[0], v.flat[-1] = np.nan, np.inf
+    arrays["model.decoder.attention.v"] = v
+    e = np.array(arrays["model.encoder.embedding.E"], copy=True)
+    e.flat[1] = -np.inf
+    arrays["model.encoder.embedding.E"] = e
+    bad = tmp_path / "nan.npz"
+    mg.save(arrays, bad)
+    png = tmp_path / "m.png"
+    assert refused(["translate", "--heatmaps", str(bad), "--png", str(png)], capsys) == (
+        f"{bad}: the model's weights are not finite (encoder.embedding.E: 1 inf; decoder.attention.v: 1 NaN, 1 inf); "
+        "a run that diverged cannot be inspected: train it again (a translate run keeps no earlier weights)")
+    assert not png.exists()
+
+
 def test_heatmaps_of_no_examples_is_a_value_error():
     from viz.attention import attention_heatmaps
     with pytest.raises(ValueError, match="no examples to draw"):          # was ZeroDivisionError
@@ -325,3 +344,27 @@ def test_heat_maps_of_long_strings_stay_a_picture_one_can_open():
     width, height = fig.get_size_inches()
     plt.close(fig)
     assert width <= 4 * (8.0 + 1.6) + 1e-9 and height <= 4 * (8.0 + 1.4) + 1e-9, (width, height)
+
+
+def test_evaluation_in_chunks_counts_every_string_once(tmp_path, monkeypatch):
+    """``evaluate`` decodes at most EVAL_CHUNK strings at a time (memory bounded whatever
+    --eval-size; it decoded the whole set at once): with chunks of 7 strings (the last one
+    short) the accuracy is the count made here by hand from one decoding of the whole set."""
+    config = translation.TranslateConfig(max_length=3, embed=4, hidden=8, attention=6, batch_size=16,
+                                         max_updates=120, eval_every=120, eval_size=61, target_accuracy=1.0,
+                                         dtype="float64")
+    run = translation.Translator(config)
+    run.train(tmp_path, progress=False)
+    b = run.batch(translation.EVAL, run.state.update, config.eval_size)
+    tokens = run.model.greedy(b.source, b.targets.shape[0])[0].numpy()
+    right = 0
+    for i, column in enumerate(b.source.numpy().T):
+        digits = [int(t) for t in column if t != translation.PAD]
+        out = [int(t) for t in tokens[:, i]]
+        right += translation.EOS in out and out[:out.index(translation.EOS)] == digits[::-1]
+    assert 0 < right < 61                       # a partly trained model: the count is informative
+    monkeypatch.setattr(translation, "EVAL_CHUNK", 7)
+    decoded, greedy = [], run.model.greedy
+    monkeypatch.setattr(run.model, "greedy", lambda source, n: decoded.append(source.shape[1]) or greedy(source, n))
+    assert run.evaluate() == right / 61
+    assert decoded == [7] * 8 + [5]

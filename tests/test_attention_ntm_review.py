@@ -287,6 +287,27 @@ def test_bad_settings_are_one_line_and_name_the_flag(run, argv, message, tmp_pat
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
+def test_copy_checkpoint_with_non_finite_weights_is_refused(tmp_path, capsys):
+    """``--checkpoint`` of a machine whose weights hold NaN (diverged, or an edited file) printed
+    NaN costs and drew a blank figure; now one line names the parameter and nothing is drawn."""
+    config = copy_task.CopyConfig(max_length=2, memory_slots=2, memory_width=2, hidden=3, dtype=F64, device="cpu")
+    copy_task.CopyTrainer(config).checkpoint(copy_task.RunFiles(tmp_path))
+    path = str(tmp_path / "checkpoint.npz")
+    arrays = mg.load(path)
+    key = next(k for k in arrays if k.startswith("model.") and k.endswith(".W_out"))
+    w = np.array(arrays[key], copy=True)
+    w.flat[0] = np.nan
+    arrays[key] = w
+    mg.save(arrays, path)
+    name = key.removeprefix("model.")
+    figure = tmp_path / "w.png"
+    with pytest.raises(RunError) as e:
+        _copy(["--checkpoint", path, "--test-lengths", "2", "--test-size", "1", "--figure", str(figure)])
+    assert str(e.value) == (f"{path}: the model's weights are not finite ({name}: 1 NaN); a run that diverged "
+                            "cannot be inspected: train it again (a copy run keeps no earlier weights)")
+    assert not figure.exists()
+
+
 def test_copy_checkpoint_refuses_training_settings_it_would_ignore(tmp_path):
     """``--checkpoint`` only tests and draws: a training setting that differs from the machine's
     was silently dropped (the same value, as the README's commands repeat it, is fine)."""

@@ -353,3 +353,43 @@ def test_outer(device, rng):
     check(mg.outer, [a, b], device)
     with pytest.raises(ValueError, match="1-D"):
         mg.outer(T(np.ones((2, 2)), device), T(b, device))
+
+
+# --------------------------------------------------------------------------- diagonal is a view, diag a copy
+def test_writes_through_diagonal_change_the_tensor_as_in_pytorch(device):
+    """``x.diagonal(k)`` is a view, as torch.diagonal's: ``w.diagonal().add_(1)`` (adding the
+    identity in place) changed nothing before, silently (diagonal returned a copy).  Expected
+    values written here element by element."""
+    x = T(np.arange(12.0).reshape(3, 4), device)
+    x.diagonal().fill_(-1)
+    x.diagonal(1).add_(100)
+    x.diagonal(-1).mul_(-1)
+    want = np.arange(12.0).reshape(3, 4)
+    for i in range(3):
+        want[i, i] = -1
+        want[i, i + 1] += 100
+    want[1, 0], want[2, 1] = -4, -9
+    np.testing.assert_array_equal(x.numpy(), want)
+    s = T(np.arange(24.0).reshape(2, 3, 4), device)       # other dims: s[i, j, i] for i < 2
+    s.diagonal(0, 0, 2).fill_(7)
+    want = np.arange(24.0).reshape(2, 3, 4)
+    want[0, :, 0] = want[1, :, 1] = 7
+    np.testing.assert_array_equal(s.numpy(), want)
+    assert x.diagonal(4).shape == (0,) and x.diagonal(-3).shape == (0,)
+    d = mg.diag(x)                                          # torch.diag of a matrix: a copy
+    d.fill_(123)
+    assert not (x.numpy() == 123).any()
+
+
+def test_a_write_through_a_diagonal_is_seen_by_backward(device):
+    """The view shares its base's version: a value kept for a gradient and then changed
+    through its diagonal makes backward refuse, as a write through a slice does."""
+    a = T(np.arange(9.0).reshape(3, 3) / 10, device, requires_grad=True)
+    b = a * 1
+    c = b * b                                               # keeps b for its gradient
+    with mg.no_grad():
+        b.diagonal().fill_(0)
+    with pytest.raises(RuntimeError, match="was changed in place after the forward pass kept it"):
+        c.sum().backward()
+    with pytest.raises(RuntimeError, match="requires grad"):
+        a.diagonal().fill_(0)                               # a leaf being trained: refused, as torch does
