@@ -974,7 +974,8 @@ def cummin(x: Tensor, dim: int) -> ValuesIndices:
 
 def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
     """PyTorch's ``Tensor.unfold``: the windows of ``size`` elements every ``step`` along
-    ``dimension``, as a new last axis (a gather: windows that overlap add their gradients)."""
+    ``dimension``, as a new last axis (a gather: windows that overlap add their gradients).
+    A copy, where PyTorch's is a view: writing into the windows does not change x."""
     axis = _axis(dimension, max(x.ndim, 1))
     n = x.shape[axis] if x.ndim else 1
     if size < 0 or size > n or step <= 0:

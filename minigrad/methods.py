@@ -193,8 +193,9 @@ def _bitwise(name):
 
 def _to_dtype(dtype, name, torch_name):
     def method(self):
-        return ops.astype(self, dtype=np.dtype(dtype))
-    method.__doc__ = f"``self.astype({name!r})`` (PyTorch's ``.{torch_name}()`` habit)."
+        return _to(self, dtype=np.dtype(dtype))
+    method.__doc__ = (f"``self.to({name!r})`` (PyTorch's ``.{torch_name}()`` habit): the tensor itself "
+                      f"if already {name}, as in PyTorch.")
     method.__name__ = method.__qualname__ = torch_name
     return method
 
@@ -228,14 +229,8 @@ def _astype(self, dtype):
     return ops.astype(self, dtype=np.dtype(dtype))
 
 
-def _float(self):
-    """``self.astype("float32")``."""
-    return ops.astype(self, dtype=np.dtype(np.float32))
-
-
-def _double(self):
-    """``self.astype("float64")``."""
-    return ops.astype(self, dtype=np.dtype(np.float64))
+_float = _to_dtype(np.float32, "float32", "float")
+_double = _to_dtype(np.float64, "float64", "double")
 
 
 def _take_along_dim(self, indices, dim=None):

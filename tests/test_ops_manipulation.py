@@ -393,3 +393,18 @@ def test_a_write_through_a_diagonal_is_seen_by_backward(device):
         c.sum().backward()
     with pytest.raises(RuntimeError, match="requires grad"):
         a.diagonal().fill_(0)                               # a leaf being trained: refused, as torch does
+
+
+def test_pytorch_dtype_methods_return_the_tensor_itself_when_nothing_changes(device):
+    """``x.double()`` of a float64 tensor is x itself in PyTorch (a write through it changes x);
+    it was a copy here.  Another dtype is a new tensor, as in PyTorch."""
+    x = T(np.arange(3.0), device)
+    assert x.double() is x and x.to(mg.float64) is x and x.float() is not x
+    x.double().mul_(-1)
+    np.testing.assert_array_equal(x.numpy(), [0.0, -1.0, -2.0])
+    f = x.float()
+    assert f.float() is f and f.half() is not f
+    i = mg.tensor(np.arange(3), device=device)
+    assert i.long() is i and i.int() is not i and i.bool().dtype == np.bool_
+    f.mul_(5)                                               # a copy of another dtype: x unchanged
+    np.testing.assert_array_equal(x.numpy(), [0.0, -1.0, -2.0])
