@@ -59,7 +59,7 @@ def main(argv) -> int:
             print(f"keep_runs: the ledger was not rewritten ({e}): run `.venv/bin/python bench/ledger.py`",
                   file=sys.stderr)
             return 1
-        return ledger.main([])
+        return ledger.main(["--figure", str(Path(__file__).resolve().parents[1] / "docs" / "img" / "figure7_ledger.png")])
     return 0
 
 

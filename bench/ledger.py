@@ -6,6 +6,7 @@ this script makes of the committed bench/runs.
     python bench/ledger.py            # rewrite the ledger in bench/RESULTS.md from bench/runs
     python bench/ledger.py --check    # exit 1 (one line) when RESULTS.md's ledger is stale
     python bench/ledger.py --print    # the ledger on stdout
+    python bench/ledger.py --figure docs/img/figure7_ledger.png   # and Figure 7's cells as a picture
 
 What counts as a result: a sweep cell's result.json only when the sweep itself would trust it
 (``tasks.sweep._result_damage``: its config and code hash to the cell's key, its outcome is one a
@@ -140,7 +141,9 @@ def median_text(states) -> str:
     return count(int(m)) if m == int(m) else f"{m:,.1f}"
 
 
-def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> list:
+def sweep_states(folder: Path, inits, methods, lengths, settings):
+    """The plan's cells in ``folder``: ({(init, method, length, seed): state}, names of cells of
+    other settings, names of damaged results)."""
     states, others, damaged = {}, [], []
     for cell in sorted((folder / "cells").glob("*")) if folder.is_dir() else []:
         st = cell_state(cell)
@@ -157,6 +160,11 @@ def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> lis
             others.append(st["name"] + " (a second cell of this grid point: another code version)")
         else:
             states[point] = st
+    return states, others, damaged
+
+
+def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> list:
+    states, others, damaged = sweep_states(folder, inits, methods, lengths, settings)
     codes = sorted({st["code"] for st in states.values() if st.get("code")})
     versions = f"; code versions {', '.join(codes)}" if codes else ""
     lines = [f"**{title}** (bench/runs/{folder.name}; settings: "
@@ -221,6 +229,68 @@ def ledger(runs: Path) -> str:
     return "\n".join(lines + [END])
 
 
+def figure7_cells(runs: Path) -> dict:
+    """{(init, method, length): {"rate", "text"}} for every planned Figure 7 cell: once every seed
+    has ended, the rate of success among the 5 seeds and "k/5" (with the median updates to
+    success when most succeeded); else rate None and "running" with how many seeds have ended
+    and won so far and how many met the target with their result pending, or "not started"."""
+    cells = {}
+    for title, name, inits, methods, lengths, settings in PLANS:
+        if settings.get("task") != "temporal_order":
+            continue
+        states, _, _ = sweep_states(runs / name, inits, methods, lengths, settings)
+        for init in inits:
+            for method in methods:
+                for length in lengths:
+                    seeds = [states.get((init, method, length, s), {"status": "not started"}) for s in SEEDS]
+                    ended = [s for s in seeds if s["status"] in ("success", "budget", "diverged")]
+                    wins = sum(s["status"] == "success" for s in ended)
+                    met = sum(s["status"] == "pending" for s in seeds)
+                    if len(ended) == len(SEEDS):
+                        median = f"\nmedian {median_text(seeds)}" if wins > len(SEEDS) // 2 else ""
+                        text, rate = f"{wins}/{len(SEEDS)}{median}", wins / len(SEEDS)
+                    elif all(s["status"] == "not started" for s in seeds):
+                        text, rate = "not started", None
+                    else:
+                        so_far = [f"{wins}/{len(ended)} ended won"] if ended else []
+                        so_far += [f"{met} met the target"] if met else []
+                        text, rate = "\n".join(["running"] + so_far), None
+                    cells[init, method, length] = {"rate": rate, "text": text}
+    return cells
+
+
+def draw_figure7(runs: Path, path: Path) -> dict:
+    """The Figure 7 part of the ledger as a picture (one panel per initialization, methods down,
+    lengths across; the colour is the success rate of 5 seeds within the budget, grey where the
+    cell has not ended) written to ``path``; returns :func:`figure7_cells`."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    cells = figure7_cells(runs)
+    lengths = sorted({k[2] for k in cells})
+    fig, axes = plt.subplots(1, len(INITS), figsize=(4.2 * len(INITS), 3.6), sharey=True)
+    for ax, init in zip(axes, INITS):
+        rate = np.array([[np.nan if cells[init, m, t]["rate"] is None else cells[init, m, t]["rate"]
+                          for t in lengths] for m in METHODS])
+        cmap = plt.get_cmap("RdYlGn").with_extremes(bad="#e6e6e6")
+        ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1, aspect="auto")
+        for i, m in enumerate(METHODS):
+            for j, t in enumerate(lengths):
+                ax.text(j, i, cells[init, m, t]["text"], ha="center", va="center", fontsize=7)
+        ax.set_xticks(range(len(lengths)), [str(t) for t in lengths])
+        ax.set_yticks(range(len(METHODS)), [m.upper() for m in METHODS])
+        ax.set_xlabel("sequence length T")
+        ax.set_title(init.replace("_", " "))
+    fig.suptitle("Figure 7 at full strength: seeds (of 5) that reached < 1% wrong within 200,000 updates "
+                 "(grey: not ended)", fontsize=9)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(fig)
+    return cells
+
+
 def splice(text: str, block: str) -> str:
     """``text`` with the ledger between the markers replaced by ``block`` (inserted after the
     section title of the paper's runs when there is none yet)."""
@@ -240,8 +310,13 @@ def main(argv=None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when the ledger in --results is stale")
     mode.add_argument("--print", action="store_true", help="print the ledger, change nothing")
+    p.add_argument("--figure", type=Path, default=None,
+                   help="also draw Figure 7's cells into this picture (keep_runs.py save: docs/img/figure7_ledger.png)")
     args = p.parse_args(argv)
     block = ledger(args.runs)
+    if args.figure is not None:
+        draw_figure7(args.runs, args.figure)
+        print(f"ledger.py: drew {args.figure}")
     if args.print:
         print(block)
         return 0

@@ -113,3 +113,30 @@ def test_a_run_of_a_pack_that_met_its_target_is_shown_but_not_counted_until_its_
     text = ledger.ledger(tmp_path)
     assert ("| basic tanh | MSGD-C | 20 | 0/5 | - | met the target at 300 (0.40%; result pending); "
             "running: 300 (1.00%); not started; not started; not started | - |") in text
+
+
+def test_figure7_picture_says_each_cell_as_the_ledger_does(tmp_path):
+    """The picture of Figure 7's cells (``--figure``): a cell whose 5 seeds ended is coloured by
+    its success rate and says k/5 (the median when most succeeded); an unfinished one is grey and
+    says what has happened so far; expectations written here from the made-up folder."""
+    won = {"outcome": "success", "success": True, "last_error": 0.004}
+    lost = {"outcome": "budget", "success": False, "updates": 200000, "last_error": 0.75}
+    for seed, updates in enumerate((900, 700, 1100)):
+        make_cell(tmp_path, f"basic-tanh-msgd-T20-s{seed}", {**won, "updates": updates}, seed=seed)
+    for seed in (3, 4):
+        make_cell(tmp_path, f"basic-tanh-msgd-T20-s{seed}", lost, seed=seed)
+    for seed in range(5):
+        make_cell(tmp_path, f"sigmoid-msgd-T20-s{seed}", lost, seed=seed, init="sigmoid")
+    make_cell(tmp_path, "smart-tanh-msgd-c-T20-s0", {**won, "updates": 400}, init="smart_tanh", method="msgd-c")
+    make_cell(tmp_path, "smart-tanh-msgd-c-T20-s1", None, [{"update": 250, "error": 0.004}], seed=1,
+              init="smart_tanh", method="msgd-c")
+    make_cell(tmp_path, "smart-tanh-msgd-c-T20-s2", None, [{"update": 250, "error": 0.3}], seed=2,
+              init="smart_tanh", method="msgd-c")
+    picture = tmp_path / "img" / "f7.png"
+    cells = ledger.draw_figure7(tmp_path, picture)
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert cells["basic_tanh", "msgd", 20] == {"rate": 0.6, "text": "3/5\nmedian 1,100"}
+    assert cells["sigmoid", "msgd", 20] == {"rate": 0.0, "text": "0/5"}
+    assert cells["smart_tanh", "msgd-c", 20] == {"rate": None, "text": "running\n1/1 ended won\n1 met the target"}
+    assert cells["sigmoid", "msgd-r", 150] == {"rate": None, "text": "not started"}
+    assert len(cells) == 3 * 4 * 4                      # every init x method x T = 20, 50, 100, 150
