@@ -103,6 +103,9 @@ def bits_per_sequence(loss_nats: float) -> float:
     return loss_nats / math.log(2)
 
 
+EVAL_CHUNK = 256            # sequences run through the machine at once in an evaluation or test
+
+
 # =========================================================================== the optimizer
 class RMSProp:
     r"""RMSProp with momentum in the form Graves (2013, eqs. 38-41) gave and the NTM paper used:
@@ -266,13 +269,20 @@ class CopyTrainer:
         return loss.detach()
 
     def evaluate_length(self, length: int, size: int, seed) -> dict:
-        """Cost (bits per sequence) and wrong bits per sequence on ``size`` fresh sequences."""
+        """Cost (bits per sequence) and wrong bits per sequence on ``size`` fresh sequences, run
+        through the machine EVAL_CHUNK sequences at a time (its record of every step's addressing
+        grows with the sequences run at once; up to EVAL_CHUNK, bit for bit one batch)."""
         c = self.config
         batch = copy_batch(size, length, c.width, seed=seed, device=c.device, dtype=c.dtype)
+        nats, wrong = 0, 0
         with mg.no_grad():
-            logits, _ = self.model(batch.inputs)
-            loss = copy_loss(logits, batch.targets, length).item()
-            wrong = ((output_phase(logits, length).data > 0) != (batch.targets.data > 0.5)).sum()
+            for start in range(0, size, EVAL_CHUNK):
+                part = slice(start, min(start + EVAL_CHUNK, size))
+                logits, _ = self.model(batch.inputs[:, part])
+                scored, targets = output_phase(logits, length), batch.targets[:, part]
+                nats = nats + mg.binary_cross_entropy_with_logits(scored, targets, reduction="sum")
+                wrong = wrong + ((scored.data > 0) != (targets.data > 0.5)).sum()
+            loss = (nats / size).item()                     # copy_loss of the whole set
         return {"cost": bits_per_sequence(loss), "bit_errors": float(batch.inputs.backend.to_host(wrong)) / size}
 
     def evaluate(self) -> dict:

@@ -228,6 +228,39 @@ def test_copy_bit_errors_count_wrong_bits_per_sequence():
     assert row["cost"] == pytest.approx(nats / math.log(2) / B, rel=1e-9)
 
 
+def test_copy_evaluation_in_chunks_counts_every_sequence_once(monkeypatch):
+    """Evaluations and tests run EVAL_CHUNK sequences at a time (the machine's record of every
+    step grew with --test-size): a machine that copies every bit but flips channel 0 of the
+    sequences whose first bit is 1 gives, in chunks of 2 of 7 sequences, the wrong bits and the
+    cost counted here by hand, and the same numbers as in one batch."""
+    trainer = copy_task.CopyTrainer(copy_task.CopyConfig(max_length=2, memory_slots=2, memory_width=2, hidden=2,
+                                                         dtype=F64, device="cpu"))
+    L, B, seen = 3, 7, []
+
+    def machine(inputs):                      # copies the input phase into the output phase, +-20
+        x = inputs.numpy()
+        seen.append(x.shape[1])
+        logits = np.zeros((2 * L + 1,) + x.shape[1:2] + (8,))
+        logits[L + 1:] = np.where(x[:L, :, :8] > 0.5, 20.0, -20.0)
+        flip = x[0, :, 0] > 0.5
+        logits[L + 1:, flip, 0] *= -1        # channel 0 wrong at every step of those sequences
+        return T(logits, "cpu"), None
+
+    trainer.model = machine
+    bits = copy_task.copy_batch(B, L, 8, seed=(0, trainer.TEST, L), device="cpu", dtype=F64).targets.numpy()
+    flipped = int((bits[0, :, 0] > 0.5).sum())
+    assert 0 < flipped < B
+    whole = trainer.evaluate_length(L, B, (0, trainer.TEST, L))
+    monkeypatch.setattr(copy_task, "EVAL_CHUNK", 2)
+    seen.clear()
+    row = trainer.evaluate_length(L, B, (0, trainer.TEST, L))
+    assert seen == [2, 2, 2, 1]
+    assert row["bit_errors"] == pytest.approx(flipped * L / B, rel=1e-15)
+    nats = flipped * L * (20 + math.log1p(math.exp(-20))) + (8 * L * B - flipped * L) * math.log1p(math.exp(-20))
+    assert row["cost"] == pytest.approx(nats / math.log(2) / B, rel=1e-12)
+    assert row["bit_errors"] == whole["bit_errors"] and row["cost"] == pytest.approx(whole["cost"], rel=1e-14)
+
+
 def test_translation_batches_against_an_independent_construction(device):
     """reverse and sort, rebuilt from the source tokens alone: targets = answer, EOS, PAD; target_in
     = BOS, then the targets but the last."""
