@@ -27,8 +27,8 @@ from .backend import Backend, BackendError, cuda_is_available, get_backend
 from . import strict  # noqa: F401  (registers the "strict" device)
 from .tensor import (DeviceMismatchError, Tensor, arange, as_tensor, eye, from_numpy, full, full_like,
                      linspace, ones, ones_like, tensor, zeros, zeros_like)
-from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, is_grad_enabled,
-                       no_grad, scope, set_grad_enabled, sum_to)
+from .autograd import (GraphReleasedError, Node, Primitive, broadcast_to, enable_grad, inference_mode,
+                       is_grad_enabled, no_grad, scope, set_grad_enabled, sum_to)
 from .tape import Tape, TapeEntry
 from .ops import (abs, amax, amin, astype, clip, concat, div, exp, expand_dims, getitem,
                   identity, log, log_softmax, logsumexp, matmul, max, maximum, mean, min, minimum,

@@ -117,6 +117,19 @@ def enable_grad(fn=None):
     return _GradMode(True) if fn is None else _decorate(fn, True)
 
 
+def inference_mode(mode=True):
+    """PyTorch's ``torch.inference_mode``, for code written for it: ``inference_mode()`` is
+    :func:`no_grad` and ``inference_mode(False)`` is :func:`enable_grad` (as PyTorch's guard
+    does); a context manager or a decorator, with or without the parentheses.  PyTorch also
+    marks the tensors made inside as "inference tensors" that a later graph may not keep for a
+    gradient; minigrad has no such kind: they are ordinary tensors without a graph."""
+    if callable(mode):                               # @mg.inference_mode
+        return _decorate(mode, False)
+    if not isinstance(mode, (bool, np.bool_)):
+        raise TypeError(f"inference_mode takes True or False, got {mode!r}")
+    return _GradMode(not mode)
+
+
 def is_grad_enabled() -> bool:
     return _State.grad_enabled
 
@@ -188,7 +201,7 @@ class Node:
     def __init__(self, op, inputs, params, out):
         self.op = op
         self.params = params
-        self.parents = [x._node if x._node is not None else (x if x.requires_grad else None)
+        self.parents = [x._node if x._node is not None else (x if x._requires_grad else None)
                         for x in inputs]
         self.shapes = [x._data.shape for x in inputs]
         self.inputs = self.out_data = self.out_version = self.changes = None
@@ -227,6 +240,15 @@ class Node:
                 f"backward: {what} of {self.op.name} (node #{self.seq}) was changed in place after "
                 "the forward pass kept it for the gradient; the gradient would be wrong. Change "
                 "values after backward(), or work on a copy (x.detach_copy())")
+        if self.inputs is not None and _State.grad_enabled:     # recording the gradient (create_graph)
+            cut = [i for i, (x, p) in enumerate(zip(self.inputs, self.parents))
+                   if type(p) is Node and x._node is not p]      # x.detach_() since it was kept
+            if cut:
+                raise RuntimeError(
+                    f"backward: input {cut[0]} {self.shapes[cut[0]]} of {self.op.name} (node #{self.seq}) "
+                    "was detached in place (detach_()) after the forward pass kept it; a gradient "
+                    "recorded through it (create_graph=True) would take it for a constant. Use "
+                    "x.detach() (a new tensor) instead")
 
     def __repr__(self):
         state = "released" if self.parents is None else f"{len(self.parents)} inputs"
@@ -293,7 +315,7 @@ class Primitive:
                 raise DeviceMismatchError(
                     f"{self.name}: inputs live on different devices "
                     f"({', '.join(repr(x.device) for x in inputs)}); move them with .to(device)")
-            requires_grad = requires_grad or x.requires_grad
+            requires_grad = requires_grad or x._requires_grad
         try:
             data = self.forward(backend, *[x._data for x in inputs], **params)
         except (ValueError, TypeError, IndexError) as e:
@@ -318,7 +340,7 @@ def record(op, inputs, params, out) -> None:
 
 
 def _attach(out, node, inputs) -> None:
-    out.requires_grad, out._node = True, node
+    out._requires_grad, out._node = True, node
     for tape in _State.tapes:
         tape._record(node, inputs, out)
 

@@ -63,6 +63,9 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
             if key in wanted:
                 captured[wanted[key]] = grads.grads[key]
         return tuple(captured)
+    leaves = [x for x in leaves if x.requires_grad]   # (not one turned off since: PyTorch's rule)
+    for x in leaves:
+        _check_grad_fits(x)
     for x in leaves:                              #    ... or add the leaves' into their .grad
         _deposit(x, grads.grads[x], create_graph, owned=x in grads.owned)
     return None
@@ -74,14 +77,14 @@ def _visit(node, g, grads, needed, immediate):
         node.check_versions()                     # refuse values changed since they were kept
     if node.retained is not None:
         t = node.retained()
-        if t is not None:
-            t.grad = g if t.grad is None else t.grad + g
+        if t is not None:                         # its own copy: g may be the caller's seed
+            t.grad = (g if g.requires_grad else g.detach_copy()) if t.grad is None else t.grad + g
     op, shapes, params = node.op, node.shapes, node.params
     out = None
     if op.saves_out:                              # the output, rebuilt around its saved array
         out = _wrap(node.out_data, g.backend)
         if not immediate:
-            out.requires_grad, out._node = True, node
+            out._requires_grad, out._node = True, node   # (a fresh float leaf: no checks)
     inputs = node.inputs if op.saves_inputs else [Shape.of(s) for s in shapes]
     if immediate and op.saves_inputs:             # intermediate values as constants
         inputs = [x if x._node is None else x.detach() for x in inputs]
@@ -139,6 +142,16 @@ def _leading_to(nodes, inputs):
 def _key(x):
     """Where the gradient of tensor ``x`` is collected: its node, or the leaf itself."""
     return x._node if x._node is not None else x
+
+
+def _check_grad_fits(x):
+    """Refuse a ``.grad`` that backward cannot add into: not a Tensor, or not of the leaf's shape
+    (``+=`` would broadcast it silently)."""
+    g = x.grad
+    if g is not None and (not isinstance(g, Tensor) or g.shape != x.shape):
+        got = f"a Tensor of shape {g.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
+        raise ValueError(f"backward: the .grad of a leaf of shape {x.shape} is {got}; backward adds "
+                         "into it, so it must be None or a Tensor of the leaf's shape")
 
 
 def _deposit(x, g, create_graph, owned):

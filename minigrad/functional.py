@@ -1,6 +1,7 @@
-"""Derivatives as functions: grad, vjp, jvp, jacobian, hessian, hvp.
+"""Derivatives as functions: grad, vjp, jvp, jacobian, hessian, hvp (and backward).
 
-All six are thin layers over the one backward pass, :func:`minigrad.backward.backprop`.
+All are thin layers over the one backward pass, :func:`minigrad.backward.backprop`;
+``backward`` is ``torch.autograd.backward``: several roots at once, or ``inputs=``.
 
 ``grad`` works on a graph you recorded; the others take a function ``f`` and record it
 themselves.  For those the derivative of something ``f`` does not depend on is zero (PyTorch's
@@ -18,7 +19,7 @@ from __future__ import annotations
 import functools
 
 from . import autograd
-from .backward import backprop
+from .backward import _deposit, backprop
 from .tensor import Tensor, _as_cotangent, check_fits
 
 
@@ -35,6 +36,64 @@ def _tensors(xs, what: str) -> list:
 def _zeros(x: Tensor) -> Tensor:
     """Zeros of ``x``'s shape, dtype and device."""
     return Tensor._wrap(x.backend.zeros_like(x.data), x.backend)
+
+
+def _seeds(outputs, grad_outputs, who: str, what: str) -> list:
+    """The cotangents backward starts from, one per output: ``grad_outputs[k]`` (a Tensor, or
+    data made into one, of exactly the output's shape and dtype), or 1 for a one-element
+    output whose entry is None."""
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif isinstance(grad_outputs, Tensor):
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"{who}: {len(outputs)} outputs but {len(grad_outputs)} {what}")
+    seeds = []
+    for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
+        if not out.requires_grad:
+            raise RuntimeError(f"{who}: output {k} (shape {out.shape}) does not require grad: it "
+                               "depends on no tensor with requires_grad=True (or was made under no_grad)")
+        if g is None:
+            if out.size != 1:
+                raise RuntimeError(f"{who}: an output of shape {out.shape} needs {what} "
+                                   "(only one-element outputs have an implied cotangent of 1)")
+            g = Tensor._wrap(out.backend.ones(out.data.shape, dtype=out.data.dtype), out.backend)
+        seeds.append(_as_cotangent(g, out))
+    return seeds
+
+
+def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, create_graph: bool = False,
+             inputs=None) -> None:
+    """``torch.autograd.backward``: one backward pass from several tensors at once.
+
+    Adds ``sum_k grad_tensors[k] . d tensors[k] / d leaf`` into ``.grad`` of every leaf that
+    requires grad, as ``tensors[k].backward(grad_tensors[k])`` for each k would, with one pass
+    (``grad_tensors`` may be omitted, or hold None, for one-element tensors: 1).  With
+    ``inputs`` (Tensors, leaves or intermediate), only their ``.grad`` is accumulated into, and
+    nothing else's: PyTorch's ``inputs=``.  An input not reached keeps its ``.grad``.
+    """
+    tensors = _tensors(tensors, "tensors")
+    seeds = _seeds(tensors, grad_tensors, "backward", "grad_tensors")
+    if retain_graph is None:
+        retain_graph = create_graph
+    if inputs is None:
+        backprop(tensors, seeds, retain_graph=retain_graph, create_graph=create_graph)
+        return
+    inputs = list({id(x): x for x in _tensors(inputs, "inputs")}.values())
+    if not inputs:
+        raise ValueError("backward: inputs= is empty; leave it out to accumulate into every leaf")
+    for x in inputs:
+        if not x.requires_grad:
+            raise RuntimeError(f"backward: an input of shape {x.shape} does not require grad, so no "
+                               "gradient reaches it (make it with requires_grad=True)")
+    found = backprop(tensors, seeds, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
+    for x, g in zip(inputs, found):
+        if g is None:
+            continue
+        if x.is_leaf:
+            _deposit(x, g, create_graph, owned=False)        # as backward() does: in place
+        else:                                                # as retain_grad() does: a new sum
+            x.grad = (g if g.requires_grad else g.detach_copy()) if x.grad is None else x.grad + g
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
@@ -61,27 +120,14 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,
         raise ValueError("grad: materialize_grads=True needs allow_unused=True or left out")
     outputs = _tensors(outputs, "outputs")
     inputs = _tensors(inputs, "inputs")
-    if grad_outputs is None:
-        grad_outputs = [None] * len(outputs)
-    elif isinstance(grad_outputs, Tensor):
-        grad_outputs = [grad_outputs]
-    if len(grad_outputs) != len(outputs):
-        raise ValueError(f"grad: {len(outputs)} outputs but {len(grad_outputs)} grad_outputs")
-    seeds = []
-    for k, (out, g) in enumerate(zip(outputs, grad_outputs)):
-        if not out.requires_grad:
-            raise RuntimeError(f"grad: output {k} (shape {out.shape}) does not require grad: it "
-                               "depends on no tensor with requires_grad=True (or was made under no_grad)")
-        if g is None:
-            if out.size != 1:
-                raise RuntimeError(f"grad: an output of shape {out.shape} needs grad_outputs "
-                                   "(only one-element outputs have an implied cotangent of 1)")
-            g = Tensor._wrap(out.backend.ones(out.data.shape, dtype=out.data.dtype), out.backend)
-        seeds.append(_as_cotangent(g, out))
+    seeds = _seeds(outputs, grad_outputs, "grad", "grad_outputs")
     if retain_graph is None:
         retain_graph = create_graph
-    result = backprop(outputs, seeds, retain_graph=retain_graph,
-                      create_graph=create_graph, inputs=inputs, immediate=immediate)
+    unique = list({id(x): x for x in inputs}.values())   # an input named twice: its gradient twice
+    found = backprop(outputs, seeds, retain_graph=retain_graph,
+                     create_graph=create_graph, inputs=unique, immediate=immediate)
+    by_id = {id(x): g for x, g in zip(unique, found)}
+    result = tuple(by_id[id(x)] for x in inputs)
     for x, g in zip(inputs, result):
         if g is None and not allow_unused:
             if not x.requires_grad:

@@ -133,6 +133,10 @@ def _class_losses(logp: Tensor, t: Tensor, ignore_index, weight, smoothing: floa
     Without weight, ignore_index and smoothing this is a reshape, the row numbers
     ``arange(n)``, one gather ``logp[rows, t]`` and a negation: the training loop's path, which
     must stay that cheap (``tests/test_losses.py`` compares its traced program to that list).
+    Targets outside [0, C) are refused in one line where the targets are host (NumPy) arrays,
+    whose range costs nothing to read (NumPy would take -1 as the last class, silently); on a
+    GPU that would be a wait for the device in every update, and the check is not made (nor
+    in a program ``mg.trace`` replays, whose arrays are its own).
     """
     n, classes = t.size, logp.shape[-1]
     flat = ops.reshape(logp, (n, classes))
@@ -142,6 +146,8 @@ def _class_losses(logp: Tensor, t: Tensor, ignore_index, weight, smoothing: floa
     if ignore_index is not None:
         keep = index != ignore_index                          # a bool array, on the device
         index = logp.backend.where(keep, index, 0)            # any valid class: zeroed below
+    if isinstance(index, np.ndarray):                         # -1 would pick the last class
+        logp.backend.check_index_range(index, classes, "target (class numbers; ignore_index for padding)", t.ndim)
     losses = -flat[rows, index]                               # -log pᵢₜ
     scale = None                                              # wₜᵢ · [i kept]
     if weight is not None:

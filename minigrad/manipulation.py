@@ -32,7 +32,7 @@ import numbers
 import numpy as np
 
 from . import ops
-from .autograd import DeviceMismatchError
+from .autograd import DeviceMismatchError, is_grad_enabled
 from .ops import ValuesIndices, _axes, accepts_dim, const, primitive
 from .tensor import Tensor
 
@@ -51,12 +51,16 @@ def _axis(axis, ndim) -> int:
 
 
 def _device_array(values, like: Tensor, what: str):
-    """``values`` (a Tensor, a list or a NumPy array) as an array on ``like``'s device."""
+    """``values`` (a Tensor, a list or a NumPy array) as an array on ``like``'s device; while a
+    graph is recorded, the graph's own copy (``ops._kept``: an index or mask changed in place
+    before backward must not move the gradient)."""
     if isinstance(values, Tensor):
         if values.backend is not like.backend:
             raise DeviceMismatchError(f"{what} is on {values.device!r}, the tensor on {like.device!r}")
-        return values.data
-    return like.backend.asarray(values)
+        data = values.data
+    else:
+        data = like.backend.asarray(values)
+    return ops._kept(data, like.backend) if is_grad_enabled() else data
 
 
 def _index_array(index, like: Tensor, what: str = "index"):

@@ -7,24 +7,30 @@ function a method is: reading ``x.softmax(-1)`` means reading ``ops.softmax``.
 """
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
-from . import autograd, elementwise, linalg, manipulation, ops, reductions
+from . import autograd, elementwise, functional, linalg, manipulation, ops, reductions
 from .backward import backprop
 from .tensor import BuiltinNames, Tensor, _as_cotangent, _shape, full, tensor
 
 
-def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False):
+def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False, inputs=None):
     """Add ``grad · d(self)/d(leaf)`` (the vector-Jacobian product) into ``.grad`` of every leaf
     with ``requires_grad`` that this tensor depends on.
 
     ``grad`` is the cotangent of ``self`` (same shape); it may be omitted for a
     one-element tensor (then 1).  The graph is released afterwards unless
     ``retain_graph`` (default: ``create_graph``).  With ``create_graph=True`` the
-    gradients are themselves differentiable tensors.
+    gradients are themselves differentiable tensors.  With ``inputs`` (Tensors, leaves or
+    intermediate), only their ``.grad`` is accumulated into (:func:`functional.backward`).
     """
+    if inputs is not None:
+        functional.backward([self], [grad], retain_graph=retain_graph, create_graph=create_graph,
+                            inputs=inputs)
+        return
     if not self.requires_grad:
         raise RuntimeError("backward() on a tensor that does not require grad (it has no graph); "
                            "create the leaves with requires_grad=True")
@@ -82,7 +88,11 @@ def _setitem(self, index, value):
     """``x[index] = value``: an in-place change (counted, see tensor.py).  Refused on a tensor
     that is part of a graph or a leaf that requires grad (the graph would be wrong)."""
     _check_in_place("x[index] = value", self, value)
-    value = value._data if isinstance(value, Tensor) else value
+    _check_writable(self, "x[index] = value")
+    if isinstance(value, Tensor):
+        value = _on_device(value, self)._data
+    elif isinstance(value, (numbers.Number, np.generic)):
+        _check_number(value, self._data.dtype, "x[index] = value")
     index = ops._normalize_index(index, self.backend)
     steps = ops._ints_first(index, self.ndim)      # PyTorch's order for ints mixed with arrays
     if steps is None or len(steps) == 1:
@@ -115,27 +125,52 @@ def _check_in_place(what, target, *values):
                            "mg.where, masked_fill), or write value.detach()")
 
 
+def _check_writable(target, what):
+    """Refuse to write into a tensor whose positions share memory, a view made by ``expand`` or
+    ``broadcast_to`` (a stride of 0): PyTorch refuses most such writes, NumPy's views are
+    read-only, and CuPy's arrays, which have no read-only flag, would take the write."""
+    if any(stride == 0 and n > 1 for stride, n in zip(target._data.strides, target.shape)):
+        raise ValueError(f"{what}: the tensor of shape {target.shape} is an expanded view (expand, "
+                         "broadcast_to): several of its positions are one element; write into the "
+                         "tensor it was expanded from, or into a copy (x.clone())")
+
+
+def _check_number(value, dtype, what):
+    """Refuse a Python number that ``dtype`` cannot hold, as PyTorch does ("value cannot be
+    converted to type int8_t without overflow"): NaN, infinities or values out of range for an
+    integer dtype (a float in range is truncated; an unsigned dtype also takes the negative
+    ints down to -max, wrapped), finite values beyond a floating dtype's largest.  Bool takes
+    anything."""
+    value = value.item() if isinstance(value, np.generic) else value
+    if isinstance(value, bool) or dtype.kind == "b":
+        return
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        low = -int(info.max) if dtype.kind == "u" and isinstance(value, int) else int(info.min)
+        fits = math.isfinite(value) and low <= value <= int(info.max)
+    else:
+        fits = not math.isfinite(value) or abs(value) <= float(np.finfo(dtype).max)
+    if not fits:
+        allowed = (f"finite numbers from {low} to {info.max}" if dtype.kind in "iu" else
+                   f"numbers up to {float(np.finfo(dtype).max):.6g} in size, inf and nan")
+        raise OverflowError(f"{what}: the value {value!r} does not fit dtype {dtype}, which takes {allowed}")
+
+
+def _on_device(value, target):
+    """A value to write into ``target``: on another device it is copied over, as ``copy_`` and
+    PyTorch do (its graph is not needed: a value that requires grad was refused already)."""
+    return value if value.backend is target.backend else ops.to(value.detach(), target.device)
+
+
 # --------------------------------------------------------------------------- methods
 def _shape_args(method):
     """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` alike."""
     return lambda self, *shape: method(self, shape[0] if len(shape) == 1 else shape)
 
 
-def _in_place(name):
-    """``x.add_(y)``, ``x.mul_(2)``...: change the data in place (counted)."""
-    op = getattr(ops, name)
-
-    def method(self, other):
-        _check_in_place(f"{name}_", self, other)     # so nothing here records a graph
-        result = op(self, other)
-        if result._data.dtype != self._data.dtype:
-            raise TypeError(f"{name}_: the result has dtype {result.dtype}, the tensor {self.dtype}")
-        return _write(self, result._data, f"{name}_")
-    return method
-
-
 def _write(self, values, what):
     """Write ``values`` into the tensor's own array (so that views and detach() aliases see it)."""
+    _check_writable(self, what)
     if len(values.shape) > self.ndim or any(a not in (1, b) for a, b in zip(reversed(values.shape),
                                                                            reversed(self.shape))):
         raise ValueError(f"{what}: a value of shape {tuple(values.shape)} does not fit {self.shape} (broadcasting)")
@@ -149,11 +184,11 @@ def _zero_(self):
     return _write(self, self.backend.zeros((), dtype=self._data.dtype), "zero_")
 
 
-def _copy_(self, src):
+def _copy_(self, src, non_blocking: bool = False):
+    """``src``'s values (from any device and dtype; broadcast to this shape) written into this
+    tensor (counted).  ``non_blocking`` is accepted for PyTorch's habit and changes nothing."""
     _check_in_place("copy_", self, src)
-    src = ops._lift(src, self) if not isinstance(src, Tensor) else src
-    if src.backend is not self.backend:
-        src = ops.to(src.detach(), self.device)
+    src = ops._lift(src, self) if not isinstance(src, Tensor) else _on_device(src, self)
     return _write(self, src._data.astype(self._data.dtype, copy=False), "copy_")
 
 
@@ -258,8 +293,7 @@ METHODS = {
     "__xor__": _bitwise("bitwise_xor"), "__rand__": _bitwise("bitwise_and"),
     "__ror__": _bitwise("bitwise_or"), "__rxor__": _bitwise("bitwise_xor"),
     "long": _to_dtype(np.int64, "int64", "long"), "half": _to_dtype(np.float16, "float16", "half"),
-    "add_": _in_place("add"), "sub_": _in_place("sub"), "mul_": _in_place("mul"),
-    "div_": _in_place("div"), "zero_": _zero_, "copy_": _copy_,
+    "zero_": _zero_, "copy_": _copy_,
 }
 
 E, R, M = elementwise, reductions, manipulation
@@ -602,8 +636,10 @@ def _fill_(self, value):
     elif isinstance(value, (str, bytes)) or not isinstance(value, (numbers.Number, np.generic)):
         raise TypeError(f"fill_: the value is a number or a 0-d tensor, got {type(value).__name__}")
     _check_in_place("fill_", self, value)
-    return _write(self, (value._data if isinstance(value, Tensor) else self.backend.asarray(value)).astype(
-        self._data.dtype), "fill_")
+    if isinstance(value, Tensor):           # a tensor's value is cast (wrapped), as in PyTorch
+        return _write(self, _on_device(value, self)._data.astype(self._data.dtype), "fill_")
+    _check_number(value, self._data.dtype, "fill_")
+    return _write(self, self.backend.asarray(np.asarray(value).astype(self._data.dtype)), "fill_")
 
 
 def _in_place_of(name, op):
@@ -620,6 +656,41 @@ def _in_place_of(name, op):
     return method
 
 
+def _masked_fill_(self, mask, value):
+    """``masked_fill`` in place; a number must fit the tensor's dtype (see ``fill_``), a 0-d
+    tensor on another device is copied over (as in PyTorch)."""
+    _check_in_place("masked_fill_", self, value)
+    if isinstance(value, Tensor):
+        value = _on_device(value, self)
+    elif isinstance(value, (numbers.Number, np.generic)):
+        _check_number(value, self._data.dtype, "masked_fill_")
+    return _masked_fill_into(self, mask, value)
+
+
+_masked_fill_into = _in_place_of("masked_fill", M.masked_fill)
+
+
+def _index_put_(self, indices, values, accumulate: bool = False):
+    """PyTorch's ``index_put_``: ``x[indices] = values`` for a tuple (or list) of index tensors,
+    integer or bool; with ``accumulate``, ``x[indices] += values`` where repeated indices add up
+    (``x[i] += v`` itself adds once per distinct index).  ``values`` has x's dtype, as in PyTorch."""
+    if not isinstance(indices, (tuple, list)) or not all(isinstance(i, Tensor) for i in indices):
+        raise TypeError(f"index_put_: indices is a tuple of index tensors (integer or bool), got "
+                        f"{type(indices).__name__}; for ints and slices write x[index] = values")
+    if not isinstance(values, Tensor) or values.dtype != self.dtype:
+        raise TypeError(f"index_put_: values is a tensor of the target's dtype {self.dtype}, got "
+                        f"{getattr(values, 'dtype', type(values).__name__)}")
+    if not accumulate:
+        _setitem(self, tuple(indices), values)
+        return self
+    _check_in_place("index_put_", self, values)
+    _check_writable(self, "index_put_")
+    index = ops._normalize_index(tuple(indices), self.backend)
+    self.backend.scatter_add(self._data, index, _on_device(values, self)._data)
+    self._bump()
+    return self
+
+
 METHODS.update({
     "view_as": _view_as, "reshape_as": _view_as, "nelement": _numel, "ndimension": _dim,
     "swapdims": ops.swapaxes, "select": _select, "absolute": _unary(ops.abs), "negative": _unary(ops.neg),
@@ -627,14 +698,26 @@ METHODS.update({
     "arcsin": _unary(E.asin), "arccos": _unary(E.acos), "arctan": _unary(E.atan), "arctan2": _binary(E.atan2),
     "hardshrink": E.hardshrink, "cross": M.cross, "median": M.median, "nanmedian": M.nanmedian,
     "addcmul": addcmul, "addcdiv": addcdiv, "nonzero": nonzero, "fill_": _fill_, "ravel": ravel,
-    "masked_fill_": _in_place_of("masked_fill", M.masked_fill), "clamp_": _in_place_of("clamp", ops.clip),
+    "masked_fill_": _masked_fill_, "index_put_": _index_put_, "clamp_": _in_place_of("clamp", ops.clip),
     "clip_": _in_place_of("clip", ops.clip), "abs_": _in_place_of("abs", ops.abs),
     "neg_": _in_place_of("neg", ops.neg), "exp_": _in_place_of("exp", ops.exp),
     "sqrt_": _in_place_of("sqrt", E.sqrt), "square_": _in_place_of("square", E.square),
     "tanh_": _in_place_of("tanh", ops.tanh), "sigmoid_": _in_place_of("sigmoid", ops.sigmoid),
     "relu_": _in_place_of("relu", ops.relu), "pow_": _in_place_of("pow", ops.pow),
     "is_contiguous": _is_contiguous,
+    # PyTorch's keywords too: p.add_(g, alpha=-lr), x.div_(2, rounding_mode="floor")
+    "add_": _in_place_of("add", _add), "sub_": _in_place_of("sub", _sub),
+    "mul_": _in_place_of("mul", ops.mul), "div_": _in_place_of("div", _div),
 })
+
+# --------------------------------------------------------------------------- more in-place methods
+METHODS.update({f"{name}_": _in_place_of(name, op) for name, op in {
+    "log": ops.log, "log1p": E.log1p, "expm1": E.expm1, "sin": E.sin, "cos": E.cos,
+    "floor": E.floor, "ceil": E.ceil, "trunc": E.trunc, "round": E.round, "sign": E.sign,
+    "reciprocal": E.reciprocal, "rsqrt": E.rsqrt, "clamp_min": _clamp_min, "clamp_max": _clamp_max,
+    "lerp": _lerp, "addcmul": addcmul, "addcdiv": addcdiv, "index_add": M.index_add,
+    "scatter": M.scatter, "scatter_add": M.scatter_add,
+}.items()})
 
 PROPERTIES = {
     "T": lambda self: ops.permute(self, tuple(reversed(range(self.ndim)))),

@@ -17,10 +17,12 @@ PyTorch's ``weight`` (out_features, in_features) and ``bias``.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import zipfile
 import zlib
+from collections import namedtuple
 
 import numpy as np
 
@@ -29,7 +31,9 @@ from .tensor import Tensor
 
 
 class Parameter(Tensor):
-    """A leaf tensor that a Module trains: ``requires_grad`` is on by default."""
+    """A leaf tensor that a Module trains: ``requires_grad`` is on by default.  Its data is a
+    copy of ``data``, as every Tensor's (``nn.Parameter(t)`` in PyTorch shares t's memory; here
+    training never writes into the array or tensor it was made from)."""
 
     __slots__ = ()
 
@@ -41,20 +45,82 @@ class CheckpointError(ValueError):
     """A state dict or checkpoint file does not fit the model (or is not a checkpoint)."""
 
 
+class IncompatibleKeys(namedtuple("IncompatibleKeys", "missing_keys unexpected_keys")):
+    """What :meth:`Module.load_state_dict` returns, as PyTorch's: the model's keys the state
+    dict lacked and the state dict's keys the model lacks (both empty unless ``strict=False``)."""
+
+    def __repr__(self):
+        return "<All keys matched successfully>" if self == ([], []) else super().__repr__()
+
+
+def _check_state(who: str, state) -> None:
+    """A one-line TypeError unless ``state`` is a dict (what a ``state_dict()`` or ``mg.load``
+    returned): a path or None would otherwise fail obscurely."""
+    if not isinstance(state, dict):
+        hint = "; to read a file use mg.load(path)" if isinstance(state, str) else ""
+        raise TypeError(f"{who}: state must be a dict such as state_dict() or mg.load(path) returns, got "
+                        f"{type(state).__name__}{hint}")
+
+
+def _zero_grads(params, set_to_none: bool) -> None:
+    """``grad = None`` for each parameter, or zeros written into its gradient tensor (detached
+    first if it is part of a graph, as PyTorch's ``zero_grad(set_to_none=False)``)."""
+    from .autograd import no_grad
+    for p in params:
+        if set_to_none or p.grad is None:
+            p.grad = None
+            continue
+        g = p.grad if p.grad.is_leaf else p.grad.detach()
+        g.requires_grad = False
+        with no_grad():
+            g.zero_()
+        p.grad = g
+
+
 class Module:
     """Base class of models: subclass it, set Parameters/Modules as attributes, define forward.
 
     ``training`` (True until ``eval()``) says whether layers such as :class:`Dropout` are in
-    training mode; ``train()`` and ``eval()`` set it on the module and every sub-module."""
+    training mode; ``train()`` and ``eval()`` set it on the module and every sub-module.
+
+    As in PyTorch, an attribute that holds a Parameter can only be given a Parameter or None, one
+    that holds a Module a Module, a Parameter or None (``m.weight = m.weight * 2`` would otherwise
+    drop the weight from ``parameters()`` and ``state_dict()`` without a word);
+    change a parameter's values with ``m.weight.data = ...`` or in place under ``mg.no_grad()``.
+
+    Differences from PyTorch, kept on purpose: parameters come in the order their attributes
+    were set (PyTorch: a module's own parameters before its sub-modules'); lists, tuples and
+    dicts of modules or parameters are found too (PyTorch needs ModuleList/ModuleDict);
+    ``state_dict()`` holds host NumPy copies, not the parameters' own (aliased) tensors;
+    ``parameters()`` is a list; ``state_dict()`` lists the buffers after all the parameters.
+    Not offered: hooks."""
 
     training = True            # a class default: subclasses need not call an __init__
     _buffers = ()              # names of Tensor attributes that to() moves too (a loss's weight)
+    _buffer_names = {}         # register_buffer's: {name: persistent}, replaced (never changed in place)
 
     def forward(self, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args, **kwargs):
         return self.forward(*args, **kwargs)
+
+    def __setattr__(self, name: str, value) -> None:
+        old = vars(self).get(name)
+        allowed = (Parameter, type(None)) if isinstance(old, Parameter) else (Parameter, Module, type(None))
+        if name in self._buffer_names:
+            if isinstance(value, Parameter):           # a Parameter replaces the buffer, as in PyTorch
+                object.__setattr__(self, "_buffer_names", {k: v for k, v in self._buffer_names.items() if k != name})
+            elif not isinstance(value, (Tensor, type(None))):
+                raise TypeError(f"{type(self).__name__}.{name} is a buffer: assign a Tensor or None, got "
+                                f"{type(value).__name__}")
+        if isinstance(old, (Parameter, Module)) and not isinstance(value, allowed):
+            kind = Parameter if isinstance(old, Parameter) else Module
+            takes = " or ".join(t.__name__ for t in allowed[:-1])
+            hint = "" if kind is Module else f" (to change its values: {name}.data = ..., or in place under no_grad)"
+            raise TypeError(f"{type(self).__name__}.{name} is a {kind.__name__}: assign a {takes} or None, "
+                            f"got {type(value).__name__}{hint}")
+        object.__setattr__(self, name, value)
 
     # ----------------------------------------------------------------- walking the tree
     def _members(self):
@@ -73,27 +139,86 @@ class Module:
                         yield f"{key}.{k}", v
 
     def named_children(self):
-        """(name, module) of the direct sub-modules, as PyTorch's (parameters are not children)."""
-        return ((key, value) for key, value in self._members() if isinstance(value, Module))
+        """(name, module) of the direct sub-modules, each once, as PyTorch's (parameters are
+        not children)."""
+        seen = set()
+        for key, value in self._members():
+            if isinstance(value, Module) and id(value) not in seen:
+                seen.add(id(value))
+                yield key, value
 
     def children(self):
         return (m for _, m in self.named_children())
 
-    def named_parameters(self, prefix: str = ""):
-        """(name, Parameter) pairs in the order the attributes were set, each parameter once."""
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """(name, Parameter) pairs in the order the attributes were set, named as PyTorch's:
+        ``"lin.weight"``, with ``prefix`` and a dot in front if given (``prefix="model"``:
+        ``"model.lin.weight"``).  A parameter held twice (tied weights) comes once, under its
+        first name, unless ``remove_duplicate=False``; ``recurse=False``: this module's own
+        parameters only."""
         seen = set()
-        for key, value in self._members():
-            if isinstance(value, Module):
-                pairs = value.named_parameters(f"{prefix}{key}.")
-            else:
-                pairs = [(f"{prefix}{key}", value)]
-            for name, p in pairs:
-                if id(p) not in seen:
-                    seen.add(id(p))
-                    yield name, p
+        for name, p in self._named_parameters(prefix, recurse):
+            if not remove_duplicate or id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
 
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
+    def _named_parameters(self, prefix: str, recurse: bool):
+        for key, value in self._members():
+            name = f"{prefix}.{key}" if prefix else key
+            if isinstance(value, Parameter):
+                yield name, value
+            elif recurse:
+                yield from value._named_parameters(name, True)
+
+    def register_buffer(self, name: str, tensor, persistent: bool = True) -> None:
+        """Keep ``tensor`` (a Tensor, not a Parameter, or None) as the attribute ``name``: a
+        constant of the module (running statistics, a mask).  ``to()`` moves and converts it
+        with the parameters (replacing it by the converted tensor); if ``persistent``,
+        ``state_dict()`` holds it (after the parameters) and ``load_state_dict`` copies into it.
+        It is not a parameter: not trained, not in ``parameters()``.  PyTorch's method."""
+        if not isinstance(name, str) or not name or "." in name:
+            raise KeyError(f"{type(self).__name__}.register_buffer: name must be a non-empty string without '.', "
+                           f"got {name!r}")
+        if name not in self._buffer_names and hasattr(self, name):
+            raise KeyError(f"{type(self).__name__}.register_buffer: attribute {name!r} already exists")
+        if isinstance(tensor, Parameter) or not isinstance(tensor, (Tensor, type(None))):
+            raise TypeError(f"{type(self).__name__}.register_buffer: {name!r} must be a Tensor (not a Parameter) or "
+                            f"None, got {type(tensor).__name__}")
+        object.__setattr__(self, "_buffer_names", {**self._buffer_names, name: bool(persistent)})
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        """(name, Tensor) of the registered buffers that are not None: this module's, then its
+        sub-modules' (named as :meth:`named_parameters`)."""
+        seen = set()
+        for name, t, _ in self._named_buffers(prefix, recurse):
+            if not remove_duplicate or id(t) not in seen:
+                seen.add(id(t))
+                yield name, t
+
+    def buffers(self, recurse: bool = True) -> list:
+        return [t for _, t in self.named_buffers(recurse=recurse)]
+
+    def _named_buffers(self, prefix: str, recurse: bool):
+        for key, persistent in self._buffer_names.items():
+            if vars(self).get(key) is not None:
+                yield (f"{prefix}.{key}" if prefix else key), vars(self)[key], persistent
+        if recurse:
+            for key, m in self._members():
+                if isinstance(m, Module):
+                    yield from m._named_buffers(f"{prefix}.{key}" if prefix else key, True)
+
+    def _state_tensors(self) -> dict:
+        """{key: Tensor} of what state_dict holds: every parameter under each of its names,
+        then the persistent buffers."""
+        found = dict(self.named_parameters(remove_duplicate=False))
+        found.update((name, t) for name, t, persistent in self._named_buffers("", True) if persistent)
+        return found
+
+    def parameters(self, recurse: bool = True) -> list:
+        """The parameters of :meth:`named_parameters`, each once, as a plain list (PyTorch's is a
+        generator: ``next(iter(model.parameters()))`` is its ``next(model.parameters())``)."""
+        return [p for _, p in self.named_parameters(recurse=recurse)]
 
     def named_modules(self, prefix: str = "", _seen=None):
         """(name, module) of this module (named ``prefix``, "" by default) and every sub-module
@@ -123,10 +248,26 @@ class Module:
         """``train(False)``: evaluation mode (Dropout passes its input through)."""
         return self.train(False)
 
-    def zero_grad(self) -> None:
-        """Forget accumulated gradients (backward() adds into .grad)."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget accumulated gradients (backward() adds into .grad): ``grad = None``, or with
+        ``set_to_none=False`` zeros written into the gradient tensors (PyTorch's option)."""
+        _zero_grads(self.parameters(), set_to_none)
+
+    def requires_grad_(self, requires_grad: bool = True) -> "Module":
+        """Set ``requires_grad`` of every parameter (``False``: freeze the module); returns it."""
         for p in self.parameters():
-            p.grad = None
+            p.requires_grad_(requires_grad)
+        return self
+
+    def apply(self, fn) -> "Module":
+        """Call ``fn(module)`` on every sub-module, then on this one (PyTorch's order: each
+        child's tree before its parent); returns this module.  ``model.apply(init_weights)``."""
+        if not callable(fn):
+            raise TypeError(f"{type(self).__name__}.apply: fn must be a function of a module, got {type(fn).__name__}")
+        for m in self.children():
+            m.apply(fn)
+        fn(self)
+        return self
 
     def to(self, device=None, dtype=None) -> "Module":
         """Move every parameter to ``device`` and/or convert its floating-point data to ``dtype``,
@@ -134,8 +275,8 @@ class Module:
 
         The Parameter objects stay the same; their gradients are dropped.  Do it before making
         the optimizer: an optimizer's momentum buffers are not moved or converted.  A module's
-        constant tensors named in ``_buffers`` (a loss's class ``weight``) are replaced by moved
-        or converted copies, as PyTorch moves its buffers.
+        constant tensors, its buffers (:meth:`register_buffer`) and those named in ``_buffers``
+        (a loss's class ``weight``), are replaced by moved or converted copies, as PyTorch's.
         """
         if device is not None and not isinstance(device, (str, Backend)):
             device, dtype = None, device                 # m.to(np.float32), as in PyTorch
@@ -149,8 +290,8 @@ class Module:
             if dtype is not None and p.dtype != dtype and np.issubdtype(p.dtype, np.floating):
                 p.data, p.grad = p.data.astype(dtype), None
         for m in self.modules():
-            for key in m._buffers:
-                t = getattr(m, key)
+            for key in m._buffers + tuple(m._buffer_names):
+                t = getattr(m, key, None)
                 if isinstance(t, Tensor) and not isinstance(t, Parameter):      # Parameters: moved above
                     floating = dtype is not None and np.issubdtype(t.dtype, np.floating)
                     setattr(m, key, Tensor(t, dtype=dtype if floating else None, device=backend))
@@ -164,30 +305,60 @@ class Module:
         """``to(np.float64)``."""
         return self.to(dtype=np.float64)
 
+    def half(self) -> "Module":
+        """``to(np.float16)``."""
+        return self.to(dtype=np.float16)
+
+    def cpu(self) -> "Module":
+        """``to("cpu")``."""
+        return self.to("cpu")
+
+    def cuda(self) -> "Module":
+        """``to("cuda")``."""
+        return self.to("cuda")
+
     # ----------------------------------------------------------------- saving
     def state_dict(self) -> dict:
-        """{name: NumPy array copy} of every parameter (on the host, whatever the device)."""
-        return {name: p.numpy().copy() for name, p in self.named_parameters()}
+        """{name: NumPy array copy} of every parameter (on the host, whatever the device), under
+        every name it has, as PyTorch's (tied weights appear under each of their names), then
+        of every persistent buffer (:meth:`register_buffer`)."""
+        return {name: t.numpy().copy() for name, t in self._state_tensors().items()}
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
-        """Copy arrays into the parameters (onto their device, in their dtype).
+    def load_state_dict(self, state: dict, strict: bool = True) -> IncompatibleKeys:
+        """Copy arrays (or Tensors) into the parameters and persistent buffers, in place (onto
+        their device, in their dtype; the Parameter objects stay, and so do tensors that alias
+        them, as PyTorch's ``copy_``).  Returns ``IncompatibleKeys(missing_keys,
+        unexpected_keys)``, as PyTorch.
 
-        Raises CheckpointError naming the keys that are missing, unexpected or of the wrong
-        shape; nothing is modified unless everything fits.
+        Raises CheckpointError naming the keys that are missing or unexpected (``strict``) or of
+        the wrong shape (always); nothing is modified unless everything fits.
         """
-        params = dict(self.named_parameters())
+        _check_state(f"{type(self).__name__}.load_state_dict", state)
+        params = self._state_tensors()
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         if strict and (missing or unexpected):
             raise CheckpointError(f"state dict does not match {type(self).__name__}: missing {missing}, "
                                   f"unexpected {unexpected}")
-        wrong = [f"{k}: checkpoint {np.shape(state[k])}, model {p.shape}"
-                 for k, p in params.items() if k in state and tuple(np.shape(state[k])) != p.shape]
+        arrays = {k: (v.numpy() if isinstance(v, Tensor) else np.asarray(v)) for k, v in state.items() if k in params}
+        wrong = [f"{k}: checkpoint {a.shape}, model {params[k].shape}" for k, a in arrays.items()
+                 if a.shape != params[k].shape]
         if wrong:
             raise CheckpointError("shape mismatch: " + "; ".join(wrong))
-        for k, p in params.items():
-            if k in state:
-                p.data = p.backend.asarray(np.asarray(state[k]), dtype=p.data.dtype)
+        values = {}
+        for k, a in arrays.items():
+            if a.dtype.kind not in "biuf":
+                raise CheckpointError(f"{k}: the checkpoint holds dtype {a.dtype}, not numbers")
+            values[k] = Tensor(a.astype(params[k].dtype, copy=False), device=params[k].device)
+        from .autograd import no_grad
+        with no_grad():
+            for k, v in values.items():
+                t = params[k]
+                if getattr(getattr(t.data, "flags", None), "writeable", True):
+                    t.copy_(v)
+                else:                                      # a read-only array (np.load's mmap): replace it
+                    t.data = v.data
+        return IncompatibleKeys(missing, unexpected)
 
     def save(self, path) -> None:
         """Write the state dict to an ``.npz`` file (plain arrays, no pickle)."""
@@ -211,6 +382,43 @@ MAX_TEXT_CHARS = 2 ** 22          # a 0-d string array (the run's JSON "meta"): 
 MAX_RATIO = 100                   # how far a deflated member over 1 MiB may inflate
 
 _EXPECTED = "expected an .npz of numeric arrays (and 0-d strings) as mg.save writes it"
+
+
+@contextlib.contextmanager
+def reparametrized(module: Module, tensors: dict):
+    """Inside the ``with`` block, the parameters of ``module`` named in ``tensors`` (as
+    :meth:`Module.named_parameters` names them: ``"encoder.cell.W"``) are those tensors, any
+    Tensors (a gradient check's leaves, perturbed weights); after it, the Parameters again,
+    whatever happened inside.  Assigning a plain Tensor to a Parameter's attribute is refused
+    (PyTorch's rule); this is the way to run a module on other weights, as
+    ``torch.func.functional_call`` does."""
+    owners = {}
+    for name, t in tensors.items():
+        *path, last = name.split(".")
+        owner = module
+        for part in path:
+            owner = getattr(owner, part, None)
+        if not isinstance(owner, Module) or not isinstance(vars(owner).get(last), Parameter):
+            raise KeyError(f"reparametrized: {type(module).__name__} has no parameter {name!r}")
+        if not isinstance(t, Tensor):
+            raise TypeError(f"reparametrized: {name} must be a Tensor, got {type(t).__name__}")
+        owners[name] = (owner, last, vars(owner)[last])
+    try:
+        for name, (owner, last, _) in owners.items():
+            object.__setattr__(owner, last, tensors[name])
+        yield module
+    finally:
+        for owner, last, parameter in owners.values():
+            object.__setattr__(owner, last, parameter)
+
+
+def functional_call(module: Module, tensors: dict, args=(), kwargs=None):
+    """``module(*args, **kwargs)`` with the parameters named in ``tensors`` replaced by those
+    tensors for this call (:func:`reparametrized`): ``torch.func.functional_call``.  A single
+    Tensor as ``args`` is one argument."""
+    args = (args,) if isinstance(args, Tensor) else tuple(args)
+    with reparametrized(module, tensors):
+        return module(*args, **(kwargs or {}))
 
 
 def _refusal(dtype: np.dtype, shape: tuple):
@@ -540,7 +748,7 @@ class _Function(Module):
     """A module that applies one function; ``repr`` shows its arguments as PyTorch does."""
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "training")
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "training" and not k.startswith("_"))
         return f"{type(self).__name__}({args})"
 
 

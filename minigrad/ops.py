@@ -33,7 +33,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .accumulate import is_basic_index, product_transposed, scattered, transposed_product
-from .autograd import Primitive, broadcast_to, record, sum_to  # noqa: F401  (sum_to: ops.sum_to)
+from .autograd import Primitive, broadcast_to, is_grad_enabled, record, sum_to  # noqa: F401  (sum_to: ops.sum_to)
 from .backend import get_backend
 from .tensor import DeviceMismatchError, Tensor, _is_float
 
@@ -441,6 +441,8 @@ class _Where(Primitive):
             a = _scalar_like(a, condition)                # where(mask, 1.0, 0.0), as PyTorch accepts
         a, b = _operands("where", a, b)
         cond = condition._data if isinstance(condition, Tensor) else a.backend.asarray(condition)
+        if (a.requires_grad or b.requires_grad) and is_grad_enabled():
+            cond = _kept(cond, a.backend)
         return Primitive.__call__(self, a, b, condition=cond)
 
 
@@ -940,6 +942,19 @@ def _normalize_index(index, backend):
     return tuple(out)
 
 
+def _kept(arrays, backend):
+    """The index arrays (or a condition) of an op being recorded, as the graph's own copies: its
+    VJP reads them at backward, and the caller may change its index tensor or NumPy array in
+    place before that, which would move the gradient silently (PyTorch refuses at backward;
+    with a copy the change is harmless).  Numbers, slices and None stay as they are; while
+    ``mg.trace`` records a program its arrays are the program's own already."""
+    if getattr(backend, "tracing", False):
+        return arrays
+    if isinstance(arrays, tuple):
+        return tuple(a.copy() if hasattr(a, "ndim") else a for a in arrays)
+    return arrays.copy()
+
+
 @primitive(name="getitem", save="")
 def _getitem(xp, x, *, index):
     """out = x[index]        x̄ = zeros like x, with ḡ added at index (repeats add up)"""
@@ -1020,6 +1035,8 @@ def getitem(x: Tensor, index) -> Tensor:
     ints (and 0-d integer tensors) mixed with index arrays are applied first, so that
     ``x[1, :, [0, 2]]`` has PyTorch's shape."""
     index = _normalize_index(index, x.backend)
+    if x.requires_grad and is_grad_enabled():
+        index = _kept(index, x.backend)
     steps = _ints_first(index, x.ndim)
     if steps is not None:
         for step in steps:

@@ -13,7 +13,13 @@ corrections of Adam and the schedules are computed on the host without reading t
     grad_norm, clip_grad_norm, clip_grad_value, clip_scale
 
 As in PyTorch, ``lr`` may be changed between steps (``opt.lr = ...``: that is what a schedule
-does); unlike PyTorch there are no parameter groups: one ``lr`` for all parameters.
+does); unlike PyTorch there are no parameter groups: one ``lr`` for all parameters
+(``opt.param_groups`` is that one group, a view whose ``"lr"`` can be set; a list of dicts is
+refused).  Also as in PyTorch: ``step(closure)`` returns the closure's loss;
+``zero_grad(set_to_none=False)`` zeros the gradients in place; ``opt.state[p]`` (a parameter, or
+its index) is its state dict (``"step"``, ``"exp_avg"``, ... ; SGD's ``"momentum_buffer"``);
+``model.named_parameters()`` may be given instead of ``parameters()``; ``foreach`` is accepted
+and ignored (there is one implementation).
 """
 from __future__ import annotations
 
@@ -21,12 +27,66 @@ import math
 import sys
 import types
 from collections import Counter
+from collections.abc import MutableMapping
 from numbers import Real
 
 import numpy as np
 
-from .autograd import DeviceMismatchError
+from .autograd import DeviceMismatchError, enable_grad
+from .nn import _check_state, _zero_grads
 from .tensor import Tensor, check_fits
+
+
+class _State(list):
+    """``optimizer.state``: one entry per parameter (None before its first update), indexed by
+    position or, as PyTorch's, by the parameter itself (``{}`` for one without state yet)."""
+
+    def __init__(self, params):
+        super().__init__([None] * len(params))
+        self._index = {id(p): i for i, p in enumerate(params)}
+
+    def __getitem__(self, key):
+        if isinstance(key, Tensor):
+            if id(key) not in self._index:
+                raise KeyError("optimizer.state: this tensor is not one of the optimizer's parameters")
+            return super().__getitem__(self._index[id(key)]) or {}
+        return super().__getitem__(key)
+
+
+_HYPER = ("momentum", "dampening", "weight_decay", "nesterov", "betas", "eps", "amsgrad", "alpha", "centered",
+          "lr_decay", "initial_accumulator_value", "maximize", "initial_lr")
+
+
+class _ParamGroup(MutableMapping):
+    """``optimizer.param_groups[0]``: PyTorch's one parameter group as a view of the optimizer:
+    ``"params"``, ``"lr"`` and the hyper-parameters to read; ``"lr"`` (only) to set, checked
+    as ``optimizer.lr = ...``."""
+
+    def __init__(self, opt):
+        self._opt = opt
+
+    def _keys(self) -> list:
+        return ["params", "lr"] + [k for k in _HYPER if hasattr(self._opt, k)]
+
+    def __getitem__(self, key):
+        if key not in self._keys():
+            raise KeyError(f"{type(self._opt).__name__}.param_groups[0] has no {key!r}; it has {self._keys()}")
+        return list(self._opt.params) if key == "params" else getattr(self._opt, key)
+
+    def __setitem__(self, key, value):
+        if key != "lr":
+            raise TypeError(f"{type(self._opt).__name__}.param_groups[0][{key!r}] can't be set here; only 'lr' can "
+                            f"(the other hyper-parameters are the constructor's)")
+        self._opt.lr = value
+
+    def __delitem__(self, key):
+        raise TypeError(f"{type(self._opt).__name__}.param_groups[0]: entries can't be deleted")
+
+    def __iter__(self):
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
 class Optimizer:
@@ -51,7 +111,16 @@ class Optimizer:
                 raise ValueError(f"{who}: can't optimize {_label(i, p)}: it is not a leaf but the result of "
                                  f"{p.node.op.name}; optimize the leaf tensors it is computed from")
         self.lr = lr
-        self.state = [None] * len(self.params)
+        self.state = _State(self.params)
+
+    @property
+    def param_groups(self) -> list:
+        """``[group]``: the one parameter group, a view (see :class:`_ParamGroup`)."""
+        return [_ParamGroup(self)]
+
+    def add_param_group(self, group) -> None:
+        raise TypeError(f"{type(self).__name__}: parameter groups are not supported (one lr for all "
+                        f"parameters); make a second optimizer for these parameters")
 
     @property
     def lr(self) -> float:
@@ -64,9 +133,19 @@ class Optimizer:
             raise ValueError(f"{who}: lr must be non-negative and finite, got {value}")
         self._lr = float(value)                     # a Python float: a NumPy scalar would promote float32 arrays
 
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """``grad = None`` for every parameter (``set_to_none=False``: zeros, in place)."""
+        _zero_grads(self.params, set_to_none)
+
+    def _closure(self, closure):
+        """The loss ``closure()`` returns, computed with grad mode on (PyTorch's step(closure))."""
+        if closure is None:
+            return None
+        if not callable(closure):
+            raise TypeError(f"{type(self).__name__}.step: closure must be a function that computes the loss "
+                            f"and its gradients, got {type(closure).__name__}")
+        with enable_grad():
+            return closure()
 
     def _gradients(self) -> list:
         """``[(i, p, g)]`` for the parameters that have a gradient (``g`` its array); all are
@@ -82,8 +161,11 @@ class Optimizer:
         """The buffers this optimizer's options use (all of ``_buffers`` unless an option is off)."""
         return self._buffers
 
-    def step(self) -> None:
-        """One update of every parameter that has a gradient."""
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient; with ``closure`` (a function that
+        zeroes the gradients, computes the loss, calls backward and returns the loss), the
+        closure first, its loss returned, as PyTorch."""
+        loss = self._closure(closure)
         for i, p, g in self._gradients():
             s = self.state[i]
             if s is None:
@@ -93,6 +175,7 @@ class Optimizer:
                     s[name] = xp.full_like(p.data, self._initial_value())
             s["step"] += 1
             self._update(p, g, s)
+        return loss
 
     def _update(self, p: Tensor, g, s: dict) -> None:
         raise NotImplementedError
@@ -117,6 +200,7 @@ class Optimizer:
         refused, and then nothing is changed."""
         who, n = f"{type(self).__name__}.load_state_dict", len(self.params)
         name = type(self).__name__
+        _check_state(who, state)
         tag = state.get("optimizer")
         if tag is None:
             raise ValueError(f"{who}: this state_dict has no 'optimizer' entry (SGD's has none); "
@@ -166,7 +250,9 @@ class SGD(Optimizer):
         g ← g + μ v if ``nesterov`` else v           (with μ > 0)
         p ← p - lr · g
 
-    ``nesterov=True`` needs μ > 0 and τ = 0, as in PyTorch.
+    ``nesterov=True`` needs μ > 0 and τ = 0, as in PyTorch; ``lr`` is 1e-3 by default, as in
+    PyTorch 2.x.  The momentum buffer v of parameter i is ``velocity[i]``, also
+    ``state[i]["momentum_buffer"]`` (PyTorch's name).
 
     ``params`` are leaf tensors (``model.parameters()``), each once.  A leaf that does not
     require grad (a frozen parameter) is accepted, as in PyTorch: it gets no gradient, so
@@ -174,8 +260,8 @@ class SGD(Optimizer):
     update to it would be lost.
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False):
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False, foreach=None):
         super().__init__(params, lr)
         if not 0 <= _number("SGD", "momentum", momentum) < 1:
             raise ValueError(f"SGD: momentum must be a number in [0, 1), got {momentum}")
@@ -190,9 +276,10 @@ class SGD(Optimizer):
         self.nesterov, self.maximize = bool(nesterov), bool(maximize)
         self.velocity = [None] * len(self.params)
 
-    def step(self) -> None:
+    def step(self, closure=None):
         """Update every parameter that has a gradient; all gradients are checked first, so a
-        bad one changes nothing."""
+        bad one changes nothing.  ``closure``: as :meth:`Optimizer.step`."""
+        loss = self._closure(closure)
         for i, p, g in self._gradients():
             if self.maximize:
                 g = -g
@@ -202,8 +289,10 @@ class SGD(Optimizer):
                 v = self.velocity[i]
                 v = g.copy() if v is None else self.momentum * v + (1 - self.dampening) * g
                 self.velocity[i] = v
+                self.state[i] = {"momentum_buffer": v}          # PyTorch's name, for opt.state[p]
                 g = g + self.momentum * v if self.nesterov else v
             p.data -= self.lr * g
+        return loss
 
     def state_dict(self) -> dict:
         """Host arrays (for checkpoints): ``lr`` (a schedule changes it), ``initial_lr`` once a
@@ -216,6 +305,7 @@ class SGD(Optimizer):
     def load_state_dict(self, state: dict) -> None:
         """Continue from ``state``; another optimizer's state, an index beyond the parameters or a
         velocity of another shape is refused, and then nothing is changed."""
+        _check_state("SGD.load_state_dict", state)
         tag, n = state.get("optimizer"), len(self.params)
         if tag is not None and str(np.asarray(tag)) != "SGD":
             raise ValueError(f"SGD.load_state_dict: this is the state_dict of {np.asarray(tag)}, not of SGD")
@@ -232,6 +322,7 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             v = state.get(f"velocity.{i}")
             self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype)
+            self.state[i] = None if v is None else {"momentum_buffer": self.velocity[i]}
 
 
 class Adam(Optimizer):
@@ -255,7 +346,7 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False, foreach=None):
         super().__init__(params, lr)
         who = type(self).__name__
         try:
@@ -303,7 +394,7 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False):
+                 weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False, foreach=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
 
 
@@ -326,7 +417,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 maximize: bool = False):
+                 maximize: bool = False, foreach=None):
         super().__init__(params, lr)
         if not 0 <= _number("RMSprop", "alpha", alpha) <= 1:
             raise ValueError(f"RMSprop: alpha must be a number in [0, 1], got {alpha}")
@@ -376,7 +467,8 @@ class Adagrad(Optimizer):
     _buffers = ("sum",)
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False):
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10, foreach=None, *,
+                 maximize: bool = False):
         super().__init__(params, lr)
         self.lr_decay = _non_negative("Adagrad", "lr_decay", lr_decay)
         self.weight_decay = _non_negative("Adagrad", "weight_decay", weight_decay)
@@ -459,6 +551,7 @@ class LRScheduler:
         return {k: v for k, v in self.__dict__.items() if k != "optimizer" and not callable(v)}
 
     def load_state_dict(self, state: dict) -> None:
+        _check_state(f"{type(self).__name__}.load_state_dict", state)
         missing = sorted(set(self.state_dict()) - set(state))
         if missing:
             raise ValueError(f"{type(self).__name__}.load_state_dict: {missing[0]!r} is missing; load what "
@@ -683,7 +776,8 @@ def clip_scale(norm: Tensor, max_norm: float):
     return xp.where(clipped, max_norm / xp.where(clipped, n, 1), 1).astype(n.dtype), clipped
 
 
-def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False) -> Tensor:
+def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False,
+                   foreach=None) -> Tensor:
     """Rescale all gradients together so their global norm is at most ``max_norm``.
 
     If ``||g|| > max_norm`` every gradient is multiplied by ``max_norm / ||g||`` (the paper's
@@ -699,7 +793,7 @@ def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0, error_if_non
     leaves the gradients as they are (PyTorch multiplies them by ``max_norm / (nan or inf)``, so
     they become NaN or 0); ``norm_type`` must be positive (PyTorch also takes 0, the count of
     non-zero elements); no gradient at all is an error (PyTorch returns 0); a single tensor must
-    be put in a list.
+    be put in a list.  ``foreach`` is accepted and ignored (one implementation).
     """
     if not _number("clip_grad_norm", "max_norm", max_norm) > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be positive, got {max_norm}")
@@ -721,10 +815,11 @@ def clip_grad_norm(params, max_norm: float, norm_type: float = 2.0, error_if_non
     return norm
 
 
-def clip_grad_value(params, clip_value: float) -> None:
+def clip_grad_value(params, clip_value: float, foreach=None) -> None:
     """Clip every gradient elementwise to ``[-clip_value, clip_value]``, in place:
     ``torch.nn.utils.clip_grad_value_`` (``clip_value`` must be positive here; PyTorch takes any
-    number).  Parameters without a gradient are skipped; NaN stays NaN."""
+    number).  Parameters without a gradient are skipped; NaN stays NaN.  ``foreach`` is accepted
+    and ignored."""
     if not (_number("clip_grad_value", "clip_value", clip_value) > 0):
         raise ValueError(f"clip_grad_value: clip_value must be positive, got {clip_value}")
     params = _parameters("clip_grad_value", params)
@@ -735,6 +830,9 @@ def clip_grad_value(params, clip_value: float) -> None:
             p.grad = g.clip(-c, c)
         else:
             g.data = g.backend.xp.clip(g.data, -c, c)
+
+
+clip_grad_norm_, clip_grad_value_ = clip_grad_norm, clip_grad_value      # torch.nn.utils' spellings
 
 
 def _initial_lr(opt) -> dict:
@@ -775,6 +873,11 @@ def _parameters(who: str, params) -> list:
     except TypeError:
         raise TypeError(f"{who}: params must be an iterable of Tensors such as model.parameters(), "
                         f"got {type(params).__name__}") from None
+    if any(isinstance(p, dict) for p in params):
+        raise TypeError(f"{who}: parameter groups (dicts) are not supported: one lr for all parameters; "
+                        f"make one optimizer per group")
+    if params and all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        params = [p for _, p in params]                 # model.named_parameters(), as PyTorch 2.13 takes
     seen = set()
     for i, p in enumerate(params):
         if not isinstance(p, Tensor):

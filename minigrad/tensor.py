@@ -48,7 +48,7 @@ class BuiltinNames:
 
 
 class Tensor(BuiltinNames):
-    __slots__ = ("_data", "_version", "backend", "requires_grad", "grad", "_node", "name", "_hooks", "__weakref__")
+    __slots__ = ("_data", "_version", "backend", "_requires_grad", "grad", "_node", "name", "_hooks", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False, name=None):
@@ -69,7 +69,7 @@ class Tensor(BuiltinNames):
                             f"{arr.dtype}: complex numbers are not supported")
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
-        self._data, self._version, self.backend, self.requires_grad = arr, [0, 0], backend, bool(requires_grad)
+        self._data, self._version, self.backend, self._requires_grad = arr, [0, 0], backend, bool(requires_grad)
         self.grad = self._node = self._hooks = None
         self.name = name
 
@@ -80,12 +80,30 @@ class Tensor(BuiltinNames):
         if data.__class__ in _NUMPY_SCALARS:
             data = np.asarray(data)
         t = Tensor.__new__(Tensor)
-        t._data, t._version, t.backend, t.requires_grad = data, [0, 0], backend, False
+        t._data, t._version, t.backend, t._requires_grad = data, [0, 0], backend, False
         t.grad = t._node = t.name = t._hooks = None
         return t
 
     # ----------------------------------------------------------------- the data, versioned
     def _set_data(self, value):
+        """``x.data = value``: ``value`` is an array of the tensor's backend, or a Tensor (whose
+        array is then shared, as in PyTorch); the shape may change.  Lists, numbers and the like
+        are refused (``x.data = [1, 2]`` would otherwise leave a list where an array belongs)."""
+        if isinstance(value, Tensor):
+            if value.backend is not self.backend:
+                raise DeviceMismatchError(f"x.data = value: the value is on {value.device!r}, the tensor "
+                                          f"on {self.device!r}; move it with .to(device) first")
+            value = value._data
+        elif isinstance(value, np.generic):
+            value = np.asarray(value)                # a NumPy scalar: a 0-d array, as _wrap makes
+        dtype = getattr(value, "dtype", None)
+        if dtype is None or not hasattr(value, "shape") or np.dtype(dtype).kind not in "biuf":
+            raise TypeError(f"x.data = value takes an array or a Tensor of bool, integer or floating "
+                            f"numbers, got {type(value).__name__}"
+                            + (f" of dtype {dtype}" if dtype is not None else ""))
+        if self._requires_grad and np.dtype(dtype).kind != "f":
+            raise TypeError(f"x.data = value: the tensor requires grad, so the value must be floating-point, "
+                            f"got dtype {dtype}")
         self._data = value
         self._bump()
 
@@ -93,6 +111,23 @@ class Tensor(BuiltinNames):
                     doc="The backend array. Assigning to it counts as an in-place change.")
     version = property(lambda self: self._version[0],
                        doc="How many in-place changes the data has seen (shared with detach()).")
+
+    def _set_requires_grad(self, flag):
+        """``x.requires_grad = flag``, checked as PyTorch checks it: only floating-point tensors
+        can require gradients, and only a leaf's flag can be turned off (a computed tensor's
+        flag says that its graph reaches a leaf that requires grad; ``detach()`` cuts it)."""
+        flag = bool(flag)
+        if flag == self._requires_grad:
+            return
+        if self._node is not None:
+            raise RuntimeError("requires_grad = False on a non-leaf tensor (one computed from tensors "
+                               "that require grad): use y = x.detach() instead")
+        if flag and not _is_float(self.dtype):
+            raise TypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype}")
+        self._requires_grad = flag
+
+    requires_grad = property(lambda self: self._requires_grad, _set_requires_grad,
+                             doc="Whether gradients flow to this tensor (set on leaves only).")
 
     def _bump(self) -> "Tensor":
         """Note one in-place change of the data: its count, and its stamp (see CHANGES)."""
@@ -183,6 +218,16 @@ class Tensor(BuiltinNames):
         t._version = self._version
         return t
 
+    def detach_(self) -> "Tensor":
+        """Make this tensor a leaf that does not require grad, in place (``torch.Tensor.detach_``);
+        it keeps its data, and graphs recorded before still run through the node that made it
+        (first derivatives are unchanged: they read only values).  A graph that kept it for a
+        gradient refuses to record a gradient through it (``create_graph``): it would now see
+        a constant and lose the dependence (see ``Node.check_versions``).  Returns the tensor."""
+        self._node, self._requires_grad = None, False
+        CHANGES[0] += 1                              # so that the nodes that kept it check
+        return self
+
     def detach_copy(self) -> "Tensor":
         return Tensor._wrap(self._data.copy(), self.backend)
 
@@ -195,7 +240,12 @@ class Tensor(BuiltinNames):
         return self
 
     def retain_grad(self) -> "Tensor":
-        """Keep ``.grad`` on this intermediate (non-leaf) tensor after backward."""
+        """Keep ``.grad`` on this intermediate (non-leaf) tensor after backward (on a leaf that
+        requires grad: nothing to do, it keeps it anyway).  Refused on a tensor that does not
+        require grad, as in PyTorch: it gets no gradient, its ``.grad`` would stay None."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad() on a tensor that does not require grad: no gradient "
+                               "reaches it (make the leaves it comes from with requires_grad=True)")
         if self._node is not None:
             self._node.retained = weakref.ref(self)
         return self

@@ -169,7 +169,7 @@ class ESN(Module):
         state["lr"] = np.asarray(self.lr, dtype=np.float64)
         return state
 
-    def load_state_dict(self, state: dict, strict: bool = True) -> None:
+    def load_state_dict(self, state: dict, strict: bool = True):
         """Load a reservoir and readout saved by :meth:`state_dict` (into an ESN of the same
         ``n_in`` and ``units``, made with any seed; an unfitted ESN takes the readout's shape
         from the file).  Nothing changes unless everything fits."""
@@ -188,13 +188,14 @@ class ESN(Module):
             self.W_out = Parameter(mg.zeros(np.shape(state["W_out"]), dtype=self.W.dtype, device=self.W.device),
                                    name="W_out")
         try:
-            super().load_state_dict(state, strict)
+            result = super().load_state_dict(state, strict)
         except Exception:
             if placeholder:
                 self.W_out = None
             raise
         if lr is not None:
             self.lr = float(lr)
+        return result
 
     def fit_gradient(self, inputs, targets, washout: int = 0, steps: int = 500, lr: float = 0.1):
         """Train the readout by gradient descent on the mean squared error (through the engine)."""

@@ -27,13 +27,8 @@ def with_parameters(module, f):
     values = [p for _, p in module.named_parameters()]
 
     def g(*tensors):
-        for name, t in zip(names, tensors):
-            *path, last = name.split(".")
-            owner = module
-            for part in path:
-                owner = getattr(owner, part)
-            setattr(owner, last, t)
-        return f()
+        with mg.nn.reparametrized(module, dict(zip(names, tensors))):
+            return f()
     return g, values
 
 

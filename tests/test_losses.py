@@ -4,6 +4,8 @@ engine's vectorized form), gradients to second order against central differences
 
 Layout throughout: classes on the LAST axis, logits (..., C) with integer targets (...).
 """
+import math
+
 import numpy as np
 import pytest
 
@@ -410,3 +412,20 @@ def test_masked_losses_trace_and_replay(device, rng):
 def test_names_are_exported():
     for name in mg.losses.__all__:
         assert getattr(mg, name) is getattr(mg.losses, name)
+
+
+@pytest.mark.parametrize("targets, low, high", [([2, -1], -1, 2), ([3, 0], 0, 3), ([-100, 1], -100, 1)])
+def test_class_targets_outside_the_classes_are_refused_in_one_line(targets, low, high):
+    """A target of -1 silently picked the last class (NumPy's negative index; PyTorch refuses):
+    every target must be a class number in [0, C), unless it is the ignore_index.  On the CPU
+    only: elsewhere reading the targets' range would wait for the device in every update."""
+    device = "cpu"
+    logits = T([[1.0, 2.0, 3.0], [1.0, 0.0, 0.0]], device, requires_grad=True)
+    t = mg.tensor(np.array(targets), device=device)
+    for loss in (lambda: mg.cross_entropy(logits, t), lambda: mg.nll_loss(mg.log_softmax(logits, -1), t),
+                 lambda: mg.nn.CrossEntropyLoss()(logits, t)):
+        with pytest.raises(IndexError, match=rf"must be in \[0, 3\).*got values from {low} to {high}") as e:
+            loss()
+        assert "\n" not in str(e.value)
+    ignored = mg.cross_entropy(logits, mg.tensor(np.array([2, -100]), device=device), ignore_index=-100)
+    assert ignored.item() == pytest.approx(math.log(math.exp(1) + math.exp(2) + math.exp(3)) - 3, rel=1e-12)

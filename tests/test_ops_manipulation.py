@@ -408,3 +408,27 @@ def test_pytorch_dtype_methods_return_the_tensor_itself_when_nothing_changes(dev
     assert i.long() is i and i.int() is not i and i.bool().dtype == np.bool_
     f.mul_(5)                                               # a copy of another dtype: x unchanged
     np.testing.assert_array_equal(x.numpy(), [0.0, -1.0, -2.0])
+
+
+def test_an_index_or_mask_changed_after_the_forward_pass_does_not_move_the_gradient(device):
+    """gather, masked_fill, take_along_axis and scatter kept the caller's own index/mask array
+    for backward: changing it in place before backward moved the gradient silently (PyTorch
+    refuses then).  The graph now keeps its own copy: the gradient is the forward pass's."""
+    w = T([1.0, 2.0, 3.0, 4.0], device, requires_grad=True)
+    i = mg.tensor(np.array([0, 1]), device=device)
+    y = w.gather(0, i)
+    i.add_(2)
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [1, 1, 0, 0])
+    v = T([1.0, 2.0, 3.0, 4.0], device, requires_grad=True)
+    m = mg.tensor(np.array([True, True, False, False]), device=device)
+    z = v.masked_fill(m, 0.0)
+    m.copy_(mg.tensor(np.array([False, False, True, True]), device=device))
+    z.sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [0, 0, 1, 1])
+    src = T([10.0, 20.0], device, requires_grad=True)
+    j = mg.tensor(np.array([3, 0]), device=device)
+    out = mg.scatter(mg.zeros(4, device=device, dtype=np.float64), 0, j, src)
+    j.fill_(1)
+    (out * T([1.0, 2.0, 3.0, 4.0], device)).sum().backward()   # src[0] went to 3, src[1] to 0
+    np.testing.assert_array_equal(src.grad.numpy(), [4, 1])

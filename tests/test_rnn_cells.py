@@ -106,12 +106,11 @@ def test_cell_gradients(kind, device, rng):
     cell = rnn.CELLS[kind](3, 4, seed=5, device=device)
     named = list(cell.named_parameters())
 
-    def f(x, h, *ps):
-        for (name, _), v in zip(named, ps):
-            setattr(cell, name, v)            # differentiate with respect to the weights too
-        state = (h, h * 0.5) if kind == "lstm" else h
-        out = cell(x, state)
-        return out[0] * out[1] if kind == "lstm" else out
+    def f(x, h, *ps):                         # differentiate with respect to the weights too
+        with mg.nn.reparametrized(cell, {name: v for (name, _), v in zip(named, ps)}):
+            state = (h, h * 0.5) if kind == "lstm" else h
+            out = cell(x, state)
+            return out[0] * out[1] if kind == "lstm" else out
 
     inputs = [T(rng.standard_normal((2, 3)), device, True), T(rng.standard_normal((2, 4)), device, True)]
     inputs += [T(p.numpy(), device, True) for _, p in named]
