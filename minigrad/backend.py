@@ -43,6 +43,8 @@ class Backend:
     device: str          # the device string tensors report, e.g. "cuda:0"
     xp: object           # numpy-compatible array module
     default_float: np.dtype
+    tracing = False      # True on mg.trace's stand-in backend while a function is traced (a class
+                         # attribute: a miss would go through __getattr__ to the array module)
 
     def asarray(self, data, dtype=None):
         """Put ``data`` (Python numbers, lists, NumPy arrays) on this device."""

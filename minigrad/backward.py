@@ -77,8 +77,8 @@ def _visit(node, g, grads, needed, immediate):
         node.check_versions()                     # refuse values changed since they were kept
     if node.retained is not None:
         t = node.retained()
-        if t is not None:                         # its own copy: g may be the caller's seed
-            t.grad = (g if g.requires_grad else g.detach_copy()) if t.grad is None else t.grad + g
+        if t is not None:
+            _retain(t, g)
     op, shapes, params = node.op, node.shapes, node.params
     out = None
     if op.saves_out:                              # the output, rebuilt around its saved array
@@ -152,6 +152,16 @@ def _check_grad_fits(x):
         got = f"a Tensor of shape {g.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
         raise ValueError(f"backward: the .grad of a leaf of shape {x.shape} is {got}; backward adds "
                          "into it, so it must be None or a Tensor of the leaf's shape")
+
+
+def _retain(t, g):
+    """``t.grad += g`` for a tensor that keeps its gradient without being a leaf (``retain_grad()``,
+    or an ``inputs=`` of :func:`minigrad.functional.backward`): a new sum each time, and the
+    first time its own copy of ``g`` (which may be the caller's seed or another tensor's)."""
+    if t.grad is None:
+        t.grad = g if g.requires_grad else g.detach_copy()
+    else:
+        t.grad = t.grad + g
 
 
 def _deposit(x, g, create_graph, owned):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 
 from . import autograd
-from .backward import _deposit, backprop
+from .backward import _check_grad_fits, _deposit, _retain, backprop
 from .tensor import Tensor, _as_cotangent, check_fits
 
 
@@ -88,12 +88,15 @@ def backward(tensors, grad_tensors=None, retain_graph: bool | None = None, creat
                                "gradient reaches it (make it with requires_grad=True)")
     found = backprop(tensors, seeds, retain_graph=retain_graph, create_graph=create_graph, inputs=inputs)
     for x, g in zip(inputs, found):
+        if g is not None:
+            _check_grad_fits(x)                              # all refused before any is changed
+    for x, g in zip(inputs, found):
         if g is None:
             continue
         if x.is_leaf:
             _deposit(x, g, create_graph, owned=False)        # as backward() does: in place
-        else:                                                # as retain_grad() does: a new sum
-            x.grad = (g if g.requires_grad else g.detach_copy()) if x.grad is None else x.grad + g
+        else:
+            _retain(x, g)                                    # as retain_grad() does: a new sum
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None,

@@ -146,7 +146,8 @@ def _class_losses(logp: Tensor, t: Tensor, ignore_index, weight, smoothing: floa
     if ignore_index is not None:
         keep = index != ignore_index                          # a bool array, on the device
         index = logp.backend.where(keep, index, 0)            # any valid class: zeroed below
-    if isinstance(index, np.ndarray):                         # -1 would pick the last class
+    if isinstance(index, np.ndarray) and index.size and (index.min() < 0 or index.max() >= classes):
+        # -1 would pick the last class: refused (check_index_range writes the message)
         logp.backend.check_index_range(index, classes, "target (class numbers; ignore_index for padding)", t.ndim)
     losses = -flat[rows, index]                               # -log pᵢₜ
     scale = None                                              # wₜᵢ · [i kept]

@@ -144,12 +144,16 @@ def _check_number(value, dtype, what):
     value = value.item() if isinstance(value, np.generic) else value
     if isinstance(value, bool) or dtype.kind == "b":
         return
+    if not isinstance(value, numbers.Real):
+        raise TypeError(f"{what}: the value {value!r} is not a real number; a tensor of dtype {dtype} "
+                        "takes int, float or bool values")
+    finite = isinstance(value, int) or math.isfinite(value)     # (an int too large for a float is finite)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         low = -int(info.max) if dtype.kind == "u" and isinstance(value, int) else int(info.min)
-        fits = math.isfinite(value) and low <= value <= int(info.max)
+        fits = finite and low <= value <= int(info.max)
     else:
-        fits = not math.isfinite(value) or abs(value) <= float(np.finfo(dtype).max)
+        fits = not finite or abs(value) <= float(np.finfo(dtype).max)
     if not fits:
         allowed = (f"finite numbers from {low} to {info.max}" if dtype.kind in "iu" else
                    f"numbers up to {float(np.finfo(dtype).max):.6g} in size, inf and nan")

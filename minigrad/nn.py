@@ -384,32 +384,66 @@ MAX_RATIO = 100                   # how far a deflated member over 1 MiB may inf
 _EXPECTED = "expected an .npz of numeric arrays (and 0-d strings) as mg.save writes it"
 
 
+def _parameter_places(module: Module, prefix: str = ""):
+    """(name, holder, key, parameter) for every place a parameter is held, under every name
+    (:meth:`Module.named_parameters` with ``remove_duplicate=False``): the attribute ``key`` of
+    a Module ``holder``, or ``holder[key]`` of a list, tuple or dict attribute."""
+    for key, value in vars(module).items():
+        if isinstance(value, (list, tuple, dict)):
+            pairs = [(f"{prefix}{key}.{k}", value, k, v)
+                     for k, v in (value.items() if isinstance(value, dict) else enumerate(value))]
+        else:
+            pairs = [(f"{prefix}{key}", module, key, value)]
+        for name, holder, k, v in pairs:
+            if isinstance(v, Parameter):
+                yield name, holder, k, v
+            elif isinstance(v, Module):
+                yield from _parameter_places(v, name + ".")
+
+
+def _put(holder, key, value) -> None:
+    if isinstance(holder, Module):
+        object.__setattr__(holder, key, value)       # past __setattr__'s Parameter rule, on purpose
+    else:
+        holder[key] = value
+
+
 @contextlib.contextmanager
 def reparametrized(module: Module, tensors: dict):
     """Inside the ``with`` block, the parameters of ``module`` named in ``tensors`` (as
-    :meth:`Module.named_parameters` names them: ``"encoder.cell.W"``) are those tensors, any
-    Tensors (a gradient check's leaves, perturbed weights); after it, the Parameters again,
-    whatever happened inside.  Assigning a plain Tensor to a Parameter's attribute is refused
-    (PyTorch's rule); this is the way to run a module on other weights, as
-    ``torch.func.functional_call`` does."""
-    owners = {}
+    :meth:`Module.named_parameters` names them: ``"encoder.cell.W"``, ``"layers.0.W"`` for a
+    list) are those tensors, any Tensors (a gradient check's leaves, perturbed weights); after
+    it, the Parameters again, whatever happened inside.  A parameter held in several places
+    (tied weights) is replaced in every place, as ``torch.func.functional_call`` does
+    (``tie_weights=True``); two different tensors for one parameter are refused.  Assigning a
+    plain Tensor to a Parameter's attribute is refused (PyTorch's rule); this is the way to run
+    a module on other weights, as ``torch.func.functional_call`` does."""
+    if not isinstance(tensors, dict):
+        raise TypeError(f"reparametrized: tensors must be a dict {{name: Tensor}} (names as named_parameters() "
+                        f"gives them), got {type(tensors).__name__}")
+    places = list(_parameter_places(module))
+    parameter_of = {name: p for name, _, _, p in places}
+    new = {}                                         # id(parameter) -> the tensor that replaces it
     for name, t in tensors.items():
-        *path, last = name.split(".")
-        owner = module
-        for part in path:
-            owner = getattr(owner, part, None)
-        if not isinstance(owner, Module) or not isinstance(vars(owner).get(last), Parameter):
+        if name not in parameter_of:
             raise KeyError(f"reparametrized: {type(module).__name__} has no parameter {name!r}")
         if not isinstance(t, Tensor):
             raise TypeError(f"reparametrized: {name} must be a Tensor, got {type(t).__name__}")
-        owners[name] = (owner, last, vars(owner)[last])
+        if new.setdefault(id(parameter_of[name]), t) is not t:
+            raise ValueError(f"reparametrized: {name!r} is tied to a parameter given another tensor "
+                             "under another name; give one tensor for it")
+    swaps = [(holder, key, p) for _, holder, key, p in places if id(p) in new]
+    if any(isinstance(holder, tuple) for holder, _, _ in swaps):
+        raise TypeError("reparametrized: a parameter held in a tuple can't be replaced; hold it in a list")
+    done = []
     try:
-        for name, (owner, last, _) in owners.items():
-            object.__setattr__(owner, last, tensors[name])
+        for holder, key, p in swaps:
+            _put(holder, key, new[id(p)])
+            done.append((holder, key, p))
         yield module
     finally:
-        for owner, last, parameter in owners.values():
-            object.__setattr__(owner, last, parameter)
+        for holder, key, p in done:
+            _put(holder, key, p)
 
 
 def functional_call(module: Module, tensors: dict, args=(), kwargs=None):

@@ -52,6 +52,12 @@ class _State(list):
             return super().__getitem__(self._index[id(key)]) or {}
         return super().__getitem__(key)
 
+    def __contains__(self, key) -> bool:
+        """``p in optimizer.state``: whether parameter ``p`` has state yet, as PyTorch's dict."""
+        if isinstance(key, Tensor):
+            return id(key) in self._index and super().__getitem__(self._index[id(key)]) is not None
+        return super().__contains__(key)
+
 
 _HYPER = ("momentum", "dampening", "weight_decay", "nesterov", "betas", "eps", "amsgrad", "alpha", "centered",
           "lr_decay", "initial_accumulator_value", "maximize", "initial_lr")

@@ -39,8 +39,9 @@ What a replay cannot do is run Python again, so there are rules; rules 1-4 are c
 breaking one raises :class:`TraceError` instead of giving a wrong answer (rule 5 is kept by
 tracing again where it can see a change, and says what it cannot see):
 
-1. every tensor ``fn`` reads comes in through its arguments (tensors, Modules, and lists,
-   tuples or dicts of them); tensors it creates itself (``mg.zeros``) are fine;
+1. every tensor ``fn`` reads comes in through its arguments (tensors, Modules with their
+   parameters and buffers, and lists, tuples or dicts of them); tensors it creates itself
+   (``mg.zeros``) are fine;
 2. ``fn`` does not look at values: no ``float()``, ``.item()``, ``if loss > 0:``, no printing
    of tensors (a replay could not take the other branch).  Decisions on shapes, dtypes and
    non-tensor arguments are fine: each new combination is traced once more.  A shape that the
@@ -706,6 +707,8 @@ def _flatten(obj, tensors, index, key):
         key.append(("M", obj, _plain_attributes(obj)))       # rule 5: its numbers select too
         for p in obj.parameters():
             _flatten(p, tensors, index, key)
+        for b in obj.buffers():                               # register_buffer's tensors
+            _flatten(b, tensors, index, key)
     elif type(obj) in (tuple, list):
         key.append((type(obj), len(obj)))
         for o in obj:
@@ -815,6 +818,7 @@ def _argument_names(fn, args, kwargs) -> dict:
                 names.setdefault(id(v), name)
             elif isinstance(v, Module):
                 names.update((id(p), n) for n, p in v.named_parameters())
+                names.update((id(b), n) for n, b in v.named_buffers())
     return names
 
 

@@ -1,6 +1,7 @@
 """Recurrent networks built from minigrad's public API only.
 
 ``cells``      RNNCell (tanh / sigmoid / relu / linear, leaky units), LeakyRNNCell (the paper's music cell), LSTMCell, GRUCell
+               (Cho's reset-before, or PyTorch's reset_after=True); ``load_torch`` loads a PyTorch cell's weights
 ``init``       the paper's sigmoid, basic_tanh, smart_tanh; identity, orthogonal, uniform
 ``sequence``   unroll, output heads, SequenceModel (stacked layers)
 ``regularizer`` the Omega regularizer (closed form and generic), schedules of alpha

@@ -19,7 +19,7 @@ from .cells import CELLS, RNNCell
 
 def hidden_of(state):
     """The hidden vector of a state: ``h`` itself, or ``h`` of an LSTM's ``(h, c)``."""
-    return state[0] if isinstance(state, tuple) else state
+    return state[0] if isinstance(state, (tuple, list)) else state
 
 
 @dataclass
@@ -46,16 +46,25 @@ class Unrolled:
         return len(self.states) - 1
 
 
-def _check_inputs(inputs, n_in):
+def _check_inputs(inputs, n_in, steps: int = 0):
     if not isinstance(inputs, mg.Tensor):
         raise TypeError(f"inputs must be a Tensor of shape (T, B, {n_in}), got {type(inputs).__name__}")
     if inputs.ndim not in (3, 4) or inputs.shape[-1] != n_in:
         raise ValueError(f"inputs must have shape (T, B, {n_in}) (time first), or (T, S, B, {n_in}) for S "
                          f"packed models, got {inputs.shape}")
+    if inputs.shape[0] < steps:
+        raise ValueError(f"inputs must have at least {steps} time step (T >= {steps}), got shape {inputs.shape}")
 
 
 def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
     r"""Run ``cell`` over ``inputs`` (T, B, n_in) from ``state`` (zeros by default).
+
+    Time-major, as PyTorch's default ``batch_first=False``; there is no batch-first or unbatched
+    (T, n_in) form.  T = 0 gives a run of no steps whose final state is the initial one
+    (``torch.nn.RNN`` refuses an empty sequence).  A state carried into the next chunk of a
+    truncated BPTT keeps the graph of the chunk that made it: ``.detach()`` it (both of an
+    LSTM's ``(h, c)``), as in PyTorch, or the second chunk's backward raises a one-line error
+    about a released graph.
 
     The states ``run.states[1:]`` are the hand-off points of the recurrence: s_k is what step
     k + 1 reads, and, for h_k, what the output head reads.  The gradient of a loss at them is
@@ -79,6 +88,8 @@ def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
     _check_inputs(inputs, cell.n_in)
     if state is None:
         state = cell.initial_state(inputs.shape[-2])
+    elif isinstance(state, list):              # an LSTM's [h, c]: kept as the pair the steps make
+        state = tuple(state)
     states = [state]
     for t in range(inputs.shape[0]):
         with mg.scope(step=first_step + t):
@@ -138,7 +149,10 @@ class SequenceModel(Module):
 
     ``SequenceModel(n_in, hidden, n_out, cell="rnn", init="smart_tanh", head="last_softmax")``;
     ``model(inputs)`` returns the outputs, ``model.run(inputs)`` also the unrolled states of
-    every layer, ``model.loss(inputs, targets)`` the head's loss.
+    every layer, ``model.loss(inputs, targets)`` the head's loss.  Inputs are (T, B, n_in) with
+    T >= 1.  Unlike ``torch.nn.RNN``/``LSTM``/``GRU``, layers are stacked without dropout
+    between them and run in one direction (a bidirectional encoder is :class:`rnn.Encoder`), and
+    the head is part of the model.
     """
 
     def __init__(self, n_in: int, hidden: int, n_out: int, cell: str = "rnn", layers: int = 1,
@@ -146,8 +160,8 @@ class SequenceModel(Module):
                  seed=0, dtype=None, device=None):
         if cell not in CELLS:
             raise ValueError(f"unknown cell {cell!r}: choose one of {', '.join(CELLS)}")
-        if layers < 1:
-            raise ValueError(f"layers must be at least 1, got {layers}")
+        if isinstance(layers, bool) or not isinstance(layers, (int, np.integer)) or layers < 1:
+            raise ValueError(f"layers must be at least 1 (an integer), got {layers!r}")
         rng = np.random.default_rng(seed)
         self.layers = []
         for layer in range(layers):
@@ -170,8 +184,11 @@ class SequenceModel(Module):
         return self.layers[0]
 
     def run(self, inputs, states=None):
-        """Unroll every layer; returns ``(outputs, [Unrolled per layer])``."""
-        _check_inputs(inputs, self.n_in)
+        """Unroll every layer from ``states`` (one start state per layer; zeros by default);
+        returns ``(outputs, [Unrolled per layer])``."""
+        _check_inputs(inputs, self.n_in, steps=1)
+        if states is not None and len(states) != len(self.layers):
+            raise ValueError(f"states must hold one start state per layer ({len(self.layers)}), got {len(states)}")
         runs, x = [], inputs
         for i, cell in enumerate(self.layers):
             run = unroll(cell, x, None if states is None else states[i])

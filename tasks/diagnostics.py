@@ -113,9 +113,7 @@ def activations(cell, inputs, run) -> tuple:
             c = mg.stack([s[1].detach() for s in run.states[1:]])
             return c.tanh(), {"i": i.sigmoid(), "f": f.sigmoid(), "o": o.sigmoid()}
         if isinstance(cell, rnn.GRUCell):
-            z = (x @ cell.W_z + prev @ cell.U_z + cell.b_z).sigmoid()
-            r = (x @ cell.W_r + prev @ cell.U_r + cell.b_r).sigmoid()
-            n = (x @ cell.W_n + (r * prev) @ cell.U_n + cell.b_n).tanh()
+            z, r, n = cell.gates(x, prev)
             return n, {"z": z, "r": r}
         if isinstance(cell, rnn.RNNCell):
             if cell.activation not in ("tanh", "sigmoid"):
