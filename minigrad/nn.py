@@ -53,6 +53,20 @@ class IncompatibleKeys(namedtuple("IncompatibleKeys", "missing_keys unexpected_k
         return "<All keys matched successfully>" if self == ([], []) else super().__repr__()
 
 
+class _Parameters(list):
+    """What ``parameters()`` returns: a list (``params[0]``, ``len``, an argument ``mg.trace``
+    takes as a list) that is also an iterator over itself, so that PyTorch's
+    ``next(model.parameters())`` gives the first parameter."""
+
+    _next = 0
+
+    def __next__(self):
+        if self._next >= len(self):
+            raise StopIteration
+        self._next += 1
+        return self[self._next - 1]
+
+
 def _check_state(who: str, state) -> None:
     """A one-line TypeError unless ``state`` is a dict (what a ``state_dict()`` or ``mg.load``
     returned): a path or None would otherwise fail obscurely."""
@@ -216,9 +230,9 @@ class Module:
         return found
 
     def parameters(self, recurse: bool = True) -> list:
-        """The parameters of :meth:`named_parameters`, each once, as a plain list (PyTorch's is a
-        generator: ``next(iter(model.parameters()))`` is its ``next(model.parameters())``)."""
-        return [p for _, p in self.named_parameters(recurse=recurse)]
+        """The parameters of :meth:`named_parameters`, each once: a list that ``next()`` also
+        takes (PyTorch's ``next(model.parameters())``)."""
+        return _Parameters(p for _, p in self.named_parameters(recurse=recurse))
 
     def named_modules(self, prefix: str = "", _seen=None):
         """(name, module) of this module (named ``prefix``, "" by default) and every sub-module

@@ -691,7 +691,7 @@ def _tracing_backend(inner: Backend) -> _TracingBackend:
 # --------------------------------------------------------------------------- arguments
 def _flatten(obj, tensors, index, key):
     """Collect the tensors in ``obj`` (each once, in order) and describe its structure in ``key``."""
-    from .nn import Module
+    from .nn import Module, _Parameters
     if isinstance(obj, Tensor):
         if id(obj) not in index:
             if obj._node is not None:
@@ -709,7 +709,7 @@ def _flatten(obj, tensors, index, key):
             _flatten(p, tensors, index, key)
         for b in obj.buffers():                               # register_buffer's tensors
             _flatten(b, tensors, index, key)
-    elif type(obj) in (tuple, list):
+    elif type(obj) in (tuple, list, _Parameters):          # _Parameters: model.parameters()
         key.append((type(obj), len(obj)))
         for o in obj:
             _flatten(o, tensors, index, key)

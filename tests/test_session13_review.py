@@ -150,3 +150,17 @@ def test_trace_reads_a_module_buffer_as_an_input():
     np.testing.assert_array_equal(f(m, x).numpy(), [[10.0, 10.0]])
     m.load_state_dict({"W": np.ones((2, 2)), "scale": np.array(0.5)})
     np.testing.assert_array_equal(f(m, x).numpy(), [[1.0, 1.0]])
+
+
+def test_parameters_take_next_and_go_through_a_trace():
+    """``next(model.parameters())`` (a PyTorch habit) gives the first parameter, and the same
+    list is an argument ``mg.trace`` takes (it was one or the other)."""
+    layer = mg.nn.Linear(2, 3)
+    assert next(layer.parameters()) is layer.weight
+    params = layer.parameters()
+    assert [p.shape for p in params] == [(3, 2), (3,)] and params[1] is layer.bias
+    f = mg.trace(lambda ps, x: (x @ ps[0].T + ps[1]).sum())
+    x = mg.tensor(np.array([[1.0, -2.0]]))
+    want = float((x.numpy() @ layer.weight.numpy().T + layer.bias.numpy()).sum())
+    assert f(layer.parameters(), x).item() == pytest.approx(want, rel=1e-15)
+    assert f(layer.parameters(), x).item() == pytest.approx(want, rel=1e-15)   # replayed
