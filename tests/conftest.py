@@ -8,6 +8,7 @@
 import collections
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -112,3 +113,13 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(f"{n} distinct calls checked; {len(problems)} not in CuPy")
         for line in problems:
             terminalreporter.write_line("FAILED (CuPy API): " + line, red=True)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close the figures a test left open (viz's plots return theirs to the caller), so that a
+    worker running many tests does not hold dozens (matplotlib warns past 20)."""
+    yield
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
