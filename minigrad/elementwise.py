@@ -9,20 +9,21 @@ differentiated (second derivatives).  The definitions follow PyTorch's (``torch.
 Three conventions hold for every function here:
 
 * integer and bool inputs of the functions with real-valued results (all but floor, ceil,
-  round, trunc, sign, square, remainder, fmod, floor_divide, nan_to_num and the tests on
-  values) are first converted to the device's default float, as PyTorch does
+  round, trunc, sign, square, remainder, fmod, floor_divide, fmax, fmin, nan_to_num and the
+  tests on values) are first converted to the device's default float, as PyTorch does
   (``sqrt(tensor([4]))`` is ``tensor([2.])``); float inputs keep their dtype (float32 stays
   float32, and parameters such as ``beta`` are taken as Python floats so as not to change it);
 * ``floor``, ``ceil``, ``round``, ``trunc``, ``sign`` and ``floor_divide`` are piecewise constant:
   their derivative is 0 wherever it exists, and (as PyTorch's first five) they are primitives
   whose VJP is zeros, so they can sit inside a graph without breaking backward;
-* ``isnan``, ``isfinite``, ``isclose`` and the ``logical_*`` functions answer a question about
-  values: a boolean tensor, no graph (``allclose`` and ``equal``: a Python bool).
+* ``isnan``, ``isfinite``, ``signbit``, ``isclose`` and the ``logical_*`` functions answer a
+  question about values: a boolean tensor, no graph (``allclose`` and ``equal``: a Python bool).
 """
 from __future__ import annotations
 
 import math
 import numbers
+import operator
 
 import numpy as np
 
@@ -40,7 +41,8 @@ __all__ = ["sqrt", "log1p", "expm1", "log2", "log10", "exp2", "sin", "cos", "tan
            "asinh", "acosh", "atanh", "logsigmoid", "softsign", "softmin", "hardtanh", "relu6", "hardsigmoid",
            "hardswish", "mish", "selu", "celu", "tanhshrink", "hardshrink", "softshrink", "threshold", "glu",
            "isinf", "isposinf", "isneginf", "copysign", "hypot", "sinc", "xlogy", "logit", "deg2rad",
-           "rad2deg", "float_power", "prelu", "divide", "true_divide", "erfc", "erfinv"]
+           "rad2deg", "float_power", "prelu", "divide", "true_divide", "erfc", "erfinv", "fmax", "fmin",
+           "signbit", "sgn"]
 
 _SQRT1_2 = math.sqrt(0.5)                  # 1/√2
 _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)  # 1/√(2π), the peak of the standard normal density
@@ -535,6 +537,32 @@ logaddexp.defvjp(lambda g, out, a, b: g * sigmoid(a - b),
                  lambda g, out, a, b: g * sigmoid(b - a))
 
 
+# =========================================================================== fmax, fmin: NaN as missing
+def _picks_a(xp, a, b, prefers):
+    """Where ``fmax``/``fmin`` take a: a ≥ b (fmin: a ≤ b), or b is NaN (PyTorch's masks)."""
+    return prefers(a, b) | xp.isnan(b)
+
+
+@binary
+def fmax(xp, a, b):
+    """out = max(a, b), where a NaN counts as missing: the other operand where one is NaN, NaN
+    only where both are (``torch.fmax``, C's fmax; :func:`minigrad.maximum` propagates NaN)
+    ā = ḡ [a ≥ b or b is NaN],  b̄ = ḡ [otherwise]     (a tie gives all of ḡ to a, PyTorch's
+    rule for fmax, where maximum splits it half and half)"""
+    return xp.fmax(a, b)
+fmax.defvjp(lambda g, out, a, b: g * const(_picks_a(a.backend, a.data, b.data, operator.ge), g),
+            lambda g, out, a, b: g * const(~_picks_a(a.backend, a.data, b.data, operator.ge), g))
+
+
+@binary
+def fmin(xp, a, b):
+    """out = min(a, b), a NaN counting as missing (``torch.fmin``)
+    ā = ḡ [a ≤ b or b is NaN],  b̄ = ḡ [otherwise]     (ties: all to a, as in PyTorch)"""
+    return xp.fmin(a, b)
+fmin.defvjp(lambda g, out, a, b: g * const(_picks_a(a.backend, a.data, b.data, operator.le), g),
+            lambda g, out, a, b: g * const(~_picks_a(a.backend, a.data, b.data, operator.le), g))
+
+
 # =========================================================================== piecewise constant
 def _keep_integers(x, fn):
     """floor, ceil and round of integers are the integers themselves (dtype kept, as PyTorch)."""
@@ -570,9 +598,9 @@ _round.defvjp(lambda g, out, x, *, decimals: _zeros(g))
 
 def round(x: Tensor, decimals: int = 0) -> Tensor:
     """Round to the nearest integer (or to ``decimals`` places); ties go to the even one."""
-    if not isinstance(decimals, int) or isinstance(decimals, bool):
+    if not isinstance(decimals, numbers.Integral) or isinstance(decimals, (bool, np.bool_)):
         raise TypeError(f"round: decimals must be an int, got {decimals!r}")
-    return _round(x, decimals=decimals)
+    return _round(x, decimals=int(decimals))
 
 
 @primitive(save="")
@@ -588,6 +616,14 @@ def sign(xp, x):
         return xp.sign(x)
     return xp.where(xp.isnan(x), x, xp.sign(x))
 sign.defvjp(lambda g, out, x: _zeros(g))
+sgn = sign          # torch.sgn: the same as sign for real tensors (NaN: see sign)
+
+
+def signbit(x: Tensor) -> Tensor:
+    """True where the sign bit of x is set: x < 0, and also -0.0 and a NaN with its sign bit
+    (``torch.signbit``; False for bool): a boolean tensor, no graph."""
+    data = x.data if x.dtype != np.bool_ else x.data.astype(np.int8)
+    return Tensor._wrap(x.backend.signbit(data), x.backend)
 
 
 @primitive(save="")
@@ -970,10 +1006,11 @@ xlogy.defvjp(lambda g, out, a, b: g * where((a.data == 0) & (b.data <= 0), 0.0, 
 
 @primitive(name="logit")
 def _logit(xp, x, *, eps):
-    """out = log(z / (1 - z)), z = x clamped to [eps, 1 - eps] (eps None: no clamp)
+    """out = log(z / (1 - z)), z = eps where x < eps, 1 - eps where x > 1 - eps, else x (eps None:
+    no clamp; eps > 0.5 is PyTorch's order of tests too, not a clip to an empty interval)
     x̄ = ḡ / (x (1 - x)), 0 outside [eps, 1 - eps] (PyTorch's rule; NaN outside [0, 1] without eps)"""
     x = _floating(xp, x)
-    z = x if eps is None else xp.clip(x, eps, 1 - eps)
+    z = x if eps is None else xp.where(x < eps, eps, xp.where(x > 1 - eps, 1 - eps, x)).astype(x.dtype)
     with np.errstate(divide="ignore", invalid="ignore"):
         return xp.log(z / (1 - z))
 _logit.defvjp(lambda g, out, x, *, eps: g * where((x.data < 0) | (x.data > 1), math.nan, 1 / (x * (1 - x)))
@@ -981,8 +1018,10 @@ _logit.defvjp(lambda g, out, x, *, eps: g * where((x.data < 0) | (x.data > 1), m
 
 
 def logit(x: Tensor, eps=None) -> Tensor:
-    """The inverse of σ: log(x / (1 - x)) (``torch.logit``, the same optional clamp ``eps``)."""
-    return _logit(x, eps=None if eps is None else _number("eps", eps))
+    """The inverse of σ: log(x / (1 - x)) (``torch.logit``, the same optional clamp ``eps``; a
+    negative eps means no clamp, as in PyTorch, values and derivative alike)."""
+    eps = None if eps is None else _number("eps", eps)
+    return _logit(x, eps=None if eps is None or eps < 0 else eps)
 
 
 def deg2rad(x: Tensor) -> Tensor:
@@ -1012,10 +1051,12 @@ def prelu(x: Tensor, weight: Tensor) -> Tensor:
     return where(x.data > 0, x, w * x)
 
 
-@binary(save="")
+@binary(name="div_trunc", save="")
 def _trunc_divide(xp, a, b):
     """out = a / b rounded towards 0 (integers stay integers; an integer divided by 0 gives 0, as
-    NumPy's floor_divide does, where PyTorch raises)      ā = b̄ = 0"""
+    NumPy's floor_divide does, where PyTorch raises; two bools are refused, as by floor_divide)
+    ā = b̄ = 0"""
+    _no_bool("rounding_mode='trunc' division", a)
     if a.dtype.kind in "iu":
         safe = xp.where(b == 0, 1, b)
         q = a // safe

@@ -622,7 +622,9 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     indices, in sorted order (``sorted=False`` is accepted; the order is then still sorted).
 
     ``values`` is differentiable: the gradient goes to the selected elements, 0 elsewhere.
-    A 0-d tensor gives itself at index 0 for k = 0 or 1 (as PyTorch does)."""
+    A 0-d tensor gives itself at index 0 for k = 0 or 1 (as PyTorch does).  Equal values come
+    in index order (stable); PyTorch leaves the order of ties unspecified (2.13 on the CPU:
+    the top 3 of [3, 1, 3, 2, 3, 1] at indices [2, 4, 0])."""
     if x.ndim == 0:
         if k not in (0, 1) or isinstance(k, bool):
             raise ValueError(f"topk: k must be 0 or 1 for a 0-d tensor, got {k!r}")

@@ -306,6 +306,7 @@ E, R, M = elementwise, reductions, manipulation
 def _norm(self, p=2, dim=None, keepdim=False):
     """PyTorch's ``x.norm(p, dim, keepdim)``: the vector p-norm over ``dim`` (all elements when
     None), ``p="fro"`` the 2-norm.  (``mg.norm`` follows NumPy: matrix norms for 2-D.)"""
+    dim = None if isinstance(dim, (tuple, list)) and len(dim) == 0 else dim     # PyTorch: () is all dims
     return R.vector_norm(self, 2 if p == "fro" else p, axis=dim, keepdims=keepdim)
 
 
@@ -702,6 +703,7 @@ METHODS.update({
     "arcsin": _unary(E.asin), "arccos": _unary(E.acos), "arctan": _unary(E.atan), "arctan2": _binary(E.atan2),
     "hardshrink": E.hardshrink, "cross": M.cross, "median": M.median, "nanmedian": M.nanmedian,
     "addcmul": addcmul, "addcdiv": addcdiv, "nonzero": nonzero, "fill_": _fill_, "ravel": ravel,
+    "fmax": _binary(E.fmax), "fmin": _binary(E.fmin), "signbit": _unary(E.signbit),
     "masked_fill_": _masked_fill_, "index_put_": _index_put_, "clamp_": _in_place_of("clamp", ops.clip),
     "clip_": _in_place_of("clip", ops.clip), "abs_": _in_place_of("abs", ops.abs),
     "neg_": _in_place_of("neg", ops.neg), "exp_": _in_place_of("exp", ops.exp),

@@ -204,6 +204,18 @@ def accepts_dim(fn):
     return call
 
 
+def empty_dim_is_all(fn):
+    """Decorator (outside :func:`accepts_dim`): PyTorch reads ``dim=()`` / ``dim=[]`` of a
+    reduction as *all* dims; NumPy's ``axis=()`` reduces over none.  So an empty ``dim=``
+    keyword becomes ``None``, and ``axis=()`` keeps NumPy's meaning."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        if isinstance(kwargs.get("dim"), (tuple, list)) and len(kwargs["dim"]) == 0:
+            kwargs["dim"] = None
+        return fn(*args, **kwargs)
+    return call
+
+
 def _axes(axis, ndim) -> tuple:
     """Normalize an axis argument (None, int, tuple; negatives allowed) to a sorted tuple."""
     if axis is None:
@@ -485,9 +497,11 @@ def clip(x: Tensor, low=None, high=None, *, min=None, max=None) -> Tensor:
 
     Number bounds: gradient ḡ [low < x < high], 0 at the bounds (see ``_clip``).  Tensor
     bounds are taken elementwise, as ``minimum(maximum(x, low), high)``: at a tie x and the
-    bound share the gradient, half each (PyTorch's rule for tensor bounds too).  Where out is
-    NaN (x or a bound is) only x gets ḡ, as in PyTorch: :func:`maximum` would also give it to
-    the bound, so the bounds enter there as constants."""
+    bound share the gradient, half each.  Where out is NaN (x or a bound is) only x gets ḡ:
+    :func:`maximum` would also give it to the bound, so the bounds enter there as constants.
+    (At a bound the derivative does not exist, and these are choices: PyTorch 2.13 gives all
+    of ḡ to x there, for number and tensor bounds alike, and 0 to everything where out is NaN;
+    values agree.)"""
     low, high = (low if min is None else min), (high if max is None else max)
     if low is None and high is None:
         raise ValueError("clip needs at least one of low, high (or min=, max=)")
@@ -572,6 +586,7 @@ _sum_.defvjp(lambda g, out, x, *, axis, keepdims:
              broadcast_to(g if keepdims else expand_dims(g, axis), x.shape))
 
 
+@empty_dim_is_all
 @accepts_dim
 def sum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (None: all axes)."""
@@ -692,6 +707,7 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, axis=None, keepdims=None)
     return _extreme("min", _min_, "argmin", minimum, x, dim, keepdim, axis, keepdims)
 
 
+@empty_dim_is_all
 @accepts_dim
 def amax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """The largest value over ``axis`` (None: all axes; an int or a tuple), values only, as
@@ -702,6 +718,7 @@ def amax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return _max_(x, axis=axes, keepdims=keepdims)
 
 
+@empty_dim_is_all
 @accepts_dim
 def amin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """The smallest value over ``axis`` (None: all axes; an int or a tuple), values only, as
@@ -711,12 +728,15 @@ def amin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return _min_(x, axis=axes, keepdims=keepdims)
 
 
+@empty_dim_is_all
 @accepts_dim
 def mean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Average over ``axis``: sum / count (the count takes x's dtype: no upcast; integers give
     the default float dtype)."""
     axes = _axes(axis, x.ndim)
     count = int(np.prod([x.shape[a] for a in axes]))
+    if x.dtype == np.float16:                # accumulate in float32 (as PyTorch): 6e4 + 6e4 overflows float16
+        return astype(sum(astype(x, dtype=np.float32), axes, keepdims) / count, dtype=np.float16)
     return sum(x, axes, keepdims) / count
 
 
@@ -743,6 +763,7 @@ def _logsumexp_vjp(g, out, x, *, axis, keepdims):
 _logsumexp.defvjp(_logsumexp_vjp)
 
 
+@empty_dim_is_all
 @accepts_dim
 def logsumexp(x: Tensor, axis=-1, keepdims: bool = False) -> Tensor:
     axes = _axes(axis, x.ndim)

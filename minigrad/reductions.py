@@ -7,7 +7,9 @@ from above; for ``out = f(x)`` the VJP is ``x̄ = ḡ · ∂out/∂x``.
 
 ``var`` and ``std`` are compositions (differentiated through the primitives they call); the
 rest are primitives of their own.  Every function taking ``axis`` / ``keepdims`` also takes
-PyTorch's ``dim`` / ``keepdim``, and negative axes count from the end.
+PyTorch's ``dim`` / ``keepdim``, and negative axes count from the end.  ``dim=()`` (or ``[]``)
+of var, std, vector_norm, nansum, nanmean, count_nonzero, std_mean and var_mean reduces over
+all dims, as in PyTorch; ``axis=()`` over none, as in NumPy.
 
 Conventions where a derivative does not exist, PyTorch's throughout:
 
@@ -16,7 +18,8 @@ Conventions where a derivative does not exist, PyTorch's throughout:
   derivative there is 0 too.
 * ``prod`` is never differentiated by dividing by x: its gradient is the product of the
   *other* elements, exact with one zero (only the zero's position gets a gradient) or several
-  (all gradients are 0).
+  (all gradients are 0), and with ±∞ elsewhere in the slice: [∞, 2, 3] gives 6 for the ∞,
+  where PyTorch's out / x gives NaN (the same holds for ``cumprod``).
 * ``cumprod`` is not differentiated by dividing by x either: its gradient is a backward
   recurrence of products, exact with zeros in the input (as PyTorch's).
 * ``logcumsumexp`` of a prefix of -∞ only (its output -∞): those inputs get gradient 0, where
@@ -37,6 +40,9 @@ __all__ = ["argmax", "argmin", "cumprod", "cumsum", "logcumsumexp", "norm", "pro
            "nanmean", "count_nonzero", "std_mean", "var_mean"]
 
 
+_empty_dim_is_all = ops.empty_dim_is_all      # PyTorch's dim=() is all dims (see there)
+
+
 def _floating(x: Tensor) -> Tensor:
     """``x`` itself if floating, else converted to the device's default float (as PyTorch does
     for var, std and norm of integer tensors)."""
@@ -49,24 +55,38 @@ def _count(x: Tensor, axes: tuple) -> int:
 
 
 # =========================================================================== variance, std
+@_empty_dim_is_all
 @accepts_dim
 def var(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None, ddof=None) -> Tensor:
     """Variance over ``axis`` (None: all axes):  Σ (x - μ)² / (N - correction), μ the mean.
 
     ``correction=1`` (the default, PyTorch's) is the unbiased sample variance, ``0`` the
     population variance.  PyTorch's older ``unbiased=True/False`` and NumPy's ``ddof=`` are
-    accepted too (give one of the three).  With N - correction ≤ 0 the result is inf or NaN,
+    accepted too (give one of the three), and so is PyTorch's ``var(x, False)``: a bool in the
+    place of ``axis`` is ``unbiased`` over all axes, not axis 0 or 1.  With N - correction ≤ 0 the result is inf or NaN,
     as in PyTorch and NumPy.  Integer inputs give the device's default float.
 
     A composition (mean, subtract, square, sum, divide); its derivative, from those primitives:
     x̄ = ḡ · 2 (x - μ) / (N - correction).  (The mean's own dependence on x contributes
     ḡ · Σ 2(x - μ)/(N - c) · (-1/N) = 0, because the deviations sum to 0.)
     """
+    axis, unbiased = _unbiased_positional(axis, unbiased)
     correction = _correction(correction, unbiased, ddof)
     x = _floating(x)
     axes = _axes(axis, x.ndim)
     d = x - ops.mean(x, axes, keepdims=True)
     return ops.sum(d * d, axes, keepdims) / max(_count(x, axes) - correction, 0)
+
+
+def _unbiased_positional(axis, unbiased):
+    """PyTorch's overload ``var(x, unbiased)``: a bool in the place of ``axis`` is ``unbiased``
+    (all axes), as ``x.var(False)`` and ``torch.std(x, True)`` mean in PyTorch; read as an axis,
+    False would be axis 0 and True axis 1."""
+    if isinstance(axis, (bool, np.bool_)):
+        if unbiased is not None:
+            raise TypeError("var/std: unbiased given twice (a bool in the place of dim is unbiased=)")
+        return None, bool(axis)
+    return axis, unbiased
 
 
 def _correction(correction, unbiased, ddof):
@@ -78,6 +98,7 @@ def _correction(correction, unbiased, ddof):
     return correction if ddof is None else ddof
 
 
+@_empty_dim_is_all
 @accepts_dim
 def std(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None, ddof=None) -> Tensor:
     """Standard deviation: √var (same arguments as :func:`var`).
@@ -354,7 +375,9 @@ def _vector_norm(xp, x, *, ord, axis, keepdims):
     ====== ====================== ==========================================
     2      √(Σ x²)                ḡ x / out
     1      Σ |x|                  ḡ s
-    ∞, -∞  max |x|, min |x|       ḡ s m / Σ m     (ties share the gradient)
+    ∞, -∞  max |x|, min |x|       ḡ s m / Σ m     (ties share the gradient; a NaN is
+                                                   the extreme: NaN at the NaNs, 0
+                                                   elsewhere, where PyTorch gives 0)
     0      #{x ≠ 0}               0               (a count: piecewise constant)
     p > 0  (Σ |x|^p)^(1/p)        ḡ s (|x| / out)^(p-1)
     ====== ====================== ==========================================
@@ -399,7 +422,7 @@ def _vector_norm_vjp(g, out, x, *, ord, axis, keepdims):
     if ord == 1:
         return g * s
     if ord in (math.inf, -math.inf):
-        m = (xp.abs(x.data) == out.data).astype(g.data.dtype)
+        m = ((xp.abs(x.data) == out.data) | (xp.isnan(x.data) & xp.isnan(out.data))).astype(g.data.dtype)
         return g * const(s.data * m / xp.sum(m, axis=axis, keepdims=True), g)
     flat = const(out.data == 0, g)                    # 1 where the whole slice is 0
     if ord == 2:                                      # x, not s |x|: its derivative is 1 at x = 0
@@ -424,6 +447,7 @@ def _check_vector_ord(ord):
     return float(ord)
 
 
+@_empty_dim_is_all
 @accepts_dim
 def vector_norm(x: Tensor, ord=2, axis=None, keepdims: bool = False) -> Tensor:
     """The vector p-norm over ``axis`` (None: all elements, whatever the shape; a tuple: those
@@ -432,7 +456,11 @@ def vector_norm(x: Tensor, ord=2, axis=None, keepdims: bool = False) -> Tensor:
     the device's default float.  See :func:`_vector_norm` for the derivatives."""
     ord = _check_vector_ord(ord)
     x = _floating(x)
-    return _vector_norm(x, ord=ord, axis=_axes(axis, x.ndim), keepdims=keepdims)
+    axes = _axes(axis, x.ndim)
+    if ord in (math.inf, -math.inf) and (x.size == 0 and not axes or any(x.shape[a] == 0 for a in axes)):
+        raise ValueError(f"vector_norm: the {ord} norm (a max or min of |x|) over no elements is undefined "
+                         f"(shape {x.shape}, axis {axis}); ord 2, 1, 0 and p > 0 give 0 there")
+    return _vector_norm(x, ord=ord, axis=axes, keepdims=keepdims)
 
 
 _MATRIX_ORDS = ("fro", 1, -1, math.inf, -math.inf)
@@ -451,6 +479,10 @@ def norm(x: Tensor, ord=None, axis=None, keepdims: bool = False) -> Tensor:
       (√Σ x²), 1 / -1 (largest / smallest column sum of |x|), ``inf`` / ``-inf`` (largest /
       smallest row sum).  The spectral and nuclear norms (2, -2, 'nuc') need singular values
       and are not provided.
+
+    Empty input: the vector norms 2, 1, 0, p of no elements are 0; ``inf`` / ``-inf`` over an
+    empty axis are refused (a max or min of nothing).  A matrix norm 1 / ``inf`` with no columns
+    / rows to choose from is 0, -1 / ``-inf`` is refused (PyTorch's results, 2.13).
 
     (PyTorch's older ``torch.norm(x, p)`` differs: with no dim it flattens x for every p.  Use
     :func:`vector_norm` for that.)  Integer inputs give the device's default float.  The matrix
@@ -483,6 +515,11 @@ def norm(x: Tensor, ord=None, axis=None, keepdims: bool = False) -> Tensor:
         raise NotImplementedError(f"norm: the matrix norm ord={ord!r} needs singular values and is not "
                                   f"provided; the matrix norms here are {_MATRIX_ORDS}")
     summed, extreme = (rows, cols) if ord in (1, -1) else (cols, rows)
+    if x.shape[extreme] == 0:                # no columns (ord ±1) or no rows (ord ±inf) to choose from
+        if ord < 0:
+            raise ValueError(f"norm: the matrix norm ord={ord} (a smallest sum) of shape {x.shape} has no "
+                             f"sums to take the minimum of (axis {extreme} has size 0)")
+        return vector_norm(x, 1, (rows, cols), keepdims)       # 0, as PyTorch gives
     sums = vector_norm(x, 1, summed, keepdims=True)                           # Σ |x| along one axis
     out = vector_norm(sums, math.inf if ord > 0 else -math.inf, extreme, keepdims=True)
     return out if keepdims else ops.squeeze(out, (rows, cols))
@@ -492,7 +529,9 @@ def norm(x: Tensor, ord=None, axis=None, keepdims: bool = False) -> Tensor:
 @accepts_dim
 def argmax(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """Index of the largest value along ``axis`` (None: into the flattened tensor), int64, the
-    first one on ties.  An index has no gradient: the result is a constant."""
+    first one on ties (a NaN counts as the largest: the first NaN).  An index has no gradient:
+    the result is a constant.  Over an axis of size 0 it is refused; a tensor empty only along
+    another axis gives an empty result, and a 0-d tensor index 0 (dim 0 or -1), as in PyTorch."""
     return _arg("argmax", x, axis, keepdims)
 
 
@@ -504,28 +543,40 @@ def argmin(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
 
 
 def _arg(name: str, x: Tensor, axis, keepdims: bool) -> Tensor:
-    if x.size == 0:
-        raise ValueError(f"{name} of an empty tensor")
+    """An index over no elements has no value, and is refused (as PyTorch does); a tensor that
+    is empty only along another axis gives an empty int64 result, as in PyTorch."""
     xp = x.backend
     if axis is None:
+        if x.size == 0:
+            raise ValueError(f"{name} of an empty tensor (shape {x.shape}): there is no index to return")
         index = getattr(xp, name)(xp.reshape(x.data, (-1,)))
         if keepdims:
             index = xp.reshape(index, (1,) * x.ndim)
     else:
         if not isinstance(axis, (int, np.integer)):
             raise TypeError(f"{name}: axis must be an int or None, got {axis!r}")
-        (axis,) = _axes(axis, x.ndim)
+        axes = _axes(axis, x.ndim)
+        if not axes:                         # a 0-d tensor (dim 0 or -1): its own extreme, index 0
+            return Tensor._wrap(xp.zeros((), dtype=np.int64), xp)
+        (axis,) = axes
+        if x.shape[axis] == 0:
+            raise ValueError(f"{name}: axis {axis} of shape {x.shape} has size 0: there is no index to return")
+        if x.size == 0:                      # empty along another axis: an empty result
+            shape = tuple(1 if d == axis else n for d, n in enumerate(x.shape) if keepdims or d != axis)
+            return Tensor._wrap(xp.zeros(shape, dtype=np.int64), xp)
         index = getattr(xp, name)(x.data, axis=axis, keepdims=keepdims)
     return Tensor._wrap(xp.asarray(index, dtype=np.int64), xp)
 
 
 # =========================================================================== NaN-skipping sums, counts, pairs
+@_empty_dim_is_all
 @accepts_dim
 def nansum(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """The sum with NaNs counted as 0 (``torch.nansum``)        x̄ = ḡ where x is not NaN, else 0"""
     return ops.sum(ops.where(x.backend.isnan(x.data), 0, x), axis, keepdims)
 
 
+@_empty_dim_is_all
 @accepts_dim
 def nanmean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """The mean of the elements that are not NaN (``torch.nanmean``)."""
@@ -535,6 +586,7 @@ def nanmean(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return nansum(_floating(x), axis, keepdims) / count
 
 
+@_empty_dim_is_all
 @accepts_dim
 def count_nonzero(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     """The number of nonzero elements along ``axis`` (int64, no graph; ``torch.count_nonzero``)."""
@@ -543,13 +595,19 @@ def count_nonzero(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
     return Tensor._wrap(counts, x.backend)
 
 
+@_empty_dim_is_all
 @accepts_dim
 def std_mean(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None) -> tuple:
-    """``(std, mean)`` over ``axis`` (``torch.std_mean``)."""
+    """``(std, mean)`` over ``axis`` (``torch.std_mean``; a bool in the place of
+    ``axis`` is ``unbiased``, as in PyTorch)."""
+    axis, unbiased = _unbiased_positional(axis, unbiased)
     return std(x, axis, correction, keepdims, unbiased=unbiased), ops.mean(_floating(x), axis, keepdims)
 
 
+@_empty_dim_is_all
 @accepts_dim
 def var_mean(x: Tensor, axis=None, correction=1, keepdims: bool = False, *, unbiased=None) -> tuple:
-    """``(var, mean)`` over ``axis`` (``torch.var_mean``)."""
+    """``(var, mean)`` over ``axis`` (``torch.var_mean``; a bool in the place of
+    ``axis`` is ``unbiased``, as in PyTorch)."""
+    axis, unbiased = _unbiased_positional(axis, unbiased)
     return var(x, axis, correction, keepdims, unbiased=unbiased), ops.mean(_floating(x), axis, keepdims)

@@ -28,6 +28,7 @@ seen: use ``x[0] = 1``.
 """
 from __future__ import annotations
 
+import math
 import weakref
 
 import numpy as np
@@ -64,9 +65,13 @@ class Tensor(BuiltinNames):
         if arr is data or (type(arr) is np.ndarray and isinstance(data, np.ndarray)
                            and np.may_share_memory(arr, data)):
             arr = arr.copy()                 # a tensor owns its data, as torch.tensor's does
-        if arr.dtype.kind == "c":           # the derivatives here are those of real functions
+        if arr.dtype.kind not in "biuf":    # complex (the derivatives here are those of real functions),
             raise TypeError(f"minigrad tensors hold bool, integer or floating-point numbers, got dtype "
-                            f"{arr.dtype}: complex numbers are not supported")
+                            f"{arr.dtype} from {type(data).__name__}: complex numbers are not supported, "
+                            "nor strings, None or integers beyond 64 bits")
+        if dtype is None and arr.dtype == np.uint64 and not isinstance(data, (np.ndarray, np.generic)):
+            raise OverflowError("tensor: a Python int does not fit in int64 (as in PyTorch, it is not "
+                                "stored as uint64); give dtype='uint64' if that is meant")
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self._data, self._version, self.backend, self._requires_grad = arr, [0, 0], backend, bool(requires_grad)
@@ -344,6 +349,8 @@ def _shape(shape) -> tuple:
 def _filled(fill, shape, dtype, device, requires_grad):
     backend = get_backend(device)
     dtype = backend.default_float if dtype is None else np.dtype(dtype)
+    if dtype.kind in "biu" and isinstance(fill, (float, np.floating)) and not math.isfinite(fill):
+        raise ValueError(f"cannot fill a {dtype} tensor with {fill}: it has no integer value")
     t = Tensor._wrap(backend.full(_shape(shape), fill, dtype=dtype), backend)
     return t.requires_grad_(requires_grad) if requires_grad else t
 
@@ -418,14 +425,24 @@ def arange(*args, dtype=None, device=None) -> Tensor:
     """``arange(stop)``, ``arange(start, stop[, step])``: int64 for integer arguments, else
     the device's default float (PyTorch's rule)."""
     backend = get_backend(device)
+    if len(args) == 3 and args[2] == 0:
+        raise ValueError("arange: step must be nonzero")
+    integral = all(isinstance(a, (int, np.integer)) or float(a).is_integer() for a in args)
     if dtype is None:
         dtype = np.int64 if all(isinstance(a, (int, np.integer)) for a in args) else backend.default_float
+    elif np.dtype(dtype).kind in "biu" and not integral:
+        raise ValueError(f"arange: an integer dtype needs integer start, end and step, got {args}; "
+                         "use a float dtype (NumPy's arange would step by 0 here, filling with start)")
     return Tensor._wrap(backend.arange(*args, dtype=dtype), backend)
 
 
-def linspace(start, stop, num: int, dtype=None, device=None) -> Tensor:
-    """``num`` evenly spaced values from ``start`` to ``stop``, both included."""
-    if not isinstance(num, (int, np.integer)) or num < 0:
+def linspace(start, stop, num: int = None, dtype=None, device=None, *, steps: int = None) -> Tensor:
+    """``num`` evenly spaced values from ``start`` to ``stop``, both included (``steps=``: PyTorch's
+    name for ``num``)."""
+    if (num is None) == (steps is None):
+        raise TypeError("linspace: give the number of values once, as num (NumPy) or steps= (PyTorch)")
+    num = num if steps is None else steps
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 0:
         raise ValueError(f"linspace: num must be a non-negative int, got {num!r}")
     backend = get_backend(device)
     return Tensor._wrap(backend.linspace(start, stop, int(num), dtype=dtype or backend.default_float), backend)
