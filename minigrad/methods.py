@@ -167,6 +167,21 @@ def _on_device(value, target):
 
 
 # --------------------------------------------------------------------------- methods
+def _expand(self, shape):
+    """x.expand(*sizes): broadcast_to where -1 keeps the size of the matching existing axis
+    (counted from the right); -1 on a new leading axis is refused, as in PyTorch."""
+    shape = tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
+    new = len(shape) - self.ndim
+    if new < 0:
+        raise ValueError(f"expand: {len(shape)} sizes given for a tensor of shape {self.shape}; "
+                         f"give at least {self.ndim}")
+    if any(n == -1 for n in shape[:new]):
+        raise ValueError(f"expand: -1 is only allowed for existing axes, got sizes {tuple(shape)} "
+                         f"for shape {self.shape} (the first {new} are new leading axes)")
+    return ops.broadcast_to(self, tuple(self.shape[i - new] if n == -1 else n
+                                        for i, n in enumerate(shape)))
+
+
 def _shape_args(method):
     """``x.reshape(2, 3)`` and ``x.reshape((2, 3))`` alike."""
     return lambda self, *shape: method(self, shape[0] if len(shape) == 1 else shape)
@@ -289,8 +304,7 @@ METHODS = {
     "logsumexp": ops.logsumexp, "softmax": ops.softmax, "log_softmax": ops.log_softmax,
     "reshape": _shape_args(ops.reshape), "view": _shape_args(ops.reshape),
     "permute": ops.permute, "transpose": ops.transpose, "swapaxes": ops.swapaxes,
-    "broadcast_to": ops.broadcast_to, "expand": _shape_args(lambda self, shape: ops.broadcast_to(
-        self, tuple(n if n != -1 else self.shape[i - len(shape) + self.ndim] for i, n in enumerate(shape)))),
+    "broadcast_to": ops.broadcast_to, "expand": _shape_args(_expand),
     "squeeze": ops.squeeze, "expand_dims": ops.expand_dims, "unsqueeze": ops.expand_dims,
     "any": _any, "all": _all,
     "__invert__": _bitwise("invert"), "__and__": _bitwise("bitwise_and"), "__or__": _bitwise("bitwise_or"),
