@@ -969,7 +969,7 @@ def _kept(arrays, backend):
     place before that, which would move the gradient silently (PyTorch refuses at backward;
     with a copy the change is harmless).  Numbers, slices and None stay as they are; while
     ``mg.trace`` records a program its arrays are the program's own already."""
-    if getattr(backend, "tracing", False):
+    if backend.tracing:
         return arrays
     if isinstance(arrays, tuple):
         return tuple(a.copy() if hasattr(a, "ndim") else a for a in arrays)

@@ -32,7 +32,7 @@ class Generator:
         """The backend's generator, refused while this device is being traced: a generator made
         before ``mg.trace`` started (the default one, after any earlier draw) would otherwise
         draw once and freeze the numbers into the trace, or fail as a foreign tensor."""
-        if getattr(get_backend(self.device), "tracing", False):
+        if get_backend(self.device).tracing:
             raise TraceError("random numbers inside a traced function (mg.trace) would be drawn once and "
                              "frozen into the trace: draw them outside and pass them in")
         return self._rng
@@ -130,7 +130,7 @@ def _like_dtype(name: str, t: Tensor, dtype) -> np.dtype:
 # --------------------------------------------------------------------------- random masks and slopes
 def _generator_for(name: str, x: Tensor, generator: Generator | None) -> Generator:
     """``generator`` (it must live on x's device), or the default one of x's device."""
-    if getattr(x.backend, "tracing", False):
+    if x.backend.tracing:
         raise TraceError(f"{name}: random numbers inside a traced function (mg.trace) would be drawn once "
                          "and frozen into the trace: draw the mask outside (mg.rand_like) and pass it in")
     if generator is None:
