@@ -36,11 +36,13 @@ METHODS = ("msgd", "msgd-c", "msgd-cr", "msgd-r")
 INITS = ("sigmoid", "basic_tanh", "smart_tanh")
 SEEDS = (0, 1, 2, 3, 4)
 # (title, folder under bench/runs, inits, methods, lengths, the settings every counted cell must have)
-FIGURE7 = {"task": "temporal_order", "max_updates": 200_000, "dtype": "float32", "hidden": 50, "lr": 0.01,
-           "clip": 1.0, "alpha": 4.0, "batch_size": 20, "halve_lr": False, "target_error": 0.01,
-           "eval_size": 10_000, "check_every": 50}
-MEMORIZATION = {"max_updates": 200_000, "dtype": "float32", "hidden": 100, "lr": 0.01, "clip": 1.0, "alpha": 1.0,
-                "batch_size": 20, "halve_lr": False, "target_error": 0.01, "eval_size": 10_000, "check_every": 50}
+PROTOCOL = {"max_updates": 200_000, "dtype": "float32", "batch_size": 20, "halve_lr": False, "target_error": 0.01,
+            "alpha_schedule": "constant", "eval_every": 500, "eval_size": 10_000, "eval_batch": 1000,
+            "check_every": 50, "check_size": 1000, "cell": "rnn", "max_length": None}
+FIGURE7 = {**PROTOCOL, "task": "temporal_order", "hidden": 50, "lr": 0.01, "clip": 1.0, "alpha": 4.0}
+MEMORIZATION = {**PROTOCOL, "hidden": 100, "lr": 0.01, "clip": 1.0, "alpha": 1.0}
+# (title, folder under bench/runs, inits, methods, lengths, the settings every counted cell must have;
+#  the script in bench/runs that ran the folder, the command that regenerates or resumes it)
 PLANS = [
     ("Figure 7, T = 20 (re-run in session 9)", "figure7_t20", INITS, METHODS, (20,), FIGURE7),
     ("Figure 7, T = 50, 100, 150", "figure7", INITS, METHODS, (50, 100, 150), FIGURE7),
@@ -49,8 +51,31 @@ PLANS = [
     ("Memorization, extended", "memorization-extended", ("smart_tanh",), ("msgd-cr",),
      (50, 100, 150, 200), {**MEMORIZATION, "task": "memorization_extended"}),
 ]
-SETTING_NAMES = ("task", "hidden", "lr", "clip", "alpha", "batch_size", "dtype", "halve_lr", "target_error",
-                 "max_updates", "eval_size", "check_every", "check_size")
+SCRIPTS = {"figure7_t20": "figure7_t20.sh", "figure7": "figure7.sh", "memorization": "memorization.sh",
+           "memorization-extended": "memorization.sh", "gen": "generalization.sh and memorization.sh"}
+SETTING_NAMES = ("task", "hidden", "lr", "clip", "alpha", "alpha_schedule", "batch_size", "dtype", "halve_lr",
+                 "target_error", "max_updates", "eval_every", "eval_size", "eval_batch", "check_every", "check_size")
+# Provenance, the one hand-kept part (copied from the run scripts' comments, checked by
+# tests/test_ledger.py against the commits' sources): the commit whose code hashes to a cell's code
+# version, and the rule by which that code's 1,000-sequence check (every check_every updates) calls
+# the full 10,000-sequence test, which alone decides success.
+CODE_COMMITS = {
+    "10ca46076810381c": ("1b6ff5d", "the full test called when the check is below 1% (the target): an update "
+                                    "count may be later than under the current rule, below 2%, never earlier"),
+    "d6871b4ab75b9497": ("143b033", "the full test called when the check is below 2% (twice the target), the "
+                                    "current rule"),
+}
+# The one-model runs (minigrad train folders carry no code version): the commits that ran them and
+# the test that decided their last evaluation.
+GEN_PROVENANCE = {
+    "to3": "1b6ff5d; its test drew one length per batch of 1,000 (10 of the 151 lengths), under which it "
+           "stopped; the per-sequence test (cc2476b on) finds it 1.37% wrong there: not a success under "
+           "the current test",
+    "mul": "1b6ff5d to update 113,187, then cc2476b (per-sequence test)",
+    "perm": "143b033 (per-sequence test)",
+    "to_s1": "143b033 (per-sequence test)",
+    "to_s2": "143b033 (per-sequence test)",
+}
 
 
 def read_json(path: Path):
@@ -166,9 +191,11 @@ def sweep_states(folder: Path, inits, methods, lengths, settings):
 def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> list:
     states, others, damaged = sweep_states(folder, inits, methods, lengths, settings)
     codes = sorted({st["code"] for st in states.values() if st.get("code")})
-    versions = f"; code versions {', '.join(codes)}" if codes else ""
+    versions = "".join(f"; code version {c}" + (f" = commit {CODE_COMMITS[c][0]}, {CODE_COMMITS[c][1]}"
+                                                 if c in CODE_COMMITS else " (commit not recorded)") for c in codes)
+    script = f"; command `bash bench/runs/{SCRIPTS[folder.name]}`" if folder.name in SCRIPTS else ""
     lines = [f"**{title}** (bench/runs/{folder.name}; settings: "
-             + ", ".join(f"{k} {settings[k]}" for k in SETTING_NAMES if k in settings) + versions + ")", ""]
+             + ", ".join(f"{k} {settings[k]}" for k in SETTING_NAMES if k in settings) + versions + script + ")", ""]
     lines += ["| init | method | T | ended | success | updates to success or state, seeds "
               + "; ".join(str(s) for s in SEEDS) + " | median |", "|---|---|---|---|---|---|---|"]
     for length in lengths:
@@ -188,10 +215,19 @@ def sweep_section(title, folder: Path, inits, methods, lengths, settings) -> lis
 
 def train_section(folder: Path) -> list:
     """The one-model runs of bench/runs/gen (``minigrad train`` folders)."""
-    lines = ["**One model on lengths 50-200** (bench/runs/gen; `minigrad train` folders)", "",
-             "| run | task | init | method | hidden | lr | clip | alpha | lengths | dtype | seed | state | test at other lengths |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for run in sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []:
+    runs = sorted(p for p in folder.glob("*") if p.is_dir()) if folder.is_dir() else []
+    configs = [c for c in (read_json(r / "config.json") for r in runs) if isinstance(c, dict)]
+    shared = [k for k in ("batch_size", "halve_lr", "alpha_schedule", "eval_every", "eval_size", "eval_batch",
+                          "check_every", "check_size", "max_updates")
+              if configs and all(k in c and c[k] == configs[0][k] for c in configs)]
+    lines = [f"**One model on lengths 50-200** (bench/runs/gen; `minigrad train` folders; command `bash "
+             f"bench/runs/{SCRIPTS['gen']}`; settings as in each row"
+             + (", and " + ", ".join(f"{k} {configs[0][k]}" for k in shared) + " in all" if shared else "")
+             + "; \"success\": its last evaluation met the run's target_error)", "",
+             "| run | task | init | method | hidden | lr | clip | alpha | lengths | dtype | seed | target_error | "
+             "state | code and test | test at other lengths |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for run in runs:
         c = read_json(run / "config.json")
         row = last_row(run / "log.jsonl")
         if not isinstance(c, dict) or row is None:
@@ -207,7 +243,8 @@ def train_section(folder: Path) -> list:
         test = folder / f"{run.name}_evaluate.txt"             # what `minigrad evaluate` printed, if run
         lengths = f"{c.get('length')}-{c.get('max_length') - 1}" if c.get("max_length") else str(c.get("length"))
         lines.append(f"| {run.name} | {c.get('task')} | {c.get('init')} | {c.get('method')} | {c.get('hidden')} | "
-                     f"{c.get('lr')} | {c.get('clip')} | {c.get('alpha')} | {lengths} | {c.get('dtype')} | {c.get('seed')} | {state} | "
+                     f"{c.get('lr')} | {c.get('clip')} | {c.get('alpha')} | {lengths} | {c.get('dtype')} | {c.get('seed')} | "
+                     f"{target} | {state} | {GEN_PROVENANCE.get(run.name, 'not recorded')} | "
                      f"{f'bench/runs/{folder.name}/{test.name}' if test.exists() else '-'} |")
     return lines + ["", "Session 5's one-model runs (temporal order seed 0, addition) were lost with its machine; "
                     "RESULTS keeps what it measured.", ""]

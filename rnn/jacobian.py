@@ -20,7 +20,7 @@ import minigrad as mg
 
 from .init import spectral_radius
 from .regularizer import state_gradients
-from .sequence import Unrolled
+from .sequence import Unrolled, weight_versions
 
 
 def _flat(state):
@@ -46,10 +46,17 @@ class JacobianChain:
     path c_k -> h_k of that same step.  ``steps`` is a (T, B, S, S) tensor on the run's device:
     ``steps[i - 1, b]`` is J_i for sequence b.  Steps are numbered as states: J_i maps s_{i-1}
     to s_i, i = 1..T.
+
+    The Jacobians are those of ``cell`` at the run's states, so ``cell`` must be the one that
+    recorded the run, with the weights it had then: a run of :func:`rnn.unroll` remembers both,
+    and another cell, or the same one after an in-place change of its weights (an optimizer
+    step), is refused.  A run made by hand (``Unrolled(states)``) records no cell: there the
+    caller answers for the match.
     """
 
     def __init__(self, cell, inputs, run: Unrolled, loss=None, max_rows: int = 200_000):
         _check_run(inputs, run)
+        _check_cell(cell, run)
         if not _is_int(max_rows) or max_rows < 1:
             raise ValueError(f"max_rows must be a whole number >= 1, got {max_rows!r}")
         self.cell, self.run = cell, run
@@ -223,6 +230,26 @@ def _power_norms(P: np.ndarray, v: np.ndarray, tol: float, max_iter: int, check_
 
 def _is_int(i) -> bool:
     return isinstance(i, (int, np.integer)) and not isinstance(i, (bool, np.bool_))
+
+
+def _check_cell(cell, run):
+    """One-line errors for a cell that did not record ``run`` (:func:`rnn.unroll` notes it), or
+    whose weights changed in place since (their ``version``), e.g. by an optimizer step."""
+    if run.cell is None:
+        return
+    if cell is not run.cell:
+        raise ValueError(f"the run was recorded by another cell (a {type(run.cell).__name__}), not this "
+                         f"{type(cell).__name__}: pass the cell given to rnn.unroll, or unroll again with this one")
+    if run.weights is None:
+        return
+    now = weight_versions(cell)
+    if len(now) != len(run.weights) or any(t is not u for (t, _), (u, _) in zip(now, run.weights)):
+        raise ValueError("the cell's weights changed since the run was recorded (replaced by other "
+                         "tensors): unroll again")
+    changed = [t.name or f"weight {i}" for i, ((t, v), (_, w)) in enumerate(zip(now, run.weights)) if v != w]
+    if changed:
+        raise ValueError(f"the cell's weights changed since the run was recorded ({', '.join(changed)} changed "
+                         "in place, e.g. by an optimizer step): unroll again")
 
 
 def _check_run(inputs, run):

@@ -6,7 +6,7 @@ network can be grouped by time step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -30,9 +30,16 @@ class Unrolled:
     ``hiddens[k]`` below is h_k in the paper's notation, h_0 the start.  ``states[k]`` (k >= 1)
     is the state s_k exactly as handed to step k + 1 (and read by the output head): the
     gradient of the loss with respect to these tensors is dE/ds_k (see :func:`unroll`).
+
+    ``cell`` is the cell that computed the run and ``weights`` its tensors (parameters, then
+    buffers) with their in-place change counts (``Tensor.version``) at that moment, so that
+    :class:`rnn.JacobianChain` can refuse another cell, or this one after an optimizer step.
+    A run made by hand (``Unrolled(states)``, as rnn.dynamics does) records neither.
     """
 
     states: list
+    cell: object = field(default=None, repr=False, compare=False)
+    weights: tuple = field(default=None, repr=False, compare=False)
 
     @property
     def hiddens(self) -> list:
@@ -44,6 +51,13 @@ class Unrolled:
 
     def __len__(self):
         return len(self.states) - 1
+
+
+def weight_versions(cell) -> tuple:
+    """``((tensor, version), ...)`` for every parameter and buffer of ``cell`` (none for a cell
+    that is not a Module): what :func:`unroll` records to tell later whether they changed."""
+    tensors = list(cell.parameters()) + list(cell.buffers()) if isinstance(cell, Module) else []
+    return tuple((t, t.version) for t in tensors)
 
 
 def _check_inputs(inputs, n_in, steps: int = 0):
@@ -83,9 +97,11 @@ def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
 
     The hand-off nodes carry the marks ``step`` (of the step that made them) and ``handoff``
     (the component's name, from ``cell.state_names`` when the cell has them); ``identity``
-    does no array work.
+    does no array work.  The run records ``cell`` and the versions of its weights (see
+    :class:`Unrolled`).
     """
     _check_inputs(inputs, cell.n_in)
+    weights = weight_versions(cell)
     if state is None:
         state = cell.initial_state(inputs.shape[-2])
     elif isinstance(state, list):              # an LSTM's [h, c]: kept as the pair the steps make
@@ -97,7 +113,7 @@ def unroll(cell, inputs, state=None, first_step: int = 0) -> Unrolled:
         if isinstance(state, tuple):
             state = _hand_off(state, getattr(cell, "state_names", None), first_step + t)
         states.append(state)
-    return Unrolled(states)
+    return Unrolled(states, cell=cell, weights=weights)
 
 
 def _hand_off(state: tuple, names, step: int) -> tuple:

@@ -140,3 +140,47 @@ def test_figure7_picture_says_each_cell_as_the_ledger_does(tmp_path):
     assert cells["smart_tanh", "msgd-c", 20] == {"rate": None, "text": "running\n1/1 ended won\n1 met the target"}
     assert cells["sigmoid", "msgd-r", 150] == {"rate": None, "text": "not started"}
     assert len(cells) == 3 * 4 * 4                      # every init x method x T = 20, 50, 100, 150
+
+
+def _git(*args):
+    import shutil
+    import subprocess
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("no git history here: the commits of the ledger's provenance cannot be checked")
+    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, check=True).stdout
+
+
+@pytest.mark.parametrize("code", sorted(ledger.CODE_COMMITS))
+def test_each_code_version_is_the_hash_of_the_commit_the_ledger_names(code, tmp_path):
+    """The provenance is typed by hand: the commit named must be one whose training code hashes to
+    the code version its cells carry (computed by that commit's own tasks.sweep.code_version)."""
+    import io
+    import subprocess
+    import sys
+    import tarfile
+    commit = ledger.CODE_COMMITS[code][0]
+    try:
+        archive = _git("archive", commit, "tasks", "rnn", "minigrad")
+    except subprocess.CalledProcessError:
+        pytest.skip(f"commit {commit} is not in this clone's history")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    out = subprocess.run([sys.executable, "-c", "from tasks.sweep import code_version; print(code_version())"],
+                         cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(tmp_path),
+                                                                           "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == code
+
+
+def test_a_section_names_its_commit_check_rule_and_command(tmp_path):
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s0", {"outcome": "success", "success": True, "updates": 1500,
+                                                   "last_error": 0.004})
+    head = ledger.ledger(tmp_path).split("**Figure 7, T = 20 (re-run in session 9)**", 1)[1].split("\n", 1)[0]
+    assert "code version abc (commit not recorded)" in head
+    assert "command `bash bench/runs/figure7_t20.sh`" in head
+    for setting in ("eval_every 500", "eval_batch 1000", "check_size 1000", "alpha_schedule constant"):
+        assert setting in head
+    # a cell of another evaluation cadence is not this plan's: listed apart, never counted
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s1", {"outcome": "success", "success": True, "updates": 900,
+                                                   "last_error": 0.0}, seed=1, eval_every=100)
+    assert "Not counted (other settings): basic-tanh-msgd-T20-s1." in ledger.ledger(tmp_path)
