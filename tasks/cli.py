@@ -96,7 +96,8 @@ def _add_train_args(p):
     p.add_argument("--eval-size", type=int, default=10_000, help="fresh sequences per evaluation (default 10,000)")
     p.add_argument("--max-updates", type=int, default=100_000, help="update budget (default 100,000; a "
                    "bare --resume keeps the run's own)")
-    p.add_argument("--target-error", type=float, default=0.01, help="stop below this error rate (0: stop at 0 errors)")
+    p.add_argument("--target-error", type=float, default=None, help="stop below this error rate (0: stop at 0 "
+                   "errors; default 0.01, and 0 with --max-length, as the paper's variable-length training)")
     p.add_argument("--check-every", type=int, default=50, help="between evaluations, check for success on "
                    "--check-size fresh sequences every this many updates, a pass confirmed by a full "
                    "evaluation (default 50; 0: only the evaluations every --eval-every)")
@@ -150,7 +151,7 @@ def _config(args) -> TrainConfig:
     _at_least(0, seed=args.seed)
     if args.alpha is not None and not args.alpha >= 0:
         raise RunError(f"--alpha must be 0 or more, got {args.alpha}")
-    if not 0 <= args.target_error < 1:
+    if args.target_error is not None and not 0 <= args.target_error < 1:
         raise RunError(f"--target-error is a fraction of sequences, from 0 to 1 (0.01 is 1%), got {args.target_error}")
     return TrainConfig.for_task(
         args.task, length=args.length, max_length=args.max_length, method=args.method,

@@ -164,8 +164,12 @@ class TrainConfig:
         """A config for ``task`` with the paper's settings for it (PRESETS), then ``overrides``;
         an override of None means "not given" (the preset's value, else the default), so the
         CLI passes its arguments as they are.  The task is named as get_task names it; an unknown
-        task raises ValueError."""
+        task raises ValueError.  A variable-length run (``max_length`` given) with no
+        ``target_error`` stops at 0 errors, as the paper's variable-length training did (fixed
+        lengths: below 1%, Figure 7's rule)."""
         given = {k: v for k, v in overrides.items() if v is not None}
+        if given.get("max_length") and "target_error" not in given:
+            given["target_error"] = 0.0
         return cls(task=get_task(task).name, **{**preset(task), **given})
 
     def validate(self) -> "TrainConfig":
