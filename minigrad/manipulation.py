@@ -569,15 +569,74 @@ def _repeat_interleave_vjp(g, out, x, *, repeats, axis):
 _repeat_interleave.defvjp(_repeat_interleave_vjp)
 
 
-def repeat_interleave(x: Tensor, repeats: int, dim=None) -> Tensor:
-    """PyTorch's ``repeat_interleave`` with an int ``repeats``: each element ``repeats`` times in
-    a row along ``dim`` (None: over the flattened tensor, giving a 1-D result)."""
-    if not isinstance(repeats, (int, np.integer)) or repeats < 0:
-        raise TypeError(f"repeat_interleave: repeats must be a non-negative int, got {repeats!r} "
-                        "(per-element counts are not supported)")
+def repeat_interleave(x: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    """PyTorch's ``repeat_interleave``: each element of ``x`` repeated in a row along ``dim``
+    (None: over the flattened tensor, giving a 1-D result).
+
+    * ``repeats`` an int: every element that many times (the primitive above);
+    * ``repeats`` one count per element along ``dim``: a 1-D integer Tensor or list of ints
+      (a 0-d tensor or a single count: the same for all).  [1, 2] on rows a, b gives a, b, b:
+      x indexed with the positions 0, 1, 1 (:func:`minigrad.getitem`), whose gradient adds
+      each element's copies (an element repeated 0 times gets 0).  The counts are read back
+      from the device (one sync, as in PyTorch);
+    * ``repeat_interleave(counts)`` alone (``x`` a 1-D integer tensor): the positions
+      themselves, ``[1, 0, 3]`` gives ``[0, 2, 2, 2]``, in the counts' dtype.
+
+    ``output_size`` (PyTorch's hint of the result's length along ``dim``) is checked."""
+    if repeats is None:
+        return _repeat_positions(x)
     if dim is None:
-        x, dim = ops.reshape(x, (-1,)), 0
-    return _repeat_interleave(x, repeats=int(repeats), axis=_axis(dim, x.ndim))
+        x, axis = ops.reshape(x, (-1,)), 0
+    elif x.ndim == 0:
+        raise ValueError(f"repeat_interleave: a 0-d tensor has no dim {dim}; use dim=None")
+    else:
+        axis = _axis(dim, x.ndim)
+    n = x.shape[axis]
+    counts = _counts(repeats, "repeat_interleave: repeats")
+    if counts.ndim == 1 and counts.size != 1 and counts.size != n:
+        raise ValueError(f"repeat_interleave: repeats holds {counts.size} counts, x has {n} elements along "
+                         f"dim {axis} (give one count per element, or a single count)")
+    each = int(counts.reshape(-1)[0]) if counts.size == 1 else None     # one count for all
+    total = each * n if each is not None else int(counts.sum())
+    if output_size is not None and output_size != total:
+        raise ValueError(f"repeat_interleave: output_size={output_size!r}, but the result has {total} "
+                         f"elements along dim {axis}")
+    if each is not None:
+        return _repeat_interleave(x, repeats=each, axis=axis)
+    positions = x.backend.asarray(np.repeat(np.arange(n), counts))
+    return ops.getitem(x, (slice(None),) * axis + (positions,))
+
+
+def _counts(repeats, what: str) -> np.ndarray:
+    """``repeats`` (an int, an integer Tensor or a list of ints) as a host array of counts ≥ 0, 0-d
+    or 1-D."""
+    if isinstance(repeats, (bool, np.bool_)):
+        raise TypeError(f"{what} must be an int or integers, got {repeats!r}")
+    if isinstance(repeats, Tensor):
+        counts = repeats.backend.to_host(repeats.data)
+    elif isinstance(repeats, (list, tuple)) and len(repeats) == 0:
+        counts = np.zeros(0, dtype=np.int64)          # (NumPy would make [] a float array)
+    else:
+        counts = np.asarray(repeats)
+    if not np.issubdtype(counts.dtype, np.integer):
+        raise TypeError(f"{what} must be an int or integers, got dtype {counts.dtype}")
+    if counts.ndim > 1:
+        raise ValueError(f"{what} must be 0-d or 1-D, got shape {counts.shape}")
+    if counts.size and counts.min() < 0:
+        raise ValueError(f"{what} must be non-negative, got {counts.min()}")
+    return counts
+
+
+def _repeat_positions(counts) -> Tensor:
+    """``repeat_interleave(counts)``: position i, ``counts[i]`` times (no gradient)."""
+    if not isinstance(counts, Tensor):
+        raise TypeError(f"repeat_interleave: give repeats, or a 1-D integer tensor of counts alone, got "
+                        f"{type(counts).__name__}")
+    if counts.ndim != 1:
+        raise ValueError(f"repeat_interleave: the counts alone must be a 1-D tensor, got shape {counts.shape}")
+    host = _counts(counts, "repeat_interleave: the counts")
+    positions = np.repeat(np.arange(host.size, dtype=host.dtype), host)
+    return Tensor._wrap(counts.backend.asarray(positions), counts.backend)
 
 
 # =========================================================================== sorting

@@ -841,10 +841,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise TypeError(f"matmul needs two Tensors (or a Tensor and a NumPy array), got "
                             f"{type(a).__name__} and {type(b).__name__}")
         a, b = (a, _lift(b, a)) if like is a else (_lift(a, b), b)
-    if a._data.ndim >= 2 and b._data.ndim >= 2:
-        return _matmul(a, b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: operands must have at least one dimension, got shapes {a.shape} and {b.shape}")
+    _check_matmul_shapes(a, b)
     if a.ndim >= 2 and b.ndim >= 2:
         return _matmul(a, b)
     a2 = a.reshape(1, -1) if a.ndim == 1 else a
@@ -855,6 +852,31 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim == 1:
         return squeeze(out, -2)
     return squeeze(out, -1)
+
+
+def _check_matmul_shapes(a: Tensor, b: Tensor) -> None:
+    """Refuse, in one line, operands that ``a @ b`` cannot multiply (NumPy's own message speaks
+    of gufunc signatures): a 0-d one (PyTorch refuses those too), inner sizes that differ, batch
+    axes that do not broadcast."""
+    sa, sb = a._data.shape, b._data.shape
+    if not sa or not sb:
+        raise ValueError(f"matmul: both operands need at least one dimension, got shapes {sa} and {sb} "
+                         "(PyTorch refuses 0-d operands too; multiply by a 0-d tensor with *)")
+    inner = sb[-2] if len(sb) >= 2 else sb[0]
+    if sa[-1] != inner:
+        first = "the length of the first" if len(sa) == 1 else "the last dim of the first"
+        second = "the length of the second" if len(sb) == 1 else "the second-to-last of the second"
+        problem = f"size mismatch, {sa} @ {sb}: {first} ({sa[-1]}) must equal {second} ({inner})"
+    elif len(sa) > 2 and len(sb) > 2 and sa[:-2] != sb[:-2]:
+        try:
+            np.broadcast_shapes(sa[:-2], sb[:-2])
+            return
+        except ValueError:
+            problem = (f"batch dims do not broadcast, {sa} @ {sb}: {sa[:-2]} and {sb[:-2]} "
+                       "(each pair of sizes must be equal or one of them 1)")
+    else:
+        return
+    raise ValueError(f"matmul: {problem} (inputs: {sa} {a.dtype}, {sb} {b.dtype})")
 
 
 # =========================================================================== shapes
@@ -1142,10 +1164,33 @@ concat_.defvjp_argnum(lambda i, g, out, *xs, axis, offsets:
 
 @accepts_dim
 def concat(xs, axis: int = 0) -> Tensor:
+    """Join tensors along ``axis`` (PyTorch's ``cat``); their other sizes must match.
+
+    As in PyTorch (a legacy rule it keeps), a 1-D empty tensor, shape (0,), is skipped whatever
+    the others' shapes (it still counts for the dtype): it is reshaped to the others' shape with
+    0 along ``axis``, so that its gradient, an empty (0,) tensor, comes back through the reshape.
+    """
     xs = _same_dtype("concat", list(xs))
-    if xs[0].ndim == 0:
-        raise ValueError("concat: 0-d tensors have no axis to join along; reshape them to (1,) first, or use stack")
-    axis %= xs[0].ndim
+    skipped = [x.shape == (0,) for x in xs]
+    first = skipped.index(False) if not all(skipped) else 0  # the tensor the others must fit
+    like = xs[first].shape
+    for i, x in enumerate(xs):
+        if x.ndim == 0:
+            raise ValueError(f"concat: tensor {i} is 0-d: 0-d tensors have no axis to join along; reshape "
+                             "them to (1,) first, or use stack")
+    try:
+        (axis,) = _axes(axis, len(like))
+    except ValueError as e:
+        raise ValueError(f"concat: {e}") from None
+    others = like[:axis] + like[axis + 1:]                  # the sizes that must match
+    for i, x in enumerate(xs):
+        if not skipped[i] and (x.ndim != len(like) or x.shape[:axis] + x.shape[axis + 1:] != others):
+            raise ValueError(f"concat: tensor {i} of shape {x.shape} does not fit tensor {first} of shape "
+                             f"{like}: sizes must match except along dim {axis} (1-D empty tensors, shape "
+                             "(0,), are skipped)")
+    if any(skipped) and not all(skipped):
+        empty = like[:axis] + (0,) + like[axis + 1:]
+        xs = [reshape(x, empty) if skip else x for x, skip in zip(xs, skipped)]
     offsets = [0]
     for x in xs:
         offsets.append(offsets[-1] + x.shape[axis])

@@ -264,10 +264,8 @@ def _logcumsumexp(xp, x, *, axis, reverse):
     x̄_j = Σ_{i≥j} ḡ_i e^(x_j - out_i)      (∂out_i/∂x_j = e^(x_j - out_i), the softmax weight of
                                              x_j in out_i; reverse: Σ_{i≤j})
 
-    Written stably as PyTorch does, with the signs of ḡ apart (ḡ = ḡ⁺ - ḡ⁻, both ≥ 0):
-    Σ_{i≥j} ḡ⁺_i e^(x_j - out_i) = exp(x_j + log Σ_{i≥j} e^(log ḡ⁺_i - out_i)), a logcumsumexp
-    taken the other way; no term overflows, since out_i ≥ x_j.  So the VJP is made of this very
-    primitive, and differentiates again (second derivatives).
+    a sum of the kind :func:`_exp_weighted_cumsum` computes (with v = ḡ, a = x, b = out), in
+    O(n) along the axis and without overflow.
     """
     x = x if _is_float(x.dtype) else x.astype(xp.default_float)
     if reverse:
@@ -275,37 +273,49 @@ def _logcumsumexp(xp, x, *, axis, reverse):
     return _scan_logaddexp(xp, x, axis)
 
 
-def _log_part(g: Tensor) -> Tensor:
-    """log g where g > 0, -∞ elsewhere (the where's VJP reaches log only where g > 0)."""
-    positive = g.data > 0
-    return ops.where(positive, ops.log(ops.where(positive, g, 1.0)), -math.inf)
-
-
 def _logcumsumexp_vjp(g, out, x, *, axis, reverse):
     # out = -∞ (nothing but -∞ so far): no weight to give; +∞ in its place makes those terms vanish
     out = ops.where(out.data == -math.inf, math.inf, out)
-    if g.requires_grad:
-        return _logcumsumexp_vjp_linear(g, out, x, axis=axis, reverse=reverse)
-    back = [_logcumsumexp(_log_part(sign * g) - out, axis=axis, reverse=not reverse) for sign in (1, -1)]
-    return ops.exp(x + back[0]) - ops.exp(x + back[1])
-
-
-def _logcumsumexp_vjp_linear(g, out, x, *, axis, reverse):
-    """x̄ = W ḡ with the weights W_ji = e^(x_j - out_i) (i ≥ j; reverse: i ≤ j) as a matrix along
-    ``axis``: for a cotangent that is itself differentiated (``mg.jvp``, a double backward whose
-    cotangent depends on the parameters).  The log-space form above takes log ḡ, whose
-    derivative in ḡ is lost where ḡ = 0 (``mg.jvp`` seeds with ḡ = 0, and got J v = 0).  No
-    exponent is positive (out_i ≥ x_j where the weight is used; -∞ elsewhere, before the exp,
-    so that no ∞ · 0 reaches the gradient); O(n²) in the length n of the axis."""
-    n = x.shape[axis]
-    xs, outs, gs = (ops.swapaxes(t, axis, -1) for t in (x, out, g))
-    keep = np.tril(np.ones((n, n), dtype=bool)) if reverse else np.triu(np.ones((n, n), dtype=bool))
-    keep = x.backend.asarray(keep)                   # keep[j, i]: out_i sums over x_j
-    w = ops.exp(ops.where(keep, expand_dims(xs, -1) - expand_dims(outs, -2), -math.inf))
-    return ops.swapaxes(ops.squeeze(ops.matmul(w, expand_dims(gs, -1)), -1), axis, -1)
+    return _exp_weighted_cumsum(g, x, out, axis=axis, reverse=not reverse)
 
 
 _logcumsumexp.defvjp(_logcumsumexp_vjp)
+
+
+@primitive(name="exp_weighted_cumsum", save="inputs,out")
+def _exp_weighted_cumsum(xp, v, a, b, *, axis, reverse):
+    """out_k = Σ_{m≤k} v_m e^(a_k - b_m) along axis (``reverse``: Σ_{m≥k}), linear in v
+
+    v̄_m = Σ_{k≥m} ḡ_k e^(a_k - b_m) = Σ_{k≥m} ḡ_k e^((-b_m) - (-a_k)): the same sum taken the
+          other way, with a and b swapped and negated      (reverse: Σ_{k≤m})
+    ā = ḡ out                  (a_k scales all of out_k by e^(a_k))
+    b̄ = -v v̄                   (e^(-b_m) scales every term holding v_m)
+    So its VJPs are made of itself: derivatives of every order, in v as well (a cotangent
+    that is itself differentiated: ``mg.jvp``, a double backward), each O(n) along the axis.
+
+    Written stably as PyTorch does, with the signs of v apart (v = v⁺ - v⁻, both ≥ 0):
+    Σ_{m≤k} v⁺_m e^(a_k - b_m) = exp(a_k + log Σ_{m≤k} e^(log v⁺_m - b_m)), a logcumsumexp.
+    In logcumsumexp's VJP, a = x and b = out ≥ x where a term is used: no exponent grows, so
+    neither ±1000 nor -∞ entries give ∞ or NaN.
+    """
+    def log_running_sum(u):                          # log Σ_{m≤k} e^(u_m)  (reverse: m≥k)
+        if reverse:
+            return xp.flip(_scan_logaddexp(xp, xp.flip(u, axis), axis), axis)
+        return _scan_logaddexp(xp, u, axis)
+    with np.errstate(divide="ignore"):               # log 0 = -∞: an empty part adds nothing
+        positive = log_running_sum(xp.log(xp.maximum(v, 0)) - b)
+        negative = log_running_sum(xp.log(xp.maximum(-v, 0)) - b)
+    return xp.exp(a + positive) - xp.exp(a + negative)
+
+
+def _other_way(g, a, b, *, axis, reverse):
+    """v̄ of :func:`_exp_weighted_cumsum`: the same sum of ḡ the other way, a and b swapped, negated."""
+    return _exp_weighted_cumsum(g, -b, -a, axis=axis, reverse=not reverse)
+
+
+_exp_weighted_cumsum.defvjp(lambda g, out, v, a, b, **p: _other_way(g, a, b, **p),          # v̄
+                            lambda g, out, v, a, b, **p: g * out,                            # ā
+                            lambda g, out, v, a, b, **p: -v * _other_way(g, a, b, **p))      # b̄
 
 
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
