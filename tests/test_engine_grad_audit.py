@@ -108,7 +108,7 @@ def test_logcumsumexp_second_order_gradcheck_with_a_cotangent_that_is_a_variable
 
 
 def test_logcumsumexp_linear_vjp_keeps_minus_infinity_out(device):
-    """The matrix form of the VJP (for a differentiated cotangent) with -∞ inputs: weight 0, no NaN."""
+    """The VJP of a differentiated cotangent (mg.jvp seeds it with 0) with -∞ inputs: weight 0, no NaN."""
     x0 = np.array([-math.inf, 0.0, -math.inf, 1.0])
     _, jv = mg.jvp(lambda x: mg.logcumsumexp(x, 0), T(x0, device), T([1.0, 1.0, 1.0, 1.0], device))
     with np.errstate(divide="ignore"):
