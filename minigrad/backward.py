@@ -62,10 +62,14 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
         for key in leaves:
             if key in wanted:
                 captured[wanted[key]] = grads.grads[key]
-        return tuple(captured)
+        return tuple(g if g is None else _fitted(x, g) for x, g in zip(inputs, captured))
     leaves = [x for x in leaves if x.requires_grad]   # (not one turned off since: PyTorch's rule)
-    for x in leaves:
+    for x in leaves:                              #    (all refused before any .grad is changed)
         _check_grad_fits(x)
+        g = grads.grads[x]
+        if g.dtype != x.dtype or g.shape != x.shape or g.backend is not x.backend:
+            grads.grads[x] = _fitted(x, g)        # cast (a fresh array), or refused
+            grads.owned.add(x)
     for x in leaves:                              #    ... or add the leaves' into their .grad
         _deposit(x, grads.grads[x], create_graph, owned=x in grads.owned)
     return None
@@ -145,32 +149,47 @@ def _key(x):
 
 
 def _check_grad_fits(x):
-    """Refuse a ``.grad`` that backward cannot add into: not a Tensor, or not of the leaf's shape
-    (``+=`` would broadcast it silently)."""
-    g = x.grad
-    if g is not None and (not isinstance(g, Tensor) or g.shape != x.shape):
-        got = f"a Tensor of shape {g.shape}" if isinstance(g, Tensor) else f"a {type(g).__name__}"
-        raise ValueError(f"backward: the .grad of a leaf of shape {x.shape} is {got}; backward adds "
-                         "into it, so it must be None or a Tensor of the leaf's shape")
+    """Refuse a ``.grad`` that no longer fits its tensor.  ``x.grad = g`` is checked when made,
+    but ``x.data = v`` may since have changed x's shape or dtype: ``+=`` would then broadcast
+    into the old shape, or keep the old dtype."""
+    g = x._grad
+    if g is not None and (g.shape != x.shape or g.dtype != x.dtype):
+        raise ValueError(f"backward: the .grad of a leaf of shape {x.shape} is a Tensor of shape {g.shape} "
+                         f"(dtype {g.dtype}, the leaf's {x.dtype}): x.data replaced since? backward adds "
+                         "into .grad, so it must fit: set x.grad = None first")
+
+
+def _fitted(x, g):
+    """The gradient ``g`` computed for tensor ``x``, in x's dtype: cast if a VJP returned another
+    (a user's Primitive may), as PyTorch's engine casts each gradient to its input's dtype.
+    Another shape or device is a VJP's mistake, refused (summed into .grad it would broadcast)."""
+    if g.shape != x.shape or g.backend is not x.backend:
+        raise RuntimeError(f"backward: the gradient computed for a tensor of shape {x.shape} on "
+                           f"{x.device!r} has shape {g.shape} on {g.device!r}; a VJP must return its "
+                           "input's shape (or one that broadcasts to it) on its device")
+    return g if g.dtype == x.dtype else g.astype(x.dtype)
 
 
 def _retain(t, g):
     """``t.grad += g`` for a tensor that keeps its gradient without being a leaf (``retain_grad()``,
     or an ``inputs=`` of :func:`minigrad.functional.backward`): a new sum each time, and the
     first time its own copy of ``g`` (which may be the caller's seed or another tensor's)."""
-    if t.grad is None:
-        t.grad = g if g.requires_grad else g.detach_copy()
+    g = _fitted(t, g)
+    if t._grad is None:
+        t._grad = g if g.requires_grad else g.detach_copy()
     else:
-        t.grad = t.grad + g
+        t._grad = t._grad + g
 
 
 def _deposit(x, g, create_graph, owned):
-    """``x.grad += g`` for a leaf (``.grad`` always owns its buffer)."""
+    """``x.grad += g`` for a leaf (``.grad`` always owns its buffer).  ``.grad`` is written
+    directly, without ``x.grad = ...``'s checks: the callers made g fit (:func:`_fitted`) and
+    checked the old .grad (:func:`_check_grad_fits`)."""
     if create_graph or g.requires_grad:
-        x.grad = g if x.grad is None else x.grad + g
-    elif x.grad is None:
-        x.grad = g if owned else g.detach_copy()
-    elif x.grad.requires_grad:
-        x.grad = x.grad.detach() + g
+        x._grad = g if x._grad is None else x._grad + g
+    elif x._grad is None:
+        x._grad = g if owned else g.detach_copy()
+    elif x._grad.requires_grad:
+        x._grad = x._grad.detach() + g
     else:
-        x.grad.data += g._data               # (an in-place change: counted)
+        x._grad.data += g._data               # (an in-place change: counted)

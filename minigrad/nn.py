@@ -88,7 +88,7 @@ def _zero_grads(params, set_to_none: bool) -> None:
         g.requires_grad = False
         with no_grad():
             g.zero_()
-        p.grad = g
+        p._grad = g                      # its own .grad, zeroed (unchecked: even after p.data = other shape)
 
 
 class Module:

@@ -38,8 +38,10 @@ from .tensor import Tensor, check_fits
 
 
 class _State(list):
-    """``optimizer.state``: one entry per parameter (None before its first update), indexed by
-    position or, as PyTorch's, by the parameter itself (``{}`` for one without state yet)."""
+    """``optimizer.state``: one entry per parameter, indexed by position (None before its first
+    update) or, as PyTorch's ``defaultdict(dict)``, by the parameter itself: a parameter without
+    state gets an empty dict, kept, so that ``opt.state[p]["key"] = value`` stays (and then
+    ``p in opt.state``, as in PyTorch)."""
 
     def __init__(self, params):
         super().__init__([None] * len(params))
@@ -49,11 +51,17 @@ class _State(list):
         if isinstance(key, Tensor):
             if id(key) not in self._index:
                 raise KeyError("optimizer.state: this tensor is not one of the optimizer's parameters")
-            return super().__getitem__(self._index[id(key)]) or {}
+            i = self._index[id(key)]
+            s = super().__getitem__(i)
+            if s is None:
+                s = {}
+                super().__setitem__(i, s)
+            return s
         return super().__getitem__(key)
 
     def __contains__(self, key) -> bool:
-        """``p in optimizer.state``: whether parameter ``p`` has state yet, as PyTorch's dict."""
+        """``p in optimizer.state``: whether parameter ``p`` has state yet (an update, or a look
+        at ``opt.state[p]``), as PyTorch's dict."""
         if isinstance(key, Tensor):
             return id(key) in self._index and super().__getitem__(self._index[id(key)]) is not None
         return super().__contains__(key)
@@ -174,9 +182,10 @@ class Optimizer:
         loss = self._closure(closure)
         for i, p, g in self._gradients():
             s = self.state[i]
-            if s is None:
+            if s is None or "step" not in s:            # (a dict made by opt.state[p]: filled in)
                 xp = p.backend.xp
-                s = self.state[i] = {"step": 0}
+                s = self.state[i] = {} if s is None else s
+                s["step"] = 0
                 for name in self._needed():
                     s[name] = xp.full_like(p.data, self._initial_value())
             s["step"] += 1
@@ -190,11 +199,13 @@ class Optimizer:
         """Host arrays, flat, for ``mg.save``/``np.savez`` (no pickle): ``optimizer`` (the class
         name), ``params`` (their number), ``lr`` (and ``initial_lr`` once a schedule was made),
         and per parameter i that has state ``step.i`` and each buffer ``<name>.i``.  The other
-        hyper-parameters come from the constructor."""
+        hyper-parameters come from the constructor.  A state that holds no step (made by looking
+        at ``opt.state[p]``, or holding only what the caller put there) is not saved: PyTorch's
+        (pickled) state_dict would keep it."""
         out = {"optimizer": np.array(type(self).__name__), "params": np.array(len(self.params)),
                "lr": np.array(self.lr)} | _initial_lr(self)
         for i, (p, s) in enumerate(zip(self.params, self.state)):
-            if s is not None:
+            if s is not None and "step" in s:
                 out[f"step.{i}"] = np.array(s["step"])
                 out.update({f"{name}.{i}": p.backend.to_host(s[name]) for name in self._needed()})
         return out
@@ -293,9 +304,14 @@ class SGD(Optimizer):
                 g = g + self.weight_decay * p.data
             if self.momentum:
                 v = self.velocity[i]
-                v = g.copy() if v is None else self.momentum * v + (1 - self.dampening) * g
-                self.velocity[i] = v
-                self.state[i] = {"momentum_buffer": v}          # PyTorch's name, for opt.state[p]
+                if v is None:
+                    v = g.copy()
+                elif p.backend.tracing:                 # mg.trace: a buffer made outside is refused, untouched
+                    v = self.momentum * v + (1 - self.dampening) * g
+                else:                                   # in place, as PyTorch's buf.mul_(μ).add_(g, alpha=1 - τ):
+                    v *= self.momentum                  # a reference to state[p]["momentum_buffer"] stays live
+                    v += (1 - self.dampening) * g
+                self.velocity[i] = self.state[p]["momentum_buffer"] = v
                 g = g + self.momentum * v if self.nesterov else v
             p.data -= self.lr * g
         return loss
@@ -327,7 +343,8 @@ class SGD(Optimizer):
         _load_lr(self, state)
         for i, p in enumerate(self.params):
             v = state.get(f"velocity.{i}")
-            self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype)
+            # a copy of its own: step() updates it in place, and asarray may return the caller's array
+            self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype).copy()
             self.state[i] = None if v is None else {"momentum_buffer": self.velocity[i]}
 
 
@@ -900,9 +917,8 @@ def _label(i: int, p: Tensor) -> str:
 
 def _check_grad(who: str, i: int, p: Tensor) -> Tensor:
     """``p.grad`` if it fits ``p`` exactly (same shape, dtype and device), else a clear error.
-    Nothing is broadcast or converted: a gradient that does not fit is a bug upstream."""
-    g, what = p.grad, f"{who}: the gradient of {_label(i, p)}"
-    if not isinstance(g, Tensor):
-        raise TypeError(f"{what} is not a Tensor (got {type(g).__name__})")
-    check_fits(g, p, what, "the parameter")
+    Nothing is broadcast or converted.  ``p.grad = g`` is checked when made, so what this still
+    catches is ``p.data = v`` of another shape or dtype since."""
+    g = p.grad
+    check_fits(g, p, f"{who}: the gradient of {_label(i, p)}", "the parameter")
     return g

@@ -49,7 +49,7 @@ class BuiltinNames:
 
 
 class Tensor(BuiltinNames):
-    __slots__ = ("_data", "_version", "backend", "_requires_grad", "grad", "_node", "name", "_hooks", "__weakref__")
+    __slots__ = ("_data", "_version", "backend", "_requires_grad", "_grad", "_node", "name", "_hooks", "__weakref__")
     __array_ufunc__ = None          # `ndarray * tensor` calls Tensor.__rmul__, not NumPy
 
     def __init__(self, data, dtype=None, device=None, requires_grad: bool = False, name=None):
@@ -75,7 +75,7 @@ class Tensor(BuiltinNames):
         if requires_grad and not _is_float(arr.dtype):
             raise TypeError(f"only floating-point tensors can require gradients, got dtype {arr.dtype}")
         self._data, self._version, self.backend, self._requires_grad = arr, [0, 0], backend, bool(requires_grad)
-        self.grad = self._node = self._hooks = None
+        self._grad = self._node = self._hooks = None
         self.name = name
 
     @staticmethod
@@ -86,7 +86,7 @@ class Tensor(BuiltinNames):
             data = np.asarray(data)
         t = Tensor.__new__(Tensor)
         t._data, t._version, t.backend, t._requires_grad = data, [0, 0], backend, False
-        t.grad = t._node = t.name = t._hooks = None
+        t._grad = t._node = t.name = t._hooks = None
         return t
 
     # ----------------------------------------------------------------- the data, versioned
@@ -133,6 +133,23 @@ class Tensor(BuiltinNames):
 
     requires_grad = property(lambda self: self._requires_grad, _set_requires_grad,
                              doc="Whether gradients flow to this tensor (set on leaves only).")
+
+    def _set_grad(self, g):
+        """``x.grad = g``, checked as PyTorch checks it: None, or a Tensor of x's shape, dtype and
+        device (backward adds into it: a float32 ``.grad`` of a float64 leaf would take float64
+        sums, one of another shape would broadcast them).  minigrad's own writes, which fit by
+        construction (backward, the optimizers, a traced replay), set ``_grad`` directly."""
+        if g is not None:
+            if not isinstance(g, Tensor):
+                raise TypeError(f"x.grad = g: g must be None or a Tensor, got {type(g).__name__}")
+            if g is self:
+                raise RuntimeError("x.grad = x: a tensor cannot be its own gradient")
+            check_fits(g, self, "x.grad = g: g", "x")
+        self._grad = g
+
+    grad = property(lambda self: self._grad, _set_grad,
+                    doc="The gradient accumulated by backward(): None or a Tensor of this tensor's "
+                        "shape, dtype and device.")
 
     def _bump(self) -> "Tensor":
         """Note one in-place change of the data: its count, and its stamp (see CHANGES)."""
@@ -257,7 +274,7 @@ class Tensor(BuiltinNames):
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient (``.grad = None``)."""
-        self.grad = None
+        self._grad = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -427,6 +444,12 @@ def arange(*args, dtype=None, device=None) -> Tensor:
     backend = get_backend(device)
     if len(args) == 3 and args[2] == 0:
         raise ValueError("arange: step must be nonzero")
+    if 1 <= len(args) <= 3:
+        start, end, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
+        if (end < start) if step > 0 else (end > start):     # PyTorch refuses; NumPy gives empty
+            where, hint = ("below", "; count down with a negative step") if step > 0 else ("above", "")
+            raise ValueError(f"arange({', '.join(map(str, args))}): end {end} lies {where} start {start} "
+                             f"for the step {step}, inconsistent with its sign{hint} (start == end is empty)")
     integral = all(isinstance(a, (int, np.integer)) or float(a).is_integer() for a in args)
     if dtype is None:
         dtype = np.int64 if all(isinstance(a, (int, np.integer)) for a in args) else backend.default_float

@@ -943,7 +943,7 @@ class Program:
         arrays = [t.data for t in tensors] + [tensors[i].grad.data for i in self.grad_inputs]
         values = self.fn(*arrays)
         for i, g in zip(self.grad_targets, values[self.n_results:]):
-            tensors[i].grad = None if g is None else Tensor._wrap(g, self.backend)
+            tensors[i]._grad = None if g is None else Tensor._wrap(g, self.backend)
         return _fill(self.template, values, self.backend)
 
 
@@ -1074,7 +1074,7 @@ class trace:
             del result, leaves, grad_values
         except BaseException:
             for t, before in zip(tensors, grads_before):
-                t.grad = before                        # nothing of the failed trace is kept
+                t._grad = before                       # nothing of the failed trace is kept
             raise
         finally:
             _active = None
@@ -1085,7 +1085,7 @@ class trace:
             for t, data, backend in saved:             # arrays updated in place stay updated
                 t._data, t.backend = data, backend
         for i, g in zip(grad_targets, final_grads):
-            tensors[i].grad = None if g is None else Tensor._wrap(g, inner)
+            tensors[i]._grad = None if g is None else Tensor._wrap(g, inner)
         _check_nothing_kept(rec)
         program = Program(source, rec.env, name, inner, template, n_results, grad_inputs, grad_targets)
         return program, _fill(template, values, inner)

@@ -181,46 +181,60 @@ def test_sgd_refuses_what_is_not_a_list_of_leaf_tensors(device):
     assert frozen.numpy().tolist() == [1.0, 1.0] and p.numpy().tolist() == [0.9, 1.9]
 
 
-def _bad_grad(device, kind):
-    """(grad, error, message) for a parameter ``Parameter([1.0, 2.0], name="w")`` on ``device``."""
-    other = _other_device(device)
-    grad, error, message = {
-        "short": (T([1.0], device), ValueError, r"has shape \(1,\), the parameter \(2,\)"),
-        "broadcast": (T([[1.0, 1.0]], device), ValueError, r"has shape \(1, 2\), the parameter \(2,\)"),
-        "dtype": (T([1.0, 1.0], device, dtype=np.float32), TypeError, r"has dtype float32, the parameter float64"),
-        "device": (T([1.0, 1.0], other), mg.DeviceMismatchError,
-                   rf"is on '{other}', the parameter on '{mg.get_backend(device).device}'"),
-        "ndarray": (np.ones(2), TypeError, r"is not a Tensor \(got ndarray\)"),
+def _misfit(device, kind, w):
+    """Give ``w`` (``Parameter([1.0, 2.0], name="w")``) a gradient that no longer fits it: ``.grad``
+    itself refuses a misfit on assignment (PyTorch's rule), so a fitting one is set and then
+    ``w.data`` replaced; returns (error, message) for parameter 1."""
+    w.grad = T([1.0, 1.0], device)
+    w.data = {"short": T([1.0], device), "broadcast": T(np.ones((2, 2)), device),
+              "dtype": T([1.0, 2.0], device, dtype=np.float32)}[kind]
+    error, message = {
+        "short": (ValueError, r"has shape \(2,\), the parameter \(1,\)"),
+        "broadcast": (ValueError, r"has shape \(2,\), the parameter \(2, 2\)"),
+        "dtype": (TypeError, r"has dtype float64, the parameter float32"),
     }[kind]
-    return grad, error, r"the gradient of parameter 1 \('w'\) " + message
+    return error, r"the gradient of parameter 1 \('w'\) " + message
 
 
-BAD_GRADS = ["short", "broadcast", "dtype", "device", "ndarray"]
+BAD_GRADS = ["short", "broadcast", "dtype"]
 
 
 @pytest.mark.parametrize("kind", BAD_GRADS)
 def test_sgd_step_refuses_a_gradient_that_does_not_fit(device, kind):
-    grad, error, message = _bad_grad(device, kind)
     a = Parameter([1.0], np.float64, device)
     w = Parameter([1.0, 2.0], np.float64, device, name="w")
-    a.grad, w.grad = T([1.0], device), grad
+    a.grad = T([1.0], device)
+    error, message = _misfit(device, kind, w)
+    before = w.numpy().tolist()
     for momentum in (0.0, 0.9):
         with pytest.raises(error, match="^SGD.step: " + message):
             mg.SGD([a, w], lr=0.1, momentum=momentum).step()
-    assert a.numpy().tolist() == [1.0] and w.numpy().tolist() == [1.0, 2.0]   # nothing applied
+    assert a.numpy().tolist() == [1.0] and w.numpy().tolist() == before   # nothing applied
 
 
 @pytest.mark.parametrize("kind", BAD_GRADS)
 def test_clip_grad_norm_refuses_a_gradient_that_does_not_fit(device, kind):
-    grad, error, message = _bad_grad(device, kind)
     a = Parameter([3.0], np.float64, device)
     w = Parameter([1.0, 2.0], np.float64, device, name="w")
-    a.grad, w.grad = T([30.0], device), grad
+    a.grad = T([30.0], device)
+    error, message = _misfit(device, kind, w)
     with pytest.raises(error, match="^clip_grad_norm: " + message):
         mg.clip_grad_norm([a, w], 1.0)
     with pytest.raises(error, match="^grad_norm: " + message):
         mg.grad_norm([a, w])
     assert a.grad.numpy().tolist() == [30.0]                                   # nothing scaled
+
+
+@pytest.mark.parametrize("kind", ["short", "broadcast", "dtype", "device", "ndarray"])
+def test_a_gradient_that_does_not_fit_is_refused_on_assignment(device, kind):
+    other = _other_device(device)
+    w = Parameter([1.0, 2.0], np.float64, device, name="w")
+    grad, error = {"short": (T([1.0], device), ValueError), "broadcast": (T([[1.0, 1.0]], device), ValueError),
+                   "dtype": (T([1.0, 1.0], device, dtype=np.float32), TypeError),
+                   "device": (T([1.0, 1.0], other), mg.DeviceMismatchError), "ndarray": (np.ones(2), TypeError)}[kind]
+    with pytest.raises(error, match=r"^x\.grad = g: g "):
+        w.grad = grad
+    assert w.grad is None
 
 
 def test_grad_norm_refuses_parameters_on_two_devices(device):

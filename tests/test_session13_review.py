@@ -90,8 +90,9 @@ def test_backward_with_inputs_refuses_a_grad_of_another_shape(device):
     """backward(inputs=[x]) adds into x.grad as backward() does, so a .grad of another shape
     is refused in one line as backward() refuses it (before: (2, 3) += (3,) broadcast
     silently, every row got the gradient 2)."""
-    x = mg.tensor(np.ones(3), device=device, requires_grad=True)
+    x = mg.tensor(np.ones((2, 3)), device=device, requires_grad=True)
     x.grad = mg.zeros((2, 3), device=device)
+    x.data = mg.tensor(np.ones(3), device=device)       # the .grad no longer fits (assigning it is refused)
     with pytest.raises(ValueError, match=r"the .grad of a leaf of shape \(3,\) is a Tensor of shape \(2, 3\)"):
         (x * 2).sum().backward(inputs=[x])
     np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))            # nothing changed

@@ -229,18 +229,23 @@ def test_retained_grad_does_not_alias_the_seed(device):
 
 
 def test_backward_refuses_to_add_into_a_grad_of_another_shape(device):
-    """``x.grad`` set by hand to another shape: ``+=`` would broadcast it silently (x of shape
-    (1,) got a .grad of shape (3,)); PyTorch refuses such a .grad."""
+    """A ``.grad`` of another shape: ``+=`` would broadcast it silently (x of shape (1,) got a
+    .grad of shape (3,)); PyTorch refuses such a .grad on assignment, and a .grad that stopped
+    fitting when ``x.data`` was replaced is refused by backward."""
     x = T([1.0], device, True)
+    with pytest.raises(ValueError, match=r"^x\.grad = g: g has shape \(3,\), x \(1,\)") as e:
+        x.grad = T([0.0, 0.0, 0.0], device)
+    _one_line(e)
+    with pytest.raises(TypeError, match=r"^x\.grad = g: g must be None or a Tensor, got list") as e:
+        x.grad = [0.0]
+    _one_line(e)
+    x = T([1.0, 1.0, 1.0], device, True)
     x.grad = T([0.0, 0.0, 0.0], device)
+    x.data = T([1.0], device)
     with pytest.raises(ValueError, match=r"the .grad of a leaf of shape \(1,\) is a Tensor of shape \(3,\)") as e:
         (x * 2).sum().backward()
     _one_line(e)
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
-    x.grad = [0.0]
-    with pytest.raises(ValueError, match="is a list") as e:
-        (x * 2).sum().backward()
-    _one_line(e)
 
 
 # --------------------------------------------------------------------------- methods.py (patch)

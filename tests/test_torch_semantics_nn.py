@@ -209,7 +209,8 @@ def test_state_is_indexed_by_the_parameter_too():
     assert s is opt.state[0] and s["step"] == 1
     np.testing.assert_allclose(s["exp_avg"], [0.2, -0.4])            # (1 - β₁) g
     np.testing.assert_allclose(s["exp_avg_sq"], [0.004, 0.016])      # (1 - β₂) g²
-    assert opt.state[b] == {} and opt.state[1] is None               # no update yet
+    assert opt.state[1] is None                                      # no update yet
+    assert opt.state[b] == {} and opt.state[1] == {}                 # a look keeps {} (torch's defaultdict)
     with pytest.raises(KeyError, match="not one of the optimizer's parameters"):
         opt.state[mg.tensor([1.0])]
     sgd = mg.optim.SGD([a, b], lr=0.1, momentum=0.9)

@@ -275,9 +275,10 @@ def test_another_dtype_is_another_program(rng):
 
 
 def test_a_grad_of_another_dtype_is_another_program(rng):
-    """Traced with w.grad float64, called with w.grad float32: eager adds the gradient into the
-    float32 .grad and scales it by ones of .grad's dtype, a float32 result; the replay of the
-    float64 program would make a float64 one (its ones are float64)."""
+    """A .grad has its tensor's dtype (``w.grad = g`` of another dtype is refused, as in
+    PyTorch), so a float32 .grad comes with a float32 w: traced with w and w.grad float64,
+    called with both float32, the replay adds into the float32 .grad and scales it by float32
+    ones, as eager does (the float64 program's ones would make a float64 result)."""
     def f(w, x):
         _backward_step(w, x)
         return w.grad * mg.ones(w.shape, dtype=w.grad.dtype)
@@ -285,18 +286,24 @@ def test_a_grad_of_another_dtype_is_another_program(rng):
     step = mg.trace(f)
     w0, x0 = rng.normal(size=4), rng.normal(size=4)
     w, x = mg.tensor(w0, requires_grad=True), mg.tensor(x0)
+    with pytest.raises(TypeError, match="has dtype float32, x float64"):
+        w.grad = mg.tensor(np.ones(4, dtype=np.float32))
     for _ in range(2):
         w.grad = mg.tensor(np.ones(4))
         step(w, x)
-    we = mg.tensor(w0, requires_grad=True)
+    x32 = mg.tensor(x0.astype(np.float32))
+    we = mg.tensor(w0.astype(np.float32), requires_grad=True)
     we.grad = mg.tensor(np.ones(4, dtype=np.float32))
-    want = f(we, x)
+    want = f(we, x32)
     assert want.dtype == np.float32
+    w32 = mg.tensor(w0.astype(np.float32), requires_grad=True)
     for _ in range(2):
-        w.grad = mg.tensor(np.ones(4, dtype=np.float32))
-        got = step(w, x)
-        assert got.dtype == np.float32 and w.grad.dtype == np.float32
+        w32.grad = mg.tensor(np.ones(4, dtype=np.float32))
+        got = step(w32, x32)
+        assert got.dtype == np.float32 and w32.grad.dtype == np.float32
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+        np.testing.assert_array_equal(w32.grad.numpy(), we.grad.numpy())
+    assert step.programs == 2
 
 
 def test_a_hook_registered_after_the_trace_is_replayed(rng):
