@@ -250,7 +250,7 @@ class Optimizer:
                 continue
             s = {"step": int(np.asarray(state[f"step.{i}"]))}
             for b in self._needed():
-                s[b] = p.backend.asarray(state[f"{b}.{i}"], dtype=p.data.dtype)
+                s[b] = p.backend.asarray(state[f"{b}.{i}"], dtype=p.data.dtype).copy()   # its own: updated in place
             self.state[i] = s
 
 
@@ -397,10 +397,10 @@ class Adam(Optimizer):
                 p.data *= 1 - lr * self.weight_decay
             else:
                 g = g + self.weight_decay * p.data
-        m = s["exp_avg"] = s["exp_avg"] + (1 - beta1) * (g - s["exp_avg"])     # torch's lerp
-        v = s["exp_avg_sq"] = beta2 * s["exp_avg_sq"] + (1 - beta2) * (g * g)
+        m = _keep(p, s, "exp_avg", s["exp_avg"] + (1 - beta1) * (g - s["exp_avg"]))     # torch's lerp
+        v = _keep(p, s, "exp_avg_sq", beta2 * s["exp_avg_sq"] + (1 - beta2) * (g * g))
         if self.amsgrad:
-            v = s["max_exp_avg_sq"] = xp.maximum(s["max_exp_avg_sq"], v)
+            v = _keep(p, s, "max_exp_avg_sq", xp.maximum(s["max_exp_avg_sq"], v))
         denom = xp.sqrt(v) / math.sqrt(1 - beta2 ** t) + self.eps
         p.data -= lr / (1 - beta1 ** t) * (m / denom)
 
@@ -461,14 +461,14 @@ class RMSprop(Optimizer):
             g = -g
         if self.weight_decay:
             g = g + self.weight_decay * p.data
-        v = s["square_avg"] = alpha * s["square_avg"] + (1 - alpha) * (g * g)
+        v = _keep(p, s, "square_avg", alpha * s["square_avg"] + (1 - alpha) * (g * g))
         if self.centered:
-            mean = s["grad_avg"] = s["grad_avg"] + (1 - alpha) * (g - s["grad_avg"])   # torch's lerp
+            mean = _keep(p, s, "grad_avg", s["grad_avg"] + (1 - alpha) * (g - s["grad_avg"]))   # torch's lerp
             d = xp.sqrt(v - mean * mean) + self.eps
         else:
             d = xp.sqrt(v) + self.eps
         if self.momentum:
-            b = s["momentum_buffer"] = self.momentum * s["momentum_buffer"] + g / d
+            b = _keep(p, s, "momentum_buffer", self.momentum * s["momentum_buffer"] + g / d)
             p.data -= lr * b
         else:
             p.data -= lr * (g / d)
@@ -510,7 +510,7 @@ class Adagrad(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * p.data
         lr = self.lr / (1 + (s["step"] - 1) * self.lr_decay)
-        total = s["sum"] = s["sum"] + g * g
+        total = _keep(p, s, "sum", s["sum"] + g * g)
         p.data -= lr * (g / (xp.sqrt(total) + self.eps))
 
 
@@ -913,6 +913,18 @@ def _parameters(who: str, params) -> list:
 
 def _label(i: int, p: Tensor) -> str:
     return f"parameter {i}" + (f" ({p.name!r})" if p.name else "")
+
+
+def _keep(p: Tensor, s: dict, name: str, value):
+    """``s[name] = value`` written into the buffer already there, as PyTorch updates its state in
+    place (``exp_avg.lerp_(g, 1 - β₁)``): a reference to ``opt.state[p][name]`` stays live.  The
+    values are the same bit for bit.  While ``mg.trace`` records, the buffer (made outside) is
+    replaced, as before, and the trace refuses it."""
+    if p.backend.tracing:
+        s[name] = value
+    else:
+        s[name][...] = value
+    return s[name]
 
 
 def _check_grad(who: str, i: int, p: Tensor) -> Tensor:

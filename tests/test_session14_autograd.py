@@ -231,3 +231,69 @@ def test_arange_refuses_bounds_against_the_step(device):
         assert mg.arange(*args, device=device).shape == (0,)
     assert mg.arange(5, 0, -1, device=device).numpy().tolist() == [5, 4, 3, 2, 1]
     np.testing.assert_allclose(mg.arange(1.0, 0.0, -0.25, device=device).numpy(), [1.0, 0.75, 0.5, 0.25])
+
+
+# --------------------------------------------------------------------------- the other optimizers' buffers
+def _reference_adam(g_seq, lr=0.1, betas=(0.9, 0.999), eps=1e-8, amsgrad=False):
+    """Adam by its formulas (Kingma & Ba, with PyTorch's placement of eps), written out here."""
+    p = np.array([1.0, -2.0, 0.5]); m = np.zeros(3); v = np.zeros(3); vmax = np.zeros(3)
+    for t, g in enumerate(g_seq, 1):
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        vmax = np.maximum(vmax, v)
+        denom = np.sqrt(vmax if amsgrad else v) / np.sqrt(1 - betas[1] ** t) + eps
+        p = p - lr / (1 - betas[0] ** t) * m / denom
+    return p, m, v
+
+
+@pytest.mark.parametrize("make, names", [
+    (lambda ps: mg.optim.Adam(ps, lr=0.1, amsgrad=True), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")),
+    (lambda ps: mg.optim.AdamW(ps, lr=0.1), ("exp_avg", "exp_avg_sq")),
+    (lambda ps: mg.optim.RMSprop(ps, lr=0.01, momentum=0.9, centered=True), ("square_avg", "grad_avg", "momentum_buffer")),
+    (lambda ps: mg.optim.Adagrad(ps, lr=0.1), ("sum",)),
+])
+def test_optimizer_buffers_are_updated_in_place_as_pytorchs(make, names):
+    """A reference taken to ``opt.state[p][name]`` after the first step follows later steps (as
+    PyTorch's in-place ``lerp_``/``mul_``/``addcmul_``); before, each step made new arrays, so the
+    reference went stale."""
+    rng = np.random.default_rng(0)
+    p = mg.nn.Parameter(mg.tensor([1.0, -2.0, 0.5]))
+    opt = make([p])
+    p.grad = mg.tensor(rng.standard_normal(3))
+    opt.step()
+    held = {n: opt.state[p][n] for n in names}
+    for _ in range(3):
+        p.grad = mg.tensor(rng.standard_normal(3))
+        opt.step()
+    for n in names:
+        assert held[n] is opt.state[p][n], n
+
+
+def test_adam_in_place_keeps_the_numbers_of_the_formulas():
+    rng = np.random.default_rng(1)
+    gs = [rng.standard_normal(3) for _ in range(6)]
+    for amsgrad in (False, True):
+        p = mg.nn.Parameter(mg.tensor([1.0, -2.0, 0.5]))
+        opt = mg.optim.Adam([p], lr=0.1, amsgrad=amsgrad)
+        for g in gs:
+            p.grad = mg.tensor(g)
+            opt.step()
+        want_p, want_m, want_v = _reference_adam(gs, amsgrad=amsgrad)
+        np.testing.assert_allclose(p.numpy(), want_p, rtol=1e-13)
+        np.testing.assert_allclose(opt.state[p]["exp_avg"], want_m, rtol=1e-13)
+        np.testing.assert_allclose(opt.state[p]["exp_avg_sq"], want_v, rtol=1e-13)
+
+
+def test_loading_a_state_dict_does_not_write_into_the_callers_arrays():
+    p = mg.nn.Parameter(mg.tensor([1.0, 2.0]))
+    opt = mg.optim.Adam([p], lr=0.1)
+    p.grad = mg.tensor([0.5, -0.5])
+    opt.step()
+    saved = opt.state_dict()
+    kept = {k: np.array(v, copy=True) for k, v in saved.items()}
+    other = mg.optim.Adam([p], lr=0.1)
+    other.load_state_dict(saved)
+    p.grad = mg.tensor([1.0, 1.0])
+    other.step()
+    for k in saved:
+        np.testing.assert_array_equal(saved[k], kept[k])
