@@ -268,8 +268,9 @@ class SGD(Optimizer):
         p ← p - lr · g
 
     ``nesterov=True`` needs μ > 0 and τ = 0, as in PyTorch; ``lr`` is 1e-3 by default, as in
-    PyTorch 2.x.  The momentum buffer v of parameter i is ``velocity[i]``, also
-    ``state[i]["momentum_buffer"]`` (PyTorch's name).
+    PyTorch 2.x.  The momentum buffer v of parameter p is ``state[p]["momentum_buffer"]``
+    (PyTorch's name; replace it and the next step starts from yours), read by position through
+    ``velocity[i]`` (a read-only tuple).
 
     ``params`` are leaf tensors (``model.parameters()``), each once.  A leaf that does not
     require grad (a frozen parameter) is accepted, as in PyTorch: it gets no gradient, so
@@ -291,7 +292,12 @@ class SGD(Optimizer):
             raise ValueError("SGD: nesterov=True needs momentum > 0 and dampening = 0")
         self.dampening, self.weight_decay = float(dampening), float(weight_decay)
         self.nesterov, self.maximize = bool(nesterov), bool(maximize)
-        self.velocity = [None] * len(self.params)
+
+    @property
+    def velocity(self) -> tuple:
+        """The momentum buffer of each parameter by position, None before its first momentum
+        step: ``state[i]["momentum_buffer"]``, read-only (change the state to change it)."""
+        return tuple(None if s is None else s.get("momentum_buffer") for s in self.state)
 
     def step(self, closure=None):
         """Update every parameter that has a gradient; all gradients are checked first, so a
@@ -303,7 +309,8 @@ class SGD(Optimizer):
             if self.weight_decay:
                 g = g + self.weight_decay * p.data
             if self.momentum:
-                v = self.velocity[i]
+                s = self.state[i]
+                v = None if s is None else s.get("momentum_buffer")
                 if v is None:
                     v = g.copy()
                 elif p.backend.tracing:                 # mg.trace: a buffer made outside is refused, untouched
@@ -311,7 +318,7 @@ class SGD(Optimizer):
                 else:                                   # in place, as PyTorch's buf.mul_(μ).add_(g, alpha=1 - τ):
                     v *= self.momentum                  # a reference to state[p]["momentum_buffer"] stays live
                     v += (1 - self.dampening) * g
-                self.velocity[i] = self.state[p]["momentum_buffer"] = v
+                self.state[p]["momentum_buffer"] = v
                 g = g + self.momentum * v if self.nesterov else v
             p.data -= self.lr * g
         return loss
@@ -344,8 +351,7 @@ class SGD(Optimizer):
         for i, p in enumerate(self.params):
             v = state.get(f"velocity.{i}")
             # a copy of its own: step() updates it in place, and asarray may return the caller's array
-            self.velocity[i] = None if v is None else p.backend.asarray(v, dtype=p.data.dtype).copy()
-            self.state[i] = None if v is None else {"momentum_buffer": self.velocity[i]}
+            self.state[i] = None if v is None else {"momentum_buffer": p.backend.asarray(v, dtype=p.data.dtype).copy()}
 
 
 class Adam(Optimizer):

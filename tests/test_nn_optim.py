@@ -255,7 +255,7 @@ def test_sgd_load_state_dict_refuses_a_velocity_of_another_shape(device):
     opt = mg.SGD([p], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match=r"velocity.0 has shape \(1,\) but parameter 0 \('w'\) has \(2,\)"):
         opt.load_state_dict({"velocity.0": np.ones(1)})          # would broadcast in step()
-    assert opt.velocity == [None]
+    assert opt.velocity == (None,)
 
 
 def test_clip_grad_norm_refuses_bad_max_norm():

@@ -297,3 +297,18 @@ def test_loading_a_state_dict_does_not_write_into_the_callers_arrays():
     other.step()
     for k in saved:
         np.testing.assert_array_equal(saved[k], kept[k])
+
+
+def test_sgd_starts_from_a_momentum_buffer_the_caller_put_in_its_state():
+    """As PyTorch's: SGD reads ``state[p]["momentum_buffer"]``, so replacing it (e.g. to reset
+    the momentum) changes the next step; before, SGD read its own list and ignored the state."""
+    p = mg.nn.Parameter(mg.tensor([1.0, 2.0]))
+    opt = mg.optim.SGD([p], lr=0.1, momentum=0.5)
+    p.grad = mg.tensor([1.0, 1.0])
+    opt.step()                                           # v = g = [1, 1]; p = [0.9, 1.9]
+    opt.state[p]["momentum_buffer"] = np.array([10.0, 0.0])
+    opt.step()                                           # v = 0.5 [10, 0] + [1, 1] = [6, 1]
+    np.testing.assert_allclose(p.numpy(), [0.9 - 0.6, 1.9 - 0.1], rtol=1e-15)
+    assert opt.velocity[0].tolist() == [6.0, 1.0]
+    with pytest.raises(TypeError):
+        opt.velocity[0] = None                            # read-only: the state is the one record
