@@ -139,3 +139,23 @@ def test_success_rate_draws_msgd_r_and_skips_rows_that_are_not_results(tmp_path)
     fig = plots.success_rate(path)
     series = {l.get_label(): list(l.get_ydata()) for l in lines(fig.axes[0])}
     assert series == {"MSGD-CR": [1.0, 0.5], "MSGD-R": [0.5, 0.0]}
+
+
+def test_jacobian_heatmap_of_several_models_shares_one_colour_scale(tmp_path):
+    """{label: log10 norms}: one panel per model, every panel on the scale of the largest
+    |log10 norm| of all, so that one model's vanishing is not drawn as pale as another's."""
+    import matplotlib.pyplot as plt
+    a = np.full((3, 3), np.nan)
+    a[[0, 1, 2], [0, 1, 2]] = 0.0
+    a[1, 0], a[2, 1], a[2, 0] = -1.0, -2.0, -6.0                # vanishing: 1e-6 over two steps
+    b = np.where(np.isnan(a), np.nan, 0.5)                       # mildly expanding everywhere
+    fig = plots.jacobian_heatmap({"msgd": a, "msgd-cr": b}, path=tmp_path / "h.png", title="both")
+    panels = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title() for ax in panels] == ["msgd", "msgd-cr"]
+    for ax in panels:
+        assert ax.get_images()[0].norm.vmin == -6.0 and ax.get_images()[0].norm.vmax == 6.0
+    assert panels[1].get_images()[0].get_array()[2, 0] == 0.5
+    assert fig._suptitle.get_text() == "both" and (tmp_path / "h.png").stat().st_size > 5000
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no norms to draw"):
+        plots.jacobian_heatmap({})

@@ -113,23 +113,35 @@ def _runs(ks) -> list:
 
 def jacobian_heatmap(log10_norms, path=None, title="log10 ||dh_t / dh_k||"):
     """Heat map of log10 ||dh_t/dh_k|| over t (rows) and k (columns), from
-    ``JacobianChain.norms(log10=True)``; the empty upper triangle is k > t."""
-    data = np.asarray(log10_norms, dtype=float)
-    fig, ax = plt.subplots(figsize=(6, 5))
-    finite = data[np.isfinite(data)]
+    ``JacobianChain.norms(log10=True)``; the empty upper triangle is k > t.  Given a dict
+    ``{label: log10_norms}`` (e.g. one model per method), one panel per entry side by side, on
+    one colour scale, so that vanishing (blue) in one and not in another can be compared."""
+    panels = dict(log10_norms) if isinstance(log10_norms, dict) else {None: log10_norms}
+    if not panels:
+        raise ValueError("jacobian_heatmap: no norms to draw (an empty dict)")
+    panels = {label: np.asarray(data, dtype=float) for label, data in panels.items()}
+    finite = np.concatenate([data[np.isfinite(data)] for data in panels.values()])
     bound = max(1.0, np.abs(finite).max()) if finite.size else 1.0
     label = "log10 norm (blue: vanishing, red: exploding)"
-    if np.isinf(data).any():            # a norm of exactly 0 (log10 = -inf) or inf: not blank like k > t
-        data = np.clip(data, -bound, bound)
-        label += "\n0 and inf drawn at the ends of the scale"
-    image = ax.imshow(np.ma.masked_invalid(data), origin="lower", cmap="RdBu_r", vmin=-bound, vmax=bound,
-                      aspect="auto", interpolation="nearest")
-    fig.colorbar(image, ax=ax, label=label)
-    ax.set_xlabel("k (earlier step)")
-    ax.set_ylabel("t (later step)")
-    _integer_steps(ax.xaxis, ax.yaxis)
-    ax.set_title(title)
-    return _finish(fig, path)
+    if any(np.isinf(data).any() for data in panels.values()):   # a norm of exactly 0 (log10 = -inf) or inf:
+        label += "\n0 and inf drawn at the ends of the scale"   # not blank like k > t
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.0 + 5.0 * len(panels), 5), squeeze=False)
+    for ax, (name, data) in zip(axes[0], panels.items()):
+        image = ax.imshow(np.ma.masked_invalid(np.clip(data, -bound, bound)), origin="lower", cmap="RdBu_r",
+                          vmin=-bound, vmax=bound, aspect="auto", interpolation="nearest")
+        ax.set_xlabel("k (earlier step)")
+        _integer_steps(ax.xaxis, ax.yaxis)
+        if name is not None:
+            ax.set_title(str(name), fontsize=10)
+    axes[0][0].set_ylabel("t (later step)")
+    fig.colorbar(image, ax=axes[0][0] if len(panels) == 1 else list(axes[0]), label=label)
+    if len(panels) == 1 and None in panels:
+        axes[0][0].set_title(title)
+        return _finish(fig, path)
+    fig.suptitle(title)
+    if path is not None:
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    return fig
 
 
 def singular_value_spectra(values: dict, path=None, title="Singular values of the one-step Jacobians"):
