@@ -158,14 +158,20 @@ asinh.defvjp(lambda g, out, x: g * rsqrt(x * x + 1))
 
 @primitive
 def acosh(xp, x):
-    """out = arcosh x = log(x + √(x² - 1))       x̄ = ḡ / √(x² - 1)   (+∞ at 1, NaN below, as in PyTorch)"""
+    """out = arcosh x = log(x + √(x² - 1))       x̄ = ḡ / √(x² - 1)
+
+    out is NaN below 1; x̄ is +∞ at ±1 and NaN between them, but finite below -1 (where x² - 1 > 0
+    again: x̄(-2) = 1/√3 beside out = NaN), as in PyTorch."""
     return xp.arccosh(_floating(xp, x))
 acosh.defvjp(lambda g, out, x: g * rsqrt(x * x - 1))
 
 
 @primitive
 def atanh(xp, x):
-    """out = artanh x = ½ log((1 + x) / (1 - x))      x̄ = ḡ / (1 - x²)   (±∞ at ±1, NaN beyond)"""
+    """out = artanh x = ½ log((1 + x) / (1 - x))      x̄ = ḡ / (1 - x²)
+
+    out is ±∞ at ±1 and NaN beyond; x̄ is +∞ at both ±1 and finite beyond (negative: x̄(2) = -1/3
+    beside out = NaN), as in PyTorch."""
     return xp.arctanh(_floating(xp, x))
 atanh.defvjp(lambda g, out, x: g / (1 - x * x))
 
@@ -186,7 +192,9 @@ cosh.defvjp(lambda g, out, x: g * sinh(x))
 
 @binary
 def atan2(xp, a, b):
-    """out = the angle of the point (b, a): arctan(a / b), in the right quadrant (-π, π]
+    """out = the angle of the point (b, a): arctan(a / b), in the right quadrant, in [-π, π]: on
+    the cut b < 0 the sign of a picks the side, a signed zero too (atan2(-0.0, -1) = -π, as in
+    NumPy and PyTorch)
     ā = ḡ b / (a² + b²),  b̄ = -ḡ a / (a² + b²)
 
     At the origin (a = b = 0) both are 0, as in PyTorch: there a² + b² is replaced by 1 in
@@ -471,7 +479,7 @@ _GILES_CENTRAL = (2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-0
 _GILES_TAIL = (-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
                -0.0076224613, 0.00943887047, 1.00167406, 2.83297682)
 _SQRT_PI_2 = math.sqrt(math.pi) / 2        # √π/2 = 1/erf'(0)
-_NEWTON_STEPS = 4                          # (3 leave 4e-10 at 1 - 2⁻⁵³, where Giles' start is far)
+_NEWTON_STEPS = 4                          # (3 leave 3e-8, relative, at 1 - 2⁻⁵³, where Giles' start is far)
 
 
 def _erfinv(xp, x):
@@ -851,8 +859,10 @@ def hardsigmoid(x: Tensor) -> Tensor:
 def _hardswish(xp, x):
     """out = x relu6(x + 3) / 6        x̄ = 0 (x ≤ -3),  ḡ (x/3 + ½) (-3 < x < 3),  ḡ (x ≥ 3)
 
-    The derivative at the kinks is PyTorch's (2.13, measured: 0 at -3, 1 at 3), which the
-    composition x · hardsigmoid(x) would not give (it has 1/2 at 3); hence a primitive.
+    The derivative at the kinks is PyTorch's (2.13, measured: 0 at -3, 1 at 3).  The composition
+    x · hardsigmoid(x) gives the same numbers today only because clip's derivative is 0 at its
+    bounds (PyTorch's clamp gives 1 there, which would make it 3/2 at 3); one primitive does not
+    depend on that convention, and is one node instead of several.
     """
     x = _floating(xp, x)
     return x * xp.minimum(xp.maximum(x + 3, 0), 6) / 6

@@ -286,7 +286,8 @@ def _bce(xp, p, y):
     """out = -(y L(p) + (1 - y) L(1 - p)),   L(·) = max(log ·, -100)   (PyTorch's clamp)
 
     p̄ = ḡ (p - y) / max(p (1 - p), 1e-12)
-    ȳ = ḡ (L(1 - p) - L(p))
+    ȳ = ḡ (L(1 - p) - L(p))        (the derivative of out: ±100 at p = 0 or 1, where PyTorch's
+                                    ȳ, with unclamped logs, is ±∞)
 
     Away from the clamp, p̄ is the derivative, -y/p + (1 - y)/(1 - p) over one denominator.
     At p = 0 or 1 exactly (where the clamped value is flat) it is PyTorch's formula still, so
@@ -489,7 +490,9 @@ def cdist(x1: Tensor, x2: Tensor, p=2.0) -> Tensor:
 def kl_div(input: Tensor, target, reduction: str = "mean", log_target: bool = False) -> Tensor:
     """Σ target (log target - input) (``F.kl_div``: ``input`` holds log-probabilities; the terms
     with target = 0 are 0)      input̄ = -ḡ target,  target̄ = ḡ (log target + 1 - input)
-    (log_target: ℓ = eᵗ (t - input), input̄ = -ḡ eᵗ).  ``reduction``: "mean" (over all elements, PyTorch's default),
+    (NaN at target = 0, not the formula's -∞: t log t is xlogy(t, t), whose t̄ holds t / t = 0/0;
+    PyTorch gives NaN there too).  log_target: ℓ = eᵗ (t - input),  input̄ = -ḡ eᵗ,
+    t̄ = ḡ eᵗ (t + 1 - input).  ``reduction``: "mean" (over all elements, PyTorch's default),
     "batchmean" (the sum / the first dimension: the KL divergence per sample), "sum", "none"."""
     name = "kl_div"
     if reduction not in ("mean", "batchmean", "sum", "none"):

@@ -283,9 +283,10 @@ def _pow(xp, a, b):
     """out = a ** b         ā = ḡ b a^(b-1),  b̄ = ḡ out log(a)
 
     At the points where these formulas give 0 · ∞ the derivative's limit (and PyTorch) is 0:
-    ā at a = b = 0 (where a^(b-1) = 1/0), and b̄ at a = 0 for b ≥ 0 (where log a = -∞).  There
-    ``a`` is replaced by 1 inside the formula, which makes the term exactly 0 without a NaN that
-    a second derivative could pick up.
+    ā at a = b = 0 (where a^(b-1) = 1/0), and b̄ at a = 0 for b > 0 (out = 0, log a = -∞).  At
+    a = b = 0 the formula for b̄ is 1 · (-∞) (b ↦ 0^b jumps from 1 to 0 there: no derivative);
+    0 is taken there too, as PyTorch does.  In these places ``a`` is replaced by 1 inside the
+    formula, which makes the term exactly 0 without a NaN that a second derivative could pick up.
     """
     return a ** b
 
@@ -819,8 +820,8 @@ def log_softmax(x: Tensor, axis=-1) -> Tensor:
 def _matmul(xp, a, b):
     """out = a @ b   (matrices, or stacks of them)     ā = ḡ bᵀ,  b̄ = aᵀ ḡ
 
-    Over stacked (batched) operands the products broadcast; sum_to then sums b̄ over the batch
-    axes that b was broadcast along.
+    Over stacked (batched) operands the products broadcast; sum_to then sums ā (or b̄) over the
+    batch axes that a (or b) was broadcast along.
     """
     if a.dtype != b.dtype:
         raise TypeError(f"dtype mismatch ({a.dtype} and {b.dtype}); minigrad does not upcast "
