@@ -6,6 +6,7 @@ this script makes of the committed bench/runs.
     python bench/ledger.py            # rewrite the ledger in bench/RESULTS.md from bench/runs
     python bench/ledger.py --check    # exit 1 (one line) when RESULTS.md's ledger is stale
     python bench/ledger.py --print    # the ledger on stdout
+    python bench/ledger.py --margin   # which of 1b6ff5d's successes its 1% check rule could have made late
     python bench/ledger.py --figure docs/img/figure7_ledger.png   # and Figure 7's cells as a picture
 
 What counts as a result: a sweep cell's result.json only when the sweep itself would trust it
@@ -266,6 +267,33 @@ def ledger(runs: Path) -> str:
     return "\n".join(lines + [END])
 
 
+def margin_exposure(runs: Path, code: str = "10ca46076810381c") -> tuple:
+    """How much the check rule of ``code`` (1b6ff5d: the full test called only when the
+    1,000-sequence check is below 1%) could have delayed its successes: (successes, [(cell,
+    updates to success, [(update, error)] of the logged 10,000-sequence evaluations before the
+    success that were below 2%)]).  Where no logged evaluation fell below 2% before the success,
+    the run's error sat above the current rule's threshold at every evaluation until the last
+    500 updates before it."""
+    successes, exposed = 0, []
+    for folder in sorted(runs.glob("*/cells/*")):
+        state = cell_state(folder)
+        if state is None or state.get("code") != code or state["status"] != "success":
+            continue
+        successes += 1
+        rows = []
+        for line in (folder / "log.jsonl").read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and row.get("update", 10**12) < state["updates"] \
+                    and isinstance(row.get("error"), (int, float)) and row["error"] < 0.02:
+                rows.append((row["update"], row["error"]))
+        if rows:
+            exposed.append((state["name"], state["updates"], rows))
+    return successes, exposed
+
+
 def figure7_cells(runs: Path) -> dict:
     """{(init, method, length): {"rate", "text"}} for every planned Figure 7 cell: once every seed
     has ended, the rate of success among the 5 seeds and "k/5" (with the median updates to
@@ -347,9 +375,18 @@ def main(argv=None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when the ledger in --results is stale")
     mode.add_argument("--print", action="store_true", help="print the ledger, change nothing")
+    mode.add_argument("--margin", action="store_true", help="print how many of 1b6ff5d's successes had an "
+                      "evaluation below 2%% before them (its check rule could have made them late), change nothing")
     p.add_argument("--figure", type=Path, default=None,
                    help="also draw Figure 7's cells into this picture (keep_runs.py save: docs/img/figure7_ledger.png)")
     args = p.parse_args(argv)
+    if args.margin:
+        successes, exposed = margin_exposure(args.runs)
+        print(f"{successes} successes of code 10ca46076810381c (commit 1b6ff5d); {len(exposed)} had a logged "
+              "evaluation below 2% before the success:")
+        for name, updates, rows in exposed:
+            print(f"  {name}: success at {updates:,}; " + ", ".join(f"{e:.2%} at {u:,}" for u, e in rows))
+        return 0
     block = ledger(args.runs)
     if args.figure is not None:
         draw_figure7(args.runs, args.figure)

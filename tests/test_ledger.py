@@ -184,3 +184,17 @@ def test_a_section_names_its_commit_check_rule_and_command(tmp_path):
     make_cell(tmp_path, "basic-tanh-msgd-T20-s1", {"outcome": "success", "success": True, "updates": 900,
                                                    "last_error": 0.0}, seed=1, eval_every=100)
     assert "Not counted (other settings): basic-tanh-msgd-T20-s1." in ledger.ledger(tmp_path)
+
+
+def test_margin_exposure_lists_successes_with_an_evaluation_between_the_two_check_rules(tmp_path):
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s0", {"outcome": "success", "success": True, "updates": 1500,
+                                                   "last_error": 0.004},
+              [{"update": 500, "error": 0.5}, {"update": 1000, "error": 0.015}, {"update": 1500, "error": 0.004}])
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s1", {"outcome": "success", "success": True, "updates": 1000,
+                                                   "last_error": 0.0},
+              [{"update": 500, "error": 0.3}, {"update": 1000, "error": 0.0}], seed=1)
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s2", {"outcome": "budget", "success": False, "updates": 200000,
+                                                   "last_error": 0.75}, [{"update": 500, "error": 0.011}], seed=2)
+    successes, exposed = ledger.margin_exposure(tmp_path, code="abc")
+    assert successes == 2
+    assert exposed == [("basic-tanh-msgd-T20-s0", 1500, [(1000, 0.015)])]
