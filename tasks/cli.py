@@ -13,6 +13,7 @@ in an error instead of a result.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -28,7 +29,7 @@ from . import charlm, compare, copy_task, diagnostics, dynamics, music, sweep, t
 from .natural import require_checkpoint_of
 from .synthetic import TASKS, Arithmetic, get_task
 from .runfiles import check_checkpoint as _check_checkpoint, check_out_file as _check_out_file
-from .runfiles import check_out_folder as _check_out_folder
+from .runfiles import check_out_folder as _check_out_folder, refuse_another_commands_run
 from .train import (ALL_METHODS, diverged, INIT_CHOICES, METHODS, PRESETS, SCHEDULES, RunError, Trainer, TrainConfig,
                     check_resume_settings, resumed_config, prepare_run, training_lengths)
 
@@ -68,7 +69,8 @@ def presets_help() -> str:
 
 
 def _add_train_args(p):
-    p.add_argument("task", help=f"one of: {', '.join(t.replace('_', '-') for t in TASKS)}")
+    p.add_argument("task", nargs="?", help=f"one of: {', '.join(t.replace('_', '-') for t in TASKS)} (may be "
+                   "left out with --resume --out FOLDER: the run's own)")
     p.add_argument("--length", type=int, default=20, help="sequence length T (the minimum, with --max-length)")
     p.add_argument("--max-length", type=int, default=None, help="train on lengths drawn from [length, max-length) "
                    "(one traced update program per length, about 4 KiB per time step each: 83 MiB for "
@@ -164,20 +166,65 @@ def _config(args) -> TrainConfig:
         diagnostics=not args.no_diagnostics)
 
 
+def _task_of_run(args) -> str:
+    """The task of the run ``train --resume --out FOLDER`` continues when no task is given: its
+    checkpoint's."""
+    tasks = ", ".join(t.replace("_", "-") for t in TASKS)
+    if not args.resume:
+        raise RunError(f"train: the following arguments are required: task (one of {tasks}; --resume --out "
+                       "FOLDER alone continues a run)")
+    if not args.out:
+        raise RunError("--resume without a task continues the run in --out: give --out FOLDER (or the task, "
+                       "for the default folder)")
+    checkpoint = _check_out_folder(args.out) / "checkpoint.npz"
+    if not checkpoint.is_file():
+        raise RunError(f"--resume: {args.out} holds no checkpoint.npz to resume from")
+    require_checkpoint_of(checkpoint, "train", "minigrad train --resume")
+    try:
+        task = json.loads(str(mg.load(checkpoint)["meta"]))["config"]["task"]
+        get_task(task)
+    except (KeyError, ValueError, TypeError) as e:
+        raise RunError(f"{checkpoint}: its run's task cannot be read ({e}): give the task") from None
+    return task
+
+
+# The settings a method does not use: given on the command line, they are said to be unused.
+UNUSED_BY_METHOD = {"msgd": ("clip", "alpha", "alpha_schedule", "alpha_every", "alpha_delay"),
+                    "msgd-c": ("alpha", "alpha_schedule", "alpha_every", "alpha_delay"), "msgd-r": ("clip",)}
+
+
 def cmd_train(args):
+    if args.task is None:
+        args.task = _task_of_run(args)
     config = _config(args).validate()
+    unused = [flag for name, flag in _given_settings(args).items() if name in UNUSED_BY_METHOD.get(config.method, ())]
+    if unused:                                  # silently unused before: the run was not what was asked
+        print(f"minigrad: note: {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used by --method "
+              f"{config.method} (msgd: no clipping, no Omega; msgd-c: no Omega; msgd-r: no clipping)",
+              file=sys.stderr)
     cell = "" if config.cell == "rnn" else f"-{config.cell}"
     out = Path(args.out or f"runs/{config.task}-T{config.length}{cell}-{config.method}-s{config.seed}")
     _check_out_folder(out)
-    if args.resume and (out / "checkpoint.npz").is_file():
-        require_checkpoint_of(out / "checkpoint.npz", "train", "minigrad train --resume")
-        given = _given_settings(args)
-        check_resume_settings(out / "checkpoint.npz", config, given)
-        config = resumed_config(out / "checkpoint.npz", config, given).validate()
-    check_memory(f"--hidden {config.hidden} --length {config.length}"
-                 + (f" --max-length {config.max_length}" if config.max_length else ""),
-                 memory_estimate(config), config.device)
-    trainer = prepare_run(out, config, resume=args.resume, force=args.force)
+    checkpoint = out / "checkpoint.npz"
+    if not args.resume:
+        refuse_another_commands_run(out, "train", "minigrad train")
+    try:
+        if args.resume and checkpoint.is_file():
+            require_checkpoint_of(checkpoint, "train", "minigrad train --resume")
+            given = _given_settings(args)
+            check_resume_settings(checkpoint, config, given)
+            config = resumed_config(checkpoint, config, given).validate()
+        check_memory(f"--hidden {config.hidden} --length {config.length}"
+                     + (f" --max-length {config.max_length}" if config.max_length else ""),
+                     memory_estimate(config), config.device)
+        trainer = prepare_run(out, config, resume=args.resume, force=args.force)
+        update = trainer.state.update
+        if isinstance(update, bool) or not isinstance(update, int) or update < 0:
+            raise ValueError(f"its update count {update!r} is not a whole number of 0 or more")
+    except ValueError as e:     # an edited or damaged checkpoint: NumPy's or load_state_dict's words, and the file
+        if isinstance(e, RunError) or not args.resume or str(checkpoint) in str(e) or _too_big(e):
+            raise
+        raise RunError(f"{checkpoint}: cannot resume from it: {e}") from None
     state = trainer.train(out=out, progress=not args.quiet)
     if state.done:
         said = f"succeeded after {state.update} updates"
@@ -244,20 +291,29 @@ def cmd_demo(args):
         start = time.perf_counter()
         trainer = prepare_run(out / method, config, force=True)
         state = trainer.train(out=out / method, progress=not args.quiet)
-        rows.append((method, state.update if state.done else None, state.last_error, time.perf_counter() - start))
+        if state.done:
+            said = f"{state.update:,}"
+        elif state.outcome == "interrupted":          # not "> max-updates": it was stopped, not out of budget
+            said = f"stopped at {state.update:,}"
+        elif diverged(state.outcome):
+            said = f"diverged at {state.update:,}"
+        else:
+            said = f"> {args.max_updates:,}"
+        rows.append((method, said, state.last_error, time.perf_counter() - start))
         if state.outcome == "interrupted":
             interrupted = True
             break
     print("\nTemporal order, T = 20, smart tanh, 50 units, lr 0.01, mu 1, alpha 4 "
           f"(seed {args.seed}; paper: MSGD 21k, MSGD-C 11k, MSGD-CR 2k updates)")
     print(f"{'method':<9} {'updates to success':>19} {'last error':>11} {'seconds':>8}")
-    for method, updates, error, seconds in rows:
-        done = f"{updates:,}" if updates else f"> {args.max_updates:,}"
+    for method, done, error, seconds in rows:
         print(f"{method:<9} {done:>19} {_pct(error):>11} {seconds:>8.1f}")
     _demo_pictures(out, [m for m, *_ in rows], args.quiet)
     print(f"logs, checkpoints and pictures in {out}/")
     if interrupted:
-        print("minigrad: interrupted", file=sys.stderr)
+        method = rows[-1][0]
+        print(f"minigrad: interrupted (continue that run with minigrad train --resume --out {out / method}; "
+              "the demo itself starts over)", file=sys.stderr)
         return trainer.exit_status
     return 0
 
@@ -667,15 +723,62 @@ def argparse_message(message: str) -> str:
     if m:
         what = "command" if m[1] == "command" else f"{m[1]} value"
         return f"unknown {what} {m[2]}: choose one of {m[3].replace(chr(39), '')}"
+    m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: (must .*)", message, re.S)
+    if m:
+        return f"{m[1]} {m[2]}"
     m = re.fullmatch(r"argument (\S+?)(?:/\S+)?: (.*)", message, re.S)
     return f"{m[1]}: {m[2]}" if m else message
+
+
+# A value that starts with "-" is an option to argparse unless it looks like a negative
+# number; its own test knows only -5 and -.5, so "--lr -1e-3" or "--alpha -inf" were refused as
+# "expected one argument".  This one also takes exponents, inf and nan.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.I)
+LARGEST_INT = 2 ** 63 - 1     # NumPy's int64: no size, length, count or seed of the command is beyond it
 
 
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line on stderr, exit status 2, as the rest of the
     command's: ``minigrad: error: train: --length must be a whole number, got '20.5' (see
     minigrad train --help)``, without the usage block.  Sub-commands' parsers are of this class
-    too (``add_subparsers`` makes them of the parser's own class); ``--help`` is unchanged."""
+    too (``add_subparsers`` makes them of the parser's own class); ``--help`` is unchanged.
+    Negative numbers in every spelling (-1e-3, -inf) are values, not options; a whole number
+    beyond 2^63 - 1 is refused here, before NumPy meets it (an OverflowError or TypeError
+    deep inside a command, or "Maximum allowed dimension exceeded"); so is an empty string (no
+    path, task or name); an unknown option is said by its sub-command, with the likely one."""
+
+    says_empty_names = False          # True: the command refuses "" in its own words (translate)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_NUMBER
+
+    def _get_value(self, action, arg_string):
+        if (isinstance(arg_string, str) and not arg_string.strip() and action.type is None
+                and not isinstance(action, argparse._SubParsersAction) and not self.says_empty_names):
+            # "" is no path, task or name: Path("") is the current folder, an empty --out the default
+            raise argparse.ArgumentError(action, "must not be empty, got ''")
+        value = super()._get_value(action, arg_string)
+        if action.type is int and abs(value) > LARGEST_INT:
+            bound = f"at most 2^63 - 1 ({LARGEST_INT})" if value > 0 else f"at least -(2^63 - 1) (-{LARGEST_INT})"
+            raise argparse.ArgumentError(action, f"must be {bound}, got {arg_string}")
+        return value
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown option is said by the sub-command's parser (its --help,
+        and the option it most likely meant: "--lenght: did you mean --length?")."""
+        args, extras = self.parse_known_args(args, namespace)
+        if extras:
+            import difflib
+            sub = self
+            subparsers = [a for a in self._actions if isinstance(a, argparse._SubParsersAction)]
+            if subparsers and getattr(args, "command", None) in subparsers[0].choices:
+                sub = subparsers[0].choices[args.command]
+            known = [o for a in sub._actions for o in a.option_strings]
+            hints = [f"{x.split('=')[0]}: did you mean {close[0]}?" for x in extras if x.startswith("--")
+                     for close in [difflib.get_close_matches(x.split("=")[0], known, n=1)] if close]
+            sub.error(f"unrecognized arguments: {' '.join(extras)}" + (f" ({'; '.join(hints)})" if hints else ""))
+        return args
 
     def error(self, message):
         command = self.prog.split(" ", 1)[1] if " " in self.prog else ""
@@ -761,6 +864,7 @@ def build_parser():
     p = sub.add_parser("translate", help="attention seq2seq on a synthetic translation task (reverse or sort digits)",
                        description=translation.DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     translation.add_arguments(p)
+    p.says_empty_names = True                   # cmd_translate: "--out got an empty name: give the run's folder"
     p.set_defaults(run=translation.cmd_translate)
 
     p = sub.add_parser("copy", help="Neural Turing Machine on the NTM paper's copy task (train, test longer, draw)",
@@ -795,6 +899,7 @@ def main(argv=None) -> int:
     """Run one command; its exit status as the module's docstring says (0 done, 1 diverged or
     cells without a result, 2 refused or failed: one line on stderr, no traceback; 130/143
     stopped by Ctrl-C/SIGTERM)."""
+    parser = args = None
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -802,12 +907,44 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("minigrad: interrupted", file=sys.stderr)
         return 130
-    except (RunError, mg.CheckpointError, mg.BackendError, ValueError, RuntimeError) as e:
+    except (ValueError, OverflowError, TypeError) as e:
+        if _too_big(e):
+            return _fail(_too_big_said(e, parser, args))
+        if isinstance(e, (OverflowError, TypeError)):
+            raise                              # a bug, not bad input: its traceback
+        return _fail(e)
+    except (RunError, mg.CheckpointError, mg.BackendError, RuntimeError) as e:
         return _fail(e)
     except MemoryError as e:
-        return _fail(f"out of memory: {e}")
+        return _fail(_too_big_said(e, parser, args))
     except OSError as e:                       # a path that vanished or cannot be written meanwhile
         return _fail(f"{e.filename}: {e.strerror}" if e.filename and e.strerror else e)
+
+
+# What NumPy says when asked for an array larger than any machine's memory (a size far beyond
+# what the commands' own checks know to refuse): said as the sizes given, not as NumPy's words.
+TOO_BIG = ("Maximum allowed dimension exceeded", "array is too big", "is out of bounds for int64",
+           "too large to convert", "has no callable sqrt method")
+
+
+def _too_big(e) -> bool:
+    return isinstance(e, OverflowError) or any(words in str(e) for words in TOO_BIG)
+
+
+def _too_big_said(e, parser, args) -> str:
+    """"the sizes given (--hidden 4611686018427387904) ask for more memory than there is (NumPy:
+    array is too big...): lower them": the whole numbers of the command line, with NumPy's words."""
+    given = []
+    if parser is not None and args is not None:
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for action in subparsers.choices[args.command]._actions:
+            value = getattr(args, action.dest, None)
+            if action.type is int and action.option_strings and value is not None and value != action.default:
+                values = value if isinstance(value, list) else [value]
+                given.append(f"{action.option_strings[-1]} {' '.join(map(str, values))}")
+    what = f"the sizes given ({', '.join(given)})" if given else "the sizes asked for"
+    kind = "out of memory" if isinstance(e, MemoryError) else "NumPy"
+    return f"{what} ask for more memory than this machine has ({kind}: {str(e).rstrip('.')}): lower them"
 
 
 def _fail(e) -> int:

@@ -52,8 +52,8 @@ import minigrad as mg
 from rnn.ntm import CONTROLLERS, NTM
 
 from .natural import require_checkpoint_of
-from .runfiles import (STOP_SIGNALS, RunError, RunFiles, count, open_run, part, positive, require, require_finite,
-                       seed_value)
+from .runfiles import (STOP_SIGNALS, RunError, RunFiles, check_out_file, count, open_run, part, positive,
+                       refuse_another_commands_run, require, require_finite, seed_value)
 
 DELIMITER_CHANNELS = 1
 
@@ -381,7 +381,7 @@ class CopyTrainer:
                 raise KeyError("kind")
             config = CopyConfig(**meta["config"])
             state = CopyState(**meta["state"])
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, AttributeError) as e:     # AttributeError: meta not a dict
             raise RunError(f"{path} is not a checkpoint of minigrad copy (unreadable run metadata: {e})") from None
         for key, value in (overrides or {}).items():
             if value is None:
@@ -488,7 +488,7 @@ def _writable_png(path, flag: str) -> Path:
         raise RunError(f"{flag} {path} is a folder: give a file name such as {path / 'weightings.png'}")
     if not path.parent.exists():
         raise RunError(f"{flag} {path}: the folder {path.parent} does not exist")
-    return path
+    return check_out_file(path, flag, example="weightings.png")     # writable, before any work
 
 
 def _print_tests(trainer, results) -> None:
@@ -518,7 +518,8 @@ def cmd_copy(args) -> int:
             raise RunError("--checkpoint tests a trained machine: give it without --out or --resume")
         path = Path(args.checkpoint)
         if not path.is_file():
-            raise RunError(f"--checkpoint {path}: no such file (a copy run folder's checkpoint.npz)")
+            what = "not a regular file" if path.exists() else "no such file"
+            raise RunError(f"--checkpoint {path}: {what} (a copy run folder's checkpoint.npz)")
         trainer = CopyTrainer.from_checkpoint(path, _given(args, TESTING))
         require_finite(trainer.model, path, "train it again (a copy run keeps no earlier weights)")
         ignored = [f"--{k.replace('_', '-')} {v} (the machine's: {getattr(trainer.config, k)})"
@@ -538,6 +539,8 @@ def cmd_copy(args) -> int:
     # The settings are checked before open_run: with --force it deletes the folder's run, which a
     # mistyped setting must not cost (a resumed run's settings are checked against its checkpoint).
     config = None if args.resume else CopyConfig(**_given(args, fields)).validate()
+    if not args.resume:
+        refuse_another_commands_run(out, "ntm-copy", "minigrad copy")
     checkpoint = open_run(out, args.resume, args.force,
                           made=("checkpoint.npz", "log.jsonl", "config.json", "weightings.png", "cost.png"))
     if checkpoint is not None:

@@ -193,9 +193,11 @@ def read_rows(folder) -> list:
 def cmd_diagnostics(args) -> int:
     from .train import RunError
     rows = read_rows(args.folder)
+    from .runfiles import check_out_folder
     out = Path(args.out) if args.out else Path(args.folder) / "diagnostics"
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder")
+    check_out_folder(out)                       # a read-only place: one line naming --out
     out.mkdir(parents=True, exist_ok=True)
     from viz import diagnostics as pictures
     config = _config_of(args.folder)

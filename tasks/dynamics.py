@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +48,13 @@ plane of the states' first two principal components.  --what lyapunov: the large
 exponent (QR over the Jacobian chain, checked by a perturbation simulation) against the spectral
 radius of W_rec for the inits (W_rec rescaled), and before/after --train-updates updates of
 MSGD-C and MSGD-CR, with the Lyapunov spectra.  Writes one PNG (--out)."""
+
+
+# {argument group: {dest: (flag, default)}}, filled by add_arguments: an option of another
+# picture's group, given, is named in a note (it is unused).
+GROUPS: dict = {}
+USES = {"bifurcation": ("bifurcation",), "fixed-points": ("fixed-points and lyapunov", "fixed-points"),
+        "lyapunov": ("fixed-points and lyapunov", "lyapunov")}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -88,6 +96,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--window", type=int, default=10, help="steps per finite-time exponent (default 10)")
     p.add_argument("--device", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    for group in p._action_groups:
+        if group.title in USES["fixed-points"] + USES["lyapunov"] + USES["bifurcation"]:
+            GROUPS[group.title] = {a.dest: (a.option_strings[0], a.default) for a in group._group_actions}
+
+
+def _unused(args) -> None:
+    """Say, in one line on stderr, which options of another picture (``--hidden`` with the
+    bifurcation, ``--w`` with lyapunov...) were given a value other than their default: they are
+    unused, and were silently so.  A note, not a refusal: one command line may carry every
+    picture's settings (the README's tests run all three with one set)."""
+    unused = [flag for title, options in GROUPS.items() if title not in USES[args.what]
+              for dest, (flag, default) in options.items()
+              if getattr(args, dest, default) != default and not any(dest in GROUPS[t] for t in USES[args.what])]
+    if unused:
+        takes = sorted({flag for t in USES[args.what] for flag, _ in GROUPS.get(t, {}).values()})
+        print(f"minigrad: note: {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used by --what "
+              f"{args.what} (it takes {', '.join(takes)}, --out, --device, --quiet)", file=sys.stderr)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -101,6 +126,7 @@ def _check(args):
     from .cli import _check_checkpoint, _check_out_file
     from .synthetic import get_task
     default = {"bifurcation": "bifurcation.png", "fixed-points": "fixed_points.png", "lyapunov": "lyapunov.png"}
+    _unused(args)
     out = Path(args.out or default[args.what])
     if out.suffix.lower() != ".png":
         raise RunError(f"--out {out}: the figure is written as PNG: give a name ending in .png")
@@ -170,7 +196,14 @@ def load_for_inspection(path, device=None, float64: bool = True) -> Trainer:
     """The trained run of ``path`` for evaluate, jacobian and dynamics: its weights checked
     finite, on ``device`` if given (the model and the sampler's batches; else the device it was
     trained on) and, with ``float64``, converted to float64 (the loaded copy, not the file)."""
-    trainer = Trainer.from_checkpoint(path)
+    try:
+        trainer = Trainer.from_checkpoint(path)
+    except mg.BackendError:
+        raise
+    except ValueError as e:                 # an edited or foreign file: say which one
+        if str(path) in str(e):
+            raise
+        raise RunError(f"{path}: {e}") from None
     require_finite(trainer.model, path, "use its best.npz or an earlier snapshot")
     if device:
         trainer.model.to(device)
@@ -422,6 +455,7 @@ def run_lyapunov(args, out, progress=True) -> dict:
 
 def cmd_dynamics(args) -> int:
     out = _check(args)
+    out.parent.mkdir(parents=True, exist_ok=True)      # checked writable: made now, not after the work
     if args.what == "bifurcation":
         run_bifurcation(args, out)
     elif args.what == "fixed-points":

@@ -329,8 +329,9 @@ def require(config, names, ok, allowed: str) -> None:
     ``ok`` does not accept: ``--batch-size must be at least 1, got 0``."""
     for name in names:
         value = getattr(config, name)
-        if not ok(value):
-            raise RunError(f"--{name.replace('_', '-')} must be {allowed}, got {value}")
+        if not ok(value):               # a string "4" from an edited file is said as '4'
+            said = value if isinstance(value, numbers.Number) else repr(value)
+            raise RunError(f"--{name.replace('_', '-')} must be {allowed}, got {said}")
 
 
 def check_checkpoint(path) -> Path:
@@ -342,6 +343,9 @@ def check_checkpoint(path) -> Path:
     if not p.exists():
         raise RunError(f"{path}: no such checkpoint (a run folder's checkpoint.npz or best.npz, "
                        "written by minigrad train)")
+    if not p.is_file():                 # a FIFO or a device would be read forever
+        raise RunError(f"{path} is not a regular file: give a checkpoint file (a run folder's checkpoint.npz "
+                       "or best.npz, written by minigrad train)")
     return p
 
 
@@ -351,6 +355,9 @@ def check_out_folder(path, flag: str = "--out", label=None) -> Path:
     if path.exists() and not path.is_dir():
         raise RunError(f"{label} cannot be made: {path} is a file, not a folder" if label
                        else f"{flag} {path} is a file, not a folder")
+    if path.is_symlink() and not path.exists():     # else "File exists" when it is made
+        raise RunError(f"{label or flag + ' ' + str(path)} cannot be made: {path} is a symbolic link to "
+                       f"{os.readlink(path)}, which does not exist")
     label = label or f"{flag} {path}"
     parent = path
     while not parent.exists():
@@ -411,6 +418,23 @@ def refuse_resume_with_force(out, resume: bool, force: bool) -> None:
     if resume and force:
         raise RunError("--resume and --force contradict each other: --resume continues the runs in "
                        f"{out}, --force deletes them and starts over; pass one of them")
+
+
+def refuse_another_commands_run(out, kind: str, command: str) -> None:
+    """Refuse, in one line, to start a run of ``kind`` (a key of natural.CHECKPOINT_MAKERS) in a
+    folder that holds another command's run: --force would delete that run (and leave its other
+    files beside the new one's), --resume cannot continue it."""
+    from .natural import CHECKPOINT_MAKERS, checkpoint_maker
+    path = Path(out) / "checkpoint.npz"
+    if not path.is_file():
+        return
+    try:
+        made = checkpoint_maker(path)
+    except mg.CheckpointError:                  # damaged: the command's own reading says so
+        return
+    if made is not None and made != kind:
+        raise RunError(f"{out} holds a run of {CHECKPOINT_MAKERS[made]}: {command} cannot continue it, and "
+                       "--force would delete it; give another --out")
 
 
 def open_run(out, resume: bool, force: bool, made=("checkpoint.npz", "log.jsonl", "config.json")) -> Path | None:

@@ -45,8 +45,8 @@ import minigrad as mg
 from rnn.attention import SCORES, Seq2Seq
 
 from .natural import require_checkpoint_of
-from .runfiles import (STOP_SIGNALS, RunError, RunFiles, check_out_file, count, open_run, part, positive, read_run_checkpoint,
-                       require, require_finite, seed_value)
+from .runfiles import (STOP_SIGNALS, RunError, RunFiles, check_out_file, count, open_run, part, positive,
+                       read_run_checkpoint, refuse_another_commands_run, require, require_finite, seed_value)
 
 PAD, BOS, EOS, FIRST_DIGIT = 0, 1, 2, 3
 EVAL_CHUNK = 4096          # strings decoded at once in an evaluation (--eval-size may be larger)
@@ -402,7 +402,8 @@ def _heatmaps(args) -> int:
                        f"{', '.join(PICTURE_FORMATS)}")
     check_out_file(png, "--png", example="attention.png")
     if not path.is_file():
-        raise RunError(f"--heatmaps {path}: no such checkpoint (a run folder's checkpoint.npz)")
+        what = "not a regular file" if path.exists() else "no such checkpoint"
+        raise RunError(f"--heatmaps {path}: {what} (a run folder's checkpoint.npz)")
     run = _open_checkpoint(path, args)
     require_finite(run.model, path, "train it again (a translate run keeps no earlier weights)")
     ignored = [f"{_flag(k, v)} (the checkpoint's: {_flag(k, getattr(run.config, k))})"
@@ -431,6 +432,8 @@ def cmd_translate(args) -> int:
                        f"maps into its run folder's attention.png")
     config = _config(args).validate()
     out = Path(args.out or f"runs/translate-{config.task}-L{config.max_length}-s{config.seed}")
+    if not args.resume:
+        refuse_another_commands_run(out, "translate", "minigrad translate")
     checkpoint = open_run(out, args.resume, args.force,
                           made=("checkpoint.npz", "log.jsonl", "config.json", "curve.png", "attention.png"))
     if checkpoint is not None:
