@@ -541,9 +541,12 @@ def jacobian_report(checkpoints, length: int, out, batch: int = 20, seed: int = 
     label, chain, trainer = summary[-1]
     T = chain.T
     s = "s" if trainer.config.cell == "lstm" else "h"               # the LSTM's state is (h, c)
-    plt.close(plots.jacobian_heatmap(chain.norms(0, log10=True), path=out / "jacobian_heatmap.png",
-                                     title=f"log10 ||d{s}_t/d{s}_k||, {trainer.config.task} T={T}\n"
-                                           f"{label}, sequence 0 of {batch}"))
+    # every model side by side on one colour scale: one that vanishes (blue) beside one that does not
+    heat = {lab: ch.norms(0, log10=True) for lab, ch, _ in summary}
+    plt.close(plots.jacobian_heatmap(heat if len(heat) > 1 else heat[label], path=out / "jacobian_heatmap.png",
+                                     title=f"log10 ||d{s}_t/d{s}_k||, {trainer.config.task} T={T}"
+                                           + (f", sequence 0 of {batch}" if len(heat) > 1 else
+                                              f"\n{label}, sequence 0 of {batch}")))
     steps = sorted({1, max(1, T // 2), T})
     plt.close(plots.singular_value_spectra({i: chain.singular_values(i).mean(0) for i in steps},
                                            path=out / "jacobian_spectra.png",

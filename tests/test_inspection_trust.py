@@ -111,8 +111,10 @@ def test_jacobian_keeps_every_curve_and_signals_far_below_float32s_range(run, tm
     calls = _record(monkeypatch, "error_norms_over_time")
     heat, spectra = _record(monkeypatch, "jacobian_heatmap"), _record(monkeypatch, "singular_value_spectra")
     assert main(["jacobian", str(a), str(b), "--length", "40", "--batch", "3", "--out", str(tmp_path / "j")]) == 0
-    title = heat[0][1]["title"]                 # which model, which sequence the heat map shows
-    assert "log10 ||dh_t/dh_k||" in title and "B/run @ 3" in title and "sequence 0 of 3" in title
+    title = heat[0][1]["title"]                 # which models, which sequence the heat map shows
+    assert "log10 ||dh_t/dh_k||" in title and "sequence 0 of 3" in title
+    panels = heat[0][0][0]                      # one panel per model, named as the curves are
+    assert [k.split(" @ ")[0] for k in panels] == ["A/run", "B/run"]
     assert "B/run @ 3" in spectra[0][1]["title"]
     (snapshots,), kwargs = calls[0]
     assert len(snapshots) == 2 and kwargs["floor"] == 1e-300
