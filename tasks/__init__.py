@@ -18,10 +18,25 @@ def __getattr__(name):
 
 def console() -> int:
     """The ``minigrad`` command: :func:`tasks.cli.main`, imported here so that a Ctrl-C during
-    the imports (NumPy, matplotlib: half a second) exits with status 130 and one line."""
+    the imports (NumPy, matplotlib: half a second) exits with status 130 and one line.  A Ctrl-C
+    that lands inside a C extension's own import (NumPy importing ``datetime``) comes out as an
+    ImportError that no longer carries the KeyboardInterrupt; the handler below notes the Ctrl-C,
+    so that ImportError is said as the interruption it was."""
+    import signal
+    interrupted = []
+
+    def on_ctrl_c(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_ctrl_c)
     try:
         from .cli import main
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, ImportError):
+        if not interrupted:
+            raise
         print("minigrad: interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return main()

@@ -292,3 +292,39 @@ def test_force_does_not_delete_another_commands_run(run, tmp_path, capsys):
     text = refused(["translate", "--out", str(run), "--force"], capsys)
     assert text.startswith(f"{run} holds a run of `minigrad train`, sweep or demo: minigrad translate cannot")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+_FAKE_C_IMPORT = """
+import os, signal, sys, time
+class Finder:                       # tasks.cli's import as NumPy's C code does it when Ctrl-C lands
+    def find_spec(self, name, path, target=None):
+        if name == "tasks.cli":
+            try:
+                if {interrupt}:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    time.sleep(5)
+            except KeyboardInterrupt:
+                pass                # PyCapsule_Import drops the KeyboardInterrupt ...
+            raise ImportError('PyCapsule_Import could not import module "datetime"')   # ... and says this
+        return None
+sys.meta_path.insert(0, Finder())
+from tasks import console
+sys.exit(console())
+"""
+
+
+@pytest.mark.parametrize("interrupt", [True, False])
+def test_ctrl_c_inside_a_c_extensions_import_is_one_line_and_a_real_import_error_is_not_hidden(interrupt):
+    """CI caught it: a Ctrl-C while NumPy's C code imports datetime comes out as an ImportError
+    (the KeyboardInterrupt is lost on the way), which gave a traceback. Said as the interruption
+    it was (status 130, one line); an ImportError without a Ctrl-C is still raised as it is."""
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-c", _FAKE_C_IMPORT.format(interrupt=interrupt)], cwd=root,
+                          env={**os.environ, "PYTHONPATH": root}, capture_output=True, text=True, timeout=60)
+    if interrupt:
+        assert proc.returncode == 130 and proc.stderr == "minigrad: interrupted\n", proc.stderr
+    else:
+        assert proc.returncode == 1 and "ImportError: PyCapsule_Import could not import" in proc.stderr
