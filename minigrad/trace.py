@@ -49,8 +49,9 @@ tracing again where it can see a change, and says what it cannot see):
    another one traces again, or raises where the program has already written into its
    arguments (the lines after it were written for the traced shape: a count, a reshape);
 3. random numbers are drawn outside ``fn`` and passed in (a trace would freeze them);
-4. a replay reproduces two kinds of effect: arrays updated in place (``p.data -= lr * g``) and
-   the ``.grad`` of argument tensors.  Anything else ``fn`` leaves behind (a tensor stored on
+4. a replay reproduces two kinds of effect: arrays updated in place (``p.data -= lr * g``, and
+   the version counts of the tensors so changed, as the traced call changed them) and the
+   ``.grad`` of argument tensors.  Anything else ``fn`` leaves behind (a tensor stored on
    an object) belongs to the trace, and using it later raises.  Returned tensors carry no
    graph: run backward inside ``fn``.
    Gradient hooks (``Tensor.register_hook``) are Python too: they run while tracing, so what
@@ -927,7 +928,7 @@ _programs_made = itertools.count()
 class Program:
     """One traced function for one combination of argument shapes: its source and how to run it."""
 
-    def __init__(self, source, env, name, backend, template, n_results, grad_inputs, grad_targets):
+    def __init__(self, source, env, name, backend, template, n_results, grad_inputs, grad_targets, bumps=()):
         self.source = source
         filename = f"<minigrad.trace {name} #{next(_programs_made)}>"
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -937,11 +938,15 @@ class Program:
         self.backend, self.template, self.n_results = backend, template, n_results
         self.grad_inputs = grad_inputs        # argument tensors whose .grad is read
         self.grad_targets = grad_targets      # argument tensors whose .grad the program sets
+        self.bumps = bumps                    # (argument k, n): the trace changed it in place n times
         self.n_lines = source.count("\n")
 
     def run(self, tensors):
-        arrays = [t.data for t in tensors] + [tensors[i].grad.data for i in self.grad_inputs]
-        values = self.fn(*arrays)
+        swapped = tensors + [tensors[i].grad for i in self.grad_inputs]
+        values = self.fn(*[t.data for t in swapped])
+        for k, n in self.bumps:               # as the eager call would: its in-place changes counted,
+            for _ in range(n):                # so a graph or a record (rnn.Unrolled) made before sees them
+                swapped[k]._bump()
         for i, g in zip(self.grad_targets, values[self.n_results:]):
             tensors[i]._grad = None if g is None else Tensor._wrap(g, self.backend)
         return _fill(self.template, values, self.backend)
@@ -1025,6 +1030,7 @@ class trace:
         grad_inputs = [i for i, t in enumerate(tensors) if t.grad is not None]
         swapped = tensors + [tensors[i].grad for i in grad_inputs]   # data -> Traced, for the trace
         saved = [(t, t._data, t.backend) for t in swapped]
+        versions = [t._version[0] for t in swapped]   # in-place changes counted while tracing: replayed too
         inputs = []
         for t in swapped:
             t._data, t.backend = rec.register(t._data), tb      # a swap, not a change: no version
@@ -1087,5 +1093,6 @@ class trace:
         for i, g in zip(grad_targets, final_grads):
             tensors[i]._grad = None if g is None else Tensor._wrap(g, inner)
         _check_nothing_kept(rec)
-        program = Program(source, rec.env, name, inner, template, n_results, grad_inputs, grad_targets)
+        bumps = [(k, t._version[0] - v) for k, (t, v) in enumerate(zip(swapped, versions)) if t._version[0] != v]
+        program = Program(source, rec.env, name, inner, template, n_results, grad_inputs, grad_targets, bumps)
         return program, _fill(template, values, inner)

@@ -156,3 +156,32 @@ def test_packed_runs_record_the_packed_cell():
     assert run.cell is packed.cell and run.final.shape == (3, 2, 5)
     with pytest.raises(ValueError, match="packed models: inspect one at a time"):
         rnn.JacobianChain(packed.cell, x, run)
+
+
+def test_weights_changed_by_a_traced_replay_are_refused_too():
+    """The project trains with traced updates: a replay writes the weights in place without the
+    Tensor methods, so the trace replays the version counts the traced call made; a run recorded
+    before a replayed step is then refused as one before an eager step is (the review found the
+    replay slipped through)."""
+    cell = rnn.RNNCell(3, 4, seed=0)
+    x = mg.tensor(np.random.default_rng(0).standard_normal((5, 2, 3)))
+    params = list(cell.parameters())
+
+    @mg.trace
+    def step(params, x):
+        run = rnn.unroll(cell, x)
+        loss = (run.final * run.final).sum()
+        loss.backward()
+        with mg.no_grad():
+            for p in params:
+                p.data -= 0.01 * p.grad.data
+                p.grad = None
+        return loss
+
+    step(params, x)                                   # traced
+    run = rnn.unroll(cell, x)
+    rnn.JacobianChain(cell, x, run)                   # current: accepted
+    step(params, x)                                   # replayed
+    assert step.programs == 1
+    with pytest.raises(ValueError, match="weights changed since the run was recorded"):
+        rnn.JacobianChain(cell, x, run)
