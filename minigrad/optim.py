@@ -180,20 +180,37 @@ class Optimizer:
         zeroes the gradients, computes the loss, calls backward and returns the loss), the
         closure first, its loss returned, as PyTorch."""
         loss = self._closure(closure)
-        for i, p, g in self._gradients():
+        updates = self._gradients()
+        self._check_buffers(i for i, _, _ in updates)
+        for i, p, g in updates:
             s = self.state[i]
-            if s is None or "step" not in s:            # (a dict made by opt.state[p]: filled in)
-                xp = p.backend.xp
+            if s is None or "step" not in s:            # (a dict made by opt.state[p]: filled in,
+                xp = p.backend.xp                       #  keeping a buffer the caller put there)
                 s = self.state[i] = {} if s is None else s
                 s["step"] = 0
                 for name in self._needed():
-                    s[name] = xp.full_like(p.data, self._initial_value())
+                    if name not in s:
+                        s[name] = xp.full_like(p.data, self._initial_value())
             s["step"] += 1
             self._update(p, g, s)
         return loss
 
     def _update(self, p: Tensor, g, s: dict) -> None:
         raise NotImplementedError
+
+    def _check_buffers(self, indices, names=None) -> None:
+        """Every buffer of ``state[i]`` (i in ``indices``) must be an array of the parameter's
+        shape, dtype and device, since the update writes into it in place: one a caller put
+        there (``opt.state[p]["exp_avg"] = ...``) is checked before anything is changed (a
+        Tensor is taken as its array)."""
+        who = f"{type(self).__name__}.step"
+        for i in indices:
+            s, p = self.state[i], self.params[i]
+            if not s or p.backend.tracing:              # (a trace refuses buffers made outside it)
+                continue
+            for name in self._needed() if names is None else names:
+                if name in s:
+                    s[name] = _fitting_buffer(who, i, p, name, s[name])
 
     def state_dict(self) -> dict:
         """Host arrays, flat, for ``mg.save``/``np.savez`` (no pickle): ``optimizer`` (the class
@@ -303,7 +320,9 @@ class SGD(Optimizer):
         """Update every parameter that has a gradient; all gradients are checked first, so a
         bad one changes nothing.  ``closure``: as :meth:`Optimizer.step`."""
         loss = self._closure(closure)
-        for i, p, g in self._gradients():
+        updates = self._gradients()
+        self._check_buffers((i for i, _, _ in updates), ("momentum_buffer",) if self.momentum else ())
+        for i, p, g in updates:
             if self.maximize:
                 g = -g
             if self.weight_decay:
@@ -919,6 +938,18 @@ def _parameters(who: str, params) -> list:
 
 def _label(i: int, p: Tensor) -> str:
     return f"parameter {i}" + (f" ({p.name!r})" if p.name else "")
+
+
+def _fitting_buffer(who: str, i: int, p: Tensor, name: str, value):
+    """``value`` (an optimizer buffer of parameter i) as an array of p's shape, dtype and device,
+    or a one-line error saying what it is and what it must be."""
+    array = value.data if isinstance(value, Tensor) else value
+    if type(array) is not type(p.data) or array.shape != p.shape or array.dtype != p.dtype:
+        got = (f"a {type(value).__name__}" if not hasattr(array, "shape") else
+               f"{type(value).__name__} of shape {tuple(array.shape)}, dtype {array.dtype}")
+        raise TypeError(f"{who}: state[{_label(i, p)}][{name!r}] must be an array of the parameter's shape "
+                        f"{tuple(p.shape)}, dtype {p.dtype} and device ({type(p.data).__name__}), got {got}")
+    return array
 
 
 def _keep(p: Tensor, s: dict, name: str, value):

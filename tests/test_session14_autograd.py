@@ -312,3 +312,39 @@ def test_sgd_starts_from_a_momentum_buffer_the_caller_put_in_its_state():
     assert opt.velocity[0].tolist() == [6.0, 1.0]
     with pytest.raises(TypeError):
         opt.velocity[0] = None                            # read-only: the state is the one record
+
+
+@pytest.mark.parametrize("bad, what", [
+    (np.zeros(1), r"got ndarray of shape \(1,\), dtype float64"),
+    (np.zeros(2, dtype=np.float32), r"got ndarray of shape \(2,\), dtype float32"),
+    (np.zeros(2, dtype=np.int64), r"dtype int64"),
+    ([0.0, 0.0], r"got a list"),
+])
+def test_a_buffer_put_in_the_state_must_fit_and_nothing_changes_otherwise(bad, what):
+    """SGD (and Adam ...) update state[p]'s buffers in place: one the caller put there of another
+    shape, dtype or kind is refused in one line before any parameter moves (before: NumPy's
+    broadcast error mid-step, or a float32 momentum kept silently for a float64 parameter)."""
+    a, p = mg.nn.Parameter(mg.tensor([1.0])), mg.nn.Parameter(mg.tensor([1.0, 2.0]))
+    for opt, name in ((mg.optim.SGD([a, p], lr=0.1, momentum=0.5), "momentum_buffer"),
+                      (mg.optim.Adam([a, p], lr=0.1), "exp_avg")):
+        a.grad, p.grad = mg.tensor([1.0]), mg.tensor([1.0, 1.0])
+        opt.state[p][name] = bad
+        with pytest.raises(TypeError, match=rf"state\[parameter 1\]\['{name}'\] must be an array of the "
+                                            rf"parameter's shape \(2,\), dtype float64 .*{what}"):
+            opt.step()
+        assert a.numpy().tolist() == [1.0] and p.numpy().tolist() == [1.0, 2.0]
+
+
+def test_a_tensor_put_in_the_state_is_taken_as_its_array_and_a_buffer_set_before_the_first_step_stays():
+    p = mg.nn.Parameter(mg.tensor([1.0, 2.0]))
+    opt = mg.optim.SGD([p], lr=0.1, momentum=0.5)
+    opt.state[p]["momentum_buffer"] = mg.tensor([2.0, 0.0])     # what a PyTorch user writes
+    p.grad = mg.tensor([1.0, 1.0])
+    opt.step()                                                    # v = 0.5 [2, 0] + [1, 1] = [2, 1]
+    np.testing.assert_allclose(p.numpy(), [1.0 - 0.2, 2.0 - 0.1], rtol=1e-15)
+    q = mg.nn.Parameter(mg.tensor([1.0]))
+    adam = mg.optim.Adam([q], lr=0.1)
+    adam.state[q]["exp_avg"] = np.array([0.5])
+    q.grad = mg.tensor([1.0])
+    adam.step()                                                   # m = 0.5 + 0.1 (1 - 0.5) = 0.55
+    np.testing.assert_allclose(adam.state[q]["exp_avg"], [0.55], rtol=1e-15)
