@@ -842,6 +842,9 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             raise TypeError(f"matmul needs two Tensors (or a Tensor and a NumPy array), got "
                             f"{type(a).__name__} and {type(b).__name__}")
         a, b = (a, _lift(b, a)) if like is a else (_lift(a, b), b)
+    sa, sb = a._data.shape, b._data.shape
+    if len(sa) >= 2 and len(sb) >= 2 and sa[-1] == sb[-2] and (len(sa) == 2 or len(sb) == 2 or sa[:-2] == sb[:-2]):
+        return _matmul(a, b)                                  # the common case, checked in passing
     _check_matmul_shapes(a, b)
     if a.ndim >= 2 and b.ndim >= 2:
         return _matmul(a, b)
@@ -1172,29 +1175,35 @@ def concat(xs, axis: int = 0) -> Tensor:
     0 along ``axis``, so that its gradient, an empty (0,) tensor, comes back through the reshape.
     """
     xs = _same_dtype("concat", list(xs))
-    skipped = [x.shape == (0,) for x in xs]
-    first = skipped.index(False) if not all(skipped) else 0  # the tensor the others must fit
-    like = xs[first].shape
-    for i, x in enumerate(xs):
-        if x.ndim == 0:
+    shapes = [x.shape for x in xs]
+    skipped = [s == (0,) for s in shapes]
+    if all(skipped):                                        # nothing but (0,): their (0,) join, any dim
+        axis, skipped = 0, [False] * len(xs)
+    first = skipped.index(False)                            # the tensor the others must fit
+    like, n = shapes[first], len(shapes[first])
+    for i, s in enumerate(shapes):
+        if not s:
             raise ValueError(f"concat: tensor {i} is 0-d: 0-d tensors have no axis to join along; reshape "
                              "them to (1,) first, or use stack")
-    try:
-        (axis,) = _axes(axis, len(like))
-    except ValueError as e:
-        raise ValueError(f"concat: {e}") from None
+    if type(axis) is int and -n <= axis < n:
+        axis %= n
+    else:                                                   # the usual words for a bad axis
+        try:
+            (axis,) = _axes(axis, n)
+        except ValueError as e:
+            raise ValueError(f"concat: {e}") from None
     others = like[:axis] + like[axis + 1:]                  # the sizes that must match
-    for i, x in enumerate(xs):
-        if not skipped[i] and (x.ndim != len(like) or x.shape[:axis] + x.shape[axis + 1:] != others):
-            raise ValueError(f"concat: tensor {i} of shape {x.shape} does not fit tensor {first} of shape "
-                             f"{like}: sizes must match except along dim {axis} (1-D empty tensors, shape "
-                             "(0,), are skipped)")
-    if any(skipped) and not all(skipped):
-        empty = like[:axis] + (0,) + like[axis + 1:]
+    for i, s in enumerate(shapes):
+        if s != like and not skipped[i] and (len(s) != n or s[:axis] + s[axis + 1:] != others):
+            raise ValueError(f"concat: tensor {i} of shape {s} does not fit tensor {first} of shape {like}: "
+                             f"sizes must match except along dim {axis} (1-D empty tensors, shape (0,), are skipped)")
+    if True in skipped:                                     # each an empty piece of the join: its gradient,
+        empty = like[:axis] + (0,) + like[axis + 1:]        # (0,), comes back through the reshape
         xs = [reshape(x, empty) if skip else x for x, skip in zip(xs, skipped)]
+        shapes = [x.shape for x in xs]
     offsets = [0]
-    for x in xs:
-        offsets.append(offsets[-1] + x.shape[axis])
+    for shape in shapes:
+        offsets.append(offsets[-1] + shape[axis])
     return concat_(*xs, axis=axis, offsets=tuple(offsets))
 
 

@@ -248,3 +248,17 @@ def test_logcumsumexp_differentiated_vjp_is_linear_in_memory():
     out = np.logaddexp.accumulate(x0)
     for i in (0, 1, 999, n - 1):
         assert jv.numpy()[i] == pytest.approx(np.sum(np.cos(x0[:i + 1]) * np.exp(x0[:i + 1] - out[i])), rel=1e-10)
+
+
+def test_cat_of_nothing_but_one_d_empty_tensors_is_their_empty_join_along_any_dim():
+    """PyTorch 2.13: cat([A(0), A(0)], 1) is (0,) (every input skipped); the review found it refused."""
+    for dim in (0, 1, -1, 3):
+        out = mg.cat([mg.zeros(0), mg.zeros(0)], dim=dim)
+        assert out.shape == (0,)
+
+
+@pytest.mark.parametrize("sa, sb", [((3,), (2, 3, 4)), ((2, 3, 4), (4,)), ((2, 1, 3, 4), (5, 4, 6)),
+                                    ((1, 3, 4), (5, 4, 6)), ((0,), (0,)), ((3, 0), (0, 2))])
+def test_matmul_of_shapes_numpy_accepts_gives_numpys_shape(sa, sb):
+    a, b = np.ones(sa), np.ones(sb)
+    assert (mg.tensor(a) @ mg.tensor(b)).shape == (a @ b).shape
