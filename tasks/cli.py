@@ -760,7 +760,7 @@ class Parser(argparse.ArgumentParser):
         if (isinstance(arg_string, str) and not arg_string.strip() and action.type is None
                 and not isinstance(action, argparse._SubParsersAction) and not self.says_empty_names):
             # "" is no path, task or name: Path("") is the current folder, an empty --out the default
-            raise argparse.ArgumentError(action, "must not be empty, got ''")
+            raise argparse.ArgumentError(action, f"must not be empty, got {arg_string!r}")
         value = super()._get_value(action, arg_string)
         if action.type is int and abs(value) > LARGEST_INT:
             bound = f"at most 2^63 - 1 ({LARGEST_INT})" if value > 0 else f"at least -(2^63 - 1) (-{LARGEST_INT})"
@@ -911,7 +911,7 @@ def main(argv=None) -> int:
         print("minigrad: interrupted", file=sys.stderr)
         return 130
     except (ValueError, OverflowError, TypeError) as e:
-        if _too_big(e):
+        if _too_big(e) and _huge_sizes(parser, args):
             return _fail(_too_big_said(e, parser, args))
         if isinstance(e, (OverflowError, TypeError)):
             raise                              # a bug, not bad input: its traceback
@@ -930,21 +930,35 @@ TOO_BIG = ("Maximum allowed dimension exceeded", "array is too big", "is out of 
            "too large to convert", "has no callable sqrt method")
 
 
+HUGE = 2 ** 31                 # a whole number of the command line this large is a size no array holds
+
+
 def _too_big(e) -> bool:
     return isinstance(e, OverflowError) or any(words in str(e) for words in TOO_BIG)
+
+
+def _given_whole_numbers(parser, args) -> list:
+    """[(flag, values)] of the whole-number options given other than their default."""
+    given = []
+    if parser is not None and args is not None and getattr(args, "command", None):
+        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        for action in subparsers.choices[args.command]._actions:
+            value = getattr(args, action.dest, None)
+            if action.type is int and action.option_strings and value is not None and value != action.default:
+                given.append((action.option_strings[-1], value if isinstance(value, list) else [value]))
+    return given
+
+
+def _huge_sizes(parser, args) -> bool:
+    """Whether a whole number given is so large (2^31 or more) that NumPy's "too big" (or an
+    overflow) is its doing; else such an error is a bug, kept as one (its traceback)."""
+    return any(abs(v) >= HUGE for _, values in _given_whole_numbers(parser, args) for v in values)
 
 
 def _too_big_said(e, parser, args) -> str:
     """"the sizes given (--hidden 4611686018427387904) ask for more memory than there is (NumPy:
     array is too big...): lower them": the whole numbers of the command line, with NumPy's words."""
-    given = []
-    if parser is not None and args is not None:
-        subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        for action in subparsers.choices[args.command]._actions:
-            value = getattr(args, action.dest, None)
-            if action.type is int and action.option_strings and value is not None and value != action.default:
-                values = value if isinstance(value, list) else [value]
-                given.append(f"{action.option_strings[-1]} {' '.join(map(str, values))}")
+    given = [f"{flag} {' '.join(map(str, values))}" for flag, values in _given_whole_numbers(parser, args)]
     what = f"the sizes given ({', '.join(given)})" if given else "the sizes asked for"
     kind = "out of memory" if isinstance(e, MemoryError) else "NumPy"
     return f"{what} ask for more memory than this machine has ({kind}: {str(e).rstrip('.')}): lower them"

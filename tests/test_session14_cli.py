@@ -328,3 +328,29 @@ def test_ctrl_c_inside_a_c_extensions_import_is_one_line_and_a_real_import_error
         assert proc.returncode == 130 and proc.stderr == "minigrad: interrupted\n", proc.stderr
     else:
         assert proc.returncode == 1 and "ImportError: PyCapsule_Import could not import" in proc.stderr
+
+
+def test_an_overflow_without_a_huge_size_given_is_a_bug_kept_as_such(monkeypatch, capsys):
+    """The "sizes ask for more memory" message is for huge whole numbers on the command line; an
+    OverflowError (or NumPy's "too big") with ordinary sizes is not blamed on them (review)."""
+    import tasks.cli as cli
+
+    def overflow(args):
+        raise OverflowError("math range error")
+    parser = cli.build_parser()
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    parser._subparsers._group_actions[0].choices["train"].set_defaults(run=overflow)
+    with pytest.raises(OverflowError, match="math range error"):
+        main(["train", "temporal-order", "--hidden", "8"])
+    def too_big(args):
+        raise ValueError("array is too big; `arr.size * arr.dtype.itemsize` is larger than the maximum possible size.")
+    parser._subparsers._group_actions[0].choices["train"].set_defaults(run=too_big)
+    assert main(["train", "temporal-order", "--hidden", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "ask for more memory" not in err and err.startswith("minigrad: error: array is too big")
+    assert main(["train", "temporal-order", "--hidden", str(2 ** 40)]) == 2
+    assert "the sizes given (--hidden 1099511627776) ask for more memory" in capsys.readouterr().err
+
+
+def test_a_blank_name_is_quoted_as_given(capsys):
+    assert "--out must not be empty, got ' '" in refused(["train", "temporal-order", "--out", " "], capsys)
