@@ -88,7 +88,8 @@ def _zero_grads(params, set_to_none: bool) -> None:
         g.requires_grad = False
         with no_grad():
             g.zero_()
-        p._grad = g                      # its own .grad, zeroed (unchecked: even after p.data = other shape)
+        p._grad = g                      # its own .grad, zeroed, kept as it is: if p.data was replaced by
+                                         # another shape since, the next backward refuses it in one line
 
 
 class Module:
