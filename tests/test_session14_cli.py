@@ -9,21 +9,7 @@ import pytest
 
 import minigrad as mg
 from tasks.cli import main
-
-
-def refused(argv, capsys) -> str:
-    """Run ``minigrad argv``: it must refuse with exit status 2 and one line on stderr, no
-    traceback; that line without "minigrad: error: "."""
-    try:
-        status = main(argv)
-    except SystemExit as e:
-        status = e.code
-    captured = capsys.readouterr()
-    lines = captured.err.splitlines()
-    assert status == 2, (status, captured.err)
-    assert len(lines) == 1 and lines[0].startswith("minigrad: error: "), captured.err
-    return lines[0][len("minigrad: error: "):]
-
+from test_cli_messages import refused     # one helper for both files
 
 TINY = ["--length", "10", "--hidden", "4", "--eval-every", "5", "--eval-size", "20", "--check-size", "20", "--quiet"]
 
@@ -175,10 +161,7 @@ def read_only(monkeypatch, tmp_path):
 def test_copy_figure_in_a_read_only_folder_is_refused_before_testing(run, read_only, tmp_path, capsys):
     """The machine was tested, then the figure failed: "<path>: Read-only file system"."""
     out = tmp_path / "cp"
-    assert main(["copy", "--max-length", "2", "--width", "2", "--memory-slots", "3", "--memory-width", "2",
-                 "--hidden", "3", "--batch-size", "2", "--max-updates", "1", "--eval-every", "1",
-                 "--eval-per-length", "1", "--test-lengths", "3", "--test-size", "1", "--out", str(out),
-                 "--quiet"]) == 0
+    _tiny_copy_run(out)
     capsys.readouterr()
     text = refused(["copy", "--checkpoint", str(out / "checkpoint.npz"), "--figure", str(read_only / "w.png")], capsys)
     assert text == f"--figure {read_only / 'w.png'} cannot be written: no permission to write in {read_only}"
@@ -279,10 +262,7 @@ def test_force_does_not_delete_another_commands_run(run, tmp_path, capsys):
     (leaving its pictures beside the new run's); without --force it said "pass --resume to
     continue it", which cannot."""
     out = tmp_path / "cp"
-    assert main(["copy", "--max-length", "2", "--width", "2", "--memory-slots", "3", "--memory-width", "2",
-                 "--hidden", "3", "--batch-size", "2", "--max-updates", "1", "--eval-every", "1",
-                 "--eval-per-length", "1", "--test-lengths", "3", "--test-size", "1", "--out", str(out),
-                 "--quiet"]) == 0
+    _tiny_copy_run(out)
     capsys.readouterr()
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     for force in ([], ["--force"]):
@@ -354,3 +334,11 @@ def test_an_overflow_without_a_huge_size_given_is_a_bug_kept_as_such(monkeypatch
 
 def test_a_blank_name_is_quoted_as_given(capsys):
     assert "--out must not be empty, got ' '" in refused(["train", "temporal-order", "--out", " "], capsys)
+
+
+def _tiny_copy_run(out):
+    """A copy run of one update, as small as the command allows, in ``out``."""
+    assert main(["copy", "--max-length", "2", "--width", "2", "--memory-slots", "3", "--memory-width", "2",
+                 "--hidden", "3", "--batch-size", "2", "--max-updates", "1", "--eval-every", "1",
+                 "--eval-per-length", "1", "--test-lengths", "3", "--test-size", "1", "--out", str(out),
+                 "--quiet"]) == 0
