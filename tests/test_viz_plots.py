@@ -155,7 +155,7 @@ def test_jacobian_heatmap_of_several_models_shares_one_colour_scale(tmp_path):
     for ax in panels:
         assert ax.get_images()[0].norm.vmin == -6.0 and ax.get_images()[0].norm.vmax == 6.0
     assert panels[1].get_images()[0].get_array()[2, 0] == 0.5
-    assert fig._suptitle.get_text() == "both" and (tmp_path / "h.png").stat().st_size > 5000
+    assert fig.get_suptitle() == "both" and (tmp_path / "h.png").stat().st_size > 5000
     plt.close(fig)
     with pytest.raises(ValueError, match="no norms to draw"):
         plots.jacobian_heatmap({})
