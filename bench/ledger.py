@@ -62,7 +62,8 @@ SETTING_NAMES = ("task", "hidden", "lr", "clip", "alpha", "alpha_schedule", "bat
 # the full 10,000-sequence test, which alone decides success.
 CODE_COMMITS = {
     "10ca46076810381c": ("1b6ff5d", "the full test called when the check is below 1% (the target): an update "
-                                    "count may be later than under the current rule, below 2%, never earlier"),
+                                    "count may be later than the current rule (below 2%) would give with the "
+                                    "same arithmetic, never earlier"),
     "d6871b4ab75b9497": ("143b033", "the full test called when the check is below 2% (twice the target), the "
                                     "current rule"),
 }
