@@ -6,6 +6,7 @@ this script makes of the committed bench/runs.
     python bench/ledger.py            # rewrite the ledger in bench/RESULTS.md from bench/runs
     python bench/ledger.py --check    # exit 1 (one line) when RESULTS.md's ledger is stale
     python bench/ledger.py --print    # the ledger on stdout
+    python bench/ledger.py --project  # the time left to every planned pack's budget, at the logged rates
     python bench/ledger.py --margin   # which of 1b6ff5d's successes its 1% check rule could have made late
     python bench/ledger.py --figure docs/img/figure7_ledger.png   # and Figure 7's cells as a picture
 
@@ -295,6 +296,61 @@ def margin_exposure(runs: Path, code: str = "10ca46076810381c") -> tuple:
     return successes, exposed
 
 
+def seconds_per_update(folder: Path) -> dict:
+    """{length: the median wall seconds of one update of a pack, over the logged evaluation
+    intervals of every cell of ``folder`` at that length} (the rows' wall_time restarts when a
+    run resumes: such intervals are skipped).  Measured on the machine and under the load the
+    runs had (nice 19, beside other work): a rate, not a benchmark."""
+    per_length = {}
+    for cell in sorted((folder / "cells").glob("*")) if folder.is_dir() else []:
+        ident = read_json(cell / "cell.json")
+        if not isinstance(ident, dict) or "config" not in ident:
+            continue
+        rows = []
+        for line in (cell / "log.jsonl").read_text().splitlines() if (cell / "log.jsonl").exists() else []:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("wall_time"), (int, float)) and "update" in row:
+                rows.append(row)
+        per_length.setdefault(ident["config"].get("length"), []).extend(
+            (b["wall_time"] - a["wall_time"]) / (b["update"] - a["update"]) for a, b in zip(rows, rows[1:])
+            if b["update"] > a["update"] and b["wall_time"] > a["wall_time"])
+    return {length: statistics.median(v) for length, v in per_length.items() if v}
+
+
+def projection(runs: Path) -> list:
+    """[(title, packs left, pack-updates left, hours)] for each plan: every grid point whose
+    seeds have not all ended needs its pack run to the budget, from the furthest update its
+    running seeds reached (an upper bound: successes stop early, and a pack of fewer seeds is
+    cheaper); a length with no logged rate takes the rate of the longest measured one, scaled
+    in proportion to T (the plan of the extended memorization, with none of its own, the
+    original's)."""
+    out = []
+    measured = {name: seconds_per_update(runs / name) for _, name, *_ in PLANS}
+    for title, name, inits, methods, lengths, settings in PLANS:
+        states, _, _ = sweep_states(runs / name, inits, methods, lengths, settings)
+        rates = measured[name] or measured.get(name.replace("-extended", ""), {})
+        packs = updates = seconds = 0
+        for init in inits:
+            for method in methods:
+                for length in lengths:
+                    seeds = [states.get((init, method, length, s), {"status": "not started"}) for s in SEEDS]
+                    if all(s["status"] in ("success", "budget", "diverged") for s in seeds):
+                        continue
+                    done = max((s.get("updates") or 0) for s in seeds if s["status"] in ("running", "pending",
+                                                                                         "not started"))
+                    left = settings["max_updates"] - done
+                    if not rates:
+                        continue
+                    base = max(rates) if length not in rates else length
+                    rate = rates[base] * length / base
+                    packs, updates, seconds = packs + 1, updates + left, seconds + left * rate
+        out.append((title, packs, updates, seconds / 3600 if rates else None))
+    return out
+
+
 def figure7_cells(runs: Path) -> dict:
     """{(init, method, length): {"rate", "text"}} for every planned Figure 7 cell: once every seed
     has ended, the rate of success among the 5 seeds and "k/5" (with the median updates to
@@ -376,11 +432,22 @@ def main(argv=None) -> int:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when the ledger in --results is stale")
     mode.add_argument("--print", action="store_true", help="print the ledger, change nothing")
+    mode.add_argument("--project", action="store_true", help="print the time left to every planned pack's "
+                      "budget at the rates the runs logged, change nothing")
     mode.add_argument("--margin", action="store_true", help="print how many of 1b6ff5d's successes had an "
                       "evaluation below 2%% before them (its check rule could have made them late), change nothing")
     p.add_argument("--figure", type=Path, default=None,
                    help="also draw Figure 7's cells into this picture (keep_runs.py save: docs/img/figure7_ledger.png)")
     args = p.parse_args(argv)
+    if args.project:
+        total = 0.0
+        for title, packs, updates, hours in projection(args.runs):
+            said = "no logged rate" if hours is None else f"about {hours:.1f} h of one core"
+            total += hours or 0.0
+            print(f"{title}: {packs} packs, {updates:,} pack-updates left to their budgets: {said}")
+        print(f"in all: about {total:.0f} core-hours at the logged rates (an upper bound: successes stop early); "
+              f"the paper's 5M-update budget is 25 times the 200,000 here for every run that does not succeed")
+        return 0
     if args.margin:
         successes, exposed = margin_exposure(args.runs)
         print(f"{successes} successes of code 10ca46076810381c (commit 1b6ff5d); {len(exposed)} had a logged "
