@@ -364,9 +364,9 @@ def build_graph(cell_kind: str, steps: int, hidden: int = 3, n_in: int = 2, seed
         if collapse:
             raise RunError(f"--steps {steps}: more than {limit} steps, even collapsed, take minutes for dot "
                            "to lay out and cannot be read; draw fewer steps")
-        raise RunError(f"--steps {steps}: a full graph of more than {limit} steps (about ten nodes each) takes "
-                       f"minutes for dot to lay out and cannot be read; pass --collapse (one node per step, "
-                       f"up to {MAX_COLLAPSED_GRAPH_STEPS} steps) or draw fewer steps")
+        raise RunError(f"--steps {steps}: a full graph of more than {limit} steps (about ten nodes each) cannot "
+                       f"be read (100 LSTM steps already make a PNG 32,767 pixels wide, the most cairo draws); "
+                       f"pass --collapse (one node per step, up to {MAX_COLLAPSED_GRAPH_STEPS} steps) or draw fewer steps")
     check_memory(f"--hidden {hidden} --steps {steps}", graph_memory(cell_kind, steps, hidden, device), device)
     if cell_kind == "esn":                    # the reservoir's dynamics, drawn as a leaky cell
         esn = rnn.ESN(n_in, units=hidden, spectral_radius=0.9, lr=0.5, connectivity=0.5, seed=seed)

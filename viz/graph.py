@@ -21,7 +21,9 @@
   can be seen at a glance; a legend says which colour is which norm; every op's box says the
   norm of the gradient at its output, ||dE/dv|| (at the state a step hands on: ||dE/dh_k||),
   in its border's colour;
-* ``collapse=True`` draws each time step as a single node, so T = 100 stays readable.
+* ``collapse=True`` draws each time step as a single node, so T = 100 stays readable; an edge
+  whose norm the tape only bounds (a state read by several ops of the next step and by a head)
+  says "≤ x".
 
 The DOT source is always available (``graph.source``); ``render(graph, "out.svg")`` runs the
 real ``dot`` program (Debian's ``graphviz`` package) for SVG, PNG or PDF, and without it writes
@@ -155,6 +157,9 @@ def _leaf_node(graph, t, key, name=None):
 
 def tape_of(tensor) -> mg.Tape:
     """A Tape rebuilt from the graph behind ``tensor`` (before backward releases it)."""
+    if not isinstance(tensor, mg.Tensor):
+        raise TypeError(f"tape_of takes a minigrad Tensor (the output of a recorded computation), "
+                        f"got {type(tensor).__name__}")
     root = tensor.node
     if root is None:
         raise ValueError("this tensor has no graph (a leaf, or computed without recording)")
@@ -174,6 +179,9 @@ def tape_of(tensor) -> mg.Tape:
 
 def draw(source, collapse: bool = False, title: str | None = None, legend: bool = True) -> graphviz.Digraph:
     """The Digraph of a Tape (or of the graph behind a tensor)."""
+    if not isinstance(source, (mg.Tape, mg.Tensor)):
+        raise TypeError(f"draw takes an mg.Tape or a minigrad Tensor with a recorded graph, got "
+                        f"{type(source).__name__}")
     tape = source if isinstance(source, mg.Tape) else tape_of(source)
     graph = graphviz.Digraph("bptt", graph_attr={"rankdir": "LR", "fontname": "Helvetica", "fontsize": "11",
                                                  "label": _plain(title or ""), "labelloc": "t"},
@@ -183,12 +191,21 @@ def draw(source, collapse: bool = False, title: str | None = None, legend: bool 
     else:
         _draw_full(graph, tape)
     if legend:
-        _legend(graph)
+        _legend(graph, recorded=any(e.grad_norm is not None for e in tape))
     return graph
 
 
 def _leaf_key(t) -> str:
     return f"leaf{id(t)}"
+
+
+def _input_key(e, i, x) -> str:
+    """The node of input ``i`` (a leaf) of entry ``e`` in its step: one per tensor and step; a
+    constant known only by its shape (:func:`tape_of`, an op that kept no values: one shared
+    stand-in per shape) gets a node of its own, since which tensor it was is not known."""
+    if isinstance(x, mg.autograd.Shape):
+        return f"const{e.index}_{i}"
+    return f"{_leaf_key(x)}_s{e.step}"
 
 
 def _is_param(t) -> bool:
@@ -274,9 +291,11 @@ def _parameters_cluster(graph, params, names):
     graph.subgraph(sub)
 
 
-def _edge(graph, src, dst, norm, label=True):
+def _edge(graph, src, dst, norm, label=True, bound=False):
+    """An edge coloured by ``norm``; ``bound``: the norm is an upper bound, written "≤ x"."""
+    text = "" if norm is None or not label else ("≤ " if bound else "") + f"{norm:.2g}"
     graph.edge(src, dst, color=edge_colour(norm), penwidth=f"{edge_width(norm):.2f}", style=edge_style(norm),
-               label="" if norm is None or not label else f"{norm:.2g}", fontcolor=edge_colour(norm))
+               label=text, fontcolor=edge_colour(norm))
 
 
 def _draw_full(graph, tape):
@@ -308,7 +327,7 @@ def _draw_full(graph, tape):
             for i, x in enumerate(e.inputs):
                 if isinstance(x, int):
                     continue
-                key = f"{_leaf_key(x)}_s{step}"
+                key = _input_key(e, i, x)
                 if _is_param(x):
                     params[_leaf_key(x)] = x
                     target.node(key, label=_plain(names[_leaf_key(x)]), shape="ellipse", style="filled",
@@ -326,7 +345,7 @@ def _draw_full(graph, tape):
             if isinstance(x, int):
                 _edge(graph, f"op{x}", f"op{e.index}", norm, label=step_of[x] != e.step)
             else:
-                _edge(graph, f"{_leaf_key(x)}_s{e.step}", f"op{e.index}", norm, label=_is_param(x))
+                _edge(graph, _input_key(e, i, x), f"op{e.index}", norm, label=_is_param(x))
 
 
 def _draw_collapsed(graph, tape):
@@ -335,10 +354,10 @@ def _draw_collapsed(graph, tape):
     bounds the norm of their sum from above, written "≤ x (n reads)");
     edges between steps carry the norm of the gradient passed back from one step to the
     previous (the quantity that vanishes or explodes): over the tensors of step s that step t
-    reads, sqrt(Σ ||dE/dv||²) of the gradient step t sends to each tensor v (see
-    :func:`_step_flows`).  Pieces that no gradient reached (an op that the loss does not depend
-    on) add nothing; an edge that no gradient reached at all, or a graph drawn before
-    backward, has no number."""
+    reads, sqrt(Σ ||dE/dv||²) of the gradient step t sends to each tensor v, or "≤ x" where
+    the tape's norms only bound it (see :func:`_step_flows`).  Pieces that no gradient reached
+    (an op that the loss does not depend on) add nothing; an edge that no gradient reached at
+    all, or a graph drawn before backward, has no number."""
     step_of = {e.index: e.step for e in tape}
     names = param_names(tape)
     params, into_params = {}, {}
@@ -366,18 +385,20 @@ def _draw_collapsed(graph, tape):
         graph.node(f"step{step}", label=_plain("\n".join(lines)), shape="box",
                    style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10")
     _parameters_cluster(graph, params, names)
-    for (src, dst), norm in _step_flows(tape, step_of).items():
-        _edge(graph, f"step{src}", f"step{dst}", norm)
+    for (src, dst), (norm, bound) in _step_flows(tape, step_of).items():
+        _edge(graph, f"step{src}", f"step{dst}", norm, bound=bound)
 
 
 def _step_flows(tape, step_of) -> dict:
-    """{(step s, step t): norm} of the gradient that the ops of step t send back to the outputs
-    of step s.  Per output v of step s read in step t: the norm of the one piece when one op
-    input of step t reads v; when several do (an NTM's memory, read by the read head, the
-    write head's addressing and the write), the pieces add up as vectors, so their norms
-    cannot simply be combined: if every reader of v is in step t, ||dE/dv|| itself (the tape's
-    grad_norm of v) is exactly their sum; otherwise sqrt(Σ piece²), an estimate.  The outputs
-    are distinct tensors, so their gradients combine as sqrt(Σ ||dE/dv||²)."""
+    """{(step s, step t): (norm, bound)} of the gradient that the ops of step t send back to the
+    outputs of step s.  Per output v of step s read in step t: the norm of the one piece when
+    one op input of step t reads v; when several do (a GRU's h_{t-1}, read by both gates and
+    the interpolation; an NTM's memory), the pieces add up as vectors, so their norms cannot
+    simply be combined: if every reader of v is in step t, ||dE/dv|| itself (the tape's
+    grad_norm of v) is exactly their sum; otherwise (v is also read by a head outside the
+    steps) only the triangle inequality's bound Σ ||piece|| is known, and ``bound`` is True
+    (drawn "≤ x").  The outputs are distinct tensors, so their gradients combine as
+    sqrt(Σ ||dE/dv||²) (of the bounds: a bound)."""
     pieces, readers = {}, {}
     for e in tape:
         for i, x in enumerate(e.inputs):
@@ -391,14 +412,17 @@ def _step_flows(tape, step_of) -> dict:
     for (x, step), norms in pieces.items():
         key = (step_of[x], step)
         known = [n for n in norms if n is not None]
+        total, bound = flows.get(key, (None, False))
         if not known:
-            flows.setdefault(key, None)
+            flows[key] = (total, bound)
             continue
-        if len(norms) > 1 and readers[x] == {step} and tape.entries[x].grad_norm is not None:
+        if len(known) == 1:
+            norm = known[0]
+        elif readers[x] == {step} and tape.entries[x].grad_norm is not None:
             norm = tape.entries[x].grad_norm
         else:
-            norm = math.sqrt(sum(n * n for n in known))
-        flows[key] = _combine(flows.get(key), norm)
+            norm, bound = sum(known), True
+        flows[key] = (_combine(total, norm), bound)
     return flows
 
 
@@ -420,10 +444,12 @@ def _power(x: float) -> str:
     return f"1e{round(math.log10(x))}"
 
 
-def _legend(graph):
+def _legend(graph, recorded: bool = True):
     """One arrow per bin of the colouring, from its lower bound to its upper bound, in the bin's
     colour, labelled with the bin ("[1e-4, 1e-2)"); one black arrow for NaN and inf, one grey
-    for an edge no gradient passed along."""
+    for an edge no gradient passed along, or, when no backward pass crossed the tape
+    (``recorded`` False: drawn before ``backward()``, or :func:`tape_of` called after it), for
+    norms not recorded, which is not the same as no gradient."""
     legend = graphviz.Digraph("cluster_legend", graph_attr={"label": "gradient norm along an edge (dashed: "
                                                                      "below 1e-8, vanished)",
                                                            "fontsize": "10", "style": "rounded", "color": "#cccccc"})
@@ -440,7 +466,8 @@ def _legend(graph):
                 fontcolor=NOT_FINITE_COLOUR, fontsize="8")
     legend.node("legend_none_a", label="", shape="plaintext", fontsize="9")
     legend.node("legend_none_b", label="", shape="plaintext", fontsize="9")
-    legend.edge("legend_none_a", "legend_none_b", color=NO_GRADIENT_COLOUR, label="no gradient",
+    none = "no gradient" if recorded else "not recorded: no backward() through this tape yet"
+    legend.edge("legend_none_a", "legend_none_b", color=NO_GRADIENT_COLOUR, label=none,
                 fontcolor=NO_GRADIENT_COLOUR, fontsize="8")
     graph.subgraph(legend)
 
@@ -449,13 +476,18 @@ def render(graph: graphviz.Digraph, path) -> Path:
     """Write ``graph`` to ``path``: ``.dot``/``.gv`` as DOT source, ``.svg``/``.png``/``.pdf``
     through the ``dot`` program.  Without ``dot`` on PATH the DOT source is written next to
     ``path`` (``out.svg`` -> ``out.dot``) and a RuntimeError says so and how to install it."""
+    if not isinstance(graph, (graphviz.Digraph, graphviz.Graph, graphviz.Source)):
+        raise TypeError(f"render takes the graphviz.Digraph that viz.draw returns, got {type(graph).__name__}")
+    if not isinstance(path, (str, Path)):
+        raise TypeError(f"render: path is a str or pathlib.Path, got {type(path).__name__}")
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower()
-    if fmt in ("dot", "gv"):
-        path.write_text(graph.source)
-        return path
-    if fmt not in ("svg", "png", "pdf"):
+    if fmt not in ("dot", "gv", "svg", "png", "pdf"):
         raise ValueError(f"unknown output format {path.suffix!r}: use .svg, .png, .pdf or .dot")
+    _check_target(path)                                # before dot spends its time on the layout
+    if fmt in ("dot", "gv"):
+        _write(path, graph.source)
+        return path
     try:
         data = graph.pipe(format=fmt)
     except graphviz.ExecutableNotFound as e:       # keep the drawing: its DOT source, next to the target
@@ -471,8 +503,26 @@ def render(graph: graphviz.Digraph, path) -> Path:
         raise RuntimeError(f"Graphviz's dot could not lay out this graph ({_dot_error(e)}): draw fewer "
                            "steps or one node per step (collapse), or write the DOT source with a .dot "
                            "path") from e
-    path.write_bytes(data)
+    _write(path, data)
     return path
+
+
+def _check_target(path: Path) -> None:
+    """One-line OSErrors (with the path as ``filename``) for a target that cannot be written."""
+    if path.is_dir():
+        raise IsADirectoryError(21, "render: this is a folder; give a file path ending in .svg, .png, "
+                                    ".pdf or .dot", str(path))
+    if not path.parent.is_dir():
+        raise FileNotFoundError(2, f"render: the folder {str(path.parent)!r} does not exist; make it first",
+                                str(path))
+
+
+def _write(path: Path, data) -> None:
+    try:
+        path.write_text(data) if isinstance(data, str) else path.write_bytes(data)
+    except OSError as err:
+        raise type(err)(err.errno, f"render: cannot write the drawing ({err.strerror or err}); give a path "
+                                   "in a folder you can write to", str(path)) from err
 
 
 def _dot_error(e) -> str:
