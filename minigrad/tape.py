@@ -18,10 +18,18 @@ class TapeEntry:
     Tensor itself (a leaf such as a parameter, or a constant).  ``output`` is the produced
     Tensor while it is alive.  After a backward pass that crossed this node, ``grad_norm`` is the
     norm of dL/d(output) and ``input_grad_norms[i]`` that of the gradient sent to input ``i``.
+    ``versions[i]`` is the version of a leaf input when the node was recorded (None where not
+    known), so that :meth:`changed` can tell a leaf changed in place since.
     """
 
-    __slots__ = ("index", "op", "params", "marks", "inputs", "shape", "dtype", "_output",
+    __slots__ = ("index", "op", "params", "marks", "inputs", "versions", "shape", "dtype", "_output",
                  "grad_norm", "input_grad_norms", "__weakref__")
+
+    def changed(self, i: int) -> bool:
+        """Whether leaf input ``i`` was changed in place since this node was recorded (an
+        optimizer step, ``add_``): its values now are not the ones the node used."""
+        x, v = self.inputs[i], self.versions[i] if self.versions else None
+        return v is not None and not isinstance(x, (int, Shape)) and x.version != v
 
     @property
     def output(self):
@@ -72,6 +80,7 @@ class Tape:
         e.index, e.op, e.params, e.marks = len(self.entries), node.op.name, node.params, node.marks
         e.inputs = tuple(self._index_of_node.get(x._node, x) if x._node is not None else x
                          for x in inputs)
+        e.versions = tuple(x.version if x._node is None else None for x in inputs)
         e.shape, e.dtype, e._output = out.shape, out.dtype, weakref.ref(out)
         e.grad_norm = e.input_grad_norms = None
         self._index_of_node[node] = e.index
@@ -99,6 +108,7 @@ class Tape:
             e.inputs = tuple(tape._index_of_node[p] if type(p) is Node and p in tape._index_of_node
                              else p if p is not None else (x if x is not None else Shape.of(s))
                              for p, x, s in zip(node.parents, inputs, node.shapes))
+            e.versions = None                          # recorded before this tape: not known
             e.shape, e.dtype, e._output = node.out_shape, None, lambda: None
             e.grad_norm = e.input_grad_norms = None
             tape._index_of_node[node] = e.index

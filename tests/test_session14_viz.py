@@ -277,3 +277,25 @@ def test_graph_drawn_after_its_backward_does_not_claim_no_gradient_flowed():
     tape = viz.tape_of(y)
     y.backward()                                                    # now a pass crosses the tape
     assert 'label="no gradient"' in viz.draw(tape).source
+
+
+def test_a_leaf_changed_in_place_after_recording_is_said_to_be_so():
+    """The drawing shows a leaf's values of now: after an optimizer step (or add_) they are not
+    the ones the recorded nodes used, and the label says so; untouched leaves say nothing."""
+    import minigrad as mg
+    from viz import graph
+    W = mg.tensor(np.ones((2, 2)), requires_grad=True, name="W")
+    c = mg.tensor(np.zeros(2), name="c")
+    b = mg.tensor(np.ones(2), name="b")
+    with mg.Tape() as tape:
+        y = ((mg.tensor(np.ones((1, 2))) @ W + c + b) ** 2).sum()
+    y.backward()
+    assert "changed in place" not in graph.draw(tape).source
+    with mg.no_grad():
+        W.sub_(0.1 * W.grad)
+        c.add_(100.0)
+    labels = [line for line in graph.draw(tape).source.splitlines() if "label=\"{" in line]
+    said = {line.split("label=\"{")[1].split(" |")[0]: "changed in place since recorded" in line for line in labels}
+    assert said == {"W": True, "c": True, "b": False, "const": False}   # const: the unnamed input x
+    assert [tape[i].changed(j) for i in range(len(tape)) for j in range(len(tape[i].inputs))
+            if tape[i].inputs[j] is b] == [False]

@@ -133,7 +133,7 @@ def _plain(text) -> str:
     return graphviz.nohtml(str(text).replace("\\", "\\\\").replace("&", "&amp;"))
 
 
-def _leaf_node(graph, t, key, name=None):
+def _leaf_node(graph, t, key, name=None, changed=False):
     if isinstance(t, mg.autograd.Shape):                  # a constant whose values were not kept
         graph.node(key, label="{const | " + _escape(str(t.shape)) + "}", shape="record", style="filled",
                    fillcolor=CONST_COLOUR, fontsize="10")
@@ -148,6 +148,8 @@ def _leaf_node(graph, t, key, name=None):
     else:                                   # an intermediate made before the tape began, or a constant
         name = "computed before the tape" if t.requires_grad else "const"
     fields = [name] + _summary(t)
+    if changed:                             # the numbers above are of now, not of the recorded values
+        fields.append("changed in place since recorded")
     if t.grad is not None:
         fields.append(f"grad norm {norm64(t.grad.numpy()):.3g}")
     label = "{" + " | ".join(_escape(f) for f in fields) + "}"
@@ -279,7 +281,13 @@ def _stages(entries, step, by: str = "stage") -> dict:
     return stages
 
 
-def _parameters_cluster(graph, params, names):
+def _changed_leaves(tape) -> set:
+    """The keys of the leaves some node read that were changed in place since it was recorded."""
+    return {_leaf_key(x) for e in tape for i, x in enumerate(e.inputs)
+            if not isinstance(x, (int, mg.autograd.Shape)) and e.changed(i)}
+
+
+def _parameters_cluster(graph, params, names, changed=frozenset()):
     """Each parameter once, with its summary and (after backward) its gradient norm."""
     if not params:
         return
@@ -287,7 +295,7 @@ def _parameters_cluster(graph, params, names):
                                                                      "every step that reads it)", "style": "rounded",
                                                             "color": "#e0c070", "fontsize": "10"})
     for key, t in params.items():
-        _leaf_node(sub, t, key, names[key])
+        _leaf_node(sub, t, key, names[key], changed=key in changed)
     graph.subgraph(sub)
 
 
@@ -333,12 +341,12 @@ def _draw_full(graph, tape):
                     target.node(key, label=_plain(names[_leaf_key(x)]), shape="ellipse", style="filled",
                                 fillcolor=PARAM_COLOUR, fontsize="9")
                 else:
-                    _leaf_node(target, x, key)
+                    _leaf_node(target, x, key, changed=e.changed(i))
         for sub in stages.values():
             outer.subgraph(sub)
         if step is not None:
             graph.subgraph(outer)
-    _parameters_cluster(graph, params, names)
+    _parameters_cluster(graph, params, names, _changed_leaves(tape))
     for e in tape:
         for i, x in enumerate(e.inputs):
             norm = None if e.input_grad_norms is None else e.input_grad_norms[i]
@@ -384,7 +392,7 @@ def _draw_collapsed(graph, tape):
                 lines.append(f"grad → {pname}: ≤ {sum(known):.2g} ({len(known)} reads)")
         graph.node(f"step{step}", label=_plain("\n".join(lines)), shape="box",
                    style="rounded,filled", fillcolor=OP_COLOUR, fontsize="10")
-    _parameters_cluster(graph, params, names)
+    _parameters_cluster(graph, params, names, _changed_leaves(tape))
     for (src, dst), (norm, bound) in _step_flows(tape, step_of).items():
         _edge(graph, f"step{src}", f"step{dst}", norm, bound=bound)
 
