@@ -92,6 +92,9 @@ PRESETS = {
 }
 
 
+CHECKPOINT_FORMAT = 1          # of a training checkpoint's metadata; another is refused, not misread
+
+
 def preset(task: str) -> dict:
     """The paper's settings for ``task`` (any spelling get_task accepts); {} for none."""
     name = get_task(task).name
@@ -657,7 +660,8 @@ class Trainer:
         return arrays
 
     def _meta(self, state):
-        return np.array(json.dumps({"config": asdict(self.config), "state": asdict(state), "format": 1}))
+        return np.array(json.dumps({"config": asdict(self.config), "state": asdict(state),
+                                    "format": CHECKPOINT_FORMAT}))
 
     @classmethod
     def from_checkpoint(cls, path, config: TrainConfig | None = None) -> "Trainer":
@@ -666,9 +670,16 @@ class Trainer:
             raise mg.CheckpointError(f"{path}: not a minigrad training checkpoint (no run metadata)")
         try:
             meta = json.loads(str(arrays["meta"]))
+            version = meta.get("format", CHECKPOINT_FORMAT)
+        except (ValueError, AttributeError) as e:
+            raise mg.CheckpointError(f"{path}: unreadable run metadata ({e})") from e
+        if version != CHECKPOINT_FORMAT:                        # a layout this code would misread
+            raise mg.CheckpointError(f"{path}: checkpoint format {version!r}, written by another version of "
+                                     f"minigrad; this one reads format {CHECKPOINT_FORMAT}")
+        try:
             saved = TrainConfig(**meta["config"])
             state = RunState(**meta["state"])
-        except (ValueError, TypeError, KeyError) as e:
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise mg.CheckpointError(f"{path}: unreadable run metadata ({e})") from e
         if config is not None:
             fixed = ("task", "cell", "hidden", "init", "method", "seed", "length", "max_length", "batch_size", "eval_every")

@@ -342,3 +342,14 @@ def _tiny_copy_run(out):
                  "--hidden", "3", "--batch-size", "2", "--max-updates", "1", "--eval-every", "1",
                  "--eval-per-length", "1", "--test-lengths", "3", "--test-size", "1", "--out", str(out),
                  "--quiet"]) == 0
+
+
+def test_a_checkpoint_of_another_format_is_refused_not_misread(run, tmp_path, capsys):
+    """Checkpoints say "format": 1; one of another format (a later minigrad's) was read as if it
+    were this one's. Refused in one line, for evaluate and for train --resume alike."""
+    path = _edited(run, tmp_path / "f9" / "checkpoint.npz", edit=lambda meta: meta.update(format=9))
+    text = refused(["evaluate", str(path), "--lengths", "10", "--size", "20"], capsys)
+    assert "checkpoint format 9, written by another version of minigrad; this one reads format 1" in text
+    text = refused(["train", "--resume", "--out", str(path.parent), "--quiet"], capsys)
+    assert "checkpoint format 9" in text
+    assert (tmp_path / "f9" / "checkpoint.npz").exists()             # nothing lost
