@@ -544,6 +544,9 @@ def lyapunov_spectrum(cell, inputs, h0=None, k=None, discard: int = 0, seed=0) -
     Each sequence of the batch is its own trajectory; the result is the **mean over the batch**
     of the per-sequence exponents (``lyapunov_run(...).per_sequence`` has them one by one).
     A (k,) NumPy array; ``-inf`` where a Jacobian is exactly singular along a direction.
+    "Largest first" is the QR method's order: over a finite run, two exponents of a rotating
+    (complex) pair can come out swapped by a little (6e-4 in a tanh network of session 14's
+    audit); they converge to the same value as T grows.
     """
     return lyapunov_run(cell, inputs, h0=h0, k=k, discard=discard, seed=seed).exponents
 

@@ -259,6 +259,14 @@ def mackey_glass(n: int, tau: int = 17, beta: float = 0.2, gamma: float = 0.1, p
 
 
 def nrmse(prediction, target) -> float:
-    """Root mean squared error divided by the target's standard deviation."""
+    """Root mean squared error divided by the target's (population) standard deviation: 1 is
+    as good as predicting the target's mean.  Undefined for a constant target (refused)."""
     p, y = np.asarray(prediction).ravel(), np.asarray(target).ravel()
-    return float(np.sqrt(np.mean((p - y) ** 2)) / np.std(y))
+    if p.shape != y.shape or y.size == 0:
+        raise ValueError(f"nrmse: prediction and target must hold the same number of values (at least one), "
+                         f"got {p.size} and {y.size}")
+    spread = np.std(y)
+    if not spread > 0:
+        raise ValueError("nrmse: the target is constant (standard deviation 0), so the normalised error is "
+                         "undefined: use the RMSE instead")
+    return float(np.sqrt(np.mean((p - y) ** 2)) / spread)

@@ -126,3 +126,13 @@ def test_lyapunov_spectrum_of_a_tanh_network_against_a_qr_iteration_written_here
     assert np.all(np.diff(got) <= 1e-2)
     np.testing.assert_allclose(got.sum(), own.sum(), atol=1e-9)      # the sum does not depend on Q_0
     np.testing.assert_allclose(got, own, atol=5e-3)
+
+
+def test_nrmse_refuses_a_constant_target_and_mismatched_lengths():
+    from rnn.esn import nrmse
+    assert nrmse([1.0, 2.0, 3.0], [1.0, 2.0, 3.0]) == 0.0
+    assert nrmse([2.0, 2.0], [1.0, 3.0]) == pytest.approx(1.0)        # the mean: NRMSE 1 by definition
+    with pytest.raises(ValueError, match="target is constant"):
+        nrmse([1.0, 2.0], [5.0, 5.0])
+    with pytest.raises(ValueError, match="same number of values"):
+        nrmse([1.0, 2.0, 3.0], [1.0, 2.0])
