@@ -220,7 +220,15 @@ def _axes(axis, ndim) -> tuple:
     """Normalize an axis argument (None, int, tuple; negatives allowed) to a sorted tuple."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes = (axis,)
+    else:
+        try:
+            axes = tuple(axis)
+        except TypeError:
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}") from None
+        if not all(isinstance(a, (int, np.integer)) for a in axes):
+            raise TypeError(f"axis must be an int or a tuple of ints, got {axis!r}")
     if ndim == 0:                            # PyTorch: dim 0 or -1 of a 0-d tensor is no axis
         if any(a not in (0, -1) for a in axes):
             raise ValueError(f"axis {axis} is out of range for a 0-d tensor (0 or -1 allowed)")

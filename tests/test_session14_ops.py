@@ -262,3 +262,12 @@ def test_cat_of_nothing_but_one_d_empty_tensors_is_their_empty_join_along_any_di
 def test_matmul_of_shapes_numpy_accepts_gives_numpys_shape(sa, sb):
     a, b = np.ones(sa), np.ones(sb)
     assert (mg.tensor(a) @ mg.tensor(b)).shape == (a @ b).shape
+
+
+@pytest.mark.parametrize("bad", [1.5, (0.5,), "0"])
+def test_a_dim_that_is_not_an_int_is_said_so(bad):
+    """cat(..., dim=1.5) said "'float' object is not iterable"."""
+    with pytest.raises(TypeError, match=r"axis must be an int or a tuple of ints, got"):
+        mg.cat([mg.ones((2, 3))] * 2, dim=bad)
+    with pytest.raises(TypeError, match=r"axis must be an int or a tuple of ints, got"):
+        mg.ones((2, 3)).sum(axis=bad)
