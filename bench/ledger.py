@@ -296,10 +296,14 @@ def margin_exposure(runs: Path, code: str = "10ca46076810381c") -> tuple:
     return successes, exposed
 
 
+MIN_INTERVALS = 100            # logged intervals a length needs before its rate is taken as measured
+
+
 def seconds_per_update(folder: Path) -> dict:
     """{length: the median wall seconds of one update of a pack, over the logged evaluation
     intervals of every cell of ``folder`` at that length} (the rows' wall_time restarts when a
-    run resumes: such intervals are skipped).  Measured on the machine and under the load the
+    run resumes: such intervals are skipped), for the lengths with at least MIN_INTERVALS of
+    them (a pack's first few rows are no rate: the length is then scaled from another).  Measured on the machine and under the load the
     runs had (nice 19, beside other work): a rate, not a benchmark."""
     per_length = {}
     for cell in sorted((folder / "cells").glob("*")) if folder.is_dir() else []:
@@ -317,7 +321,7 @@ def seconds_per_update(folder: Path) -> dict:
         per_length.setdefault(ident["config"].get("length"), []).extend(
             (b["wall_time"] - a["wall_time"]) / (b["update"] - a["update"]) for a, b in zip(rows, rows[1:])
             if b["update"] > a["update"] and b["wall_time"] > a["wall_time"])
-    return {length: statistics.median(v) for length, v in per_length.items() if v}
+    return {length: statistics.median(v) for length, v in per_length.items() if len(v) >= MIN_INTERVALS}
 
 
 def projection(runs: Path) -> list:

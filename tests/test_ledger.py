@@ -201,26 +201,31 @@ def test_margin_exposure_lists_successes_with_an_evaluation_between_the_two_chec
 
 
 def test_projection_counts_every_unended_pack_to_its_budget_at_the_logged_rate(tmp_path):
-    # a running cell whose log gives 10 s per 500 updates (0.02 s per update of its pack)
-    make_cell(tmp_path, "basic-tanh-msgd-T20-s0", None,
-              [{"update": 500, "error": 0.7, "wall_time": 10.0}, {"update": 1000, "error": 0.7, "wall_time": 20.0}])
+    # a running cell whose log gives 10 s per 500 updates (0.02 s per update of its pack), to 50,500
+    make_cell(tmp_path, "basic-tanh-msgd-T20-s0", None, _rows(101, 10.0))
     rows = {title: rest for title, *rest in ledger.projection(tmp_path)}
     packs, updates, hours = rows["Figure 7, T = 20 (re-run in session 9)"]
-    # 12 grid points (3 inits x 4 methods) at T = 20: one from update 1,000, eleven not started
-    assert packs == 12 and updates == 199_000 + 11 * 200_000
+    # 12 grid points (3 inits x 4 methods) at T = 20: one from update 50,500, eleven not started
+    assert packs == 12 and updates == 149_500 + 11 * 200_000
     assert hours == pytest.approx(updates * 0.02 / 3600)
     assert rows["Figure 7, T = 50, 100, 150"] == [0, 0, None]          # no logged rate: not projected
 
 
 def test_projection_scales_the_longest_measured_length_in_proportion_to_t(tmp_path):
-    folder = make_cell(tmp_path, "basic-tanh-msgd-T50-s0", None,
-                       [{"update": 500, "error": 0.7, "wall_time": 10.0},
-                        {"update": 1000, "error": 0.7, "wall_time": 40.0}], length=50)
+    folder = make_cell(tmp_path, "basic-tanh-msgd-T50-s0", None, _rows(101, 30.0), length=50)
     (tmp_path / "figure7").mkdir()
     folder.parent.rename(tmp_path / "figure7" / "cells")             # a T = 50 cell of the Figure 7 plan
-    assert ledger.seconds_per_update(tmp_path / "figure7") == {50: pytest.approx(0.06)}
+    few = make_cell(tmp_path, "basic-tanh-msgd-T100-s0", None, _rows(3, 1.0), length=100)
+    few.rename(tmp_path / "figure7" / "cells" / few.name)             # a T = 100 pack just started
+    assert ledger.seconds_per_update(tmp_path / "figure7") == {50: pytest.approx(0.06)}   # 2 rows: no rate
     packs, updates, hours = {t: rest for t, *rest in ledger.projection(tmp_path)}["Figure 7, T = 50, 100, 150"]
-    # 36 grid points: at T = 50 one from update 1,000 and eleven not started, at T = 100 and 150
-    # twelve each not started, at 0.06 s per update scaled by T / 50
+    # 36 grid points: at T = 50 one from update 50,500 and eleven not started, at T = 100 one from
+    # 1,500 and eleven not started, at T = 150 twelve not started; 0.06 s per update scaled by T / 50
     assert packs == 36
-    assert hours == pytest.approx(((199_000 + 11 * 200_000) * 0.06 + 12 * 200_000 * 0.12 + 12 * 200_000 * 0.18) / 3600)
+    assert hours == pytest.approx(((149_500 + 11 * 200_000) * 0.06 + (198_500 + 11 * 200_000) * 0.12
+                                   + 12 * 200_000 * 0.18) / 3600)
+
+
+def _rows(n, seconds_per_500):
+    """n log rows every 500 updates, ``seconds_per_500`` of wall time apart."""
+    return [{"update": 500 * (k + 1), "error": 0.7, "wall_time": seconds_per_500 * (k + 1)} for k in range(n)]
