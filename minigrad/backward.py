@@ -66,9 +66,9 @@ def backprop(roots, root_grads, *, retain_graph: bool, create_graph: bool, input
     leaves = [x for x in leaves if x.requires_grad]   # (not one turned off since: PyTorch's rule)
     for x in leaves:                              #    (all refused before any .grad is changed)
         _check_grad_fits(x)
-        g = grads.grads[x]
-        if g.dtype != x.dtype or g.shape != x.shape or g.backend is not x.backend:
-            grads.grads[x] = _fitted(x, g)        # cast (a fresh array), or refused
+        g = _fitted(x, grads.grads[x])            # cast (a fresh array), or refused
+        if g is not grads.grads[x]:
+            grads.grads[x] = g
             grads.owned.add(x)
     for x in leaves:                              #    ... or add the leaves' into their .grad
         _deposit(x, grads.grads[x], create_graph, owned=x in grads.owned)
